@@ -1,0 +1,16 @@
+"""Registered backbones (see ``base.Backbone`` for the contract)."""
+
+from nas.backbones.base import Backbone, pad_to_multiple
+from nas.backbones.nafnet import NAFNet, NAFNetConfig, nafnet_gopro, nafnet_sidd
+from nas.backbones.unet import UNet, UNetConfig
+
+__all__ = [
+    "Backbone",
+    "NAFNet",
+    "NAFNetConfig",
+    "UNet",
+    "UNetConfig",
+    "nafnet_gopro",
+    "nafnet_sidd",
+    "pad_to_multiple",
+]

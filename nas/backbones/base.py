@@ -1,0 +1,69 @@
+"""The backbone contract: the plug-in point every skip design works with.
+
+A backbone is a U-Net without its skip connections. It owns, for ``N`` encoder stages:
+
+- ``stem(x)``: the input projection (identity where ``encoders[0]`` takes the image itself);
+- ``encoders[i](x) -> E_{i+1}`` with ``stage_channels[i]`` channels at ``H / 2**i``;
+- ``downs[i](E_{i+1})``: the map handed to the next stage (or to ``middle`` after the last);
+- ``middle(x)``: the bottleneck at ``H / 2**N``;
+- ``ups[i](x)``: brings the deeper decoder map to stage ``i`` (channels and resolution of E_{i+1});
+- ``merge(i, x, skip)``: merges the skip input ``S_{i+1}`` (or ``None``: no skip at that stage)
+  into the upsampled map its own way (add, concatenate, ...);
+- ``decoders[i](x) -> D_{i+1}``: the decoder stage on the merged map;
+- ``head(x, inp)``: the output projection (plus a global residual where the backbone has one).
+
+Contract for callers: ``forward`` of ``nas.model.SkipUNet`` calls these in U-Net order, exactly once
+each per forward pass; ``skip_present[i]`` (fixed at construction) says whether ``merge(i, ...)``
+receives a tensor of ``stage_channels[i]`` channels or ``None``. ``size_multiple`` is the factor the
+input's height and width must divide; a backbone with ``pads_input`` pads the input up to it and
+crops the output back, so any size works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Backbone(nn.Module):
+    """Base class of registered backbones; subclasses fill the modules listed above."""
+
+    stage_channels: tuple[int, ...]
+    in_channels: int
+    out_channels: int
+    pads_input: bool = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_channels)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** self.num_stages
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def middle(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def merge(self, i: int, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, x: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad the bottom/right of an ``(N, C, H, W)`` tensor up to a multiple of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(x, (0, pw, 0, ph)) if ph or pw else x

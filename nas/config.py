@@ -1,0 +1,143 @@
+"""Typed, frozen, hashable configs and their JSON/YAML round trip.
+
+``ArchConfig`` = backbone config + skip-design config. Both halves are frozen dataclasses with a
+registered ``name``; ``to_dict``/``from_dict`` round-trip through plain JSON types, and ``key()`` is
+a stable content hash used to cache costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+
+from nas.errors import ConfigError
+from nas.registry import BACKBONES, SKIP_DESIGNS
+
+C = TypeVar("C", bound="ConfigBase")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so the value is plain JSON."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    """Lists -> tuples, recursively, so the value is hashable."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigBase:
+    """A frozen dataclass config with a registered ``name`` (a class variable)."""
+
+    name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        for f in dataclasses.fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_fields(cls: type[C], data: dict[str, Any], where: str) -> C:
+        """Build from a mapping of field values; unknown or mistyped fields raise ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(
+                    f"{where}.{key}: unknown field for {cls.name!r}; known fields: {sorted(known)}"
+                )
+        try:
+            return cls(**{k: _frozen(v) for k, v in data.items()})
+        except TypeError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **{k: _frozen(v) for k, v in changes.items()})
+
+
+def _check(cond: bool, field: str, message: str) -> None:
+    """Raise ConfigError(``field: message``) unless ``cond``."""
+    if not cond:
+        raise ConfigError(f"{field}: {message}")
+
+
+def _from_named(registry: Any, data: Any, where: str) -> Any:
+    if not isinstance(data, dict) or "name" not in data:
+        raise ConfigError(f"{where}: expected a mapping with a 'name' key, got {data!r}")
+    fields = dict(data)
+    name = fields.pop("name")
+    cls = registry.get(name)
+    return cls.from_fields(fields, where)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchConfig:
+    """A complete architecture: which backbone, and how its encoder reaches its decoder."""
+
+    backbone: Any  # a registered backbone's Config
+    skip: Any  # a registered skip design's Config
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backbone": self.backbone.to_dict(), "skip": self.skip.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
+        import nas.backbones  # noqa: F401  (fills the registries)
+        import nas.skips  # noqa: F401
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"arch: expected a mapping with 'backbone' and 'skip', got {data!r}")
+        extra = set(data) - {"backbone", "skip"}
+        _check(not extra, "arch", f"unknown keys {sorted(extra)}; expected 'backbone' and 'skip'")
+        _check("backbone" in data, "arch.backbone", "missing; e.g. {name: nafnet, width: 32}")
+        skip = data.get("skip", {"name": "full"})
+        return cls(
+            backbone=_from_named(BACKBONES, data["backbone"], "arch.backbone"),
+            skip=_from_named(SKIP_DESIGNS, skip, "arch.skip"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchConfig:
+        return cls.from_dict(json.loads(text))
+
+    def key(self) -> str:
+        """A stable 16-hex-digit content hash (same config, same key, in every process)."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> ArchConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def load_config(path: str | Path) -> ArchConfig:
+    """Read an ArchConfig from a YAML/JSON file: either the arch mapping itself or a training
+    config with an ``arch:`` section (as ``unetmm export`` writes)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "arch" in data:
+        data = data["arch"]
+    return ArchConfig.from_dict(data)
+
+
+def save_config(arch: ArchConfig, path: str | Path) -> Path:
+    """Write ``arch`` as YAML (``load_config`` reads it back to an equal config)."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(arch.to_dict(), sort_keys=False))
+    return path

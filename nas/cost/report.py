@@ -1,0 +1,201 @@
+"""``measure_cost``: every cost of one architecture at one input size, as a ``CostReport``.
+
+Results are cached by (ArchConfig key, input size, batch, bits, engine) in memory and, unless
+disabled, as JSON files in a cache folder (``$UNETMM_CACHE_DIR`` or ``~/.cache/unetmm/costs``;
+``UNETMM_COST_CACHE=0`` turns the disk cache off), so a design seen before costs nothing, also in
+another process (each Ray worker is one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from nas.config import ArchConfig
+from nas.cost.macs import count_params, fvcore_macs
+from nas.cost.memory import check_bits, padded_size, skip_memory_peak, skip_memory_timeline
+from nas.cost.trace import trace_forward
+from nas.errors import ConfigError
+from nas.model import build_model
+
+Engine = Literal["fvcore", "meta"]
+MIB = 2**20
+# Bump when a change alters any number below, so stale cache files are not read.
+COST_SCHEMA = 1
+
+
+@dataclasses.dataclass
+class CostReport:
+    """Costs of ``arch`` on a ``batch x C x height x width`` input; memory in bytes at ``bits``.
+
+    - ``m_sc_*``: skip memory, analytic (from shapes) and traced (the tensors the skip design
+      really held at each stage boundary of a forward pass); they are equal by construction
+      and the tests hold them to it.
+    - ``peak_activation_bytes``: the peak of all live activations of the whole forward pass
+      (input included, parameters excluded), traced; ``peak_activation_stage`` says where.
+    - ``macs``: fvcore's count (one multiply-add once); ``macs_paper``: the paper's ptflops
+      convention (conv + bias adds + pooling, ...); ``uncounted_ops``: ops the count skipped.
+    """
+
+    arch: dict[str, Any]
+    arch_key: str
+    height: int
+    width: int
+    padded_height: int
+    padded_width: int
+    batch: int
+    bits: int
+    m_sc_timeline: list[tuple[str, int]]
+    m_sc_bytes: int
+    m_sc_traced_timeline: list[tuple[str, int]]
+    m_sc_traced_bytes: int
+    peak_activation_bytes: int
+    peak_activation_stage: str
+    macs: int
+    macs_by_op: dict[str, int]
+    macs_paper: int
+    uncounted_ops: dict[str, int]
+    params: int
+    engine: str
+    seconds: float
+
+    @property
+    def m_sc_mib(self) -> float:
+        return self.m_sc_bytes / MIB
+
+    @property
+    def peak_activation_mib(self) -> float:
+        return self.peak_activation_bytes / MIB
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CostReport:
+        data = dict(data)
+        for key in ("m_sc_timeline", "m_sc_traced_timeline"):
+            data[key] = [tuple(x) for x in data[key]]
+        return cls(**data)
+
+
+_MEMORY_CACHE: dict[str, CostReport] = {}
+
+
+def _cache_dir() -> Path | None:
+    if os.environ.get("UNETMM_COST_CACHE", "1") == "0":
+        return None
+    root = os.environ.get("UNETMM_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "unetmm"
+    return base / "costs"
+
+
+def _cache_key(arch: ArchConfig, h: int, w: int, batch: int, bits: int, engine: str) -> str:
+    return f"v{COST_SCHEMA}-{arch.key()}-{h}x{w}-b{batch}-{bits}bit-{engine}"
+
+
+def _read_cache(key: str) -> CostReport | None:
+    if key in _MEMORY_CACHE:
+        return _MEMORY_CACHE[key]
+    folder = _cache_dir()
+    if folder is None:
+        return None
+    try:
+        report = CostReport.from_dict(json.loads((folder / f"{key}.json").read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    _MEMORY_CACHE[key] = report
+    return report
+
+
+def _write_cache(key: str, report: CostReport) -> None:
+    _MEMORY_CACHE[key] = report
+    folder = _cache_dir()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(report.to_dict()))
+        tmp.replace(folder / f"{key}.json")  # atomic: concurrent workers never read half a file
+    except OSError:
+        pass  # a read-only home still gets the in-memory cache
+
+
+def clear_memory_cache() -> None:
+    _MEMORY_CACHE.clear()
+
+
+def measure_cost(
+    arch: ArchConfig,
+    input_size: tuple[int, int] = (256, 256),
+    batch: int = 1,
+    bits: int = 8,
+    engine: Engine = "fvcore",
+    use_cache: bool = True,
+) -> CostReport:
+    """Measure every cost of ``arch``. Raises ConfigError for a design that cannot run.
+
+    ``engine="fvcore"`` counts MACs with fvcore on a real CPU forward (seconds for NAFNet-w32);
+    ``engine="meta"`` counts them with the same rules from a shape-only pass (milliseconds; equal
+    to fvcore on every registered design, see tests). Memory is always traced on ``meta``.
+    """
+    if engine not in ("fvcore", "meta"):
+        raise ConfigError(f"engine: {engine!r} is not known; use 'fvcore' or 'meta'")
+    check_bits(bits)
+    height, width = input_size
+    if height < 1 or width < 1:
+        raise ConfigError(f"input_size: must be positive, got {height}x{width}")
+    key = _cache_key(arch, height, width, batch, bits, engine)
+    if use_cache and (hit := _read_cache(key)) is not None:
+        return hit
+
+    start = time.perf_counter()
+    timeline = skip_memory_timeline(arch, height, width, batch, bits)  # validates the design
+    shape = (batch, _in_channels(arch), height, width)
+    with torch.device("meta"):
+        meta_model = build_model(arch)
+    trace = trace_forward(meta_model, shape, bits)
+    params = count_params(meta_model)
+    if engine == "fvcore":
+        counted = fvcore_macs(build_model(arch), shape)
+        macs, by_op, uncounted = counted.total, counted.by_op, counted.uncounted_ops
+    else:
+        macs, by_op, uncounted = trace.macs_fvcore_rules, {}, trace.uncounted_ops
+    ph, pw = padded_size(arch, height, width)
+    report = CostReport(
+        arch=arch.to_dict(),
+        arch_key=arch.key(),
+        height=height,
+        width=width,
+        padded_height=ph,
+        padded_width=pw,
+        batch=batch,
+        bits=bits,
+        m_sc_timeline=timeline,
+        m_sc_bytes=skip_memory_peak(timeline),
+        m_sc_traced_timeline=trace.skip_timeline,
+        m_sc_traced_bytes=skip_memory_peak(trace.skip_timeline),
+        peak_activation_bytes=trace.peak_activation_bytes,
+        peak_activation_stage=trace.peak_at,
+        macs=macs,
+        macs_by_op=by_op,
+        macs_paper=trace.macs_paper,
+        uncounted_ops=uncounted,
+        params=params,
+        engine=engine,
+        seconds=time.perf_counter() - start,
+    )
+    if use_cache:
+        _write_cache(key, report)
+    return report
+
+
+def _in_channels(arch: ArchConfig) -> int:
+    bb = arch.backbone
+    return getattr(bb, "img_channels", None) or bb.in_channels

@@ -1,0 +1,91 @@
+"""``SkipUNet``: a backbone and a skip design joined into one ``nn.Module``; ``build_model``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nas.backbones.base import Backbone, pad_to_multiple
+from nas.config import ArchConfig
+from nas.errors import ConfigError
+from nas.skips.base import SkipContext, SkipDesign
+
+BoundaryHook = Callable[[str, SkipContext], None]
+
+
+class SkipUNet(nn.Module):
+    """U-Net forward over any backbone and skip design: ``(B, in, H, W) -> (B, out, H, W)``.
+
+    ``boundary_hooks`` (empty by default) are called with the boundary label (``E1``.., ``M``,
+    ``D4``..) and the live ``SkipContext`` after every stage: the cost tracer reads the skip
+    memory from them. Locals are dropped as soon as a stage is done so that a live-memory trace
+    sees what a careful deployment holds.
+    """
+
+    def __init__(self, arch: ArchConfig, backbone: Backbone, skip: SkipDesign) -> None:
+        super().__init__()
+        self.arch = arch
+        self.backbone = backbone
+        self.skip = skip
+        self.boundary_hooks: list[BoundaryHook] = []
+
+    def check_input(self, shape: tuple[int, ...] | torch.Size) -> None:
+        """Raise ConfigError if an input of ``shape`` cannot run (before any compute)."""
+        bb = self.backbone
+        if len(shape) != 4 or shape[1] != bb.in_channels:
+            raise ConfigError(
+                f"input: expected shape (B, {bb.in_channels}, H, W), got {tuple(shape)}"
+            )
+        m = bb.size_multiple
+        if not bb.pads_input and (shape[2] % m or shape[3] % m):
+            raise ConfigError(
+                f"input: {shape[2]}x{shape[3]} is not divisible by {m} (2**stages) and the "
+                f"backbone does not pad; use a multiple of {m} or set backbone.pad_input: true"
+            )
+
+    def _mark(self, label: str, ctx: SkipContext) -> None:
+        for hook in self.boundary_hooks:
+            hook(label, ctx)
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        self.check_input(inp.shape)
+        bb, n = self.backbone, self.backbone.num_stages
+        h, w = inp.shape[-2:]
+        x0 = pad_to_multiple(inp, bb.size_multiple) if bb.pads_input else inp
+        ctx = SkipContext(self.skip)
+        x = bb.stem(x0)
+        for i in range(n):
+            e = bb.encoders[i](x)
+            del x
+            ctx.push(i, e)
+            x = bb.downs[i](e)
+            del e
+            self._mark(f"E{i + 1}", ctx)
+        x = bb.middle(x)
+        self._mark("M", ctx)
+        for i in reversed(range(n)):
+            x = bb.ups[i](x)
+            skip = ctx.pull(i)
+            x = bb.merge(i, x, skip)
+            del skip  # a deployment frees S_i once merged; so does this forward
+            x = bb.decoders[i](x)
+            self._mark(f"D{i + 1}", ctx)
+        out = bb.head(x, x0)
+        return out[..., :h, :w]
+
+
+def build_model(arch: ArchConfig) -> SkipUNet:
+    """Build the ``nn.Module`` an ``ArchConfig`` describes (random init, train mode).
+
+    Raises ConfigError if the skip design does not fit the backbone (before any forward pass).
+    """
+    import nas.backbones  # noqa: F401  (fills the registries)
+    import nas.skips  # noqa: F401
+
+    stage_channels = arch.backbone.stage_channels
+    arch.skip.validate(stage_channels)
+    skip = arch.skip.build(stage_channels)
+    backbone = arch.backbone.build(arch.skip.delivers(len(stage_channels)))
+    return SkipUNet(arch, backbone, skip)

@@ -1,0 +1,53 @@
+"""Name -> object registries (backbones, skip designs, search spaces, ...).
+
+``REG.register("name")`` decorates a class or factory; ``REG.get("name")`` returns it or raises
+``UnknownNameError`` listing every registered name. Tests iterate ``REG.names()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from nas.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """An ordered mapping of unique names to objects of one kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(self._items) or "(none)"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+
+# The project's registries of config classes (each has ``build``). Entries are added by the
+# modules that define them (nas.backbones.*, nas.skips.*); importing ``nas`` fills both.
+BACKBONES: Registry = Registry("backbone")
+SKIP_DESIGNS: Registry = Registry("skip design")

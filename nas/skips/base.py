@@ -1,0 +1,85 @@
+"""The skip-design contract: how encoder outputs reach the decoder, and what that holds in memory.
+
+A skip design has two halves:
+
+- a frozen ``Config`` (registered by name) that knows, without building anything, which decoder
+  stages get a skip (``delivers``), whether it fits a backbone (``validate``), and how many
+  elements it holds at every stage boundary (``held_elements``: the analytic M_sc timeline);
+- an ``nn.Module`` (``SkipDesign``) with ``push(held, i, E_i)`` called after encoder stage ``i``
+  and ``pull(held, i)`` called before decoder stage ``i`` (0-based, deepest pulled first). ``held``
+  is a per-forward dict owned by ``SkipContext``: exactly the tensors the design keeps alive
+  between encoder and decoder. ``pull`` returns ``S_i`` with ``stage_channels[i]`` channels, or
+  ``None`` where ``delivers()[i]`` is False, and drops from ``held`` what it no longer needs.
+
+So the memory a device spends on skips is the storage of ``held``'s tensors: the traced M_sc.
+Boundaries are labelled ``E1..EN`` (after encoder stage ``i``), ``M`` (after the middle) and
+``DN..D1`` (after decoder stage ``i``), the x-axis of the paper's Fig. 1b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+Size = tuple[int, int]
+
+
+def boundary_labels(num_stages: int) -> list[str]:
+    """``['E1', .., 'EN', 'M', 'DN', .., 'D1']``."""
+    enc = [f"E{i}" for i in range(1, num_stages + 1)]
+    return [*enc, "M", *(f"D{i}" for i in range(num_stages, 0, -1))]
+
+
+def stage_sizes(height: int, width: int, num_stages: int) -> list[Size]:
+    """Spatial size of E_1..E_N for a (padded) ``height x width`` input."""
+    return [(height // 2**i, width // 2**i) for i in range(num_stages)]
+
+
+def keep_until_pulled(
+    elements: Sequence[int], kept: Sequence[bool]
+) -> list[int]:
+    """Timeline of a design that holds ``elements[i]`` from push ``i`` until pull ``i``."""
+    n = len(elements)
+    timeline, held = [], 0
+    for i in range(n):
+        held += elements[i] if kept[i] else 0
+        timeline.append(held)
+    timeline.append(held)  # after the middle
+    for i in reversed(range(n)):
+        held -= elements[i] if kept[i] else 0
+        timeline.append(held)
+    return timeline
+
+
+class SkipDesign(nn.Module):
+    """Base module of a skip design; see the module docstring for the contract."""
+
+    def __init__(self, cfg: object, stage_channels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.stage_channels = stage_channels
+
+    def push(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def pull(self, held: dict[str, torch.Tensor], i: int) -> torch.Tensor | None:
+        raise NotImplementedError
+
+
+class SkipContext:
+    """The skip state of one forward pass: what the design holds between encoder and decoder."""
+
+    def __init__(self, design: SkipDesign) -> None:
+        self.design = design
+        self.held: dict[str, torch.Tensor] = {}
+
+    def push(self, i: int, e: torch.Tensor) -> None:
+        self.design.push(self.held, i, e)
+
+    def pull(self, i: int) -> torch.Tensor | None:
+        return self.design.pull(self.held, i)
+
+    def held_tensors(self) -> list[torch.Tensor]:
+        return list(self.held.values())

@@ -1,0 +1,92 @@
+"""Direct skips: E_i goes to D_i unchanged, for all stages (``full``), none (``none``) or a chosen
+set (``subset``, the paper's Table 1 ablation). One module serves all three."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from nas.config import ConfigBase, _check
+from nas.registry import SKIP_DESIGNS
+from nas.skips.base import Size, SkipDesign, keep_until_pulled
+
+
+class _DirectConfig(ConfigBase):
+    """Shared behaviour: which stages (1-based) keep their E_i for the decoder."""
+
+    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def delivers(self, num_stages: int) -> tuple[bool, ...]:
+        kept = set(self.kept_stages(num_stages))
+        return tuple(i + 1 in kept for i in range(num_stages))
+
+    def validate(self, stage_channels: tuple[int, ...]) -> None:
+        n = len(stage_channels)
+        bad = [s for s in self.kept_stages(n) if not 1 <= s <= n]
+        _check(not bad, "skip.stages", f"{bad} out of range; the backbone has stages 1..{n}")
+
+    def held_elements(self, stage_channels: tuple[int, ...], sizes: list[Size]) -> list[int]:
+        elements = [c * h * w for c, (h, w) in zip(stage_channels, sizes)]
+        return keep_until_pulled(elements, self.delivers(len(stage_channels)))
+
+    def build(self, stage_channels: tuple[int, ...]) -> DirectSkips:
+        return DirectSkips(self, stage_channels)
+
+
+@SKIP_DESIGNS.register("full")
+@dataclasses.dataclass(frozen=True)
+class FullSkipsConfig(_DirectConfig):
+    """Every E_i is kept until D_i: the ordinary U-Net."""
+
+    name = "full"
+
+    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+        return tuple(range(1, num_stages + 1))
+
+
+@SKIP_DESIGNS.register("none")
+@dataclasses.dataclass(frozen=True)
+class NoSkipsConfig(_DirectConfig):
+    """No skip connections at all (M_sc = 0)."""
+
+    name = "none"
+
+    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+        return ()
+
+
+@SKIP_DESIGNS.register("subset")
+@dataclasses.dataclass(frozen=True)
+class SubsetSkipsConfig(_DirectConfig):
+    """Only the listed stages (1-based, e.g. ``(2,)`` is Table 1's Model-2) keep their skip."""
+
+    name = "subset"
+    stages: tuple[int, ...] = (1,)
+
+    def __post_init__(self) -> None:
+        _check(
+            len(set(self.stages)) == len(self.stages),
+            "skip.stages",
+            f"lists a stage twice: {list(self.stages)}",
+        )
+        object.__setattr__(self, "stages", tuple(sorted(self.stages)))
+
+    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+        return self.stages
+
+
+class DirectSkips(SkipDesign):
+    """Holds E_i itself between push and pull for the stages its config keeps."""
+
+    def __init__(self, cfg: _DirectConfig, stage_channels: tuple[int, ...]) -> None:
+        super().__init__(cfg, stage_channels)
+        self.kept = cfg.delivers(len(stage_channels))
+
+    def push(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor) -> None:
+        if self.kept[i]:
+            held[f"E{i + 1}"] = e
+
+    def pull(self, held: dict[str, torch.Tensor], i: int) -> torch.Tensor | None:
+        return held.pop(f"E{i + 1}") if self.kept[i] else None

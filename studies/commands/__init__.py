@@ -1,0 +1,1 @@
+"""Subcommands of ``unetmm``; see ``studies.cli``."""

@@ -1,0 +1,1 @@
+"""unetmm.trainers: data, degradations, metrics, the proxy score and full training."""
