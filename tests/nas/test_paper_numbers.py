@@ -68,3 +68,11 @@ def test_fvcore_count_on_real_forward_matches_notes(reports) -> None:
     assert full.macs == 16_064_958_464  # fvcore: conv 16.045 G + adaptive pool 0.020 G
     assert full.macs_by_op == {"conv": 16_045_035_520, "adaptive_avg_pool2d": 19_922_944}
     assert "aten::mul" in full.uncounted_ops  # elementwise ops fvcore does not count
+
+
+def test_gopro_config_skip_memory() -> None:
+    from nas import nafnet_gopro
+
+    r = measure_cost(ArchConfig(nafnet_gopro(), FullSkipsConfig()), SIZE, engine="meta")
+    assert r.m_sc_bytes == 2 * 3_932_160  # width 64: twice the channels of width 32
+    assert r.params == pytest.approx(67.89e6, rel=1e-3)
