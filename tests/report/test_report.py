@@ -13,7 +13,8 @@ from studies import pareto, schema
 from studies import plots as plots_mod
 from studies.cli import main
 
-from conftest import BuiltStudy, load_in_chromium
+from tests.report.browser import load_in_chromium
+from tests.report.study_builder import BuiltStudy
 
 
 @pytest.fixture(scope="module")

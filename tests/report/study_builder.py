@@ -1,0 +1,134 @@
+"""A small REAL unetmm study in a SQLite file, for the report, dashboard and export tests.
+
+Each trial samples a skip design for NAFNet-w16, builds its real ``ArchConfig``, measures its real
+costs at 64x64 (``nas.measure_cost(engine="meta")``) and writes exactly the attributes of
+``studies.schema``. Only the accuracy is fake: a deterministic function of the measured costs
+(no training). The study also holds what a real search produces besides clean trials:
+
+- the three reference points (full skips, no skips, UNet--), enqueued first and all trained;
+  full skips breaks the M_sc constraint, so it is *trained but infeasible*;
+- trials over the M_sc limit (status ``infeasible``, costs only, no PSNR);
+- trials the scheduler stopped early (status ``stopped``); their partial PSNR is deliberately
+  made *better* than any complete trial's, so a front that let them in would show it;
+- designs that do not fit the backbone (Optuna FAIL, status ``failed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from pathlib import Path
+
+import optuna
+
+import nas
+from nas.presets import backbone_preset, reference_designs
+from studies import schema
+
+INPUT = (64, 64)
+BITS = 8
+M_SC_LIMIT = 40 * 1024  # bytes: full skips (120 KiB) and big subsets break it
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltStudy:
+    path: Path
+    url: str
+    name: str
+    m_sc_limit: int
+    n_trials: int
+
+
+def design_label(arch: nas.ArchConfig) -> str:
+    skip = arch.skip
+    if skip.name == "subset":
+        return f"subset {list(skip.stages)}"
+    if skip.name == "unetmm":
+        return (f"unetmm t={skip.target_stage or 4} A={skip.aggregated_channels} "
+                f"r={[round(1 / r) for r in skip.ratios]} d={skip.iem_depth}")  # fmt: skip
+    return skip.name
+
+
+def sample_arch(trial: optuna.Trial) -> nas.ArchConfig:
+    backbone = backbone_preset("nafnet-w16")
+    kind = trial.suggest_categorical("skip", ["subset", "unetmm"])  # "none" is a reference
+    if kind == "subset":
+        first = trial.suggest_int("subset_first", 1, 4)
+        last = trial.suggest_int("subset_last", first, 4)
+        return nas.ArchConfig(backbone, nas.SubsetSkipsConfig(tuple(range(first, last + 1))))
+    divisor = trial.suggest_categorical("ratio_divisor", [4, 8, 16])
+    skip = nas.UNetMMConfig(
+        ratios=(1 / divisor,) * 4,
+        target_stage=trial.suggest_int("target_stage", 2, 4),
+        aggregated_channels=trial.suggest_categorical("aggregated_channels", [16, 64, 256]),
+        iem_depth=trial.suggest_int("iem_depth", 0, 2),
+    )
+    return nas.ArchConfig(backbone, skip)
+
+
+def fake_psnr(m_sc: int, macs: int, full_macs: int) -> float:
+    """Deterministic stand-in for a proxy's PSNR: more skip memory and compute help, saturating."""
+    return round(20.0 + 9.0 * (1 - math.exp(-m_sc / 12000)) + 2.0 * math.log(macs / full_macs + 1), 4)
+
+
+def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed: int = 3) -> BuiltStudy:
+    """Run a cheap but real unetmm-shaped study into the SQLite file ``path``."""
+    url = f"sqlite:///{path}"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    references = reference_designs(backbone_preset("nafnet-w16"))
+    full_macs = nas.measure_cost(references["full"], INPUT, 1, BITS, "meta").macs
+    study = optuna.create_study(
+        study_name=name,
+        storage=url,
+        directions=["maximize", "minimize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["psnr", "m_sc", "macs"])
+    fixed: dict[int, tuple[str, nas.ArchConfig]] = {}
+
+    def objective(trial: optuna.Trial) -> tuple[float, float, float]:
+        if trial.number in fixed:
+            ref, arch = fixed[trial.number]
+            trial.set_user_attr(schema.ATTR_REFERENCE, ref)
+        else:
+            ref, arch = None, sample_arch(trial)
+        trial.set_user_attr(schema.ATTR_ARCH, arch.to_dict())
+        trial.set_user_attr(schema.ATTR_PROXY_ARCH, arch.to_dict())
+        trial.set_user_attr(schema.ATTR_DESIGN, design_label(arch))
+        try:
+            cost = nas.measure_cost(arch, INPUT, 1, BITS, "meta")
+        except nas.ConfigError as exc:
+            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_FAILED)
+            trial.set_user_attr("error", str(exc))
+            raise
+        for key in schema.COST_KEYS:
+            trial.set_user_attr(key, getattr(cost, key))
+        trial.set_user_attr("m_sc_timeline", [list(x) for x in cost.m_sc_timeline])
+        trial.set_user_attr("bits", BITS)
+        trial.set_user_attr("input_size", list(INPUT))
+        trial.set_user_attr("seconds_cost", cost.seconds)
+        trial.set_constraint("m_sc", cost.m_sc_bytes - M_SC_LIMIT)
+        if cost.m_sc_bytes > M_SC_LIMIT and ref is None:
+            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_INFEASIBLE)
+            return 0.0, float(cost.m_sc_bytes), float(cost.macs)
+        psnr = fake_psnr(cost.m_sc_bytes, cost.macs, full_macs)
+        stopped = ref is None and trial.number % 5 == 4
+        if stopped:  # partial score, made better than any complete one (see module docstring)
+            psnr += 6.0
+        trial.set_user_attr("psnr", psnr)
+        trial.set_user_attr("ssim", round(psnr / 40.0, 4))
+        trial.set_user_attr("curve", [[100, psnr - 2.0], [200, psnr]])
+        trial.set_user_attr("seconds_train", 0.0)
+        trial.set_user_attr("seconds", cost.seconds)
+        status = schema.STATUS_STOPPED if stopped else schema.STATUS_COMPLETE
+        trial.set_user_attr(schema.ATTR_STATUS, status)
+        return psnr, float(cost.m_sc_bytes), float(cost.macs)
+
+    for i, (ref, arch) in enumerate(references.items()):
+        fixed[i] = (ref, arch)
+    study.optimize(objective, n_trials=n_trials + len(fixed), catch=(nas.ConfigError,))
+    return BuiltStudy(path, url, name, M_SC_LIMIT, n_trials + len(fixed))
+
