@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,8 +21,10 @@ import optuna
 
 from nas.errors import ConfigError
 from studies import schema
+from studies.units import format_bytes, format_count, parse_bytes, parse_count
 
 DEFAULT_OBJECTIVES = ("psnr", "m_sc", "macs")
+STUDY_ATTR_OBJECTIVES = "objectives"  # the study user attribute the search writes its objectives to
 REFERENCE_LABELS = {"full": "full skips", "none": "no skips", "unetmm": "UNet-- (paper)"}
 
 
@@ -101,11 +104,11 @@ def load_points(study: optuna.Study) -> list[TrialPoint]:
 
 
 def study_objectives(study: optuna.Study) -> tuple[str, ...]:
-    """The study's objective names: its metric names when they are schema objectives, else
-    ``DEFAULT_OBJECTIVES`` (PSNR, M_sc, MACs)."""
-    names = study.metric_names
-    if names and all(n in schema.OBJECTIVES for n in names):
-        return tuple(names)
+    """The study's objective names: its ``objectives`` user attribute (written by the search),
+    else its metric names, when they are schema objectives; else ``DEFAULT_OBJECTIVES``."""
+    for names in (study.user_attrs.get(STUDY_ATTR_OBJECTIVES), study.metric_names):
+        if names and all(n in schema.OBJECTIVES for n in names):
+            return tuple(names)
     return DEFAULT_OBJECTIVES
 
 
@@ -236,31 +239,79 @@ def knee_ranking(
 
 # -- constraints ----------------------------------------------------------------------------
 
+# Constraint names as the search writes them (``studies.constraints``): "m_sc <= 0.25 MiB",
+# "macs <= 18 G", "psnr >= 28 dB"; the value is in the name's unit.
+_CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+_BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
+CONSTRAINT_ATTRS = {**{name: key for name, (key, _) in schema.OBJECTIVES.items()},
+                    "macs_paper": "macs_paper"}  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
 class ConstraintLimit:
-    """A study constraint ``measured(attr) - limit <= 0``, recovered from the trials."""
+    """A study constraint ``attr op limit``, the limit in the attribute's unit (bytes, MACs, dB).
+
+    ``attr``/``limit`` are None when neither the name nor the trials tell them."""
 
     name: str
-    attr: str | None  # user-attribute key of the measured value (None if not found)
-    limit: float | None
+    attr: str | None
+    op: str = "<="
+    limit: float | None = None
+
+    def describe(self) -> str:
+        """``"m_sc <= 40 KiB"``: the name when it says it all, else the name, op and limit."""
+        if _CONSTRAINT_NAME.match(self.name) or self.attr is None or self.limit is None:
+            return self.name
+        if self.attr in _BYTE_ATTRS:
+            shown = format_bytes(self.limit)
+        elif self.attr in ("psnr", "ssim"):
+            shown = f"{self.limit:g}"
+        else:
+            shown = format_count(self.limit)
+        return f"{self.name} {self.op} {shown}"
+
+
+def parse_constraint_name(name: str) -> ConstraintLimit | None:
+    """``"m_sc <= 0.25 MiB"`` -> ConstraintLimit(attr="m_sc_bytes", op="<=", limit=262144)."""
+    match = _CONSTRAINT_NAME.match(name)
+    if not match or match.group(1) not in CONSTRAINT_ATTRS:
+        return None
+    metric, op, number, unit = match.groups()
+    attr = CONSTRAINT_ATTRS[metric]
+    try:
+        if attr in _BYTE_ATTRS:
+            limit = float(parse_bytes(number + unit, name))
+        elif attr in ("psnr", "ssim"):
+            if unit.lower() not in ("", "db"):
+                return None
+            limit = float(number)
+        else:
+            limit = float(parse_count(number + unit, name))
+    except (ConfigError, ValueError):
+        return None
+    return ConstraintLimit(name, attr, op, limit)
 
 
 def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, ConstraintLimit]:
-    """Each constraint's measured attribute and limit, from ``value = measured - limit``.
+    """Every constraint of the study's trials with its attribute and limit.
 
-    The attribute is the schema objective of the same name (``m_sc`` -> ``m_sc_bytes``) or a
-    user attribute named like the constraint; the limit is read off the first trial that has both.
+    Names the search writes (``"m_sc <= 40 KiB"``) say both. Any other name is taken as a
+    ``<=`` constraint on the objective or user attribute of that name, its value as ``measured -
+    limit`` in the attribute's unit, and the limit is read off the first trial that has both.
     """
     found: dict[str, ConstraintLimit] = {}
     for point in points:
         for name, value in point.constraints.items():
             if name in found and found[name].limit is not None:
                 continue
-            attr = schema.OBJECTIVES[name][0] if name in schema.OBJECTIVES else name
+            parsed = parse_constraint_name(name)
+            if parsed is not None:
+                found[name] = parsed
+                continue
+            attr = CONSTRAINT_ATTRS.get(name, name)
             measured = point.attrs.get(attr)
             if isinstance(measured, int | float) and not isinstance(measured, bool):
-                found[name] = ConstraintLimit(name, attr, float(measured) - float(value))
+                found[name] = ConstraintLimit(name, attr, "<=", float(measured) - float(value))
             else:
-                found.setdefault(name, ConstraintLimit(name, None, None))
+                found.setdefault(name, ConstraintLimit(name, None))
     return found

@@ -45,7 +45,7 @@ STYLE = {  # series kind -> (legend, colour, plotly symbol, matplotlib marker)
     "front": ("Pareto front (complete, feasible)", "#d62728", "circle", "o"),
     "feasible": ("feasible, dominated", "#7f7f7f", "circle", "o"),
     "stopped": ("stopped early (partial score, excluded)", "#1f77b4", "circle-open", "o"),
-    "infeasible": ("infeasible (breaks a constraint)", "#ff7f0e", "x", "x"),
+    "infeasible": ("infeasible (untrained ones on the bottom edge)", "#ff7f0e", "x", "x"),
 }
 
 
@@ -93,7 +93,8 @@ class ScatterView:
     x_title: str
     y_title: str
     series: tuple[Series, ...]
-    vlines: tuple[tuple[float, str], ...]  # (x, label)
+    vlines: tuple[tuple[float, str], ...]  # (x, label) of constraints on x
+    hlines: tuple[tuple[float, str], ...]  # (y, label) of constraints on y
     labels: tuple[tuple[float, float, str], ...]  # (x, y, text) of reference points
     log_x: bool  # x spans more than LOG_SPAN (all values > 0)
 
@@ -108,13 +109,14 @@ def hover_text(p: TrialPoint) -> str:
 
 
 def _kind(p: TrialPoint, front_numbers: set[int]) -> str | None:
-    if p.state != "COMPLETE":
+    """The series a trial is drawn in; None: not drawn (failed, running, unknown status)."""
+    if p.state not in ("COMPLETE", "PRUNED") or p.status == schema.STATUS_FAILED:
         return None
     if not p.feasible:
         return "infeasible"
     if p.status == schema.STATUS_STOPPED:
         return "stopped"
-    if p.status != schema.STATUS_COMPLETE:
+    if p.status != schema.STATUS_COMPLETE or p.state != "COMPLETE":
         return None
     return "front" if p.number in front_numbers else "feasible"
 
@@ -150,19 +152,19 @@ def scatter_view(
                tuple(y_of(p) for p in ps), tuple(hover_text(p) for p in ps))  # fmt: skip
         for kind, ps in grouped.items()
     )
-    vlines = tuple(
-        (c.limit / xu.scale, f"{c.name} limit {c.limit / xu.scale:.4g} {xu.name}")
-        for c in limits.values()
-        if c.attr == objective_key(x) and c.limit is not None
-    )
+    vlines = tuple((c.limit / xu.scale, c.describe()) for c in limits.values()
+                   if c.attr == objective_key(x) and c.limit is not None)  # fmt: skip
+    hlines = tuple((c.limit / yu.scale, c.describe()) for c in limits.values()
+                   if c.attr == objective_key(y) and c.limit is not None)  # fmt: skip
     labels = tuple(
         (p.value(x) / xu.scale, y_of(p), REFERENCE_LABELS.get(p.reference, p.reference))  # type: ignore[operator, arg-type]
         for p in points
-        if p.reference and p.value(x) is not None and p.state == "COMPLETE"
+        if p.reference and p.value(x) is not None and _kind(p, front_numbers) is not None
     )
     drawn = [v for s in series for v in s.x]
     log_x = bool(drawn) and min(drawn) > 0 and max(drawn) / min(drawn) > LOG_SPAN
-    return ScatterView(title, axis_title(x, xu), axis_title(y, yu), series, vlines, labels, log_x)
+    return ScatterView(title, axis_title(x, xu), axis_title(y, yu), series, vlines, hlines, labels,
+                       log_x)  # fmt: skip
 
 
 # -- plotly ---------------------------------------------------------------------------------
@@ -188,6 +190,11 @@ def scatter_plotly(view: ScatterView) -> Any:
                       line={"dash": "dash", "color": "black"})  # fmt: skip
         fig.add_annotation(x=ax_x(x), yref="paper", y=1.0, text=label, showarrow=False,
                            xanchor="left", yanchor="bottom")  # fmt: skip
+    for y, label in view.hlines:
+        fig.add_shape(type="line", y0=y, y1=y, xref="paper", x0=0, x1=1,
+                      line={"dash": "dot", "color": "black"})  # fmt: skip
+        fig.add_annotation(y=y, xref="paper", x=1.0, text=label, showarrow=False,
+                           xanchor="right", yanchor="bottom")  # fmt: skip
     for x, y, text in view.labels:
         fig.add_annotation(x=ax_x(x), y=y, text=text, showarrow=True, arrowhead=2, ax=30, ay=-30)
     fig.update_layout(title=view.title, xaxis_title=view.x_title, yaxis_title=view.y_title,
@@ -301,6 +308,9 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
     for x, label in view.vlines:
         ax.axvline(x, color="black", linestyle="--", linewidth=1)
         ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), ha="left", va="top")
+    for y, label in view.hlines:
+        ax.axhline(y, color="black", linestyle=":", linewidth=1)
+        ax.annotate(label, (1.0, y), xycoords=("axes fraction", "data"), ha="right", va="bottom")
     for x, y, text in view.labels:
         ax.annotate(text, (x, y), xytext=(8, 8), textcoords="offset points",
                     arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip

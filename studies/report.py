@@ -42,9 +42,9 @@ class Report:
 
 
 def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
-    """How many trials fall in each bucket the report distinguishes."""
+    """How many trials fall in each bucket the report distinguishes (each trial in one)."""
     counts = {"trials": len(points), "eligible": 0, "stopped": 0, "infeasible": 0, "failed": 0,
-              "unfinished": 0}  # fmt: skip
+              "unfinished": 0, "other": 0}  # fmt: skip
     for p in points:
         if p.state in ("RUNNING", "WAITING"):
             counts["unfinished"] += 1
@@ -56,6 +56,8 @@ def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
             counts["stopped"] += 1
         elif p.eligible():
             counts["eligible"] += 1
+        else:
+            counts["other"] += 1
     return counts
 
 
@@ -147,14 +149,14 @@ def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, 
             "peak memory": format_bytes(a["peak_activation_bytes"]) if "peak_activation_bytes" in a else "n/a",
             "PSNR dB": f"{a['psnr']:.3f}" if "psnr" in a else "n/a",
             "SSIM": f"{ssim:.4f}" if ssim is not None else "n/a",
-            "constraints": ", ".join(f"{k} {v:+,.0f}" for k, v in p.constraints.items()) or "none",
+            "constraints (value, <= 0 ok)": "; ".join(f"{k}: {v:+.4g}" for k, v in p.constraints.items()) or "none",
         })  # fmt: skip
     return rows
 
 
 def _skip_knobs(attrs: Mapping[str, Any]) -> str:
     skip = dict((attrs.get(schema.ATTR_ARCH) or {}).get("skip", {}))
-    return ", ".join(f"{k}={v}" for k, v in skip.items())
+    return ", ".join(f"{k}={v}" for k, v in skip.items() if v is not None)
 
 
 def _html_table(rows: Sequence[Mapping[str, str]], table_id: str) -> str:
@@ -228,7 +230,7 @@ def write_report(
                          else plots.placeholder_png("no M_sc timelines stored", out / "timelines.png"))  # fmt: skip
 
     rows = table_rows(front, knee)
-    ref_rows = table_rows([p for p in points if p.reference and p.state == "COMPLETE"], None)
+    ref_rows = table_rows([p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None)
     csv_path = out / "pareto_trials.csv"
     with csv_path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["trial"])
@@ -247,10 +249,7 @@ def _page(name: str, storage_label: str, objectives: Sequence[str],
           figures: Mapping[str, Any], rows: Sequence[Mapping[str, str]],
           ref_rows: Sequence[Mapping[str, str]], knee: int | None, plotly_js: str) -> str:  # fmt: skip
     esc = html.escape
-    constraint_text = ", ".join(
-        f"{c.name} &le; {esc(format_bytes(c.limit) if c.attr in ('m_sc_bytes', 'peak_activation_bytes') else format_count(c.limit))}"
-        if c.limit is not None else esc(c.name) for c in limits.values()
-    ) or "none"  # fmt: skip
+    constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
     count_text = ", ".join(f"{k}: {v}" for k, v in counts.items())
     divs = "\n".join(
         f'<h2>{esc(title)}</h2>\n' + figures[key].to_html(full_html=False, include_plotlyjs=False,

@@ -5,11 +5,16 @@ costs at 64x64 (``nas.measure_cost(engine="meta")``) and writes exactly the attr
 ``studies.schema``. Only the accuracy is fake: a deterministic function of the measured costs
 (no training). The study also holds what a real search produces besides clean trials:
 
-- the three reference points (full skips, no skips, UNet--), enqueued first and all trained;
-  full skips breaks the M_sc constraint, so it is *trained but infeasible*;
-- trials over the M_sc limit (status ``infeasible``, costs only, no PSNR);
-- trials the scheduler stopped early (status ``stopped``); their partial PSNR is deliberately
-  made *better* than any complete trial's, so a front that let them in would show it;
+- constraints named and valued as the search writes them (``studies.constraints``):
+  ``"m_sc <= 40 KiB"`` (hard: checked before training) and ``"psnr >= 22 dB"`` (checked after);
+- the three reference points (full skips, no skips, UNet--), evaluated first;
+- trials over the M_sc limit, full skips among them (status ``infeasible``, Optuna PRUNED, costs
+  only, no PSNR);
+- trials that trained but miss the PSNR floor: no skips (M_sc 0) is one, so it is COMPLETE
+  with status ``complete`` and still infeasible; a front that ignored constraint values would
+  start with it;
+- trials the scheduler stopped early (status ``stopped``, Optuna PRUNED); their partial PSNR is
+  deliberately made *better* than any complete trial's, so a front that let them in would show;
 - designs that do not fit the backbone (Optuna FAIL, status ``failed``).
 """
 
@@ -29,6 +34,9 @@ from studies import schema
 INPUT = (64, 64)
 BITS = 8
 M_SC_LIMIT = 40 * 1024  # bytes: full skips (120 KiB) and big subsets break it
+PSNR_FLOOR = 22.0  # dB: no skips (21.4 dB here) breaks it
+M_SC_CONSTRAINT = "m_sc <= 40 KiB"
+PSNR_CONSTRAINT = "psnr >= 22 dB"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +92,8 @@ def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed:
         directions=["maximize", "minimize", "minimize"],
         sampler=optuna.samplers.RandomSampler(seed=seed),
     )
+    study.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
+    study.set_user_attr("spec", {"name": name, "constraints": [M_SC_CONSTRAINT, PSNR_CONSTRAINT]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["psnr", "m_sc", "macs"])
@@ -110,10 +120,11 @@ def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed:
         trial.set_user_attr("bits", BITS)
         trial.set_user_attr("input_size", list(INPUT))
         trial.set_user_attr("seconds_cost", cost.seconds)
-        trial.set_constraint("m_sc", cost.m_sc_bytes - M_SC_LIMIT)
-        if cost.m_sc_bytes > M_SC_LIMIT and ref is None:
+        trial.set_constraint(M_SC_CONSTRAINT, cost.m_sc_bytes / 1024 - M_SC_LIMIT / 1024)
+        if cost.m_sc_bytes > M_SC_LIMIT:  # a hard constraint: not trained
             trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_INFEASIBLE)
-            return 0.0, float(cost.m_sc_bytes), float(cost.macs)
+            trial.set_user_attr("broken", [M_SC_CONSTRAINT])
+            raise optuna.TrialPruned()
         psnr = fake_psnr(cost.m_sc_bytes, cost.macs, full_macs)
         stopped = ref is None and trial.number % 5 == 4
         if stopped:  # partial score, made better than any complete one (see module docstring)
@@ -123,8 +134,11 @@ def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed:
         trial.set_user_attr("curve", [[100, psnr - 2.0], [200, psnr]])
         trial.set_user_attr("seconds_train", 0.0)
         trial.set_user_attr("seconds", cost.seconds)
-        status = schema.STATUS_STOPPED if stopped else schema.STATUS_COMPLETE
-        trial.set_user_attr(schema.ATTR_STATUS, status)
+        if stopped:
+            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_STOPPED)
+            raise optuna.TrialPruned()
+        trial.set_constraint(PSNR_CONSTRAINT, PSNR_FLOOR - psnr)
+        trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_COMPLETE)
         return psnr, float(cost.m_sc_bytes), float(cost.macs)
 
     for i, (ref, arch) in enumerate(references.items()):

@@ -32,7 +32,7 @@ def test_front_excludes_stopped_and_infeasible_trials(built_study) -> None:
     points = pareto.load_points(study)
     assert len(points) == built_study.n_trials
     objectives = pareto.study_objectives(study)
-    assert objectives == ("psnr", "m_sc", "macs")  # from study.metric_names
+    assert objectives == ("psnr", "m_sc", "macs")  # the study's "objectives" user attribute
     front = pareto.pareto_front(points, objectives)
     numbers = [p.number for p in front]
 
@@ -42,24 +42,41 @@ def test_front_excludes_stopped_and_infeasible_trials(built_study) -> None:
     archs = {repr((p.attrs["arch"], p.value("psnr"))) for p in points if p.number in independent}
     assert len(numbers) == len(archs) >= 3
 
-    # The fixture has teeth: the stopped trials score above the whole front, and the trained
-    # full-skip reference (status complete, constraint > 0) beats every feasible trial.
+    # The fixture has teeth: stopped trials score above the whole front; no skips (M_sc 0, the
+    # lowest) is COMPLETE with status complete but breaks the PSNR floor; full skips broke the
+    # M_sc limit and was not trained.
     stopped = [p for p in points if p.status == schema.STATUS_STOPPED]
-    assert stopped and max(p.value("psnr") for p in stopped) > max(p.value("psnr") for p in front)
+    assert stopped and all(p.state == "PRUNED" for p in stopped)
+    assert max(p.value("psnr") for p in stopped) > max(p.value("psnr") for p in front)
+    none = next(p for p in points if p.reference == "none")
+    assert none.state == "COMPLETE" and none.status == schema.STATUS_COMPLETE
+    assert none.value("m_sc") == 0 and none.constraints["psnr >= 22 dB"] > 0
     full = next(p for p in points if p.reference == "full")
-    assert full.status == schema.STATUS_COMPLETE and full.constraints["m_sc"] > 0
-    assert full.value("psnr") > max(p.value("psnr") for p in front)
+    assert full.state == "PRUNED" and full.status == schema.STATUS_INFEASIBLE
+    assert full.constraints["m_sc <= 40 KiB"] == 80.0  # 120 KiB - 40 KiB, in the name's unit
     assert not {p.number for p in stopped} & set(numbers)
-    assert full.number not in numbers
-    assert all(p.value("m_sc") <= built_study.m_sc_limit for p in front)
+    assert none.number not in numbers and full.number not in numbers
+    assert all(p.value("m_sc") <= built_study.m_sc_limit and p.value("psnr") >= 22 for p in front)
     # Sorted by the first minimised objective (M_sc), then by trial number.
     assert [p.value("m_sc") for p in front] == sorted(p.value("m_sc") for p in front)
 
 
-def test_constraint_limit_is_recovered(built_study) -> None:
+def test_constraint_limits_are_read_from_the_names(built_study) -> None:
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
     limits = pareto.constraint_limits(pareto.load_points(study))
-    assert limits == {"m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", float(built_study.m_sc_limit))}
+    assert limits == {
+        "m_sc <= 40 KiB": pareto.ConstraintLimit("m_sc <= 40 KiB", "m_sc_bytes", "<=", 40960.0),
+        "psnr >= 22 dB": pareto.ConstraintLimit("psnr >= 22 dB", "psnr", ">=", 22.0),
+    }
+    parsed = pareto.parse_constraint_name("macs <= 17.5 G")
+    assert (parsed.attr, parsed.limit) == ("macs", 17.5e9)
+    assert pareto.parse_constraint_name("m_sc <= 0.25 MiB").limit == 262144
+    assert pareto.parse_constraint_name("latency <= 3 ms") is None
+
+
+def test_unnamed_constraints_fall_back_to_measured_minus_limit() -> None:
+    p = TrialPoint(0, "COMPLETE", {"m_sc_bytes": 1000}, {}, {"m_sc": -24.0})
+    assert pareto.constraint_limits([p]) == {"m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", "<=", 1024.0)}
 
 
 def _point(number: int, psnr: float, m_sc: float, macs: float = 1.0, status: str = "complete",
