@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import socketserver
 import sys
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import ConfigError
-from studies.load import safe_url, storage_url
+from studies.load import open_storage, safe_url, storage_url
 
 _PREFIX = "constraints:"
 
@@ -38,10 +38,11 @@ def with_constraint_list(trial: FrozenTrial) -> FrozenTrial:
 
 
 class ConstraintListStorage(optuna.storages.RDBStorage):
-    """An ``RDBStorage`` whose trials also carry the old ``constraints`` list (for the dashboard)."""
+    """An ``RDBStorage`` whose trials also carry the old ``constraints`` list (dashboard only)."""
 
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         return [with_constraint_list(t) for t in super().get_all_trials(study_id, deepcopy, states)]
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
@@ -49,7 +50,7 @@ class ConstraintListStorage(optuna.storages.RDBStorage):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -57,22 +58,22 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def make_dashboard_server(storage: str, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
-    """A WSGI server for optuna-dashboard on ``storage`` (port 0 picks a free port)."""
+def make_dashboard_server(
+    store: optuna.storages.BaseStorage, host: str = "127.0.0.1", port: int = 8080
+) -> WSGIServer:
+    """A WSGI server for optuna-dashboard on ``store`` (port 0 picks a free port)."""
     import optuna_dashboard
 
-    url = storage_url(storage)
-    kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else None
-    try:
-        store = ConstraintListStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:  # sqlalchemy/driver errors vary by backend
-        raise ConfigError(f"STORAGE: cannot open {safe_url(url)}: {str(exc).splitlines()[0]}") from None
     app = optuna_dashboard.wsgi(store)
     try:
-        return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        return make_server(
+            host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
     except OSError as exc:
-        raise ConfigError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); "
-                          "pick another port or 0 for any free one") from None  # fmt: skip
+        raise ConfigError(
+            f"--port: cannot listen on {host}:{port} ({exc.strerror}); "
+            "pick another port or 0 for any free one"
+        ) from None
 
 
 def dashboard_url(server: WSGIServer, study_id: int | None = None) -> str:
@@ -81,17 +82,26 @@ def dashboard_url(server: WSGIServer, study_id: int | None = None) -> str:
     return f"http://{host}:{port}{path}"
 
 
-def serve(storage: str, host: str = "127.0.0.1", port: int = 8080, study: str | None = None,
-          announce: Callable[[str], None] | None = None) -> None:  # fmt: skip
-    """Serve until interrupted; ``announce`` gets the URL once the socket listens."""
-    server = make_dashboard_server(storage, host, port)
+def serve(
+    storage: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    study: str | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted; ``announce`` gets the URL (of ``study``'s page if given) once
+    the socket listens."""
+    store = open_storage(storage, ConstraintListStorage)
     study_id = None
     if study is not None:
-        names: Sequence[Any] = optuna.get_all_study_names(storage_url(storage))
+        names = [s.study_name for s in store.get_all_studies()]
         if study not in names:
-            raise ConfigError(f"--study: no study {study!r} in {safe_url(storage_url(storage))}; "
-                              f"studies there: {', '.join(sorted(names)) or 'none'}")  # fmt: skip
-        study_id = optuna.storages.RDBStorage(storage_url(storage)).get_study_id_from_name(study)
+            raise ConfigError(
+                f"--study: no study {study!r} in {safe_url(storage_url(storage))}; "
+                f"studies there: {', '.join(sorted(names)) or 'none'}"
+            )
+        study_id = store.get_study_id_from_name(study)
+    server = make_dashboard_server(store, host, port)
     (announce or (lambda s: print(s, flush=True)))(dashboard_url(server, study_id))
     try:
         server.serve_forever()

@@ -41,7 +41,9 @@ RULES: Registry[Callable[[Sequence[TrialPoint]], list[tuple[TrialPoint, float | 
 
 @RULES.register("best")
 def _best(pool: Sequence[TrialPoint]) -> list[tuple[TrialPoint, float | None]]:
-    ranked = sorted(pool, key=lambda p: (-(p.value(SCORE) or 0.0), p.value("m_sc") or 0.0, p.number))
+    ranked = sorted(
+        pool, key=lambda p: (-(p.value(SCORE) or 0.0), p.value("m_sc") or 0.0, p.number)
+    )
     return [(p, None) for p in ranked]
 
 
@@ -59,7 +61,9 @@ class Pick:
 
 
 def _within(p: TrialPoint, budgets: Mapping[str, float]) -> bool:
-    return all((p.value(name) is not None and p.value(name) <= limit) for name, limit in budgets.items())  # type: ignore[operator]
+    return all(
+        (p.value(name) is not None and p.value(name) <= limit) for name, limit in budgets.items()
+    )  # type: ignore[operator]
 
 
 def _one_per_design(points: Sequence[TrialPoint]) -> list[TrialPoint]:
@@ -84,7 +88,10 @@ def describe_costs(p: TrialPoint) -> str:
 
 
 def _budget_text(budgets: Mapping[str, float]) -> str:
-    shown = {"m_sc": lambda v: f"M_sc <= {format_bytes(v)}", "macs": lambda v: f"MACs <= {format_count(v)}"}
+    shown = {
+        "m_sc": lambda v: f"M_sc <= {format_bytes(v)}",
+        "macs": lambda v: f"MACs <= {format_count(v)}",
+    }
     return " and ".join(shown[k](v) for k, v in budgets.items()) or "no budget"
 
 
@@ -112,27 +119,38 @@ def pick_trials(
     return [Pick(p, rule, i + 1, score) for i, (p, score) in enumerate(ranked[:top])]
 
 
-def _no_match(points: Sequence[TrialPoint], eligible: Sequence[TrialPoint],
-              budgets: Mapping[str, float], study_name: str) -> str:  # fmt: skip
+def _no_match(
+    points: Sequence[TrialPoint],
+    eligible: Sequence[TrialPoint],
+    budgets: Mapping[str, float],
+    study_name: str,
+) -> str:
     if not eligible:
         n_complete = sum(p.state == "COMPLETE" for p in points)
-        return (f"{study_name} has no complete, feasible trial to export yet ({len(points)} trials, "
-                f"{n_complete} COMPLETE in Optuna); run more of the search or relax its constraints")  # fmt: skip
+        return (
+            f"{study_name} has no complete, feasible trial to export yet ({len(points)} trials, "
+            f"{n_complete} COMPLETE in Optuna); run more of the search or relax its constraints"
+        )
 
     def excess(p: TrialPoint) -> float:  # how far over the tightest budget, relatively
-        return max((p.value(k) or 0.0) / v - 1 if v > 0 else float(p.value(k) or 0.0)
-                   for k, v in budgets.items())  # fmt: skip
+        return max(
+            (p.value(k) or 0.0) / v - 1 if v > 0 else float(p.value(k) or 0.0)
+            for k, v in budgets.items()
+        )
 
     closest = min(eligible, key=lambda p: (excess(p), -(p.value(SCORE) or 0.0)))
-    return (f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the closest is "
-            f"trial {closest.number} ({closest.design}: {describe_costs(closest)})")  # fmt: skip
+    return (
+        f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the closest is "
+        f"trial {closest.number} ({closest.design}: {describe_costs(closest)})"
+    )
 
 
 # -- what gets written ----------------------------------------------------------------------
 
 
-def training_config(p: TrialPoint, spec: Mapping[str, Any], out_dir: str,
-                    recipe: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
+def training_config(
+    p: TrialPoint, spec: Mapping[str, Any], out_dir: str, recipe: Mapping[str, Any] | None = None
+) -> Any:
     """The ``TrainConfig`` of trial ``p``: its target arch, the study's task and data, the
     paper's recipe with ``recipe`` overrides. Validation errors raise ``ConfigError``."""
     from trainers.config import TrainConfig, validate
@@ -148,17 +166,31 @@ def training_config(p: TrialPoint, spec: Mapping[str, Any], out_dir: str,
     return validate(TrainConfig, data, "exported config: ")
 
 
-def model_card(pick: Pick, study_name: str, storage_label: str, config_name: str,
-               full_m_sc: int | None, config: Any, budgets: Mapping[str, float]) -> str:  # fmt: skip
+def model_card(
+    pick: Pick,
+    study_name: str,
+    storage_label: str,
+    config_name: str,
+    full_m_sc: int | None,
+    config: Any,
+    budgets: Mapping[str, float],
+) -> str:
     """A Markdown page: where the design comes from, its measured costs, its proxy scores."""
     p, a = pick.point, pick.point.attrs
+    m_sc = int(a.get("m_sc_bytes", 0))
     size = a.get("input_size") or ["?", "?"]
     bits = a.get("bits", 8)
-    saved = f" ({1 - a['m_sc_bytes'] / full_m_sc:.1%} less than full skips, {full_m_sc:,} bytes)" if full_m_sc else ""
+    saved = (
+        f" ({1 - a['m_sc_bytes'] / full_m_sc:.1%} less than full skips, {full_m_sc:,} bytes)"
+        if full_m_sc
+        else ""
+    )
     if pick.rule == "best":
         rule = "highest proxy PSNR"
     elif pick.knee_score:
-        rule = f"knee of the PSNR vs M_sc front: {pick.knee_score:.3f} above the chord, axes in [0, 1]"
+        rule = (
+            f"knee of the PSNR vs M_sc front: {pick.knee_score:.3f} above the chord, axes in [0, 1]"
+        )
     else:
         rule = "the PSNR vs M_sc front has no knee (no point above the chord), so by PSNR"
     timeline = "\n".join(f"| {label} | {b:,} |" for label, b in a.get("m_sc_timeline") or [])
@@ -168,7 +200,10 @@ def model_card(pick: Pick, study_name: str, storage_label: str, config_name: str
     def opt(key: str, fmt: str = "{}") -> str:
         return fmt.format(a[key]) if a.get(key) is not None else "n/a"
 
-    constraints = "\n".join(f"- `{k}`: {v:+.4g} (feasible: <= 0)" for k, v in p.constraints.items()) or "- none"
+    constraints = (
+        "\n".join(f"- `{k}`: {v:+.4g} (feasible: <= 0)" for k, v in p.constraints.items())
+        or "- none"
+    )
     return f"""# {p.design}
 
 Trial **{p.number}** of study `{study_name}` (storage `{storage_label}`), picked as rank
@@ -187,11 +222,11 @@ Training config: [`{config_name}`]({config_name})
 
 | cost | value |
 |---|---|
-| skip memory M_sc (peak) | {a.get('m_sc_bytes', 0):,} bytes = {format_bytes(a.get('m_sc_bytes', 0))}{saved} |
-| peak activation memory | {opt('peak_activation_bytes', '{:,}')} bytes |
-| MACs (fvcore: one multiply-add = 1) | {opt('macs', '{:,}')} |
-| MACs (paper / ptflops convention) | {opt('macs_paper', '{:,}')} |
-| parameters | {opt('params', '{:,}')} |
+| skip memory M_sc (peak) | {m_sc:,} bytes = {format_bytes(m_sc)}{saved} |
+| peak activation memory | {opt("peak_activation_bytes", "{:,}")} bytes |
+| MACs (fvcore: one multiply-add = 1) | {opt("macs", "{:,}")} |
+| MACs (paper / ptflops convention) | {opt("macs_paper", "{:,}")} |
+| parameters | {opt("params", "{:,}")} |
 
 M_sc held at the end of each stage (Fig. 1b):
 
@@ -204,8 +239,9 @@ M_sc held at the end of each stage (Fig. 1b):
 Scored by a short proxy training run (narrow backbone, same skip design), which ranks designs;
 it does not predict the PSNR of full training.
 
-- PSNR: {opt('psnr', '{:.3f} dB')}, SSIM: {opt('ssim', '{:.4f}')}; degraded input PSNR: {opt('input_psnr', '{:.3f} dB')}
-- proxy steps: {opt('steps')}; last evaluations (step: PSNR): {curve or 'n/a'}
+- PSNR: {opt("psnr", "{:.3f} dB")}, SSIM: {opt("ssim", "{:.4f}")}
+- PSNR of the degraded input (the do-nothing baseline): {opt("input_psnr", "{:.3f} dB")}
+- proxy steps: {opt("steps")}; last evaluations (step: PSNR): {curve or "n/a"}
 - proxy architecture: `{json.dumps(a.get(schema.ATTR_PROXY_ARCH))}`
 
 Constraints of the study:
@@ -218,9 +254,9 @@ unetmm train {config_name}          # add --onnx to export the trained model to 
 ```
 
 Recipe: {rec.optimizer} (betas {list(rec.betas)}, weight decay {rec.weight_decay}), lr {rec.lr:g}
-{rec.schedule} to {rec.lr_min:g}, {rec.iterations:,} iterations, batch {rec.batch}, {rec.crop}x{rec.crop}
-crops; task `{config.task.name}`; data train=`{config.data.train}`, val=`{config.data.val}` (point
-them at your dataset, e.g. SIDD, before a real run). From Python:
+{rec.schedule} to {rec.lr_min:g}, {rec.iterations:,} iterations, batch {rec.batch},
+{rec.crop}x{rec.crop} crops; task `{config.task.name}`; data train=`{config.data.train}`,
+val=`{config.data.val}` (point them at your dataset, e.g. SIDD, before a real run). From Python:
 
 ```python
 import nas
@@ -247,7 +283,7 @@ def export_study(
     storage_label: str = "",
     train_out_root: str = "runs",
 ) -> list[Exported]:
-    """Pick trials (see ``pick_trials``) and write ``<study>-trial<N>.yaml`` and ``.md`` for each."""
+    """Pick trials (see ``pick_trials``); write ``<study>-trial<N>.yaml`` and ``.md`` for each."""
     from studies.report import FullSkipMemory
 
     points = pareto.load_points(study)
@@ -261,11 +297,20 @@ def export_study(
         stem = f"{study.study_name}-trial{pick.point.number}"
         config = training_config(pick.point, spec, f"{train_out_root}/{stem}", recipe)
         config_path = out / f"{stem}.yaml"
-        header = (f"# unetmm export: trial {pick.point.number} of study {study.study_name}, "
-                  f"rule {rule} (rank {pick.rank}); model card: {stem}.md\n")  # fmt: skip
+        header = (
+            f"# unetmm export: trial {pick.point.number} of study {study.study_name}, "
+            f"rule {rule} (rank {pick.rank}); model card: {stem}.md\n"
+        )
         config_path.write_text(header + config.to_yaml())
-        card = model_card(pick, study.study_name, storage_label, config_path.name,
-                          full_m_sc(pick.point), config, dict(budgets or {}))  # fmt: skip
+        card = model_card(
+            pick,
+            study.study_name,
+            storage_label,
+            config_path.name,
+            full_m_sc(pick.point),
+            config,
+            dict(budgets or {}),
+        )
         card_path = out / f"{stem}.md"
         card_path.write_text(card)
         written.append(Exported(pick, config_path, card_path))

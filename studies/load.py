@@ -19,11 +19,13 @@ def storage_url(storage: str) -> str:
     if "://" not in storage:
         path = Path(storage)
         if not path.is_file():
-            raise ConfigError(f"STORAGE: no such file {storage!r}; give a study .db file or a URL "
-                              "like sqlite:///runs/study.db or postgresql://user@host/db")  # fmt: skip
+            raise ConfigError(
+                f"STORAGE: no such file {storage!r}; give a study .db file or a URL "
+                "like sqlite:///runs/study.db or postgresql://user@host/db"
+            )
         return f"sqlite:///{path}"
     if storage.startswith("sqlite:///"):
-        path = Path(storage[len("sqlite:///"):])
+        path = Path(storage[len("sqlite:///") :])
         if str(path) not in ("", ":memory:") and not path.is_file():
             raise ConfigError(f"STORAGE: {storage!r} names no existing SQLite file ({path})")
     return storage
@@ -39,12 +41,17 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def open_storage(storage: str) -> optuna.storages.BaseStorage:
+def open_storage(
+    storage: str, storage_class: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage
+) -> optuna.storages.RDBStorage:
+    """An ``RDBStorage`` (or subclass) on ``storage``; PostgreSQL gets a 10 s connect timeout."""
+    import sqlalchemy.exc
+
     url = storage_url(storage)
     kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else None
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:  # sqlalchemy/driver errors vary by backend
+        return storage_class(url, engine_kwargs=kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"STORAGE: cannot open {safe_url(url)}: {first}") from None
 
@@ -56,11 +63,15 @@ def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
     if study_name is None:
         if len(names) != 1:
             listed = ", ".join(sorted(names)) or "none"
-            raise ConfigError(f"--study: {safe_url(storage_url(storage))} holds {len(names)} "
-                              f"studies ({listed}); pick one with --study NAME")  # fmt: skip
+            raise ConfigError(
+                f"--study: {safe_url(storage_url(storage))} holds {len(names)} "
+                f"studies ({listed}); pick one with --study NAME"
+            )
         study_name = names[0]
     if study_name not in names:
         listed = ", ".join(sorted(names)) or "none"
-        raise ConfigError(f"--study: no study {study_name!r} in {safe_url(storage_url(storage))}; "
-                          f"studies there: {listed}")  # fmt: skip
+        raise ConfigError(
+            f"--study: no study {study_name!r} in {safe_url(storage_url(storage))}; "
+            f"studies there: {listed}"
+        )
     return optuna.load_study(study_name=study_name, storage=store)

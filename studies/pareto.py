@@ -40,8 +40,13 @@ class TrialPoint:
 
     @classmethod
     def from_trial(cls, trial: optuna.trial.FrozenTrial) -> TrialPoint:
-        return cls(trial.number, trial.state.name, dict(trial.user_attrs), dict(trial.params),
-                   dict(trial.constraints))  # fmt: skip
+        return cls(
+            trial.number,
+            trial.state.name,
+            dict(trial.user_attrs),
+            dict(trial.params),
+            dict(trial.constraints),
+        )
 
     @property
     def status(self) -> str | None:
@@ -114,7 +119,8 @@ def study_objectives(study: optuna.Study) -> tuple[str, ...]:
 
 def _loss(point: TrialPoint, objectives: Sequence[str]) -> tuple[float, ...]:
     """The point's objectives, all turned into "lower is better"."""
-    return tuple(-v if maximized(o) else v for o, v in ((o, point.value(o)) for o in objectives))  # type: ignore[operator]
+    values = [(o, point.value(o)) for o in objectives]
+    return tuple(-v if maximized(o) else v for o, v in values)  # type: ignore[operator]
 
 
 def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -180,7 +186,9 @@ class HypervolumeHistory:
     values: tuple[float, ...]
 
 
-def hypervolume_history(points: Sequence[TrialPoint], objectives: Sequence[str]) -> HypervolumeHistory:
+def hypervolume_history(
+    points: Sequence[TrialPoint], objectives: Sequence[str]
+) -> HypervolumeHistory:
     objectives = tuple(objectives)
     pool = [p for p in points if p.eligible(objectives)]
     if not pool:
@@ -188,8 +196,10 @@ def hypervolume_history(points: Sequence[TrialPoint], objectives: Sequence[str])
     losses = [_loss(p, objectives) for p in pool]
     low = [min(col) for col in zip(*losses)]
     span = [max(col) - lo or 1.0 for col, lo in zip(zip(*losses), low)]
-    scaled = {p.number: tuple((v - lo) / s for v, lo, s in zip(lp, low, span))
-              for p, lp in zip(pool, losses)}  # fmt: skip
+    scaled = {
+        p.number: tuple((v - lo) / s for v, lo, s in zip(lp, low, span))
+        for p, lp in zip(pool, losses)
+    }
     ref = (1.1,) * len(objectives)
     numbers, values, seen, hv = [], [], [], 0.0
     for point in sorted(points, key=lambda p: p.number):
@@ -243,8 +253,10 @@ def knee_ranking(
 # "macs <= 18 G", "psnr >= 28 dB"; the value is in the name's unit.
 _CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
 _BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
-CONSTRAINT_ATTRS = {**{name: key for name, (key, _) in schema.OBJECTIVES.items()},
-                    "macs_paper": "macs_paper"}  # fmt: skip
+CONSTRAINT_ATTRS = {
+    **{name: key for name, (key, _) in schema.OBJECTIVES.items()},
+    "macs_paper": "macs_paper",
+}
 
 
 @dataclasses.dataclass(frozen=True)

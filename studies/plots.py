@@ -148,23 +148,35 @@ def scatter_view(
         return floor if v is None else v / yu.scale
 
     series = tuple(
-        Series(kind, tuple(p.number for p in ps), tuple(p.value(x) / xu.scale for p in ps),  # type: ignore[operator]
-               tuple(y_of(p) for p in ps), tuple(hover_text(p) for p in ps))  # fmt: skip
+        Series(
+            kind,
+            tuple(p.number for p in ps),
+            tuple(p.value(x) / xu.scale for p in ps),  # type: ignore[operator]
+            tuple(y_of(p) for p in ps),
+            tuple(hover_text(p) for p in ps),
+        )
         for kind, ps in grouped.items()
     )
-    vlines = tuple((c.limit / xu.scale, c.describe()) for c in limits.values()
-                   if c.attr == objective_key(x) and c.limit is not None)  # fmt: skip
-    hlines = tuple((c.limit / yu.scale, c.describe()) for c in limits.values()
-                   if c.attr == objective_key(y) and c.limit is not None)  # fmt: skip
+    vlines = tuple(
+        (c.limit / xu.scale, c.describe())
+        for c in limits.values()
+        if c.attr == objective_key(x) and c.limit is not None
+    )
+    hlines = tuple(
+        (c.limit / yu.scale, c.describe())
+        for c in limits.values()
+        if c.attr == objective_key(y) and c.limit is not None
+    )
     labels = tuple(
-        (p.value(x) / xu.scale, y_of(p), REFERENCE_LABELS.get(p.reference, p.reference))  # type: ignore[operator, arg-type]
+        (p.value(x) / xu.scale, y_of(p), REFERENCE_LABELS.get(p.reference, p.reference))  # type: ignore
         for p in points
         if p.reference and p.value(x) is not None and _kind(p, front_numbers) is not None
     )
     drawn = [v for s in series for v in s.x]
     log_x = bool(drawn) and min(drawn) > 0 and max(drawn) / min(drawn) > LOG_SPAN
-    return ScatterView(title, axis_title(x, xu), axis_title(y, yu), series, vlines, hlines, labels,
-                       log_x)  # fmt: skip
+    return ScatterView(
+        title, axis_title(x, xu), axis_title(y, yu), series, vlines, hlines, labels, log_x
+    )
 
 
 # -- plotly ---------------------------------------------------------------------------------
@@ -176,36 +188,72 @@ def scatter_plotly(view: ScatterView) -> Any:
     fig = go.Figure()
     for s in view.series:
         legend, colour, symbol, _ = STYLE[s.kind]
-        fig.add_trace(go.Scatter(
-            x=s.x, y=s.y, text=s.text, hoverinfo="text", name=f"{legend} ({len(s.x)})",
-            mode="lines+markers" if s.kind == "front" else "markers",
-            line={"shape": "hv", "color": colour} if s.kind == "front" else None,
-            marker={"color": colour, "symbol": symbol, "size": 10 if s.kind == "front" else 8},
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=s.x,
+                y=s.y,
+                text=s.text,
+                hoverinfo="text",
+                name=f"{legend} ({len(s.x)})",
+                mode="lines+markers" if s.kind == "front" else "markers",
+                line={"shape": "hv", "color": colour} if s.kind == "front" else None,
+                marker={"color": colour, "symbol": symbol, "size": 10 if s.kind == "front" else 8},
+            )
+        )
+
     def ax_x(x: float) -> float:  # annotations on a log axis take log10 positions
         return math.log10(x) if view.log_x else x
 
     for x, label in view.vlines:
-        fig.add_shape(type="line", x0=x, x1=x, yref="paper", y0=0, y1=1,
-                      line={"dash": "dash", "color": "black"})  # fmt: skip
-        fig.add_annotation(x=ax_x(x), yref="paper", y=1.0, text=label, showarrow=False,
-                           xanchor="left", yanchor="bottom")  # fmt: skip
+        fig.add_shape(
+            type="line",
+            x0=x,
+            x1=x,
+            yref="paper",
+            y0=0,
+            y1=1,
+            line={"dash": "dash", "color": "black"},
+        )
+        fig.add_annotation(
+            x=ax_x(x),
+            yref="paper",
+            y=1.0,
+            text=label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+        )
     for y, label in view.hlines:
-        fig.add_shape(type="line", y0=y, y1=y, xref="paper", x0=0, x1=1,
-                      line={"dash": "dot", "color": "black"})  # fmt: skip
-        fig.add_annotation(y=y, xref="paper", x=1.0, text=label, showarrow=False,
-                           xanchor="right", yanchor="bottom")  # fmt: skip
+        fig.add_shape(
+            type="line",
+            y0=y,
+            y1=y,
+            xref="paper",
+            x0=0,
+            x1=1,
+            line={"dash": "dot", "color": "black"},
+        )
+        fig.add_annotation(
+            y=y, xref="paper", x=1.0, text=label, showarrow=False, xanchor="right", yanchor="bottom"
+        )
     for x, y, text in view.labels:
         fig.add_annotation(x=ax_x(x), y=y, text=text, showarrow=True, arrowhead=2, ax=30, ay=-30)
-    fig.update_layout(title=view.title, xaxis_title=view.x_title, yaxis_title=view.y_title,
-                      template="plotly_white", height=560, legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    fig.update_layout(
+        title=view.title,
+        xaxis_title=view.x_title,
+        yaxis_title=view.y_title,
+        template="plotly_white",
+        height=560,
+        legend={"orientation": "h", "y": -0.2},
+    )
     if view.log_x:
         fig.update_xaxes(type="log")
     return fig
 
 
-def scatter3d_plotly(points: Sequence[TrialPoint], axes: tuple[str, str, str],
-                     front: Sequence[TrialPoint]) -> Any:  # fmt: skip
+def scatter3d_plotly(
+    points: Sequence[TrialPoint], axes: tuple[str, str, str], front: Sequence[TrialPoint]
+) -> Any:
     """The three-objective view ``axes = (x, depth, up)``: eligible trials, ``front`` in red."""
     import plotly.graph_objects as go
 
@@ -215,20 +263,33 @@ def scatter3d_plotly(points: Sequence[TrialPoint], axes: tuple[str, str, str],
     units = {o: unit_for(o, [p.value(o) for p in pool]) for o in (x, y, z)}  # type: ignore[misc]
     fig = go.Figure()
     front_numbers = {p.number for p in front}
-    for kind, ps in (("feasible", [p for p in pool if p.number not in front_numbers]), ("front", list(front))):
-        legend, colour, symbol, _ = STYLE[kind]
-        fig.add_trace(go.Scatter3d(
-            x=[p.value(x) / units[x].scale for p in ps], y=[p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
-            z=[p.value(y) / units[y].scale for p in ps], text=[hover_text(p) for p in ps],  # type: ignore[operator]
-            hoverinfo="text", mode="markers", name=f"{legend} ({len(ps)})",
-            marker={"color": colour, "size": 5},
-        ))  # fmt: skip
+    for kind, ps in (
+        ("feasible", [p for p in pool if p.number not in front_numbers]),
+        ("front", list(front)),
+    ):
+        legend, colour, _, _ = STYLE[kind]
+        fig.add_trace(
+            go.Scatter3d(
+                x=[p.value(x) / units[x].scale for p in ps],
+                y=[p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
+                z=[p.value(y) / units[y].scale for p in ps],
+                text=[hover_text(p) for p in ps],  # type: ignore[operator]
+                hoverinfo="text",
+                mode="markers",
+                name=f"{legend} ({len(ps)})",
+                marker={"color": colour, "size": 5},
+            )
+        )
     fig.update_layout(
         title=f"{y} vs {x} and {z}: the front over all three objectives",
-        scene={"xaxis_title": axis_title(x, units[x]), "yaxis_title": axis_title(z, units[z]),
-               "zaxis_title": axis_title(y, units[y])},
-        template="plotly_white", height=560,
-    )  # fmt: skip
+        scene={
+            "xaxis_title": axis_title(x, units[x]),
+            "yaxis_title": axis_title(z, units[z]),
+            "zaxis_title": axis_title(y, units[y]),
+        },
+        template="plotly_white",
+        height=560,
+    )
     return fig
 
 
@@ -236,9 +297,13 @@ def hypervolume_plotly(hv: HypervolumeHistory) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Scatter(x=hv.numbers, y=hv.values, mode="lines+markers", line_shape="hv"))
-    fig.update_layout(title=f"Hypervolume of the feasible front ({', '.join(hv.objectives)}), normalised",
-                      xaxis_title="trial number", yaxis_title="hypervolume", template="plotly_white",
-                      height=420)  # fmt: skip
+    fig.update_layout(
+        title=f"Hypervolume of the feasible front ({', '.join(hv.objectives)}), normalised",
+        xaxis_title="trial number",
+        yaxis_title="hypervolume",
+        template="plotly_white",
+        height=420,
+    )
     return fig
 
 
@@ -248,10 +313,16 @@ def importances_plotly(importances: Mapping[str, Mapping[str, float]]) -> Any:
     fig = go.Figure()
     for objective, values in importances.items():
         names = list(values)[::-1]
-        fig.add_trace(go.Bar(x=[values[n] for n in names], y=names, orientation="h", name=objective))
-    fig.update_layout(title="Parameter importances (PED-ANOVA, complete feasible trials)",
-                      xaxis_title="importance (sums to 1 per objective)", barmode="group",
-                      template="plotly_white", height=max(320, 60 + 40 * _n_params(importances)))  # fmt: skip
+        fig.add_trace(
+            go.Bar(x=[values[n] for n in names], y=names, orientation="h", name=objective)
+        )
+    fig.update_layout(
+        title="Parameter importances (PED-ANOVA, complete feasible trials)",
+        xaxis_title="importance (sums to 1 per objective)",
+        barmode="group",
+        template="plotly_white",
+        height=max(320, 60 + 40 * _n_params(importances)),
+    )
     return fig
 
 
@@ -261,12 +332,22 @@ def timelines_plotly(timelines: Mapping[str, Sequence[Sequence[Any]]], bits: int
     fig = go.Figure()
     unit = unit_for("m_sc", [b for tl in timelines.values() for _, b in tl])
     for name, tl in timelines.items():
-        fig.add_trace(go.Scatter(x=[str(lab) for lab, _ in tl], y=[b / unit.scale for _, b in tl],
-                                 mode="lines+markers", line_shape="hvh", name=name))  # fmt: skip
-    fig.update_layout(title="Skip memory held through one forward pass (cf. paper Fig. 1b)",
-                      xaxis_title="end of stage (encoder E1..EN, middle M, decoder DN..D1)",
-                      yaxis_title=f"M_sc [{unit.name} at {bits} bit]", template="plotly_white",
-                      height=460)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[str(lab) for lab, _ in tl],
+                y=[b / unit.scale for _, b in tl],
+                mode="lines+markers",
+                line_shape="hvh",
+                name=name,
+            )
+        )
+    fig.update_layout(
+        title="Skip memory held through one forward pass (cf. paper Fig. 1b)",
+        xaxis_title="end of stage (encoder E1..EN, middle M, decoder DN..D1)",
+        yaxis_title=f"M_sc [{unit.name} at {bits} bit]",
+        template="plotly_white",
+        height=460,
+    )
     return fig
 
 
@@ -312,8 +393,13 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
         ax.axhline(y, color="black", linestyle=":", linewidth=1)
         ax.annotate(label, (1.0, y), xycoords=("axes fraction", "data"), ha="right", va="bottom")
     for x, y, text in view.labels:
-        ax.annotate(text, (x, y), xytext=(8, 8), textcoords="offset points",
-                    arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(8, 8),
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "->", "lw": 0.8},
+        )
     ax.set(title=view.title, xlabel=view.x_title, ylabel=view.y_title)
     if view.log_x:
         ax.set_xscale("log")
@@ -322,8 +408,12 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
     return _save(fig, path)
 
 
-def scatter3d_png(points: Sequence[TrialPoint], axes: tuple[str, str, str],
-                  front: Sequence[TrialPoint], path: Path) -> Path:  # fmt: skip
+def scatter3d_png(
+    points: Sequence[TrialPoint],
+    axes: tuple[str, str, str],
+    front: Sequence[TrialPoint],
+    path: Path,
+) -> Path:
     plt = _pyplot()
     x, z, y = axes
     objectives = (y, x, z)
@@ -332,13 +422,25 @@ def scatter3d_png(points: Sequence[TrialPoint], axes: tuple[str, str, str],
     fig = plt.figure(figsize=(7, 6), dpi=110)
     ax = fig.add_subplot(projection="3d")
     front_numbers = {p.number for p in front}
-    for kind, ps in (("feasible", [p for p in pool if p.number not in front_numbers]), ("front", list(front))):
+    for kind, ps in (
+        ("feasible", [p for p in pool if p.number not in front_numbers]),
+        ("front", list(front)),
+    ):
         legend, colour, _, marker = STYLE[kind]
-        ax.scatter([p.value(x) / units[x].scale for p in ps], [p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
-                   [p.value(y) / units[y].scale for p in ps], color=colour, marker=marker,  # type: ignore[operator]
-                   label=f"{legend} ({len(ps)})")  # fmt: skip
-    ax.set(xlabel=axis_title(x, units[x]), ylabel=axis_title(z, units[z]), zlabel=axis_title(y, units[y]),
-           title=f"{y} vs {x} and {z}: the front over all three objectives")  # fmt: skip
+        ax.scatter(
+            [p.value(x) / units[x].scale for p in ps],
+            [p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
+            [p.value(y) / units[y].scale for p in ps],
+            color=colour,
+            marker=marker,  # type: ignore[operator]
+            label=f"{legend} ({len(ps)})",
+        )
+    ax.set(
+        xlabel=axis_title(x, units[x]),
+        ylabel=axis_title(z, units[z]),
+        zlabel=axis_title(y, units[y]),
+        title=f"{y} vs {x} and {z}: the front over all three objectives",
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -347,8 +449,11 @@ def hypervolume_png(hv: HypervolumeHistory, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.step(hv.numbers, hv.values, where="post", marker=".")
-    ax.set(title=f"Hypervolume of the feasible front ({', '.join(hv.objectives)})",
-           xlabel="trial number", ylabel="hypervolume (normalised)")  # fmt: skip
+    ax.set(
+        title=f"Hypervolume of the feasible front ({', '.join(hv.objectives)})",
+        xlabel="trial number",
+        ylabel="hypervolume (normalised)",
+    )
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -360,8 +465,12 @@ def importances_png(importances: Mapping[str, Mapping[str, float]], path: Path) 
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.25 * len(names) * n), dpi=110)
     height = 0.8 / n
     for i, (objective, values) in enumerate(importances.items()):
-        ax.barh([k + (i - (n - 1) / 2) * height for k in range(len(names))],
-                [values.get(name, 0.0) for name in names], height=height, label=objective)  # fmt: skip
+        ax.barh(
+            [k + (i - (n - 1) / 2) * height for k in range(len(names))],
+            [values.get(name, 0.0) for name in names],
+            height=height,
+            label=objective,
+        )
     ax.set_yticks(range(len(names)), names)
     ax.set(title="Parameter importances (PED-ANOVA)", xlabel="importance (sums to 1 per objective)")
     ax.legend()
@@ -376,11 +485,15 @@ def timelines_png(timelines: Mapping[str, Sequence[Sequence[Any]]], bits: int, p
     labels: list[str] = []
     for name, tl in timelines.items():
         labels = [str(lab) for lab, _ in tl]
-        ax.step(range(len(tl)), [b / unit.scale for _, b in tl], where="mid", marker="o", label=name)
+        ax.step(
+            range(len(tl)), [b / unit.scale for _, b in tl], where="mid", marker="o", label=name
+        )
     ax.set_xticks(range(len(labels)), labels)
-    ax.set(title="Skip memory held through one forward pass (cf. paper Fig. 1b)",
-           xlabel="end of stage (encoder E1..EN, middle M, decoder DN..D1)",
-           ylabel=f"M_sc [{unit.name} at {bits} bit]")  # fmt: skip
+    ax.set(
+        title="Skip memory held through one forward pass (cf. paper Fig. 1b)",
+        xlabel="end of stage (encoder E1..EN, middle M, decoder DN..D1)",
+        ylabel=f"M_sc [{unit.name} at {bits} bit]",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -393,4 +506,3 @@ def placeholder_png(text: str, path: Path) -> Path:
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
     return _save(fig, path)
-

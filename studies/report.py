@@ -43,8 +43,15 @@ class Report:
 
 def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
     """How many trials fall in each bucket the report distinguishes (each trial in one)."""
-    counts = {"trials": len(points), "eligible": 0, "stopped": 0, "infeasible": 0, "failed": 0,
-              "unfinished": 0, "other": 0}  # fmt: skip
+    counts = {
+        "trials": len(points),
+        "eligible": 0,
+        "stopped": 0,
+        "infeasible": 0,
+        "failed": 0,
+        "unfinished": 0,
+        "other": 0,
+    }
     for p in points:
         if p.state in ("RUNNING", "WAITING"):
             counts["unfinished"] += 1
@@ -81,7 +88,10 @@ def param_importances(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for objective in objectives:
-            key, sign = pareto.objective_key(objective), (-1.0 if pareto.maximized(objective) else 1.0)
+            key, sign = (
+                pareto.objective_key(objective),
+                (-1.0 if pareto.maximized(objective) else 1.0),
+            )
             values = optuna.importance.get_param_importances(
                 copy, target=lambda t, k=key, s=sign: s * float(t.user_attrs[k])
             )
@@ -96,13 +106,17 @@ def _spread(items: Sequence[TrialPoint], k: int) -> list[TrialPoint]:
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
 
 
-def chosen_timelines(points: Sequence[TrialPoint], front: Sequence[TrialPoint],
-                     limit: int = 6) -> dict[str, list[list[Any]]]:  # fmt: skip
+def chosen_timelines(
+    points: Sequence[TrialPoint], front: Sequence[TrialPoint], limit: int = 6
+) -> dict[str, list[list[Any]]]:
     """Fig. 1b curves: the reference points, then up to ``limit`` Pareto designs."""
     refs = [p for p in points if p.reference and p.attrs.get("m_sc_timeline")]
     chosen = refs + [p for p in _spread(list(front), limit) if not p.reference]
-    return {f"#{p.number} {p.design}": list(p.attrs["m_sc_timeline"]) for p in chosen
-            if p.attrs.get("m_sc_timeline")}  # fmt: skip
+    return {
+        f"#{p.number} {p.design}": list(p.attrs["m_sc_timeline"])
+        for p in chosen
+        if p.attrs.get("m_sc_timeline")
+    }
 
 
 class FullSkipMemory:
@@ -112,7 +126,11 @@ class FullSkipMemory:
         self._cache: dict[str, int | None] = {}
 
     def __call__(self, p: TrialPoint) -> int | None:
-        arch, size, bits = p.attrs.get(schema.ATTR_ARCH), p.attrs.get("input_size"), p.attrs.get("bits", 8)
+        arch, size, bits = (
+            p.attrs.get(schema.ATTR_ARCH),
+            p.attrs.get("input_size"),
+            p.attrs.get("bits", 8),
+        )
         if not arch or not size:
             return None
         key = repr((arch.get("backbone"), size, bits))
@@ -138,19 +156,26 @@ def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, 
         saved = f"{1 - m_sc / full:.1%}" if full and m_sc is not None else "n/a"
         knobs = ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a)
         ssim = a.get("ssim")
-        rows.append({
-            "trial": f"{p.number}" + (" (knee)" if p.number == knee else ""),
-            "design": p.design,
-            "knobs": knobs,
-            "M_sc bytes": f"{m_sc:,} ({format_bytes(m_sc)})" if m_sc is not None else "n/a",
-            "M_sc saved vs full": saved,
-            "MACs": format_count(a["macs"]) if "macs" in a else "n/a",
-            "params": format_count(a["params"]) if "params" in a else "n/a",
-            "peak memory": format_bytes(a["peak_activation_bytes"]) if "peak_activation_bytes" in a else "n/a",
-            "PSNR dB": f"{a['psnr']:.3f}" if "psnr" in a else "n/a",
-            "SSIM": f"{ssim:.4f}" if ssim is not None else "n/a",
-            "constraints (value, <= 0 ok)": "; ".join(f"{k}: {v:+.4g}" for k, v in p.constraints.items()) or "none",
-        })  # fmt: skip
+        rows.append(
+            {
+                "trial": f"{p.number}" + (" (knee)" if p.number == knee else ""),
+                "design": p.design,
+                "knobs": knobs,
+                "M_sc bytes": f"{m_sc:,} ({format_bytes(m_sc)})" if m_sc is not None else "n/a",
+                "M_sc saved vs full": saved,
+                "MACs": format_count(a["macs"]) if "macs" in a else "n/a",
+                "params": format_count(a["params"]) if "params" in a else "n/a",
+                "peak memory": format_bytes(a["peak_activation_bytes"])
+                if "peak_activation_bytes" in a
+                else "n/a",
+                "PSNR dB": f"{a['psnr']:.3f}" if "psnr" in a else "n/a",
+                "SSIM": f"{ssim:.4f}" if ssim is not None else "n/a",
+                "constraints (value, <= 0 ok)": "; ".join(
+                    f"{k}: {v:+.4g}" for k, v in p.constraints.items()
+                )
+                or "none",
+            }
+        )
     return rows
 
 
@@ -164,7 +189,8 @@ def _html_table(rows: Sequence[Mapping[str, str]], table_id: str) -> str:
         return "<p><em>No complete, feasible trial yet.</em></p>"
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+        for row in rows
     )
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -184,7 +210,7 @@ def write_report(
     objectives: Sequence[str] | None = None,
     max_timelines: int = 6,
 ) -> Report:
-    """Write ``report.html``, ``pareto_trials.csv`` and the PNGs of ``PNG_NAMES`` into ``out_dir``."""
+    """Write ``report.html``, ``pareto_trials.csv`` and the ``PNG_NAMES`` PNGs into ``out_dir``."""
     import plotly.offline
 
     out = Path(out_dir)
@@ -200,7 +226,9 @@ def write_report(
     counts = trial_counts(points)
 
     views = {
-        "pareto_m_sc": plots.scatter_view(points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc"),
+        "pareto_m_sc": plots.scatter_view(
+            points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc"
+        ),
         "pareto_macs": plots.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
     }
     axes3d = ("m_sc", "macs", SCORE)
@@ -223,41 +251,75 @@ def write_report(
         pngs[name] = plots.scatter_png(view, out / f"{name}.png")
     pngs["pareto_3d"] = plots.scatter3d_png(points, axes3d, front3d, out / "pareto_3d.png")
     pngs["hypervolume"] = plots.hypervolume_png(hv, out / "hypervolume.png")
-    pngs["importances"] = (plots.importances_png(importances, out / "importances.png") if importances
-                           else plots.placeholder_png("too few complete feasible trials with "
-                                                      "parameters for importances", out / "importances.png"))  # fmt: skip
-    pngs["timelines"] = (plots.timelines_png(timelines, bits, out / "timelines.png") if timelines
-                         else plots.placeholder_png("no M_sc timelines stored", out / "timelines.png"))  # fmt: skip
+    pngs["importances"] = (
+        plots.importances_png(importances, out / "importances.png")
+        if importances
+        else plots.placeholder_png(
+            "too few complete feasible trials with parameters for importances",
+            out / "importances.png",
+        )
+    )
+    pngs["timelines"] = (
+        plots.timelines_png(timelines, bits, out / "timelines.png")
+        if timelines
+        else plots.placeholder_png("no M_sc timelines stored", out / "timelines.png")
+    )
 
     rows = table_rows(front, knee)
-    ref_rows = table_rows([p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None)
+    ref_rows = table_rows(
+        [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
+    )
     csv_path = out / "pareto_trials.csv"
     with csv_path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["trial"])
         writer.writeheader()
         writer.writerows(rows)
 
-    page = _page(study.study_name, storage_label, objectives, limits, counts, figures, rows,
-                 ref_rows, knee, plotly.offline.get_plotlyjs())  # fmt: skip
+    page = _page(
+        study.study_name,
+        storage_label,
+        objectives,
+        limits,
+        counts,
+        figures,
+        rows,
+        ref_rows,
+        knee,
+        plotly.offline.get_plotlyjs(),
+    )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
     return Report(html_path, pngs, csv_path, tuple(p.number for p in front), knee, counts)
 
 
-def _page(name: str, storage_label: str, objectives: Sequence[str],
-          limits: Mapping[str, pareto.ConstraintLimit], counts: Mapping[str, int],
-          figures: Mapping[str, Any], rows: Sequence[Mapping[str, str]],
-          ref_rows: Sequence[Mapping[str, str]], knee: int | None, plotly_js: str) -> str:  # fmt: skip
+def _page(
+    name: str,
+    storage_label: str,
+    objectives: Sequence[str],
+    limits: Mapping[str, pareto.ConstraintLimit],
+    counts: Mapping[str, int],
+    figures: Mapping[str, Any],
+    rows: Sequence[Mapping[str, str]],
+    ref_rows: Sequence[Mapping[str, str]],
+    knee: int | None,
+    plotly_js: str,
+) -> str:
     esc = html.escape
     constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
     count_text = ", ".join(f"{k}: {v}" for k, v in counts.items())
     divs = "\n".join(
-        f'<h2>{esc(title)}</h2>\n' + figures[key].to_html(full_html=False, include_plotlyjs=False,
-                                                          div_id=key.replace("_", "-"))  # fmt: skip
-        for key, title in (("pareto_m_sc", "PSNR vs M_sc"), ("pareto_macs", "PSNR vs MACs"),
-                           ("pareto_3d", "Three objectives"), ("hypervolume", "Hypervolume over trials"),
-                           ("importances", "Parameter importances"),
-                           ("timelines", "M_sc timeline of the Pareto designs (Fig. 1b)"))  # fmt: skip
+        f"<h2>{esc(title)}</h2>\n"
+        + figures[key].to_html(
+            full_html=False, include_plotlyjs=False, div_id=key.replace("_", "-")
+        )
+        for key, title in (
+            ("pareto_m_sc", "PSNR vs M_sc"),
+            ("pareto_macs", "PSNR vs MACs"),
+            ("pareto_3d", "Three objectives"),
+            ("hypervolume", "Hypervolume over trials"),
+            ("importances", "Parameter importances"),
+            ("timelines", "M_sc timeline of the Pareto designs (Fig. 1b)"),
+        )
         if key in figures
     )
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -1,4 +1,4 @@
-"""Budgets as people write them: ``0.25MiB``, ``262144``, ``256 KiB`` (bytes); ``18G``, ``1.5e9`` (counts).
+"""Budgets as people write them: ``0.25MiB``, ``256 KiB``, ``262144`` (bytes); ``18G`` (counts).
 
 Bytes: a number with an optional unit ``B``, ``KiB``/``MiB``/``GiB``/``TiB`` (powers of 1024) or
 ``kB``/``KB``/``MB``/``GB``/``TB`` (powers of 1000, as IEC defines them). A bare ``K``/``M``/``G``
@@ -17,15 +17,22 @@ from nas.errors import ConfigError
 
 BYTE_UNITS: dict[str, int] = {
     "b": 1,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-}  # fmt: skip
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+}
 COUNT_UNITS: dict[str, int] = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
-_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([a-z]*)\s*$", re.I)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+_NUMBER_UNIT = re.compile(rf"^\s*({_NUMBER})\s*([a-z]*)\s*$", re.IGNORECASE)
 
 
-def _split(text: str | int | float, field: str, example: str) -> tuple[float, str]:
+def _split(text: str | float, field: str, example: str) -> tuple[float, str]:
     if isinstance(text, bool):
         raise ConfigError(f"{field}: {text!r} is not a number; write e.g. {example}")
     if isinstance(text, (int, float)):
@@ -33,15 +40,17 @@ def _split(text: str | int | float, field: str, example: str) -> tuple[float, st
     else:
         match = _NUMBER_UNIT.match(str(text).replace("_", "").replace(",", ""))
         if not match:
-            raise ConfigError(f"{field}: {text!r} is not a number with a unit; write e.g. {example}")
+            raise ConfigError(
+                f"{field}: {text!r} is not a number with a unit; write e.g. {example}"
+            )
         value, unit = float(match.group(1)), match.group(2)
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"{field}: {text!r} must be a finite number >= 0; write e.g. {example}")
     return value, unit
 
 
-def parse_bytes(text: str | int | float, field: str = "bytes") -> int:
-    """``"0.25MiB"`` -> 262144, ``"256 KiB"`` -> 262144, ``"262144"`` -> 262144, ``"1MB"`` -> 10**6."""
+def parse_bytes(text: str | float, field: str = "bytes") -> int:
+    """``"0.25MiB"``, ``"256 KiB"`` and ``"262144"`` -> 262144; ``"1MB"`` -> 10**6."""
     value, unit = _split(text, field, "0.25MiB, 256KiB or 262144 (bytes)")
     key = unit.lower() or "b"
     if key in ("k", "m", "g", "t"):
@@ -56,8 +65,8 @@ def parse_bytes(text: str | int | float, field: str = "bytes") -> int:
     return round(value * BYTE_UNITS[key])
 
 
-def parse_count(text: str | int | float, field: str = "count") -> int:
-    """``"18G"`` -> 18_000_000_000, ``"17.52 G"``, ``"250k"``, ``"1.5e9"``, ``"3M"`` (powers of 1000)."""
+def parse_count(text: str | float, field: str = "count") -> int:
+    """``"18G"`` -> 18_000_000_000; also ``"17.52 G"``, ``"250k"``, ``"1.5e9"`` (powers of 1000)."""
     value, unit = _split(text, field, "18G, 250k or 1.5e9")
     key = unit.lower()
     if key not in COUNT_UNITS:
@@ -66,7 +75,7 @@ def parse_count(text: str | int | float, field: str = "count") -> int:
 
 
 def format_bytes(n: float) -> str:
-    """``262144`` -> ``"256 KiB"``, ``3932160`` -> ``"3.75 MiB"`` (3 significant digits, 1024 base)."""
+    """``262144`` -> ``"256 KiB"``, ``3932160`` -> ``"3.75 MiB"`` (3 significant digits)."""
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= size:
             return f"{n / size:.3g} {unit}"

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-
 # Injected as the first script of a *copy* of the page: records uncaught errors (also failed
 # resource loads, in the capture phase), unhandled rejections and console.error calls, then,
 # after load, writes them and a census of every plotly figure into <pre id="__probe">, which
@@ -35,8 +34,10 @@ window.addEventListener('error',function(e){rec.errors.push('error: '+(e.message
   (e.target&&(e.target.src||e.target.href))||'resource failed to load'));},true);
 window.addEventListener('unhandledrejection',function(e){rec.errors.push('rejection: '+e.reason);});
 var ce=console.error,cw=console.warn;
-console.error=function(){rec.errors.push('console.error: '+Array.from(arguments).join(' '));return ce.apply(console,arguments);};
-console.warn=function(){rec.warnings.push(Array.from(arguments).join(' '));return cw.apply(console,arguments);};
+console.error=function(){rec.errors.push('console.error: '+Array.from(arguments).join(' '));
+  return ce.apply(console,arguments);};
+console.warn=function(){rec.warnings.push(Array.from(arguments).join(' '));
+  return cw.apply(console,arguments);};
 window.addEventListener('load',function(){setTimeout(function(){
   var plots={};
   document.querySelectorAll('.plotly-graph-div').forEach(function(d){plots[d.id]={
@@ -68,23 +69,42 @@ def load_in_chromium(html_file: Path, workdir: Path) -> BrowserResult:
     chromium = find_chromium()
     if chromium is None:
         if os.environ.get("UNETMM_REQUIRE_CHROMIUM") == "1":
-            pytest.fail("chromium is not on PATH and UNETMM_REQUIRE_CHROMIUM=1 (apt-get install chromium)")
-        pytest.skip("chromium not on PATH (apt-get install chromium); set UNETMM_REQUIRE_CHROMIUM=1 to fail")
+            pytest.fail(
+                "chromium is not on PATH and UNETMM_REQUIRE_CHROMIUM=1 (apt-get install chromium)"
+            )
+        pytest.skip(
+            "chromium not on PATH (apt-get install chromium); set UNETMM_REQUIRE_CHROMIUM=1 to fail"
+        )
     page = html_file.read_text(encoding="utf-8")
     assert "<head>" in page
     probed = workdir / f"probed-{html_file.name}"
     probed.write_text(page.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
     cmd = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
-        "--no-first-run", "--disable-extensions", f"--user-data-dir={workdir / 'chromium-profile'}",
-        "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",  # no network
-        "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-unsafe-swiftshader",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={workdir / 'chromium-profile'}",
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",  # no network
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
         probed.as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    match = re.search(r'<pre id="__probe">(.*?)</pre>', done.stdout, re.S)
-    assert match, f"no probe output; chromium rc={done.returncode}, stderr tail:\n{done.stderr[-2000:]}"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    match = re.search(r'<pre id="__probe">(.*?)</pre>', done.stdout, re.DOTALL)
+    assert match, (
+        f"no probe output; chromium rc={done.returncode}, stderr tail:\n{done.stderr[-2000:]}"
+    )
     probe = json.loads(html_lib.unescape(match.group(1)))
-    console_errors = [line for line in done.stderr.splitlines() if ":CONSOLE" in line
-                      and ("Uncaught" in line or "Failed to load resource" in line)]  # fmt: skip
+    console_errors = [
+        line
+        for line in done.stderr.splitlines()
+        if ":CONSOLE" in line and ("Uncaught" in line or "Failed to load resource" in line)
+    ]
     return BrowserResult(probe, console_errors, done.stdout)

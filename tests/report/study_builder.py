@@ -53,8 +53,10 @@ def design_label(arch: nas.ArchConfig) -> str:
     if skip.name == "subset":
         return f"subset {list(skip.stages)}"
     if skip.name == "unetmm":
-        return (f"unetmm t={skip.target_stage or 4} A={skip.aggregated_channels} "
-                f"r={[round(1 / r) for r in skip.ratios]} d={skip.iem_depth}")  # fmt: skip
+        return (
+            f"unetmm t={skip.target_stage or 4} A={skip.aggregated_channels} "
+            f"r={[round(1 / r) for r in skip.ratios]} d={skip.iem_depth}"
+        )
     return skip.name
 
 
@@ -77,10 +79,14 @@ def sample_arch(trial: optuna.Trial) -> nas.ArchConfig:
 
 def fake_psnr(m_sc: int, macs: int, full_macs: int) -> float:
     """Deterministic stand-in for a proxy's PSNR: more skip memory and compute help, saturating."""
-    return round(20.0 + 9.0 * (1 - math.exp(-m_sc / 12000)) + 2.0 * math.log(macs / full_macs + 1), 4)
+    return round(
+        20.0 + 9.0 * (1 - math.exp(-m_sc / 12000)) + 2.0 * math.log(macs / full_macs + 1), 4
+    )
 
 
-def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed: int = 3) -> BuiltStudy:
+def build_study(
+    path: Path, name: str = "report-test", n_trials: int = 24, seed: int = 3
+) -> BuiltStudy:
     """Run a cheap but real unetmm-shaped study into the SQLite file ``path``."""
     url = f"sqlite:///{path}"
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -145,4 +151,3 @@ def build_study(path: Path, name: str = "report-test", n_trials: int = 24, seed:
         fixed[i] = (ref, arch)
     study.optimize(objective, n_trials=n_trials + len(fixed), catch=(nas.ConfigError,))
     return BuiltStudy(path, url, name, M_SC_LIMIT, n_trials + len(fixed))
-

@@ -24,9 +24,20 @@ def _get_json(url: str) -> tuple[int, dict]:
 
 def test_dashboard_serves_the_study_api(built_study) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "studies.cli", "dashboard", str(built_study.path), "--port", "0",
-           "--study", built_study.name]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    cmd = [
+        sys.executable,
+        "-m",
+        "studies.cli",
+        "dashboard",
+        str(built_study.path),
+        "--port",
+        "0",
+        "--study",
+        built_study.name,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
     try:
         line = proc.stdout.readline()  # the URL, printed once the socket listens
         assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.poll())
@@ -68,15 +79,20 @@ def test_constraint_list_leaves_the_database_alone(built_study) -> None:
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
     trial = study.get_trials()[1]  # no skips: both constraints set
     shown = with_constraint_list(trial)
-    assert shown.system_attrs["constraints"] == [trial.constraints["m_sc <= 40 KiB"],
-                                                 trial.constraints["psnr >= 22 dB"]]  # fmt: skip
+    assert shown.system_attrs["constraints"] == [
+        trial.constraints["m_sc <= 40 KiB"],
+        trial.constraints["psnr >= 22 dB"],
+    ]
     assert "constraints" not in trial.system_attrs  # the original is not mutated
     again = optuna.load_study(study_name=built_study.name, storage=built_study.url).get_trials()[0]
     assert "constraints" not in again.system_attrs
 
 
-def test_dashboard_errors(tmp_path, capsys) -> None:
+def test_dashboard_errors(tmp_path, capsys, built_study) -> None:
     from studies.cli import main
 
     assert main(["dashboard", str(tmp_path / "missing.db")]) == 2
-    assert capsys.readouterr().err.startswith("error: STORAGE: no such file")
+    assert main(["dashboard", str(built_study.path), "--study", "nope", "--port", "0"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("error: STORAGE: no such file")
+    assert lines[1].startswith("error: --study: no study 'nope'") and "report-test" in lines[1]

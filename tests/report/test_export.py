@@ -25,18 +25,24 @@ def _eligible_by_design(built_study) -> list[pareto.TrialPoint]:
 
 
 def _points(built_study) -> list[pareto.TrialPoint]:
-    return pareto.load_points(optuna.load_study(study_name=built_study.name, storage=built_study.url))
+    return pareto.load_points(
+        optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    )
 
 
 def test_best_rule_takes_the_highest_psnr_under_the_budget(built_study) -> None:
     budget = 20 * 1024
-    expected = sorted((p for p in _eligible_by_design(built_study) if p.value("m_sc") <= budget),
-                      key=lambda p: (-p.value("psnr"), p.value("m_sc"), p.number))  # fmt: skip
+    expected = sorted(
+        (p for p in _eligible_by_design(built_study) if p.value("m_sc") <= budget),
+        key=lambda p: (-p.value("psnr"), p.value("m_sc"), p.number),
+    )
     picks = export.pick_trials(_points(built_study), {"m_sc": budget}, "best", top=3)
     assert [pk.point.number for pk in picks] == [p.number for p in expected[:3]]
     assert len({json.dumps(pk.point.attrs["arch"]) for pk in picks}) == 3  # distinct designs
     # Stopped trials score higher and fit the budget, but never get picked.
-    stopped = [p for p in _points(built_study) if p.status == "stopped" and p.value("m_sc") <= budget]
+    stopped = [
+        p for p in _points(built_study) if p.status == "stopped" and p.value("m_sc") <= budget
+    ]
     assert stopped and max(p.value("psnr") for p in stopped) > picks[0].point.value("psnr")
 
 
@@ -44,32 +50,66 @@ def test_knee_rule_follows_the_knee_ranking(built_study) -> None:
     pool = [p for p in _eligible_by_design(built_study)]
     ranking = pareto.knee_ranking(pool, "m_sc", "psnr")
     picks = export.pick_trials(_points(built_study), {}, "knee", top=2)
-    assert [(pk.point.number, pk.knee_score) for pk in picks] == [(p.number, s) for p, s in ranking[:2]]
+    assert [(pk.point.number, pk.knee_score) for pk in picks] == [
+        (p.number, s) for p, s in ranking[:2]
+    ]
     assert picks[0].knee_score > 0
     # The knee is a front point: nothing eligible has both more PSNR and less M_sc.
     knee = picks[0].point
-    assert not any(p.value("psnr") > knee.value("psnr") and p.value("m_sc") < knee.value("m_sc") for p in pool)
+    assert not any(
+        p.value("psnr") > knee.value("psnr") and p.value("m_sc") < knee.value("m_sc") for p in pool
+    )
 
 
 def test_no_match_is_one_line_naming_the_closest_trial(built_study, tmp_path, capsys) -> None:
-    closest = min(_eligible_by_design(built_study), key=lambda p: (p.value("m_sc"), -p.value("psnr")))
-    rc = main(["export", str(built_study.path), "--study", built_study.name, "--max-m-sc", "1KiB",
-               "--out", str(tmp_path)])  # fmt: skip
+    closest = min(
+        _eligible_by_design(built_study), key=lambda p: (p.value("m_sc"), -p.value("psnr"))
+    )
+    rc = main(
+        [
+            "export",
+            str(built_study.path),
+            "--study",
+            built_study.name,
+            "--max-m-sc",
+            "1KiB",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert err.startswith("error: no complete, feasible trial of study 'report-test' has M_sc <= 1 KiB")
+    assert err.startswith(
+        "error: no complete, feasible trial of study 'report-test' has M_sc <= 1 KiB"
+    )
     assert f"the closest is trial {closest.number} ({closest.design}: M_sc " in err
     assert not list(tmp_path.iterdir())
     for bad in (["--max-m-sc", "0.25M"], ["--rule", "top"], ["--top", "0"]):
         assert main(["export", str(built_study.path), *bad, "--out", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert [line.split(":")[1].strip() for line in lines] == ["--max-m-sc", "unknown export rule 'top'; choose one of", "--top"]
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "--max-m-sc",
+        "unknown export rule 'top'; choose one of",
+        "--top",
+    ]
 
 
 def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, capsys) -> None:
-    config_mod = pytest.importorskip("trainers.config", reason="needs the trainers branch (TrainConfig)")
-    rc = main(["export", str(built_study.path), "--max-m-sc", "0.03125MiB", "--rule", "best",
-               "--out", str(tmp_path)])  # fmt: skip
+    config_mod = pytest.importorskip(
+        "trainers.config", reason="needs the trainers branch (TrainConfig)"
+    )
+    rc = main(
+        [
+            "export",
+            str(built_study.path),
+            "--max-m-sc",
+            "0.03125MiB",
+            "--rule",
+            "best",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     pick = export.pick_trials(_points(built_study), {"m_sc": 32 * 1024}, "best")[0].point
     stem = f"{built_study.name}-trial{pick.number}"
@@ -82,7 +122,7 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     assert (recipe.iterations, recipe.batch, recipe.crop) == (200_000, 32, 256)
     assert config.out_dir == f"runs/{stem}"
     raw = yaml.safe_load((tmp_path / f"{stem}.yaml").read_text())
-    assert list(raw)[0] == "arch"
+    assert next(iter(raw)) == "arch"
     # nas reads the same file, and the model runs with the measured parameter count.
     arch = nas.load_config(tmp_path / f"{stem}.yaml")
     model = nas.build_model(arch)

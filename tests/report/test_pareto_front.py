@@ -19,7 +19,10 @@ def _independent_front(study: optuna.Study, objectives: tuple[str, ...]) -> set[
         if t.state.name == "COMPLETE" and t.user_attrs.get("status") == "complete" and feasible:
             keep.append(t)
     sign = {o: -1 if schema.OBJECTIVES[o][1] == "maximize" else 1 for o in objectives}
-    loss = {t.number: tuple(sign[o] * t.user_attrs[schema.OBJECTIVES[o][0]] for o in objectives) for t in keep}
+    loss = {
+        t.number: tuple(sign[o] * t.user_attrs[schema.OBJECTIVES[o][0]] for o in objectives)
+        for t in keep
+    }
     front = set()
     for n, a in loss.items():
         if not any(all(x <= y for x, y in zip(b, a)) and b != a for b in loss.values()):
@@ -76,12 +79,26 @@ def test_constraint_limits_are_read_from_the_names(built_study) -> None:
 
 def test_unnamed_constraints_fall_back_to_measured_minus_limit() -> None:
     p = TrialPoint(0, "COMPLETE", {"m_sc_bytes": 1000}, {}, {"m_sc": -24.0})
-    assert pareto.constraint_limits([p]) == {"m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", "<=", 1024.0)}
+    assert pareto.constraint_limits([p]) == {
+        "m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", "<=", 1024.0)
+    }
 
 
-def _point(number: int, psnr: float, m_sc: float, macs: float = 1.0, status: str = "complete",
-           constraint: float = -1.0) -> TrialPoint:  # fmt: skip
-    attrs = {"psnr": psnr, "m_sc_bytes": m_sc, "macs": macs, "status": status, "arch": {"n": number}}
+def _point(
+    number: int,
+    psnr: float,
+    m_sc: float,
+    macs: float = 1.0,
+    status: str = "complete",
+    constraint: float = -1.0,
+) -> TrialPoint:
+    attrs = {
+        "psnr": psnr,
+        "m_sc_bytes": m_sc,
+        "macs": macs,
+        "status": status,
+        "arch": {"n": number},
+    }
     return TrialPoint(number, "COMPLETE", attrs, {}, {"m_sc": constraint})
 
 
@@ -116,8 +133,14 @@ def test_hypervolume_history_is_monotone_and_ignores_ineligible() -> None:
 
 
 def test_knee_is_the_point_farthest_above_the_chord() -> None:
-    front = [_point(1, 20.0, 0.0), _point(2, 28.0, 10.0), _point(3, 29.0, 20.0), _point(4, 30.0, 40.0),
-             _point(5, 35.0, 5.0, status="stopped"), _point(6, 27.0, 30.0)]  # fmt: skip
+    front = [
+        _point(1, 20.0, 0.0),
+        _point(2, 28.0, 10.0),
+        _point(3, 29.0, 20.0),
+        _point(4, 30.0, 40.0),
+        _point(5, 35.0, 5.0, status="stopped"),
+        _point(6, 27.0, 30.0),
+    ]
     ranking = pareto.knee_ranking(front)
     assert [p.number for p, _ in ranking] == [2, 3, 4, 1]  # 5 stopped, 6 dominated; ties: PSNR
     # Scaled: x' = 1 - m/40, y' = (psnr-20)/10; chord from (1, 0) to (0, 1); point 2 = (0.75, 0.8).

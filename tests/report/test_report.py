@@ -12,7 +12,6 @@ from PIL import Image
 from studies import pareto, schema
 from studies import plots as plots_mod
 from studies.cli import main
-
 from tests.report.browser import load_in_chromium
 from tests.report.study_builder import BuiltStudy
 
@@ -20,12 +19,14 @@ from tests.report.study_builder import BuiltStudy
 @pytest.fixture(scope="module")
 def report_dir(built_study: BuiltStudy, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", str(built_study.path), "--study", built_study.name, "--out", str(out)]) == 0
+    assert (
+        main(["report", str(built_study.path), "--study", built_study.name, "--out", str(out)]) == 0
+    )
     return out
 
 
 def _table_trials(page: str, table_id: str) -> list[int]:
-    table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.DOTALL)
     assert table, f"no table {table_id}"
     return [int(m) for m in re.findall(r"<tr><td>(\d+)", table.group(1))]
 
@@ -38,7 +39,9 @@ def test_report_table_lists_exactly_the_feasible_complete_front(built_study, rep
     listed = _table_trials(page, "pareto-table")
     assert listed == [p.number for p in front] and len(listed) >= 3
     by_number = {p.number: p for p in points}
-    assert all(by_number[n].status == schema.STATUS_COMPLETE and by_number[n].feasible for n in listed)
+    assert all(
+        by_number[n].status == schema.STATUS_COMPLETE and by_number[n].feasible for n in listed
+    )
     # The three reference points get their own table; UNet-- saves 86.7% of full-skip M_sc
     # (16 KiB vs 120 KiB on NAFNet-w16 at 64x64, 8 bit).
     refs = _table_trials(page, "reference-table")
@@ -56,12 +59,20 @@ def test_report_is_self_contained(report_dir) -> None:
     assert not re.search(r"<script[^>]+src=", page), "an external script"
     assert not re.search(r"<link[^>]+href=[\"']https?:", page), "an external stylesheet"
     assert len(page) > 3_000_000  # plotly.js is inlined (~4.7 MB)
-    for div in ("pareto-m-sc", "pareto-macs", "pareto-3d", "hypervolume", "importances", "timelines"):
+    for div in (
+        "pareto-m-sc",
+        "pareto-macs",
+        "pareto-3d",
+        "hypervolume",
+        "importances",
+        "timelines",
+    ):
         assert f'id="{div}"' in page
 
 
-@pytest.mark.parametrize("name", ["pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume",
-                                  "importances", "timelines"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances", "timelines"]
+)
 def test_pngs_are_real_images(report_dir, name: str) -> None:
     with Image.open(report_dir / f"{name}.png") as img:
         assert img.format == "PNG" and img.width >= 600 and img.height >= 400
@@ -79,8 +90,14 @@ def test_html_loads_in_headless_chromium_without_errors(built_study, report_dir,
     assert result.console_errors == [], result.console_errors
     assert probe["plotly"], "plotly.js did not load"
     plots = probe["plots"]
-    assert set(plots) >= {"pareto-m-sc", "pareto-macs", "pareto-3d", "hypervolume", "importances",
-                          "timelines"}  # fmt: skip
+    assert set(plots) >= {
+        "pareto-m-sc",
+        "pareto-macs",
+        "pareto-3d",
+        "hypervolume",
+        "importances",
+        "timelines",
+    }
     # The Pareto plot is drawn: an SVG with one marker per drawn trial (4 series: front,
     # dominated, stopped, infeasible; failed trials are not drawn).
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
@@ -98,10 +115,12 @@ def test_html_loads_in_headless_chromium_without_errors(built_study, report_dir,
 def test_chromium_probe_catches_errors_and_blocked_network(tmp_path) -> None:
     """Negative control: the same probe reports a thrown error, console.error and a CDN script."""
     page = tmp_path / "broken.html"
-    page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-                    "<script src='https://cdn.plot.ly/plotly-2.35.2.min.js'></script></head><body>"
-                    "<div id='x'></div><script>console.error('deliberate');"
-                    "undefinedFunction();</script></body></html>")  # fmt: skip
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<script src='https://cdn.plot.ly/plotly-2.35.2.min.js'></script></head><body>"
+        "<div id='x'></div><script>console.error('deliberate');"
+        "undefinedFunction();</script></body></html>"
+    )
     result = load_in_chromium(page, tmp_path)
     errors = " | ".join(result.probe["errors"])
     assert "console.error: deliberate" in errors
@@ -114,8 +133,16 @@ def test_chromium_probe_catches_errors_and_blocked_network(tmp_path) -> None:
 def test_report_errors_are_one_line(tmp_path, capsys, built_study) -> None:
     assert main(["report", str(tmp_path / "missing.db"), "--out", str(tmp_path)]) == 2
     assert main(["report", built_study.url, "--study", "nope", "--out", str(tmp_path)]) == 2
-    assert main(["report", "postgresql+psycopg://nobody@127.0.0.1:9/none", "--out", str(tmp_path)]) == 2
-    assert main(["report", str(built_study.path), "--objectives", "psnr,speed", "--out", str(tmp_path)]) == 2
+    assert (
+        main(["report", "postgresql+psycopg://nobody@127.0.0.1:9/none", "--out", str(tmp_path)])
+        == 2
+    )
+    assert (
+        main(
+            ["report", str(built_study.path), "--objectives", "psnr,speed", "--out", str(tmp_path)]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 4 and all(line.startswith("error: ") for line in lines), lines
     assert "no such file" in lines[0]
