@@ -41,7 +41,7 @@ PSNR_CONSTRAINT = "psnr >= 22 dB"
 
 @dataclasses.dataclass(frozen=True)
 class BuiltStudy:
-    path: Path
+    path: Path | str  # the SQLite file, or the URL of another database
     url: str
     name: str
     m_sc_limit: int
@@ -85,10 +85,12 @@ def fake_psnr(m_sc: int, macs: int, full_macs: int) -> float:
 
 
 def build_study(
-    path: Path, name: str = "report-test", n_trials: int = 24, seed: int = 3
+    path: Path | str, name: str = "report-test", n_trials: int = 24, seed: int = 3
 ) -> BuiltStudy:
-    """Run a cheap but real unetmm-shaped study into the SQLite file ``path``."""
-    url = f"sqlite:///{path}"
+    """Run a cheap but real unetmm-shaped study into the SQLite file ``path`` (or a storage URL).
+
+    The same arguments give the same trials (seeded sampler, deterministic costs and scores)."""
+    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     references = reference_designs(backbone_preset("nafnet-w16"))
     full_macs = nas.measure_cost(references["full"], INPUT, 1, BITS, "meta").macs
