@@ -201,11 +201,12 @@ def hypervolume_history(
         for p, lp in zip(pool, losses)
     }
     ref = (1.1,) * len(objectives)
-    numbers, values, seen, hv = [], [], [], 0.0
+    numbers, values, front, hv = [], [], [], 0.0
     for point in sorted(points, key=lambda p: p.number):
-        if point.number in scaled:
-            seen.append(scaled[point.number])
-            hv = _hv(list(seen), ref) / 1.1 ** len(objectives)
+        new = scaled.get(point.number)
+        if new is not None and not any(q == new or _dominates(q, new) for q in front):
+            front = [q for q in front if not _dominates(new, q)] + [new]  # only the front counts
+            hv = _hv(list(front), ref) / 1.1 ** len(objectives)
         numbers.append(point.number)
         values.append(hv)
     return HypervolumeHistory(objectives, tuple(numbers), tuple(values))

@@ -149,3 +149,16 @@ def test_report_errors_are_one_line(tmp_path, capsys, built_study) -> None:
     assert "no study 'nope'" in lines[1] and "report-test" in lines[1]
     assert "cannot open postgresql+psycopg://nobody@127.0.0.1:9/none" in lines[2]
     assert "objective 'speed' is not known" in lines[3]
+
+
+def test_report_of_a_study_with_nothing_to_show(tmp_path) -> None:
+    """A study that has only just started: every file is written, the table says why empty."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    study = optuna.create_study(study_name="new", storage=url, directions=["maximize", "minimize"])
+    study.ask()  # one RUNNING trial
+    assert main(["report", url, "--out", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "No complete, feasible trial yet." in page and "unfinished: 1" in page
+    for name in ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances"):
+        with Image.open(tmp_path / "out" / f"{name}.png") as img:
+            assert img.width >= 400
