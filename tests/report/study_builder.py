@@ -94,9 +94,8 @@ def build_study(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     references = reference_designs(backbone_preset("nafnet-w16"))
     full_macs = nas.measure_cost(references["full"], INPUT, 1, BITS, "meta").macs
-    study = optuna.create_study(
+    study = optuna.create_study(  # run in memory, then copy: one SQL transaction per trial
         study_name=name,
-        storage=url,
         directions=["maximize", "minimize", "minimize"],
         sampler=optuna.samplers.RandomSampler(seed=seed),
     )
@@ -152,4 +151,5 @@ def build_study(
     for i, (ref, arch) in enumerate(references.items()):
         fixed[i] = (ref, arch)
     study.optimize(objective, n_trials=n_trials + len(fixed), catch=(nas.ConfigError,))
+    optuna.copy_study(from_study_name=name, from_storage=study._storage, to_storage=url)
     return BuiltStudy(path, url, name, M_SC_LIMIT, n_trials + len(fixed))
