@@ -184,7 +184,7 @@ def _arch_in(value: Any) -> ArchConfig:
     try:
         return ArchConfig.from_dict(value)  # raises ConfigError (a ValueError) naming the field
     except UnknownNameError as exc:  # a KeyError: pydantic would not catch it
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"arch: {exc}") from None
 
 
 ArchField = Annotated[
