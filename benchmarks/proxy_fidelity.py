@@ -26,7 +26,12 @@ from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, U
 from nas.backbones import NAFNetConfig
 from nas.presets import backbone_preset
 from trainers.config import ProxyBudget, TaskConfig
-from trainers.proxy import TrainingDiverged, default_proxy_backbone, proxy_arch, train_and_eval
+from trainers.proxy import (
+    TrainingDiverged,
+    default_proxy_backbone,
+    proxy_arch,
+    train_and_eval,
+)
 
 
 def designs(target: NAFNetConfig, quick: bool) -> dict[str, ArchConfig]:
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     long_scores = [r["long"] for r in rows]
     rs, rl = ranks(short_scores), ranks(long_scores)
     print(f"\nValidation PSNR (dB), denoise sigma 25, noisy input {rows[0]['input']:.2f} dB")
-    print(f"| design | {budget.steps} steps | rank | {long.steps} steps | rank | s ({budget.steps}) |")
+    n, m = budget.steps, long.steps
+    print(f"| design | {n} steps | rank | {m} steps | rank | s ({n}) |")
     print("|---|---|---|---|---|---|")
     for r, a, b in zip(rows, rs, rl):
         print(f"| {r['design']} | {r['default']:.2f} | {a} | {r['long']:.2f} | {b} "
@@ -146,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{tau:.3f}   (target >= 0.6)   total {time.perf_counter() - t_start:.0f} s")  # fmt: skip
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"budget": budget.model_dump(), "long_steps": long.steps,
-                       "width": backbone.width, "rows": rows, "tau": tau}, fh, indent=1)  # fmt: skip
+            info = {"budget": budget.model_dump(), "long_steps": long.steps}
+            json.dump({**info, "width": backbone.width, "rows": rows, "tau": tau}, fh, indent=1)
     return 0
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
+import functools
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import torch
 from nas.errors import ConfigError
 from trainers.config import BUILTIN, DataConfig, TaskConfig
 from trainers.degrade import degrade
+from trainers.metrics import psnr
 
 BUILTIN_TRAIN = (
     "astronaut", "camera", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
@@ -281,6 +283,11 @@ class ValSet:
     names: tuple[str, ...]
     inputs: tuple[torch.Tensor, ...]
     targets: tuple[torch.Tensor, ...]
+
+    @functools.cached_property
+    def input_psnr(self) -> float:
+        """Mean PSNR of the degraded inputs themselves: the baseline a model must beat."""
+        return float(torch.cat([psnr(i, t) for i, t in self.batches()]).mean())
 
     @property
     def batched(self) -> bool:

@@ -77,13 +77,6 @@ def evaluate(model: nn.Module, val: ValSet) -> tuple[float, float]:
     return float(torch.cat(p).mean()), float(torch.cat(s).mean())
 
 
-def input_scores(val: ValSet) -> tuple[float, float]:
-    """(PSNR, SSIM) of the degraded inputs themselves: the baseline a model must beat."""
-    p = torch.cat([psnr(i, t) for i, t in val.batches()])
-    s = torch.cat([ssim(i, t) for i, t in val.batches()])
-    return float(p.mean()), float(s.mean())
-
-
 @contextlib.contextmanager
 def compute_settings(threads: int | None) -> Iterator[None]:
     """Inside the block: ``torch.set_num_threads(threads)`` (unchanged when None) and denormals

@@ -32,7 +32,6 @@ from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     TrainingDiverged,
     evaluate,
-    input_scores,
     make_optimizer,
     make_scheduler,
     compute_settings,
@@ -152,5 +151,5 @@ def train_and_eval(
         steps=step,
         curve=curve,
         stopped=stopped,
-        input_psnr=input_scores(val)[0],
+        input_psnr=val.input_psnr,
     )

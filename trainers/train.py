@@ -38,7 +38,6 @@ from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     compute_settings,
     evaluate,
-    input_scores,
     make_optimizer,
     make_scheduler,
     train_step,
@@ -184,7 +183,7 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
         ckpt = _train_loop(run, stream, val, progress)
         score, structure = evaluate(run.model, val)
     result = TrainResult(
-        psnr=score, ssim=structure, input_psnr=input_scores(val)[0], steps=run.step,
+        psnr=score, ssim=structure, input_psnr=val.input_psnr, steps=run.step,
         seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
         checkpoint=ckpt, resumed_from=resumed_from,
     )  # fmt: skip
