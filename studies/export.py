@@ -31,6 +31,7 @@ from nas.registry import Registry
 from studies import pareto, schema
 from studies.pareto import TrialPoint
 from studies.units import format_bytes, format_count
+from trainers.config import TrainConfig, validate
 
 SCORE = "psnr"
 BUDGET_ATTRS = {"m_sc": "m_sc_bytes", "macs": "macs"}
@@ -153,8 +154,6 @@ def training_config(
 ) -> Any:
     """The ``TrainConfig`` of trial ``p``: its target arch, the study's task and data, the
     paper's recipe with ``recipe`` overrides. Validation errors raise ``ConfigError``."""
-    from trainers.config import TrainConfig, validate
-
     proxy = spec.get("proxy") or {}
     data = {
         "arch": p.attrs[schema.ATTR_ARCH],
@@ -172,7 +171,7 @@ def model_card(
     storage_label: str,
     config_name: str,
     full_m_sc: int | None,
-    config: Any,
+    config: TrainConfig,
     budgets: Mapping[str, float],
 ) -> str:
     """A Markdown page: where the design comes from, its measured costs, its proxy scores."""

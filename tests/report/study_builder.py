@@ -100,7 +100,12 @@ def build_study(
         sampler=optuna.samplers.RandomSampler(seed=seed),
     )
     study.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
-    study.set_user_attr("spec", {"name": name, "constraints": [M_SC_CONSTRAINT, PSNR_CONSTRAINT]})
+    spec = {
+        "name": name,
+        "proxy": {"task": {"name": "denoise", "sigma": 30}, "data": {"val_limit": 1}},
+        "constraints": [M_SC_CONSTRAINT, PSNR_CONSTRAINT],
+    }
+    study.set_user_attr("spec", spec)  # a part of the StudySpec the search stores
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["psnr", "m_sc", "macs"])

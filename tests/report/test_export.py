@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import optuna
-import pytest
 import torch
 import yaml
 
 import nas
 from studies import export, pareto
 from studies.cli import main
+from trainers.config import load_train_config
 
 
 def _eligible_by_design(built_study) -> list[pareto.TrialPoint]:
@@ -95,9 +95,6 @@ def test_no_match_is_one_line_naming_the_closest_trial(built_study, tmp_path, ca
 
 
 def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, capsys) -> None:
-    config_mod = pytest.importorskip(
-        "trainers.config", reason="needs the trainers branch (TrainConfig)"
-    )
     rc = main(
         [
             "export",
@@ -114,13 +111,16 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     pick = export.pick_trials(_points(built_study), {"m_sc": 32 * 1024}, "best")[0].point
     stem = f"{built_study.name}-trial{pick.number}"
     assert f"#1 trial {pick.number} ({pick.design})" in capsys.readouterr().out
-    config = config_mod.load_train_config(tmp_path / f"{stem}.yaml")
+    config = load_train_config(tmp_path / f"{stem}.yaml")
     assert config.arch == nas.ArchConfig.from_dict(pick.attrs["arch"])
     recipe = config.recipe  # the paper's SIDD recipe
     assert (recipe.optimizer, recipe.betas, recipe.weight_decay) == ("adam", (0.9, 0.9), 0.0)
     assert (recipe.lr, recipe.lr_min, recipe.schedule) == (1e-3, 1e-7, "cosine")
     assert (recipe.iterations, recipe.batch, recipe.crop) == (200_000, 32, 256)
     assert config.out_dir == f"runs/{stem}"
+    # The study's task and data (its stored spec), the rest of them defaults.
+    assert (config.task.name, config.task.sigma) == ("denoise", 30.0)
+    assert (config.data.train, config.data.val, config.data.val_limit) == ("builtin", "builtin", 1)
     raw = yaml.safe_load((tmp_path / f"{stem}.yaml").read_text())
     assert next(iter(raw)) == "arch"
     # nas reads the same file, and the model runs with the measured parameter count.

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
+import onnxruntime as ort
 import torch
 
 import nas
 from studies.cli import main
-
-pytest.importorskip("trainers.train", reason="needs the trainers branch (unetmm train)")
-ort = pytest.importorskip("onnxruntime")
 
 
 def test_export_train_onnx_round_trip(built_study, tmp_path, capsys) -> None:
