@@ -89,7 +89,9 @@ class GRN(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gx = torch.sqrt(x.pow(2).sum(dim=(1, 2), keepdim=True))  # (N, 1, 1, C)
+        # L2 norm over space, (N, H, W, C) -> (N, 1, 1, C). vector_norm's gradient at a
+        # channel that is all zero is 0; sqrt(sum(x**2)) would make it NaN and kill training.
+        gx = torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True)
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return self.gamma * (x * nx) + self.beta + x
 

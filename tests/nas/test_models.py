@@ -56,3 +56,16 @@ def test_arch_round_trips_and_hash_is_stable() -> None:
         assert again == arch and hash(again) == hash(arch)
         assert again.key() == arch.key()
     assert len({a.key() for a in ARCHS.values()}) == len(ARCHS)
+
+
+def test_grn_gradient_is_finite_when_a_channel_is_all_zero() -> None:
+    """A dead channel (e.g. GELU of very negative inputs) must not turn gradients into NaN."""
+    from nas.blocks import GRN
+
+    grn = GRN(4)
+    torch.nn.init.constant_(grn.gamma, 0.1)
+    x = torch.randn(2, 5, 5, 4)
+    x[..., 0] = 0
+    x.requires_grad_(True)
+    grn(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(grn.gamma.grad).all()
