@@ -34,6 +34,7 @@ def reference_points(
 def encode_point(space: SearchSpace, skip: Any, bounds: SpaceBounds, where: str) -> Params:
     """Params of a user's skip design (a config or a mapping like ``{name: unetmm, ...}``);
     ConfigError naming ``where`` if the space cannot express it."""
+    shown = skip if isinstance(skip, dict) else skip.to_dict()
     if isinstance(skip, dict):
         fields = dict(skip)
         if "name" not in fields:
@@ -46,7 +47,7 @@ def encode_point(space: SearchSpace, skip: Any, bounds: SpaceBounds, where: str)
     params = space.encode(skip, bounds)
     if params is None:
         raise ConfigError(
-            f"{where}: {skip.to_dict()} is not a point of space {space.name!r} with these bounds "
+            f"{where}: {shown} is not a point of space {space.name!r} with these bounds "
             "(ratios and aggregated channels must be powers of two inside space.bounds)"
         )
     return params

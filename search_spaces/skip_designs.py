@@ -3,7 +3,7 @@
 
 Parameters (conditional ones are suggested only where they apply; stages are 1-based):
 
-- ``design``: one of ``bounds.designs`` (``skip_designs`` only);
+- ``design``: one of ``bounds.designs`` (``skip_designs`` only; default ``subset``, ``unetmm``);
 - ``subset.s{i}`` (bool): stage i keeps its skip; no stage is ``none``, every stage ``full``;
 - ``unetmm.target``: aggregation stage t (Fig. 3: deepest = a, middle = b, shallowest = c);
 - ``unetmm.s{i}`` (bool, if ``bounds.search_stages``): stage i takes part (none chosen: t only);
@@ -138,12 +138,13 @@ def encode_unetmm(skip: Any, bounds: SpaceBounds) -> Params | None:
 
 def _encode_direct(skip: Any, bounds: SpaceBounds) -> Params | None:
     n = bounds.num_stages
-    if isinstance(skip, FullSkipsConfig) and "full" in bounds.designs:
-        return {"design": "full"}
-    if isinstance(skip, NoSkipsConfig) and "none" in bounds.designs:
-        return {"design": "none"}
-    if isinstance(skip, SubsetSkipsConfig) and "subset" in bounds.designs:
-        return {"design": "subset", **{f"subset.s{s}": s in skip.stages for s in range(1, n + 1)}}
+    direct = {FullSkipsConfig: "full", NoSkipsConfig: "none", SubsetSkipsConfig: "subset"}
+    family = direct.get(type(skip))
+    if family in bounds.designs and family != "subset":
+        return {"design": family}
+    if family is not None and "subset" in bounds.designs:  # subset's extremes are full, none
+        kept = set(skip.kept_stages(n))
+        return {"design": "subset", **{f"subset.s{s}": s in kept for s in range(1, n + 1)}}
     if isinstance(skip, UNetMMConfig) and "unetmm" in bounds.designs:
         inner = encode_unetmm(skip, bounds)
         return None if inner is None else {"design": "unetmm", **inner}

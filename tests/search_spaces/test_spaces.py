@@ -28,11 +28,14 @@ def test_registry_lists_spaces_and_names_unknown():
         get_space("nope")
 
 
+ALL_FAMILIES = ("full", "none", "subset", "unetmm")
+
+
 @pytest.mark.parametrize("preset", BACKBONE_PRESETS.names())
 @pytest.mark.parametrize("space_name", ["skip_designs", "unetmm"])
 def test_random_points_always_validate(preset, space_name):
     """300 random points per space and backbone: all pass validate (no crash in a study)."""
-    space, bounds = get_space(space_name), bounds_for(preset)
+    space, bounds = get_space(space_name), bounds_for(preset, designs=ALL_FAMILIES)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     families = set()
     for _ in range(300):
@@ -84,8 +87,28 @@ def test_repairs_round_up_to_pixel_shuffle_multiples():
     assert deep.reduced(bounds.stage_channels) == (1, 1, 2, 4)
 
 
-def test_conditional_parameters_only_where_they_apply():
+def test_default_families_reach_full_and_none_through_subset():
+    """Default designs [subset, unetmm]: full and none are subset's extremes, not families."""
     bounds = bounds_for("nafnet-sidd")
+    space = get_space("skip_designs")
+    assert space.encode(FullSkipsConfig(), bounds) == {
+        "design": "subset", "subset.s1": True, "subset.s2": True, "subset.s3": True,
+        "subset.s4": True,
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    names = []
+    for _ in range(400):
+        trial = study.ask()
+        names.append(space.suggest(trial, bounds).skip.name)
+        assert trial.params["design"] in ("subset", "unetmm")
+        study.tell(trial, 0.0)
+    counts = {n: names.count(n) for n in ALL_FAMILIES}
+    assert counts["full"] > 0 and counts["none"] > 0  # about 400 / 2 / 16 = 12 each
+    assert counts["full"] + counts["none"] < 0.1 * len(names)  # not 50% as with 4 families
+
+
+def test_conditional_parameters_only_where_they_apply():
+    bounds = bounds_for("nafnet-sidd", designs=ALL_FAMILIES)
     space = get_space("skip_designs")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = {}
