@@ -6,6 +6,7 @@ before it, and stops it below the top ``1/reduction_factor``. Reference points (
 no skips, the paper's UNet--, the user's points) set the bar at each rung but are never stopped:
 a study always ends with its baselines fully trained. Rungs stay below the last step, so a trial
 is never stopped at its final validation and every trained trial reports its final scores.
+(``early_stopping.exempt_references: false`` lets ASHA stop them too.)
 A stopped trial becomes PRUNED in Optuna (``studies.outcome``): never in the Pareto front.
 """
 
@@ -23,11 +24,14 @@ REFERENCE_KEY = "reference_point"  # config key set by the searcher for referenc
 class ReferenceASHA(ASHAScheduler):
     """ASHA that records reference trials at every rung but lets them run to the end."""
 
+    def __init__(self, *, exempt_references: bool = True, **asha: Any) -> None:
+        super().__init__(**asha)
+        self.exempt_references = exempt_references
+
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == TrialScheduler.STOP and trial.config.get(REFERENCE_KEY):
-            return TrialScheduler.CONTINUE
-        return decision
+        exempt = self.exempt_references and trial.config.get(REFERENCE_KEY)
+        return TrialScheduler.CONTINUE if decision == TrialScheduler.STOP and exempt else decision
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler:
@@ -43,4 +47,5 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler:
         reduction_factor=es.reduction_factor,
         max_t=max(es.grace_steps, spec.proxy.budget.steps - 1),
         stop_last_trials=False,
+        exempt_references=es.exempt_references,
     )

@@ -22,6 +22,7 @@ access.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ from studies.schema import (
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_DRIVER,
+    ATTR_PROXY_ARCH,
     ATTR_REFERENCE,
     ATTR_STATUS,
     COST_EXTRA_KEYS,
@@ -172,6 +174,8 @@ class StudySearcher(OptunaSearch):
             attrs = {**{k: v for k, v in attrs.items() if k in TIME_KEYS}, **copied,
                      ATTR_COPY_OF: twin.number}  # fmt: skip
         attrs = {k: v for k, v in attrs.items() if not _is_nan(v)}
+        if isinstance(attrs.get(ATTR_PROXY_ARCH), str):
+            attrs[ATTR_PROXY_ARCH] = json.loads(attrs[ATTR_PROXY_ARCH])
         outcome = decide(attrs, self._spec.objective_keys, self._spec.parsed_constraints, error)
         ot_trial = self._ot_trials[trial_id]
         apply(self._ot_study, ot_trial, outcome)

@@ -209,11 +209,13 @@ class SamplerSpec(_Strict):
 
 class EarlyStoppingSpec(_Strict):
     """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
-    only the best 1/``reduction_factor`` of the trials that reached it go on."""
+    only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
+    are never stopped unless ``exempt_references`` is false."""
 
     enabled: bool = True
     grace_steps: int = Field(100, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    exempt_references: bool = True
 
     @model_validator(mode="before")
     @classmethod

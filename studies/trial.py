@@ -89,7 +89,7 @@ def train(arch: ArchConfig, spec: StudySpec, report: Any) -> dict[str, Any]:
     result = train_and_eval(proxy, p.task, p.budget, p.data, callback=on_validation,
                             threads=spec.cpus_per_trial, seed=spec.seed)  # fmt: skip
     out = {
-        ATTR_PROXY_ARCH: proxy.to_dict(),
+        ATTR_PROXY_ARCH: proxy.to_json(),  # a string: Ray flattens nested dicts in results
         "psnr": float(result.psnr),
         "ssim": float(result.ssim),
         "input_psnr": float(getattr(result, "input_psnr", math.nan)),
