@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import warnings
@@ -133,15 +134,45 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
         kwargs: dict[str, Any] = {"address": address}
     else:
         kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False}
-    try:
-        ray.init(**kwargs, logging_level=logging.ERROR, log_to_driver=False,
-                 configure_logging=True)  # fmt: skip
-    except ConnectionError as exc:
-        raise ConfigError(f"--ray-address: cannot join {address!r}: {exc}") from None
+    with _quiet_stderr(enabled=bool(address)) as said:
+        try:
+            ray.init(**kwargs, logging_level=logging.ERROR, log_to_driver=False,
+                     configure_logging=True)  # fmt: skip
+        except (ConnectionError, RuntimeError) as exc:
+            hint = ""
+            if "AuthToken" in said() or "token" in str(exc).lower():
+                hint = ("; the cluster wants token authentication: set RAY_AUTH_MODE=token and "
+                        "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the head's token")  # fmt: skip
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"--ray-address: cannot join {address!r}: {first}{hint}") from None
     try:
         yield
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet_stderr(enabled: bool) -> Iterator[Any]:
+    """Hold back what Ray's C++ client prints on file descriptor 2 while joining (a line a
+    second while it retries); the caller can read it. Printed again unless discarded."""
+    if not enabled:
+        yield lambda: ""
+        return
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        text = lambda: (held.seek(0), held.read().decode(errors="replace"))[1]  # noqa: E731
+        failed = True
+        try:
+            yield text
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:  # joined: show what Ray said, minus the retry noise
+                lines = [ln for ln in text().splitlines() if "gcs_client.cc" not in ln]
+                if lines:
+                    print("\n".join(lines), file=sys.stderr)
 
 
 def run_search(
@@ -160,6 +191,8 @@ def run_search(
 
     t0 = time.perf_counter()
     console = console or Console(highlight=False)
+    if ray_address:  # every cheap check before the storage is touched
+        _check_address(ray_address)
     url = normalize_url(storage_url or spec.storage or default_storage_url())
     name = study_name or spec.name
     storage = open_storage(url)

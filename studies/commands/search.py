@@ -24,13 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from studies.run import run_search
     from studies.spec import load_spec
-    from studies.storage import shown
 
-    spec = load_spec(args.study)
+    spec = load_spec(args.study)  # a mistake in the spec is reported before Ray is imported
     changes = {
         "n_trials": args.n_trials,
         "seed": args.seed,
@@ -40,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         "early_stopping": False if args.no_early_stopping else None,
     }
     spec = spec.with_overrides(**changes)
+
+    from rich.console import Console
+
+    from studies.run import run_search
+    from studies.storage import shown
     console = Console(highlight=False, soft_wrap=True)
     result = run_search(spec, args.storage, args.ray_address, args.study_name, console)
     s = result.statuses

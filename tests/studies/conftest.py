@@ -9,6 +9,7 @@ unless ``UNETMM_REQUIRE_POSTGRES=1``, which makes them fail. Every test gets a f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -132,45 +133,67 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for a child process: this test's import path first (so Ray workers and the
-    CLI import this checkout), the session cost cache."""
+def child_env() -> dict[str, str]:
+    """Environment for a child process: this checkout on the import path (so Ray workers and
+    the CLI import it), and the session cost cache."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
-    env.update(extra)
     return env
 
 
 @pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[str]:
-    """An existing Ray cluster: ``ray start --head --block`` on 127.0.0.1 (2 CPUs); yields its
-    address and stops exactly the processes it started."""
+def subprocess_env(cost_cache: None) -> dict[str, str]:
+    """``child_env()`` for the CLI tests (after the cost cache is set)."""
+    return child_env()
+
+
+@dataclasses.dataclass(frozen=True)
+class RayHead:
+    address: str
+    env: dict[str, str]  # what a driver needs to join (token authentication)
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path) -> Iterator[RayHead]:
+    """An existing Ray cluster: ``ray start --head --block`` on 127.0.0.1 (2 CPUs) with token
+    authentication (Ray's default for clusters); stops exactly the processes it started."""
+    import secrets
+
     port = free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     ray_bin = Path(sys.executable).with_name("ray")
     cmd = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
            f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
            "--disable-usage-stats", f"--temp-dir={temp_dir}"]  # fmt: skip
-    log = open(tmp_path / "ray-head.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
-                            start_new_session=True)  # fmt: skip
-    address = f"127.0.0.1:{port}"
+    log_path = tmp_path / "ray-head.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env={**child_env(), **auth}, start_new_session=True)  # fmt: skip
     try:
         deadline = time.time() + 90
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"ray head did not start: {(tmp_path / 'ray-head.log').read_text()[-2000:]}")
+                raise RuntimeError(f"ray head did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.5)
-        yield address
+        time.sleep(2)  # the raylet registers after the GCS port opens
+        yield RayHead(f"127.0.0.1:{port}", auth)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        log.close()
+        _stop_group(proc)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group ``proc`` leads (what it started), SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 30)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the leader
+        return
