@@ -1,0 +1,161 @@
+"""Proxy fidelity: does the default proxy budget rank skip designs like a 4x longer run does?
+
+For >= 8 skip designs of the paper's NAFNet (full, none, single-stage subsets, UNet-- points),
+each moved onto the proxy backbone with ``proxy_arch``, train on the built-in images (denoise,
+sigma 25) with the default ``ProxyBudget`` and with 4x its steps, then print both PSNRs, their
+ranks, and Kendall's tau-b between the two rankings (target: tau >= 0.6).
+
+    PYTHONPATH=. python benchmarks/proxy_fidelity.py            # ~40 min on 2 busy cores
+    PYTHONPATH=. python benchmarks/proxy_fidelity.py --quick    # 8 designs, 1/3 of the steps
+
+Timings on a shared machine are noisy; the ranking is what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+import time
+
+from tqdm import tqdm
+
+from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
+from nas.backbones import NAFNetConfig
+from nas.presets import backbone_preset
+from trainers.config import ProxyBudget, TaskConfig
+from trainers.proxy import (
+    TrainingDiverged,
+    default_proxy_backbone,
+    proxy_arch,
+    train_and_eval,
+)
+
+
+def designs(target: NAFNetConfig, quick: bool) -> dict[str, ArchConfig]:
+    """Named target designs: reference points, Table-1 subsets, UNet-- variations."""
+    paper = UNetMMConfig.paper(4)
+    skips = {
+        "full": FullSkipsConfig(),
+        "none": NoSkipsConfig(),
+        "subset{1}": SubsetSkipsConfig(stages=(1,)),
+        "subset{2}": SubsetSkipsConfig(stages=(2,)),
+        "subset{3}": SubsetSkipsConfig(stages=(3,)),
+        "subset{4}": SubsetSkipsConfig(stages=(4,)),
+        "unet--(paper)": paper,
+        "unet--(A=64)": paper.replace(aggregated_channels=64),
+        "unet--(r=1/4)": paper.replace(ratios=(0.25,) * 4),
+        "unet--{1,2}": paper.replace(stages=(1, 2)),
+        "unet--(iem=0)": paper.replace(iem_depth=0),
+        "subset{1,2}": SubsetSkipsConfig(stages=(1, 2)),
+    }
+    if quick:
+        skips = dict(itertools.islice(skips.items(), 8))
+    return {name: ArchConfig(target, skip) for name, skip in skips.items()}
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b of two paired samples (ties in either are allowed)."""
+    conc = disc = ties_a = ties_b = 0
+    for i, j in itertools.combinations(range(len(a)), 2):
+        da, db = a[i] - a[j], b[i] - b[j]
+        if da == 0 and db == 0:
+            continue
+        if da == 0:
+            ties_a += 1
+        elif db == 0:
+            ties_b += 1
+        elif (da > 0) == (db > 0):
+            conc += 1
+        else:
+            disc += 1
+    denom = math.sqrt((conc + disc + ties_a) * (conc + disc + ties_b))
+    return (conc - disc) / denom if denom else math.nan
+
+
+def ranks(values: list[float]) -> list[int]:
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    out = [0] * len(values)
+    for r, i in enumerate(order, 1):
+        out[i] = r
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    d = ProxyBudget()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="8 designs, steps / 3")
+    p.add_argument("--steps", type=int, default=None, help=f"default budget steps ({d.steps})")
+    p.add_argument("--factor", type=float, default=4.0, help="long budget = factor x steps")
+    p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--width", type=int, default=None, help="proxy backbone width (default 16)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", help="run only these design names")
+    p.add_argument("--json", help="write the results to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    steps = args.steps or (ProxyBudget().steps // 3 if args.quick else ProxyBudget().steps)
+    budget = ProxyBudget(steps=steps, crop=args.crop, batch=args.batch, lr=args.lr,
+                         eval_every=args.eval_every or steps)  # fmt: skip
+    long = budget.scaled(args.factor)
+    task = TaskConfig(name="denoise", sigma=25)
+    target = backbone_preset("nafnet-sidd")
+    backbone = default_proxy_backbone(target)
+    if args.width:
+        backbone = backbone.replace(width=args.width)
+    table = designs(target, args.quick)
+    if args.only:
+        table = {k: v for k, v in table.items() if k in args.only}
+    print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong budget: {long.steps} steps")
+    rows = []
+    bar = tqdm(total=len(table) * 2, desc="proxy runs", file=sys.stderr)
+    t_start = time.perf_counter()
+    for name, arch in table.items():
+        proxy = proxy_arch(arch, backbone)
+        row = {"design": name}
+        for label, b in (("default", budget), ("long", long)):
+            bar.set_postfix_str(f"{name} {label}")
+            try:
+                r = train_and_eval(proxy, task, b, threads=args.threads, seed=args.seed)
+                row[label], row[f"{label}_s"], row["input"] = r.psnr, r.seconds, r.input_psnr
+            except TrainingDiverged as exc:  # recorded, left out of tau
+                print(f"{name} ({label}): {exc}", file=sys.stderr)
+                row[label], row[f"{label}_s"] = math.nan, math.nan
+            bar.update()
+        rows.append(row)
+    bar.close()
+    done = [r for r in rows if math.isfinite(r["default"]) and math.isfinite(r["long"])]
+    if len(done) < len(rows):
+        print(f"left out of tau (diverged): {[r['design'] for r in rows if r not in done]}")
+    rows = done
+    short_scores = [r["default"] for r in rows]
+    long_scores = [r["long"] for r in rows]
+    rs, rl = ranks(short_scores), ranks(long_scores)
+    print(f"\nValidation PSNR (dB), denoise sigma 25, noisy input {rows[0]['input']:.2f} dB")
+    n, m = budget.steps, long.steps
+    print(f"| design | {n} steps | rank | {m} steps | rank | s ({n}) |")
+    print("|---|---|---|---|---|---|")
+    for r, a, b in zip(rows, rs, rl):
+        print(f"| {r['design']} | {r['default']:.2f} | {a} | {r['long']:.2f} | {b} "
+              f"| {r['default_s']:.0f} |")  # fmt: skip
+    tau = kendall_tau(short_scores, long_scores)
+    print(f"\nKendall tau-b ({len(rows)} designs, {budget.steps} vs {long.steps} steps): "
+          f"{tau:.3f}   (target >= 0.6)   total {time.perf_counter() - t_start:.0f} s")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as fh:
+            info = {"budget": budget.model_dump(), "long_steps": long.steps}
+            json.dump({**info, "width": backbone.width, "rows": rows, "tau": tau}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

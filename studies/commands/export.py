@@ -1,0 +1,82 @@
+"""``unetmm export STORAGE --study NAME --max-m-sc 0.25MiB [--rule best|knee] [--top K] --out DIR``.
+
+Writes a training config (YAML) and a model card (Markdown) per picked trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "storage",
+        metavar="STORAGE",
+        help="study storage: a SQLite .db file or a URL (sqlite:///..., postgresql://...)",
+    )
+    p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
+    p.add_argument(
+        "--max-m-sc", metavar="BYTES", help="skip-memory budget, e.g. 0.25MiB, 256KiB, 262144"
+    )
+    p.add_argument("--max-macs", metavar="COUNT", help="MAC budget (fvcore count), e.g. 18G")
+    p.add_argument(
+        "--rule",
+        default="best",
+        help="best: highest PSNR in budget (default); "
+        "knee: knee of the PSNR vs M_sc front in budget",
+    )
+    p.add_argument(
+        "--top", type=int, default=1, metavar="K", help="export the K first picks (default 1)"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", required=True, help="folder for the YAML configs and model cards"
+    )
+    p.add_argument(
+        "--runs",
+        default="runs",
+        metavar="DIR",
+        help="where the exported configs tell `unetmm train` to write (default runs/)",
+    )
+    p.add_argument(
+        "--iterations", type=int, metavar="N", help="override the paper's 200,000 iterations"
+    )
+    p.add_argument("--batch", type=int, metavar="N", help="override the paper's batch of 32")
+    p.add_argument("--crop", type=int, metavar="PX", help="override the paper's 256-pixel crops")
+
+
+def run(args: argparse.Namespace) -> int:
+    from studies.export import export_study
+    from studies.load import load_study, safe_url, storage_url
+    from studies.units import parse_bytes, parse_count
+
+    budgets: dict[str, float] = {}
+    if args.max_m_sc is not None:
+        budgets["m_sc"] = parse_bytes(args.max_m_sc, "--max-m-sc")
+    if args.max_macs is not None:
+        budgets["macs"] = parse_count(args.max_macs, "--max-macs")
+    recipe = {
+        k: getattr(args, k) for k in ("iterations", "batch", "crop") if getattr(args, k) is not None
+    }
+    study = load_study(args.storage, args.study)
+    written = export_study(
+        study,
+        args.out,
+        budgets=budgets,
+        rule=args.rule,
+        top=args.top,
+        recipe=recipe,
+        storage_label=safe_url(storage_url(args.storage)),
+        train_out_root=args.runs,
+    )
+    from studies.export import describe_costs
+
+    for item in written:
+        p = item.pick.point
+        print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p)}")
+        print(f"   wrote {item.config} and {item.card}")
+    if len(written) < args.top:
+        print(
+            f"only {len(written)} trial(s) fit rule {args.rule!r} and the budget "
+            f"(asked for {args.top})"
+        )
+    return 0

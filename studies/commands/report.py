@@ -1,0 +1,56 @@
+"""``unetmm report STORAGE [--study NAME] --out DIR``: the HTML/PNG Pareto report of a study."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "storage",
+        metavar="STORAGE",
+        help="study storage: a SQLite .db file or a URL (sqlite:///..., postgresql://...)",
+    )
+    p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
+    p.add_argument(
+        "--out", metavar="DIR", required=True, help="folder for report.html and the PNGs"
+    )
+    p.add_argument(
+        "--objectives",
+        metavar="A,B,C",
+        help="objectives of the front (default: the study's metric names, else "
+        "psnr,m_sc,macs); any of psnr, ssim, m_sc, macs, params, peak_memory",
+    )
+    p.add_argument(
+        "--timelines",
+        type=int,
+        default=6,
+        metavar="N",
+        help="Pareto designs drawn in the M_sc timeline (default 6)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from studies.load import load_study, safe_url, storage_url
+    from studies.report import write_report
+
+    study = load_study(args.storage, args.study)
+    objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
+    report = write_report(
+        study,
+        args.out,
+        storage_label=safe_url(storage_url(args.storage)),
+        objectives=objectives,
+        max_timelines=args.timelines,
+    )
+    c = report.counts
+    print(
+        f"study {study.study_name}: {c['trials']} trials, {c['eligible']} complete and feasible, "
+        f"{c['stopped']} stopped early, {c['infeasible']} infeasible, {c['failed']} failed; "
+        f"{len(report.front)} on the front"
+        + (f", knee: trial {report.knee}" if report.knee is not None else "")
+    )
+    print(f"wrote {report.html}")
+    for path in report.pngs.values():
+        print(f"wrote {path}")
+    return 0

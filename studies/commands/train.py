@@ -1,0 +1,51 @@
+"""``unetmm train CONFIG.yaml``: full training of an exported (or hand-written) config.
+
+Resumes from the newest checkpoint in the output folder unless ``--no-resume``; ``--steps``
+overrides ``recipe.iterations``, ``--out`` the config's ``out_dir``; ``--onnx`` also exports the
+final model to ONNX and checks it against PyTorch with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from nas.errors import ConfigError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG.yaml", help="config with arch, task, data, recipe")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: the config's out_dir)")
+    p.add_argument("--steps", type=int, metavar="N", help="total steps (recipe.iterations)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over, removing the checkpoints in the output folder")  # fmt: skip
+    p.add_argument("--onnx", action="store_true", help="export model.onnx and check it")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (overrides the recipe)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainers.config import TrainConfig, load_train_config, validate
+    from trainers.train import train
+
+    config = load_train_config(args.config)
+    data = config.model_dump(mode="json")
+    if args.out:
+        data["out_dir"] = args.out
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ConfigError(f"--steps: must be >= 1, got {args.steps}")
+        data["recipe"]["iterations"] = args.steps
+    if args.threads is not None:
+        data["recipe"]["threads"] = args.threads
+    config = validate(TrainConfig, data)
+    result = train(config, resume=not args.no_resume, onnx=args.onnx, progress=not args.quiet)
+    if result.resumed_from:
+        print(f"resumed from step {result.resumed_from}")
+    print(
+        f"step {result.steps}: val PSNR {result.psnr:.2f} dB (input {result.input_psnr:.2f}), "
+        f"SSIM {result.ssim:.4f}; {result.seconds:.0f} s"
+    )
+    if result.onnx is not None:
+        print(f"ONNX: {result.onnx} (max |onnx - torch| = {result.onnx_max_abs_diff:.2e})")
+    print(f"wrote {result.out_dir / 'result.json'}, {result.checkpoint}")
+    return 0

@@ -1,0 +1,316 @@
+"""Export the best feasible designs of a study: a training config (YAML) and a model card each.
+
+Picking: the pool is the study's *eligible* trials (complete, feasible; see ``studies.pareto``)
+within the user's budgets (``--max-m-sc``, ``--max-macs``), one trial per design (the best
+PSNR stands for a design measured twice). Rules (``RULES``):
+
+- ``best``: highest PSNR, then lowest M_sc, then lowest trial number;
+- ``knee``: the knee of the pool's PSNR vs M_sc front: the front point farthest above the line
+  joining the front's two extremes, both axes scaled to [0, 1] (``pareto.knee_ranking``);
+  ``--top K`` takes the next ones by that distance (front points only).
+
+The config is a ``trainers.config.TrainConfig``: the trial's target architecture (``arch:`` at
+the top, so ``nas.load_config`` reads it too), the study's task and data, and the paper's
+recipe (Adam (0.9, 0.9), lr 1e-3 cosine to 1e-7, 200K iterations, batch 32, 256 crops) unless
+overridden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from nas.errors import ConfigError
+from nas.registry import Registry
+from studies import pareto, schema
+from studies.pareto import TrialPoint
+from studies.units import format_bytes, format_count
+from trainers.config import TrainConfig, validate
+
+SCORE = "psnr"
+BUDGET_ATTRS = {"m_sc": "m_sc_bytes", "macs": "macs"}
+RULES: Registry[Callable[[Sequence[TrialPoint]], list[tuple[TrialPoint, float | None]]]] = Registry(
+    "export rule"
+)
+
+
+@RULES.register("best")
+def _best(pool: Sequence[TrialPoint]) -> list[tuple[TrialPoint, float | None]]:
+    ranked = sorted(
+        pool, key=lambda p: (-(p.value(SCORE) or 0.0), p.value("m_sc") or 0.0, p.number)
+    )
+    return [(p, None) for p in ranked]
+
+
+@RULES.register("knee")
+def _knee(pool: Sequence[TrialPoint]) -> list[tuple[TrialPoint, float | None]]:
+    return list(pareto.knee_ranking(pool, "m_sc", SCORE))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pick:
+    point: TrialPoint
+    rule: str
+    rank: int  # 1-based
+    knee_score: float | None
+
+
+def _within(p: TrialPoint, budgets: Mapping[str, float]) -> bool:
+    return all(
+        (p.value(name) is not None and p.value(name) <= limit) for name, limit in budgets.items()
+    )  # type: ignore[operator]
+
+
+def _one_per_design(points: Sequence[TrialPoint]) -> list[TrialPoint]:
+    best: dict[str, TrialPoint] = {}
+    for p in sorted(points, key=lambda p: (-(p.value(SCORE) or 0.0), p.number)):
+        best.setdefault(json.dumps(p.attrs.get(schema.ATTR_ARCH), sort_keys=True), p)
+    return sorted(best.values(), key=lambda p: p.number)
+
+
+def describe_costs(p: TrialPoint) -> str:
+    a = p.attrs
+    parts = []
+    if "m_sc_bytes" in a:
+        parts.append(f"M_sc {format_bytes(a['m_sc_bytes'])}")
+    if "macs" in a:
+        parts.append(f"MACs {format_count(a['macs'])}")
+    if "params" in a:
+        parts.append(f"params {format_count(a['params'])}")
+    if p.value(SCORE) is not None:
+        parts.append(f"PSNR {p.value(SCORE):.2f} dB")
+    return ", ".join(parts)
+
+
+def _budget_text(budgets: Mapping[str, float]) -> str:
+    shown = {
+        "m_sc": lambda v: f"M_sc <= {format_bytes(v)}",
+        "macs": lambda v: f"MACs <= {format_count(v)}",
+    }
+    return " and ".join(shown[k](v) for k, v in budgets.items()) or "no budget"
+
+
+def pick_trials(
+    points: Sequence[TrialPoint],
+    budgets: Mapping[str, float] | None = None,
+    rule: str = "best",
+    top: int = 1,
+    study_name: str = "the study",
+) -> list[Pick]:
+    """Up to ``top`` eligible trials within ``budgets`` (``{"m_sc": bytes, "macs": count}``)
+    picked by ``rule``. None fits: ``ConfigError`` naming the closest eligible trial."""
+    budgets = dict(budgets or {})
+    for name in budgets:
+        if name not in BUDGET_ATTRS:
+            raise ConfigError(f"budget {name!r} is not known; use one of {sorted(BUDGET_ATTRS)}")
+    if top < 1:
+        raise ConfigError(f"--top: must be >= 1, got {top}")
+    ranker = RULES.get(rule)
+    eligible = _one_per_design([p for p in points if p.eligible((SCORE, "m_sc", "macs"))])
+    pool = [p for p in eligible if _within(p, budgets)]
+    ranked = ranker(pool)
+    if not ranked:
+        raise ConfigError(_no_match(points, eligible, budgets, study_name))
+    return [Pick(p, rule, i + 1, score) for i, (p, score) in enumerate(ranked[:top])]
+
+
+def _no_match(
+    points: Sequence[TrialPoint],
+    eligible: Sequence[TrialPoint],
+    budgets: Mapping[str, float],
+    study_name: str,
+) -> str:
+    if not eligible:
+        n_complete = sum(p.state == "COMPLETE" for p in points)
+        return (
+            f"{study_name} has no complete, feasible trial to export yet ({len(points)} trials, "
+            f"{n_complete} COMPLETE in Optuna); run more of the search or relax its constraints"
+        )
+
+    def excess(p: TrialPoint) -> float:  # how far over the tightest budget, relatively
+        return max(
+            (p.value(k) or 0.0) / v - 1 if v > 0 else float(p.value(k) or 0.0)
+            for k, v in budgets.items()
+        )
+
+    closest = min(eligible, key=lambda p: (excess(p), -(p.value(SCORE) or 0.0)))
+    return (
+        f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the closest is "
+        f"trial {closest.number} ({closest.design}: {describe_costs(closest)})"
+    )
+
+
+# -- what gets written ----------------------------------------------------------------------
+
+
+def training_config(
+    p: TrialPoint, spec: Mapping[str, Any], out_dir: str, recipe: Mapping[str, Any] | None = None
+) -> Any:
+    """The ``TrainConfig`` of trial ``p``: its target arch, the study's task and data, the
+    paper's recipe with ``recipe`` overrides. Validation errors raise ``ConfigError``."""
+    proxy = spec.get("proxy") or {}
+    data = {
+        "arch": p.attrs[schema.ATTR_ARCH],
+        "task": proxy.get("task") or {},
+        "data": proxy.get("data") or {},
+        "recipe": dict(recipe or {}),
+        "out_dir": out_dir,
+    }
+    return validate(TrainConfig, data, "exported config: ")
+
+
+def model_card(
+    pick: Pick,
+    study_name: str,
+    storage_label: str,
+    config_name: str,
+    full_m_sc: int | None,
+    config: TrainConfig,
+    budgets: Mapping[str, float],
+) -> str:
+    """A Markdown page: where the design comes from, its measured costs, its proxy scores."""
+    p, a = pick.point, pick.point.attrs
+    m_sc = int(a.get("m_sc_bytes", 0))
+    size = a.get("input_size") or ["?", "?"]
+    bits = a.get("bits", 8)
+    saved = (
+        f" ({1 - a['m_sc_bytes'] / full_m_sc:.1%} less than full skips, {full_m_sc:,} bytes)"
+        if full_m_sc
+        else ""
+    )
+    if pick.rule == "best":
+        rule = "highest proxy PSNR"
+    elif pick.knee_score:
+        rule = (
+            f"knee of the PSNR vs M_sc front: {pick.knee_score:.3f} above the chord, axes in [0, 1]"
+        )
+    else:
+        rule = "the PSNR vs M_sc front has no knee (no point above the chord), so by PSNR"
+    timeline = "\n".join(f"| {label} | {b:,} |" for label, b in a.get("m_sc_timeline") or [])
+    curve = ", ".join(f"{step}: {v:.2f}" for step, v in (a.get("curve") or [])[-5:])
+    rec = config.recipe
+
+    def opt(key: str, fmt: str = "{}") -> str:
+        return fmt.format(a[key]) if a.get(key) is not None else "n/a"
+
+    constraints = (
+        "\n".join(f"- `{k}`: {v:+.4g} (feasible: <= 0)" for k, v in p.constraints.items())
+        or "- none"
+    )
+    return f"""# {p.design}
+
+Trial **{p.number}** of study `{study_name}` (storage `{storage_label}`), picked as rank
+{pick.rank} by rule `{pick.rule}` ({rule}) among complete, feasible trials with
+{_budget_text(budgets)}.
+
+Training config: [`{config_name}`]({config_name})
+
+## Architecture
+
+```yaml
+{yaml.safe_dump({"arch": a[schema.ATTR_ARCH]}, sort_keys=False, default_flow_style=None).rstrip()}
+```
+
+## Measured costs (target model, {size[0]}x{size[1]} input, batch 1, {bits}-bit activations)
+
+| cost | value |
+|---|---|
+| skip memory M_sc (peak) | {m_sc:,} bytes = {format_bytes(m_sc)}{saved} |
+| peak activation memory | {opt("peak_activation_bytes", "{:,}")} bytes |
+| MACs (fvcore: one multiply-add = 1) | {opt("macs", "{:,}")} |
+| MACs (paper / ptflops convention) | {opt("macs_paper", "{:,}")} |
+| parameters | {opt("params", "{:,}")} |
+
+M_sc held at the end of each stage (Fig. 1b):
+
+| stage | bytes |
+|---|---|
+{timeline}
+
+## Proxy scores
+
+Scored by a short proxy training run (narrow backbone, same skip design), which ranks designs;
+it does not predict the PSNR of full training.
+
+- PSNR: {opt("psnr", "{:.3f} dB")}, SSIM: {opt("ssim", "{:.4f}")}
+- PSNR of the degraded input (the do-nothing baseline): {opt("input_psnr", "{:.3f} dB")}
+- proxy steps: {opt("steps")}; last evaluations (step: PSNR): {curve or "n/a"}
+- proxy architecture: `{json.dumps(a.get(schema.ATTR_PROXY_ARCH))}`
+
+Constraints of the study:
+{constraints}
+
+## Train it
+
+```
+unetmm train {config_name}          # add --onnx to export the trained model to ONNX
+```
+
+Recipe: {rec.optimizer} (betas {list(rec.betas)}, weight decay {rec.weight_decay}), lr {rec.lr:g}
+{rec.schedule} to {rec.lr_min:g}, {rec.iterations:,} iterations, batch {rec.batch},
+{rec.crop}x{rec.crop} crops; task `{config.task.name}`; data train=`{config.data.train}`,
+val=`{config.data.val}` (point them at your dataset, e.g. SIDD, before a real run). From Python:
+
+```python
+import nas
+model = nas.build_model(nas.load_config("{config_name}"))
+```
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    pick: Pick
+    config: Path
+    card: Path
+
+
+def export_study(
+    study: optuna.Study,
+    out_dir: str | Path,
+    *,
+    budgets: Mapping[str, float] | None = None,
+    rule: str = "best",
+    top: int = 1,
+    recipe: Mapping[str, Any] | None = None,
+    storage_label: str = "",
+    train_out_root: str = "runs",
+) -> list[Exported]:
+    """Pick trials (see ``pick_trials``); write ``<study>-trial<N>.yaml`` and ``.md`` for each."""
+    from studies.report import FullSkipMemory
+
+    points = pareto.load_points(study)
+    picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = study.user_attrs.get("spec") or {}
+    full_m_sc = FullSkipMemory()
+    written = []
+    for pick in picks:
+        stem = f"{study.study_name}-trial{pick.point.number}"
+        config = training_config(pick.point, spec, f"{train_out_root}/{stem}", recipe)
+        config_path = out / f"{stem}.yaml"
+        header = (
+            f"# unetmm export: trial {pick.point.number} of study {study.study_name}, "
+            f"rule {rule} (rank {pick.rank}); model card: {stem}.md\n"
+        )
+        config_path.write_text(header + config.to_yaml())
+        card = model_card(
+            pick,
+            study.study_name,
+            storage_label,
+            config_path.name,
+            full_m_sc(pick.point),
+            config,
+            dict(budgets or {}),
+        )
+        card_path = out / f"{stem}.md"
+        card_path.write_text(card)
+        written.append(Exported(pick, config_path, card_path))
+    return written

@@ -1,0 +1,330 @@
+"""Pareto fronts of a unetmm study, constraint-aware: what the report draws and export picks from.
+
+A trial enters a front only if it is *eligible*: Optuna state COMPLETE, schema status
+``complete`` (never ``stopped`` early by the scheduler, never ``infeasible``), every constraint
+value <= 0 (Optuna 5's ``Trial.set_constraint``, stored as ``constraints:<name>`` system
+attributes; read back with ``FrozenTrial.constraints``), and a finite score for every objective.
+Objectives are names of ``studies.schema.OBJECTIVES`` (``psnr``, ``m_sc``, ``macs``, ...); values
+come from the trial's user attributes, so the front does not depend on the order of the study's
+objective values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import optuna
+
+from nas.errors import ConfigError
+from studies import schema
+from studies.units import format_bytes, format_count, parse_bytes, parse_count
+
+DEFAULT_OBJECTIVES = ("psnr", "m_sc", "macs")
+STUDY_ATTR_OBJECTIVES = "objectives"  # the study user attribute the search writes its objectives to
+REFERENCE_LABELS = {"full": "full skips", "none": "no skips", "unetmm": "UNet-- (paper)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialPoint:
+    """One Optuna trial as the report sees it (immutable snapshot of a ``FrozenTrial``)."""
+
+    number: int
+    state: str  # Optuna TrialState name: COMPLETE, FAIL, PRUNED, RUNNING, WAITING
+    attrs: Mapping[str, Any]
+    params: Mapping[str, Any]
+    constraints: Mapping[str, float]
+
+    @classmethod
+    def from_trial(cls, trial: optuna.trial.FrozenTrial) -> TrialPoint:
+        return cls(
+            trial.number,
+            trial.state.name,
+            dict(trial.user_attrs),
+            dict(trial.params),
+            dict(trial.constraints),
+        )
+
+    @property
+    def status(self) -> str | None:
+        return self.attrs.get(schema.ATTR_STATUS)
+
+    @property
+    def reference(self) -> str | None:
+        return self.attrs.get(schema.ATTR_REFERENCE)
+
+    @property
+    def design(self) -> str:
+        label = self.attrs.get(schema.ATTR_DESIGN) or f"trial {self.number}"
+        if self.reference:
+            return f"{REFERENCE_LABELS.get(self.reference, self.reference)}: {label}"
+        return str(label)
+
+    @property
+    def feasible(self) -> bool:
+        """All constraint values <= 0 and not marked infeasible by the search."""
+        return self.status != schema.STATUS_INFEASIBLE and all(
+            v <= 0 for v in self.constraints.values()
+        )
+
+    def value(self, objective: str) -> float | None:
+        """The objective's raw value (e.g. PSNR in dB, M_sc in bytes), or None if not measured."""
+        raw = self.attrs.get(objective_key(objective))
+        if raw is None:
+            return None
+        value = float(raw)
+        return value if math.isfinite(value) else None
+
+    def eligible(self, objectives: Iterable[str] = ("psnr",)) -> bool:
+        """May this trial be in a front over ``objectives``?"""
+        return (
+            self.state == "COMPLETE"
+            and self.status == schema.STATUS_COMPLETE
+            and self.feasible
+            and all(self.value(o) is not None for o in objectives)
+        )
+
+
+def objective_key(objective: str) -> str:
+    """User-attribute key of an objective name (``m_sc`` -> ``m_sc_bytes``)."""
+    try:
+        return schema.OBJECTIVES[objective][0]
+    except KeyError:
+        raise ConfigError(
+            f"objective {objective!r} is not known; use one of {sorted(schema.OBJECTIVES)}"
+        ) from None
+
+
+def maximized(objective: str) -> bool:
+    objective_key(objective)
+    return schema.OBJECTIVES[objective][1] == "maximize"
+
+
+def load_points(study: optuna.Study) -> list[TrialPoint]:
+    """Every trial of ``study`` (all states), in trial-number order."""
+    return [TrialPoint.from_trial(t) for t in study.get_trials(deepcopy=False)]
+
+
+def study_objectives(study: optuna.Study) -> tuple[str, ...]:
+    """The study's objective names: its ``objectives`` user attribute (written by the search),
+    else its metric names, when they are schema objectives; else ``DEFAULT_OBJECTIVES``."""
+    for names in (study.user_attrs.get(STUDY_ATTR_OBJECTIVES), study.metric_names):
+        if names and all(n in schema.OBJECTIVES for n in names):
+            return tuple(names)
+    return DEFAULT_OBJECTIVES
+
+
+def _loss(point: TrialPoint, objectives: Sequence[str]) -> tuple[float, ...]:
+    """The point's objectives, all turned into "lower is better"."""
+    values = [(o, point.value(o)) for o in objectives]
+    return tuple(-v if maximized(o) else v for o, v in values)  # type: ignore[operator]
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def pareto_front(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[TrialPoint]:
+    """Eligible, non-dominated points over ``objectives``, sorted by the first minimised one.
+
+    A design measured again with the same scores (the sampler repeats itself) appears once:
+    the earliest trial stands for it.
+    """
+    pool, seen = [], set()
+    for p in sorted(points, key=lambda p: p.number):
+        if p.eligible(objectives):
+            twin = (repr(p.attrs.get(schema.ATTR_ARCH)), _loss(p, objectives))
+            if twin not in seen:
+                seen.add(twin)
+                pool.append(p)
+    losses = [_loss(p, objectives) for p in pool]
+    front = [p for p, lp in zip(pool, losses) if not any(_dominates(q, lp) for q in losses)]
+    costs = [o for o in objectives if not maximized(o)] or list(objectives)
+    return sorted(front, key=lambda p: (_loss(p, costs), p.number))
+
+
+# -- hypervolume ----------------------------------------------------------------------------
+
+
+def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
+    """Exact hypervolume (minimisation) dominated by ``points`` and bounded by ``ref``."""
+    points = [p for p in points if all(x < r for x, r in zip(p, ref))]
+    if not points:
+        return 0.0
+    if len(ref) == 1:
+        return ref[0] - min(p[0] for p in points)
+    if len(ref) == 2:  # sweep in x, keeping the lowest y so far
+        volume, best_y = 0.0, ref[1]
+        for x, y in sorted(points):
+            if y < best_y:
+                volume += (ref[0] - x) * (best_y - y)
+                best_y = y
+        return volume
+    points.sort(key=lambda p: p[-1])  # slice along the last axis
+    volume = 0.0
+    for i, p in enumerate(points):
+        top = points[i + 1][-1] if i + 1 < len(points) else ref[-1]
+        if top > p[-1]:
+            volume += (top - p[-1]) * _hv([q[:-1] for q in points[: i + 1]], ref[:-1])
+    return volume
+
+
+@dataclasses.dataclass(frozen=True)
+class HypervolumeHistory:
+    """Hypervolume of the eligible front after each trial, normalised to [0, 1].
+
+    Objectives are scaled to [0, 1] between the best and worst eligible values of the whole
+    study (lower is better after the scaling), and the reference point is 1.1 on every axis;
+    the volume is divided by 1.1**d, so 1.0 would be a single trial best in everything.
+    """
+
+    objectives: tuple[str, ...]
+    numbers: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+def hypervolume_history(
+    points: Sequence[TrialPoint], objectives: Sequence[str]
+) -> HypervolumeHistory:
+    objectives = tuple(objectives)
+    pool = [p for p in points if p.eligible(objectives)]
+    if not pool:
+        return HypervolumeHistory(objectives, (), ())
+    losses = [_loss(p, objectives) for p in pool]
+    low = [min(col) for col in zip(*losses)]
+    span = [max(col) - lo or 1.0 for col, lo in zip(zip(*losses), low)]
+    scaled = {
+        p.number: tuple((v - lo) / s for v, lo, s in zip(lp, low, span))
+        for p, lp in zip(pool, losses)
+    }
+    ref = (1.1,) * len(objectives)
+    numbers, values, front, hv = [], [], [], 0.0
+    for point in sorted(points, key=lambda p: p.number):
+        new = scaled.get(point.number)
+        if new is not None and not any(q == new or _dominates(q, new) for q in front):
+            front = [q for q in front if not _dominates(new, q)] + [new]  # only the front counts
+            hv = _hv(list(front), ref) / 1.1 ** len(objectives)
+        numbers.append(point.number)
+        values.append(hv)
+    return HypervolumeHistory(objectives, tuple(numbers), tuple(values))
+
+
+# -- knee -----------------------------------------------------------------------------------
+
+
+def knee_ranking(
+    front: Sequence[TrialPoint], x: str = "m_sc", y: str = "psnr"
+) -> list[tuple[TrialPoint, float]]:
+    """Front points ranked by knee-ness: distance above the chord between the front's extremes.
+
+    Both axes are scaled to [0, 1] over the 2-D front of ``(x, y)`` among ``front`` (so units do
+    not matter), each scaled to "higher is better"; the chord joins the two extreme points (best
+    x, best y) and a point's score is its perpendicular distance above it. The first entry is the
+    knee. Fronts of one or two points have no knee: every score is 0 and ties go to the best y.
+    """
+    pts = pareto_front(front, (y, x))
+    if not pts:
+        return []
+
+    def gain(p: TrialPoint, o: str) -> float:  # higher is better
+        v = p.value(o) or 0.0
+        return v if maximized(o) else -v
+
+    gx, gy = [gain(p, x) for p in pts], [gain(p, y) for p in pts]
+    sx = [(v - min(gx)) / ((max(gx) - min(gx)) or 1.0) for v in gx]
+    sy = [(v - min(gy)) / ((max(gy) - min(gy)) or 1.0) for v in gy]
+    a = max(range(len(pts)), key=lambda i: (sx[i], sy[i]))  # best x
+    b = max(range(len(pts)), key=lambda i: (sy[i], sx[i]))  # best y
+    dx, dy = sx[b] - sx[a], sy[b] - sy[a]
+    norm = math.hypot(dx, dy)
+    scores = [
+        0.0 if norm == 0 else max(0.0, (dy * (sx[i] - sx[a]) - dx * (sy[i] - sy[a])) / norm)
+        for i in range(len(pts))
+    ]
+    order = sorted(range(len(pts)), key=lambda i: (-scores[i], -sy[i], pts[i].number))
+    return [(pts[i], scores[i]) for i in order]
+
+
+# -- constraints ----------------------------------------------------------------------------
+
+# Constraint names as the search writes them (``studies.constraints``): "m_sc <= 0.25 MiB",
+# "macs <= 18 G", "psnr >= 28 dB"; the value is in the name's unit.
+_CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+_BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
+CONSTRAINT_ATTRS = {
+    **{name: key for name, (key, _) in schema.OBJECTIVES.items()},
+    "macs_paper": "macs_paper",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConstraintLimit:
+    """A study constraint ``attr op limit``, the limit in the attribute's unit (bytes, MACs, dB).
+
+    ``attr``/``limit`` are None when neither the name nor the trials tell them."""
+
+    name: str
+    attr: str | None
+    op: str = "<="
+    limit: float | None = None
+
+    def describe(self) -> str:
+        """``"m_sc <= 40 KiB"``: the name when it says it all, else the name, op and limit."""
+        if _CONSTRAINT_NAME.match(self.name) or self.attr is None or self.limit is None:
+            return self.name
+        if self.attr in _BYTE_ATTRS:
+            shown = format_bytes(self.limit)
+        elif self.attr in ("psnr", "ssim"):
+            shown = f"{self.limit:g}"
+        else:
+            shown = format_count(self.limit)
+        return f"{self.name} {self.op} {shown}"
+
+
+def parse_constraint_name(name: str) -> ConstraintLimit | None:
+    """``"m_sc <= 0.25 MiB"`` -> ConstraintLimit(attr="m_sc_bytes", op="<=", limit=262144)."""
+    match = _CONSTRAINT_NAME.match(name)
+    if not match or match.group(1) not in CONSTRAINT_ATTRS:
+        return None
+    metric, op, number, unit = match.groups()
+    attr = CONSTRAINT_ATTRS[metric]
+    try:
+        if attr in _BYTE_ATTRS:
+            limit = float(parse_bytes(number + unit, name))
+        elif attr in ("psnr", "ssim"):
+            if unit.lower() not in ("", "db"):
+                return None
+            limit = float(number)
+        else:
+            limit = float(parse_count(number + unit, name))
+    except (ConfigError, ValueError):
+        return None
+    return ConstraintLimit(name, attr, op, limit)
+
+
+def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, ConstraintLimit]:
+    """Every constraint of the study's trials with its attribute and limit.
+
+    Names the search writes (``"m_sc <= 40 KiB"``) say both. Any other name is taken as a
+    ``<=`` constraint on the objective or user attribute of that name, its value as ``measured -
+    limit`` in the attribute's unit, and the limit is read off the first trial that has both.
+    """
+    found: dict[str, ConstraintLimit] = {}
+    for point in points:
+        for name, value in point.constraints.items():
+            if name in found and found[name].limit is not None:
+                continue
+            parsed = parse_constraint_name(name)
+            if parsed is not None:
+                found[name] = parsed
+                continue
+            attr = CONSTRAINT_ATTRS.get(name, name)
+            measured = point.attrs.get(attr)
+            if isinstance(measured, int | float) and not isinstance(measured, bool):
+                found[name] = ConstraintLimit(name, attr, "<=", float(measured) - float(value))
+            else:
+                found.setdefault(name, ConstraintLimit(name, None))
+    return found

@@ -1,0 +1,349 @@
+"""``write_report``: one self-contained HTML page (plotly inlined, works offline) and PNG figures.
+
+Contents: the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated, stopped and infeasible
+trials told apart, the constraint as a dashed line, reference points labelled), a 3-D view of the
+three objectives, the hypervolume of the feasible front over trials, parameter importances, the
+Fig. 1b M_sc timeline of the Pareto designs, and a table of the Pareto trials. Fronts come from
+``studies.pareto`` (complete and feasible trials only; see there).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import html
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from studies import pareto, plots, schema
+from studies.pareto import TrialPoint
+from studies.units import format_bytes, format_count
+
+SCORE = "psnr"
+PNG_NAMES = ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances", "timelines")
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What ``write_report`` wrote, and the trials its table lists (in table order)."""
+
+    html: Path
+    pngs: Mapping[str, Path]
+    csv: Path
+    front: tuple[int, ...]
+    knee: int | None
+    counts: Mapping[str, int]
+
+
+def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
+    """How many trials fall in each bucket the report distinguishes (each trial in one)."""
+    counts = {
+        "trials": len(points),
+        "eligible": 0,
+        "stopped": 0,
+        "infeasible": 0,
+        "failed": 0,
+        "unfinished": 0,
+        "other": 0,
+    }
+    for p in points:
+        if p.state in ("RUNNING", "WAITING"):
+            counts["unfinished"] += 1
+        elif p.state == "FAIL" or p.status == schema.STATUS_FAILED:
+            counts["failed"] += 1
+        elif not p.feasible:
+            counts["infeasible"] += 1
+        elif p.status == schema.STATUS_STOPPED:
+            counts["stopped"] += 1
+        elif p.eligible():
+            counts["eligible"] += 1
+        else:
+            counts["other"] += 1
+    return counts
+
+
+def param_importances(
+    study: optuna.Study, points: Sequence[TrialPoint], objectives: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """PED-ANOVA importances per objective over the eligible trials only (a copy in memory).
+
+    Empty when fewer than three eligible trials carry parameters (nothing to compare)."""
+    eligible = {p.number for p in points if p.eligible(objectives) and p.params}
+    if len(eligible) < 3:
+        return {}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created in memory" line
+    try:
+        copy = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    copy.add_trials([t for t in study.get_trials(deepcopy=False) if t.number in eligible])
+    out: dict[str, dict[str, float]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for objective in objectives:
+            key, sign = (
+                pareto.objective_key(objective),
+                (-1.0 if pareto.maximized(objective) else 1.0),
+            )
+            values = optuna.importance.get_param_importances(
+                copy, target=lambda t, k=key, s=sign: s * float(t.user_attrs[k])
+            )
+            out[objective] = {name: float(v) for name, v in values.items() if math.isfinite(v)}
+    return out
+
+
+def _spread(items: Sequence[TrialPoint], k: int) -> list[TrialPoint]:
+    """At most ``k`` items, evenly spaced along ``items`` (both ends kept)."""
+    if len(items) <= k:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def chosen_timelines(
+    points: Sequence[TrialPoint], front: Sequence[TrialPoint], limit: int = 6
+) -> dict[str, list[list[Any]]]:
+    """Fig. 1b curves: the reference points, then up to ``limit`` Pareto designs."""
+    refs = [p for p in points if p.reference and p.attrs.get("m_sc_timeline")]
+    chosen = refs + [p for p in _spread(list(front), limit) if not p.reference]
+    return {
+        f"#{p.number} {p.design}": list(p.attrs["m_sc_timeline"])
+        for p in chosen
+        if p.attrs.get("m_sc_timeline")
+    }
+
+
+class FullSkipMemory:
+    """M_sc of the same backbone with full skips, at the trial's input size and bit width."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, int | None] = {}
+
+    def __call__(self, p: TrialPoint) -> int | None:
+        arch, size, bits = (
+            p.attrs.get(schema.ATTR_ARCH),
+            p.attrs.get("input_size"),
+            p.attrs.get("bits", 8),
+        )
+        if not arch or not size:
+            return None
+        key = repr((arch.get("backbone"), size, bits))
+        if key not in self._cache:
+            from nas import ArchConfig, FullSkipsConfig, measure_cost
+
+            try:
+                full = ArchConfig.from_dict(arch).replace(skip=FullSkipsConfig())
+                self._cache[key] = measure_cost(full, tuple(size), 1, int(bits), "meta").m_sc_bytes
+            except Exception:  # noqa: BLE001 (an arch from another version: no percentage)
+                self._cache[key] = None
+        return self._cache[key]
+
+
+def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, str]]:
+    """One row of display strings per trial (the HTML table and the CSV share them)."""
+    full_m_sc = FullSkipMemory()
+    rows = []
+    for p in front:
+        a = p.attrs
+        full = full_m_sc(p)
+        m_sc = a.get("m_sc_bytes")
+        saved = f"{1 - m_sc / full:.1%}" if full and m_sc is not None else "n/a"
+        knobs = ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a)
+        ssim = a.get("ssim")
+        rows.append(
+            {
+                "trial": f"{p.number}" + (" (knee)" if p.number == knee else ""),
+                "design": p.design,
+                "knobs": knobs,
+                "M_sc bytes": f"{m_sc:,} ({format_bytes(m_sc)})" if m_sc is not None else "n/a",
+                "M_sc saved vs full": saved,
+                "MACs": format_count(a["macs"]) if "macs" in a else "n/a",
+                "params": format_count(a["params"]) if "params" in a else "n/a",
+                "peak memory": format_bytes(a["peak_activation_bytes"])
+                if "peak_activation_bytes" in a
+                else "n/a",
+                "PSNR dB": f"{a['psnr']:.3f}" if "psnr" in a else "n/a",
+                "SSIM": f"{ssim:.4f}" if ssim is not None else "n/a",
+                "constraints (value, <= 0 ok)": "; ".join(
+                    f"{k}: {v:+.4g}" for k, v in p.constraints.items()
+                )
+                or "none",
+            }
+        )
+    return rows
+
+
+def _skip_knobs(attrs: Mapping[str, Any]) -> str:
+    skip = dict((attrs.get(schema.ATTR_ARCH) or {}).get("skip", {}))
+    return ", ".join(f"{k}={v}" for k, v in skip.items() if v is not None)
+
+
+def _html_table(rows: Sequence[Mapping[str, str]], table_id: str) -> str:
+    if not rows:
+        return "<p><em>No complete, feasible trial yet.</em></p>"
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+        for row in rows
+    )
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 24px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:nth-child(2),td:nth-child(3),th{text-align:left}
+tr:nth-child(even){background:#f6f6f6} .note{color:#555;font-size:13px;max-width:1000px}"""
+
+
+def write_report(
+    study: optuna.Study,
+    out_dir: str | Path,
+    *,
+    storage_label: str = "",
+    objectives: Sequence[str] | None = None,
+    max_timelines: int = 6,
+) -> Report:
+    """Write ``report.html``, ``pareto_trials.csv`` and the ``PNG_NAMES`` PNGs into ``out_dir``."""
+    import plotly.offline
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    points = pareto.load_points(study)
+    objectives = tuple(objectives or pareto.study_objectives(study))
+    for o in objectives:
+        pareto.objective_key(o)  # unknown names raise ConfigError
+    limits = pareto.constraint_limits(points)
+    front = pareto.pareto_front(points, objectives)
+    knee_rank = pareto.knee_ranking(points, "m_sc", SCORE)
+    knee = knee_rank[0][0].number if knee_rank and knee_rank[0][1] > 0 else None
+    counts = trial_counts(points)
+
+    views = {
+        "pareto_m_sc": plots.scatter_view(
+            points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc"
+        ),
+        "pareto_macs": plots.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
+    }
+    axes3d = ("m_sc", "macs", SCORE)
+    front3d = pareto.pareto_front(points, (SCORE, "m_sc", "macs"))
+    hv = pareto.hypervolume_history(points, objectives)
+    importances = param_importances(study, points, objectives)
+    timelines = chosen_timelines(points, front, max_timelines)
+    bits = next((int(p.attrs["bits"]) for p in points if "bits" in p.attrs), 8)
+
+    figures: dict[str, Any] = {name: plots.scatter_plotly(v) for name, v in views.items()}
+    figures["pareto_3d"] = plots.scatter3d_plotly(points, axes3d, front3d)
+    figures["hypervolume"] = plots.hypervolume_plotly(hv)
+    if importances:
+        figures["importances"] = plots.importances_plotly(importances)
+    if timelines:
+        figures["timelines"] = plots.timelines_plotly(timelines, bits)
+
+    pngs: dict[str, Path] = {}
+    for name, view in views.items():
+        pngs[name] = plots.scatter_png(view, out / f"{name}.png")
+    pngs["pareto_3d"] = plots.scatter3d_png(points, axes3d, front3d, out / "pareto_3d.png")
+    pngs["hypervolume"] = plots.hypervolume_png(hv, out / "hypervolume.png")
+    pngs["importances"] = (
+        plots.importances_png(importances, out / "importances.png")
+        if importances
+        else plots.placeholder_png(
+            "too few complete feasible trials with parameters for importances",
+            out / "importances.png",
+        )
+    )
+    pngs["timelines"] = (
+        plots.timelines_png(timelines, bits, out / "timelines.png")
+        if timelines
+        else plots.placeholder_png("no M_sc timelines stored", out / "timelines.png")
+    )
+
+    rows = table_rows(front, knee)
+    ref_rows = table_rows(
+        [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
+    )
+    csv_path = out / "pareto_trials.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["trial"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    page = _page(
+        study.study_name,
+        storage_label,
+        objectives,
+        limits,
+        counts,
+        figures,
+        rows,
+        ref_rows,
+        knee,
+        plotly.offline.get_plotlyjs(),
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    return Report(html_path, pngs, csv_path, tuple(p.number for p in front), knee, counts)
+
+
+def _page(
+    name: str,
+    storage_label: str,
+    objectives: Sequence[str],
+    limits: Mapping[str, pareto.ConstraintLimit],
+    counts: Mapping[str, int],
+    figures: Mapping[str, Any],
+    rows: Sequence[Mapping[str, str]],
+    ref_rows: Sequence[Mapping[str, str]],
+    knee: int | None,
+    plotly_js: str,
+) -> str:
+    esc = html.escape
+    constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
+    count_text = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    divs = "\n".join(
+        f"<h2>{esc(title)}</h2>\n"
+        + figures[key].to_html(
+            full_html=False, include_plotlyjs=False, div_id=key.replace("_", "-")
+        )
+        for key, title in (
+            ("pareto_m_sc", "PSNR vs M_sc"),
+            ("pareto_macs", "PSNR vs MACs"),
+            ("pareto_3d", "Three objectives"),
+            ("hypervolume", "Hypervolume over trials"),
+            ("importances", "Parameter importances"),
+            ("timelines", "M_sc timeline of the Pareto designs (Fig. 1b)"),
+        )
+        if key in figures
+    )
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    knee_text = f"trial {knee}" if knee is not None else "none (front too small)"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>unetmm report: {esc(name)}</title>
+<style>{_CSS}</style>
+<script type="text/javascript">{plotly_js}</script>
+</head><body>
+<h1>unetmm study <code>{esc(name)}</code></h1>
+<p>Storage {esc(storage_label)}; written {when}. Objectives: {esc(", ".join(objectives))}.
+Constraints: {constraint_text}. Trials: {esc(count_text)}.</p>
+<p class="note">The front holds only trials that completed their full proxy budget (status
+<code>complete</code>) and meet every constraint (all <code>Trial.set_constraint</code> values
+&le; 0). Trials the scheduler stopped early keep a partial score and are drawn hollow, never in
+the front; infeasible trials are crosses (untrained ones on the bottom edge). Knee: the front
+point of PSNR vs M_sc farthest above the line joining the front's two extremes, both axes scaled
+to [0, 1]: {esc(knee_text)}.</p>
+<h2>Pareto trials ({len(rows)}; front over {esc(", ".join(objectives))})</h2>
+{_html_table(rows, "pareto-table")}
+<h2>Reference points</h2>
+{_html_table(ref_rows, "reference-table")}
+{divs}
+<p class="note">PNG versions: {" ".join(f'<a href="{k}.png">{k}.png</a>' for k in PNG_NAMES)};
+table as CSV: <a href="pareto_trials.csv">pareto_trials.csv</a>.</p>
+</body></html>
+"""

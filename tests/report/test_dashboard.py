@@ -1,0 +1,98 @@
+"""``unetmm dashboard``: optuna-dashboard answers on 127.0.0.1 and lists the study."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+
+from studies.dashboard import with_constraint_list
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_dashboard_serves_the_study_api(built_study) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "studies.cli",
+        "dashboard",
+        str(built_study.path),
+        "--port",
+        "0",
+        "--study",
+        built_study.name,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    try:
+        line = proc.stdout.readline()  # the URL, printed once the socket listens
+        assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.poll())
+        url = line.split()[2]
+        base = url.split("/dashboard")[0]
+        deadline, status, listing = time.monotonic() + 30, 0, {}
+        while time.monotonic() < deadline:
+            try:
+                status, listing = _get_json(f"{base}/api/studies")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+        studies = {s["study_name"]: s for s in listing["study_summaries"]}
+        assert built_study.name in studies
+        study_id = studies[built_study.name]["study_id"]
+        assert url == f"{base}/dashboard/studies/{study_id}"
+
+        # The study detail shows Optuna 5 constraints in the list form the dashboard's UI reads,
+        # so its Pareto plot marks the over-budget trials infeasible.
+        status, detail = _get_json(f"{base}/api/studies/{study_id}")
+        assert status == 200 and len(detail["trials"]) == built_study.n_trials
+        by_number = {t["number"]: t for t in detail["trials"]}
+        study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+        for trial in study.get_trials():
+            expected = sorted(trial.constraints.values())
+            assert sorted(by_number[trial.number]["constraints"]) == expected
+        assert any(c[0] > 0 for c in (t["constraints"] for t in detail["trials"]) if c)
+        with urllib.request.urlopen(url, timeout=10) as page:  # the UI itself
+            assert page.status == 200 and b"<html" in page.read(2000).lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_constraint_list_leaves_the_database_alone(built_study) -> None:
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    trial = study.get_trials()[1]  # no skips: both constraints set
+    shown = with_constraint_list(trial)
+    assert shown.system_attrs["constraints"] == [
+        trial.constraints["m_sc <= 40 KiB"],
+        trial.constraints["psnr >= 22 dB"],
+    ]
+    assert "constraints" not in trial.system_attrs  # the original is not mutated
+    again = optuna.load_study(study_name=built_study.name, storage=built_study.url).get_trials()[0]
+    assert "constraints" not in again.system_attrs
+
+
+def test_dashboard_errors(tmp_path, capsys, built_study) -> None:
+    from studies.cli import main
+
+    assert main(["dashboard", str(tmp_path / "missing.db")]) == 2
+    assert main(["dashboard", str(built_study.path), "--study", "nope", "--port", "0"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("error: STORAGE: no such file")
+    assert lines[1].startswith("error: --study: no study 'nope'") and "report-test" in lines[1]

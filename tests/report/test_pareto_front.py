@@ -1,0 +1,151 @@
+"""studies.pareto: fronts of complete, feasible trials only; hypervolume; knee."""
+
+from __future__ import annotations
+
+import itertools
+
+import optuna
+import pytest
+
+from studies import pareto, schema
+from studies.pareto import TrialPoint
+
+
+def _independent_front(study: optuna.Study, objectives: tuple[str, ...]) -> set[int]:
+    """The front computed straight from the FrozenTrials, without studies.pareto."""
+    keep = []
+    for t in study.get_trials():
+        feasible = all(v <= 0 for k, v in t.system_attrs.items() if k.startswith("constraints:"))
+        if t.state.name == "COMPLETE" and t.user_attrs.get("status") == "complete" and feasible:
+            keep.append(t)
+    sign = {o: -1 if schema.OBJECTIVES[o][1] == "maximize" else 1 for o in objectives}
+    loss = {
+        t.number: tuple(sign[o] * t.user_attrs[schema.OBJECTIVES[o][0]] for o in objectives)
+        for t in keep
+    }
+    front = set()
+    for n, a in loss.items():
+        if not any(all(x <= y for x, y in zip(b, a)) and b != a for b in loss.values()):
+            front.add(n)
+    return front
+
+
+def test_front_excludes_stopped_and_infeasible_trials(built_study) -> None:
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    points = pareto.load_points(study)
+    assert len(points) == built_study.n_trials
+    objectives = pareto.study_objectives(study)
+    assert objectives == ("psnr", "m_sc", "macs")  # the study's "objectives" user attribute
+    front = pareto.pareto_front(points, objectives)
+    numbers = [p.number for p in front]
+
+    # Same set as an independent computation; duplicates of one design appear once.
+    independent = _independent_front(study, objectives)
+    assert set(numbers) <= independent
+    archs = {repr((p.attrs["arch"], p.value("psnr"))) for p in points if p.number in independent}
+    assert len(numbers) == len(archs) >= 3
+
+    # The fixture has teeth: stopped trials score above the whole front; no skips (M_sc 0, the
+    # lowest) is COMPLETE with status complete but breaks the PSNR floor; full skips broke the
+    # M_sc limit and was not trained.
+    stopped = [p for p in points if p.status == schema.STATUS_STOPPED]
+    assert stopped and all(p.state == "PRUNED" for p in stopped)
+    assert max(p.value("psnr") for p in stopped) > max(p.value("psnr") for p in front)
+    none = next(p for p in points if p.reference == "none")
+    assert none.state == "COMPLETE" and none.status == schema.STATUS_COMPLETE
+    assert none.value("m_sc") == 0 and none.constraints["psnr >= 22 dB"] > 0
+    full = next(p for p in points if p.reference == "full")
+    assert full.state == "PRUNED" and full.status == schema.STATUS_INFEASIBLE
+    assert full.constraints["m_sc <= 40 KiB"] == 80.0  # 120 KiB - 40 KiB, in the name's unit
+    assert not {p.number for p in stopped} & set(numbers)
+    assert none.number not in numbers and full.number not in numbers
+    assert all(p.value("m_sc") <= built_study.m_sc_limit and p.value("psnr") >= 22 for p in front)
+    # Sorted by the first minimised objective (M_sc), then by trial number.
+    assert [p.value("m_sc") for p in front] == sorted(p.value("m_sc") for p in front)
+
+
+def test_constraint_limits_are_read_from_the_names(built_study) -> None:
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    limits = pareto.constraint_limits(pareto.load_points(study))
+    assert limits == {
+        "m_sc <= 40 KiB": pareto.ConstraintLimit("m_sc <= 40 KiB", "m_sc_bytes", "<=", 40960.0),
+        "psnr >= 22 dB": pareto.ConstraintLimit("psnr >= 22 dB", "psnr", ">=", 22.0),
+    }
+    parsed = pareto.parse_constraint_name("macs <= 17.5 G")
+    assert (parsed.attr, parsed.limit) == ("macs", 17.5e9)
+    assert pareto.parse_constraint_name("m_sc <= 0.25 MiB").limit == 262144
+    assert pareto.parse_constraint_name("latency <= 3 ms") is None
+
+
+def test_unnamed_constraints_fall_back_to_measured_minus_limit() -> None:
+    p = TrialPoint(0, "COMPLETE", {"m_sc_bytes": 1000}, {}, {"m_sc": -24.0})
+    assert pareto.constraint_limits([p]) == {
+        "m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", "<=", 1024.0)
+    }
+
+
+def _point(
+    number: int,
+    psnr: float,
+    m_sc: float,
+    macs: float = 1.0,
+    status: str = "complete",
+    constraint: float = -1.0,
+) -> TrialPoint:
+    attrs = {
+        "psnr": psnr,
+        "m_sc_bytes": m_sc,
+        "macs": macs,
+        "status": status,
+        "arch": {"n": number},
+    }
+    return TrialPoint(number, "COMPLETE", attrs, {}, {"m_sc": constraint})
+
+
+def test_hypervolume_matches_a_brute_force_count() -> None:
+    # 2-D: two points of a staircase, reference (3, 3): 2*1 + 1*1.
+    assert pareto._hv([(1.0, 2.0), (2.0, 1.0)], (3.0, 3.0)) == pytest.approx(3.0)
+    # 3-D on an integer grid: count the unit cells dominated by some point.
+    pts = [(0.0, 2.0, 3.0), (1.0, 1.0, 1.0), (3.0, 0.0, 2.0), (2.0, 3.0, 0.0)]
+    ref = (4.0, 4.0, 4.0)
+    cells = sum(
+        any(all(p[i] <= c[i] for i in range(3)) for p in pts)
+        for c in itertools.product(range(4), repeat=3)
+    )
+    assert pareto._hv(pts, ref) == pytest.approx(cells)
+
+
+def test_hypervolume_history_is_monotone_and_ignores_ineligible() -> None:
+    points = [
+        _point(0, 30.0, 100.0, constraint=5.0),  # infeasible: never counts
+        _point(1, 20.0, 0.0),
+        _point(2, 40.0, 1.0, status="stopped"),  # partial score: never counts
+        _point(3, 28.0, 50.0),
+        _point(4, 25.0, 60.0),  # dominated by 3: changes nothing
+    ]
+    hv = pareto.hypervolume_history(points, ("psnr", "m_sc"))
+    assert hv.numbers == (0, 1, 2, 3, 4)
+    # Eligible: (20, 0), (28, 50), (25, 60); scaled losses: (1, 0), (0, 50/60), (3/8, 1).
+    # After 1: (1.1-1)*(1.1-0) = 0.11; after 3: + (1.1-0)*(1.1-50/60) - overlap... exact below.
+    expected_1 = 0.1 * 1.1 / 1.21
+    expected_3 = pareto._hv([(1.0, 0.0), (0.0, 50 / 60)], (1.1, 1.1)) / 1.21
+    assert hv.values == pytest.approx((0.0, expected_1, expected_1, expected_3, expected_3))
+
+
+def test_knee_is_the_point_farthest_above_the_chord() -> None:
+    front = [
+        _point(1, 20.0, 0.0),
+        _point(2, 28.0, 10.0),
+        _point(3, 29.0, 20.0),
+        _point(4, 30.0, 40.0),
+        _point(5, 35.0, 5.0, status="stopped"),
+        _point(6, 27.0, 30.0),
+    ]
+    ranking = pareto.knee_ranking(front)
+    assert [p.number for p, _ in ranking] == [2, 3, 4, 1]  # 5 stopped, 6 dominated; ties: PSNR
+    # Scaled: x' = 1 - m/40, y' = (psnr-20)/10; chord from (1, 0) to (0, 1); point 2 = (0.75, 0.8).
+    assert ranking[0][1] == pytest.approx((0.75 + 0.8 - 1) / 2**0.5)
+    assert ranking[-1][1] == 0.0
+    # Two points have no knee: scores 0, best PSNR first.
+    two = pareto.knee_ranking([_point(1, 20.0, 0.0), _point(2, 30.0, 40.0)])
+    assert [(p.number, s) for p, s in two] == [(2, 0.0), (1, 0.0)]

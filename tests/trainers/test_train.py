@@ -1,0 +1,109 @@
+"""trainers.train and ``unetmm train``: checkpoints, resume after a real kill, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas import ArchConfig
+from nas.errors import ConfigError
+from studies.cli import main
+from trainers.config import Recipe, TrainConfig
+from trainers.train import checkpoints, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(arch: ArchConfig, out: Path, iterations: int = 100, **recipe: object) -> TrainConfig:
+    r = dict(iterations=iterations, batch=4, crop=32, val_crop=64, checkpoint_every=10,
+             eval_every=25, log_every=5, threads=1, lr=2e-3)  # fmt: skip
+    r.update(recipe)
+    return TrainConfig(arch=arch, recipe=Recipe(**r), out_dir=str(out))
+
+
+@pytest.mark.slow  # a subprocess start (torch import) and ~200 tiny steps: ~20-45 s
+def test_resume_after_kill_reproduces_the_uninterrupted_run(
+    tmp_path: Path, tiny_unetmm: ArchConfig
+) -> None:
+    reference = train(_config(tiny_unetmm, tmp_path / "ref"), progress=False)
+    assert reference.steps == 100 and len(reference.losses) == 100
+    assert reference.resumed_from == 0 and [s for s, _ in reference.curve] == [25, 50, 75, 100]
+
+    config = _config(tiny_unetmm, tmp_path / "killed")
+    path = tmp_path / "train.yaml"
+    path.write_text(config.to_yaml())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "studies.cli", "train", str(path), "--quiet"],
+                            env=env, cwd=ROOT, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not checkpoints(tmp_path / "killed") and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # no clean-up of any kind
+    proc.wait()
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.returncode == -signal.SIGKILL, stderr
+    assert not (tmp_path / "killed" / "result.json").exists()
+    done = checkpoints(tmp_path / "killed")[-1][0]
+    assert 10 <= done < 100
+
+    resumed = train(config, progress=False)
+    assert resumed.resumed_from == done
+    assert resumed.losses == reference.losses  # bit for bit, also the steps before the kill
+    assert resumed.curve == reference.curve and resumed.psnr == reference.psnr
+    a = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoints_and_results_on_disk(tmp_path: Path, tiny_arch: ArchConfig) -> None:
+    config = _config(tiny_arch, tmp_path / "run", iterations=30, keep_checkpoints=2)
+    result = train(config, progress=False)
+    assert [s for s, _ in checkpoints(tmp_path / "run")] == [20, 30]  # 10 was rotated out
+    state = torch.load(result.checkpoint, weights_only=True)
+    assert state["step"] == 30 and state["losses"].shape == (30,)
+    assert set(state) >= {"model", "optimizer", "scheduler", "rng", "step", "config"}
+    assert state["scheduler"]["last_epoch"] == 30
+    data = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert data["steps"] == 30 and data["psnr"] == pytest.approx(result.psnr)
+    assert [s for s, _ in data["loss_curve"]] == [5, 10, 15, 20, 25, 30]
+    assert data["loss_curve"][0][1] == pytest.approx(sum(result.losses[:5]) / 5)
+    assert ArchConfig.from_dict(data["arch"]) == tiny_arch
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    # finished: a second call trains nothing and reports the same model
+    again = train(config, progress=False)
+    assert again.resumed_from == 30 and again.losses == result.losses and again.psnr == result.psnr
+
+
+def test_resume_refuses_another_config_and_no_resume_starts_over(
+    tmp_path: Path, tiny_arch: ArchConfig
+) -> None:
+    train(_config(tiny_arch, tmp_path / "run", iterations=10), progress=False)
+    changed = _config(tiny_arch, tmp_path / "run", iterations=10, lr=1e-3)
+    with pytest.raises(ConfigError, match=r"^recipe.lr: differs from the run checkpointed"):
+        train(changed, progress=False)
+    fresh = train(changed, resume=False, progress=False)
+    assert fresh.resumed_from == 0 and [s for s, _ in checkpoints(tmp_path / "run")] == [10]
+
+
+def test_cli_trains_and_reports_bad_configs(
+    tmp_path: Path, tiny_arch: ArchConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(_config(tiny_arch, tmp_path / "unused", iterations=10).to_yaml())
+    assert main(["train", str(path), "--out", str(tmp_path / "cli"), "--steps", "5",
+                 "--quiet"]) == 0  # fmt: skip
+    assert "step 5: val PSNR" in capsys.readouterr().out
+    assert json.loads((tmp_path / "cli" / "result.json").read_text())["steps"] == 5
+    path.write_text(path.read_text().replace("batch: 4", "batch: -4"))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: recipe.batch: Input should be greater than or equal to 1"

@@ -1,0 +1,253 @@
+"""Validated configs of the trainers: the task, the data, the proxy budget, a full training run.
+
+Pydantic v2 models, frozen (hashable: they key the validation-data cache) and strict about
+unknown keys (``extra="forbid"``). YAML stays at the edge: ``load_train_config`` reads a file and
+turns every YAML or validation problem into one ``nas.errors.ConfigError`` line naming the field,
+e.g. ``recipe.lr: Input should be greater than 0``.
+
+A training config (what ``unetmm export`` writes and ``unetmm train`` reads)::
+
+    arch:                      # what nas.ArchConfig.from_dict reads
+      backbone: {name: nafnet, width: 32, enc_blk_nums: [2, 2, 4, 8], middle_blk_num: 12,
+                 dec_blk_nums: [2, 2, 2, 2]}
+      skip: {name: unetmm, ratios: [0.0625, 0.0625, 0.0625, 0.125]}
+    task: {name: denoise, sigma: 25}
+    data: {train: builtin, val: builtin}     # or folders; paired: true for input/target pairs
+    recipe: {iterations: 200000, batch: 32, crop: 256, lr: 0.001}
+    out_dir: runs/nafnet-unetmm
+
+Crop sizes live in the budget/recipe (they set the cost of a step); ``DataConfig`` only says
+where images come from and how they are laid out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.functional_validators import BeforeValidator
+
+from nas.config import ArchConfig
+from nas.errors import ConfigError, UnknownNameError
+
+BUILTIN = "builtin"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """The synthetic degradation the model learns to undo.
+
+    - ``denoise``: additive Gaussian noise of ``sigma`` on the 0-255 scale (not clipped);
+    - ``deblur``: a ``blur`` kernel of ``kernel_size`` (odd): ``gaussian`` with ``blur_sigma``
+      pixels, or ``motion``, a line of ``motion_length`` pixels at ``motion_angle`` degrees;
+    - ``sr``: bicubic downscale by ``scale`` then bicubic upscale back to the input size.
+    """
+
+    name: Literal["denoise", "deblur", "sr"] = "denoise"
+    sigma: float = Field(25.0, ge=0, le=255)
+    blur: Literal["gaussian", "motion"] = "gaussian"
+    kernel_size: int = Field(15, ge=3, le=63)
+    blur_sigma: float = Field(2.0, gt=0)
+    motion_length: int = Field(9, ge=2)
+    motion_angle: float = 0.0
+    scale: Literal[2, 4] = 2
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"must be odd (the kernel needs a centre pixel), got {v}")
+        return v
+
+    @field_validator("motion_length")
+    @classmethod
+    def _motion_fits(cls, v: int, info: ValidationInfo) -> int:
+        size = info.data.get("kernel_size")
+        if size is not None and v > size:
+            raise ValueError(f"{v} does not fit kernel_size {size}; raise kernel_size")
+        return v
+
+
+class DataConfig(_Strict):
+    """Where the images come from.
+
+    ``train``/``val``: ``"builtin"`` (the scikit-image photographs, see ``trainers.data``) or a
+    folder, searched recursively for png/jpg/jpeg/tif/tiff/bmp files. Unpaired folders hold clean
+    images and get the task's synthetic degradation. With ``paired: true`` each folder holds
+    degraded images under ``input_dir`` and clean ones under ``target_dir`` with the same relative
+    path (``val/input/x.png`` <-> ``val/target/x.png``; GoPro: ``input_dir: blur, target_dir:
+    sharp``, also below per-scene folders; NAFNet's SIDD crops: ``target_dir: gt``); the task's
+    degradation is then not applied. ``val_limit`` keeps the first N validation images (sorted).
+    """
+
+    train: str = BUILTIN
+    val: str = BUILTIN
+    paired: bool = False
+    input_dir: str = "input"
+    target_dir: str = "target"
+    val_limit: int | None = Field(None, ge=1)
+    cache_mb: int = Field(1024, ge=0, description="decoded training images kept in memory")
+
+    @field_validator("paired")
+    @classmethod
+    def _paired_needs_folders(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and BUILTIN in (info.data.get("train"), info.data.get("val")):
+            raise ValueError("true needs folders for train and val, not 'builtin'")
+        return v
+
+
+class _Optim(_Strict):
+    """What the proxy budget and the full recipe share: optimizer, cosine schedule, crops."""
+
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    lr_min: float = Field(1e-7, ge=0)
+    betas: tuple[float, float] = (0.9, 0.9)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    batch: int = Field(8, ge=1)
+    crop: int = Field(64, ge=8)
+    val_crop: int | None = Field(None, ge=8)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
+        return v
+
+    @field_validator("lr_min")
+    @classmethod
+    def _lr_order(cls, v: float, info: ValidationInfo) -> float:
+        lr = info.data.get("lr")
+        if lr is not None and v > lr:
+            raise ValueError(f"{v} is above lr {lr}")
+        return v
+
+
+class ProxyBudget(_Optim):
+    """The short scored run of one candidate (defaults tuned in benchmarks/proxy_fidelity.py).
+
+    ``eval_every`` steps (and at the end) the model is scored on the validation images,
+    centre-cropped to ``val_crop`` (None: whole images).
+    """
+
+    steps: int = Field(300, ge=1)
+    batch: int = Field(8, ge=1)
+    crop: int = Field(64, ge=8)
+    eval_every: int = Field(100, ge=1)
+    val_crop: int | None = Field(128, ge=8)
+
+    def scaled(self, factor: float) -> ProxyBudget:
+        """The same budget with ``factor`` times the steps (and evaluation interval)."""
+        return self.model_copy(
+            update={
+                "steps": max(1, round(self.steps * factor)),
+                "eval_every": max(1, round(self.eval_every * factor)),
+            }
+        )
+
+
+class Recipe(_Optim):
+    """A full training run; defaults are the paper's SIDD recipe (Sec. 4.1): Adam
+    (0.9, 0.9), no weight decay, lr 1e-3 -> 1e-7 cosine, 200K iterations, batch 32, 256 crops,
+    PSNR loss."""
+
+    optimizer: Literal["adam", "adamw"] = "adam"
+    iterations: int = Field(200_000, ge=1)
+    batch: int = Field(32, ge=1)
+    crop: int = Field(256, ge=8)
+    checkpoint_every: int = Field(1000, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    eval_every: int = Field(5000, ge=1)
+    log_every: int = Field(100, ge=1)
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+
+
+def _arch_in(value: Any) -> ArchConfig:
+    if isinstance(value, ArchConfig):
+        return value
+    try:
+        return ArchConfig.from_dict(value)  # raises ConfigError (a ValueError) naming the field
+    except UnknownNameError as exc:  # a KeyError: pydantic would not catch it
+        raise ConfigError(f"arch: {exc}") from None
+
+
+ArchField = Annotated[
+    ArchConfig,
+    BeforeValidator(_arch_in),
+    PlainSerializer(lambda a: a.to_dict(), return_type=dict),
+]
+
+
+class TrainConfig(_Strict):
+    """``unetmm train``: the architecture, the task, the data, the recipe, where to write.
+
+    ``arch`` accepts an ``ArchConfig`` or the mapping ``ArchConfig.from_dict`` reads and is stored
+    as an ``ArchConfig``; ``model_dump(mode="json")`` writes the mapping back.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    arch: ArchField
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig()
+    recipe: Recipe = Recipe()
+    out_dir: str = "runs/train"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def format_error(exc: ValidationError, prefix: str = "") -> str:
+    """The first validation problem as one line: ``field.path: message``."""
+    err = exc.errors(include_url=False)[0]
+    cause = (err.get("ctx") or {}).get("error")
+    loc = ".".join(str(p) for p in err["loc"]) or "config"
+    if isinstance(cause, ConfigError):  # nas names the field below arch (backbone.width: ...)
+        text = str(cause)
+        return f"{prefix}{text}" if text.startswith(loc) else f"{prefix}{loc}.{text}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field; check its spelling"
+    more = len(exc.errors()) - 1
+    return f"{prefix}{loc}: {msg}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def validate(model: type[_Strict], data: Any, prefix: str = "") -> Any:
+    """``model.model_validate(data)`` with errors as ``ConfigError(field: message)``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_error(exc, prefix)) from None
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training config (YAML or JSON); problems raise ``ConfigError``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r}: expected a mapping with an 'arch:' section")
+    if "arch" not in data:
+        raise ConfigError(f"arch: missing in {str(path)!r}; add the architecture to train")
+    return validate(TrainConfig, data)

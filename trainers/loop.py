@@ -1,0 +1,94 @@
+"""What the proxy run and full training share: optimizer, schedule, one step, evaluation.
+
+One optimisation step is ``PSNR loss -> backward -> optimizer.step -> scheduler.step``; a loss
+that is NaN or infinite raises ``TrainingDiverged`` naming the step (never a silent score).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn
+
+from nas.errors import UnetmmError
+from trainers.config import _Optim
+from trainers.data import ValSet
+from trainers.metrics import psnr, psnr_loss, ssim
+
+
+class TrainingDiverged(UnetmmError):
+    """The training loss became NaN or infinite."""
+
+
+def make_optimizer(params: Iterable[nn.Parameter], opt: _Optim) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, opt: _Optim, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine annealing from ``lr`` to ``lr_min`` over ``total_steps`` (or a constant lr)."""
+    if opt.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=total_steps, eta_min=opt.lr_min
+        )
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    inp: torch.Tensor,
+    target: torch.Tensor,
+    step: int,
+) -> float:
+    """One optimisation step; returns the loss (minus the batch PSNR, in dB)."""
+    loss = psnr_loss(model(inp), target)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"training diverged: loss is {value} at step {step}; lower the learning rate"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return value
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, val: ValSet) -> tuple[float, float]:
+    """Mean per-image (PSNR, SSIM) of ``model`` on ``val`` (eval mode, then back to train)."""
+    was_training = model.training
+    model.eval()
+    p, s = [], []
+    try:
+        for inp, target in val.batches():
+            out = model(inp)
+            p.append(psnr(out, target))
+            s.append(ssim(out, target))
+    finally:
+        model.train(was_training)
+    return float(torch.cat(p).mean()), float(torch.cat(s).mean())
+
+
+@contextlib.contextmanager
+def compute_settings(threads: int | None) -> Iterator[None]:
+    """Inside the block: ``torch.set_num_threads(threads)`` (unchanged when None) and denormals
+    flushed to zero. NAFNet's zero-initialised block scales make early gradients subnormal, which
+    runs ~5x slower on CPU; flushing them changes no score measurably. Afterwards the thread count
+    is restored and flushing is switched off again (torch's default)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(before)

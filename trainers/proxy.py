@@ -1,0 +1,155 @@
+"""The proxy score of one candidate: a short training run of its skip design on a narrow, shallow
+backbone, scored by PSNR/SSIM on held-out images.
+
+What carries over from the target design (``proxy_arch``) is the skip design with its
+*absolute* skip-path widths: a UNet-- design keeps the target's reduced channels per stage, its
+aggregated channels, target stage and IEM depth (``UNetMMConfig.with_absolute_channels``), not its
+ratios (ratios applied to a width-16 proxy leave E1 one channel and score a different design).
+Full / none / subset designs carry over unchanged.
+
+``train_and_eval`` trains from a fixed seed with NAFNet's PSNR loss, Adam(W) and cosine annealing
+(paper Sec. 4.1) for ``budget.steps`` steps, evaluates every ``budget.eval_every`` steps (and at
+the end) and hands each score to ``callback(step, psnr)``; a True return stops the run early.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from nas.backbones import NAFNetConfig, UNetConfig
+from nas.config import ArchConfig
+from nas.errors import ConfigError
+from nas.model import build_model
+from nas.registry import Registry
+from trainers.config import DataConfig, ProxyBudget, TaskConfig
+from trainers.data import TrainStream, train_source, validation_set
+from trainers.loop import (
+    TrainingDiverged,
+    evaluate,
+    make_optimizer,
+    make_scheduler,
+    compute_settings,
+    train_step,
+)
+
+__all__ = [
+    "PROXY_BACKBONES",
+    "ProxyResult",
+    "TrainingDiverged",
+    "default_proxy_backbone",
+    "proxy_arch",
+    "train_and_eval",
+]
+
+PROXY_WIDTH = 16
+
+# backbone name -> (target backbone config -> its proxy: same family and depth, narrow, shallow)
+PROXY_BACKBONES: Registry[Callable[[Any], Any]] = Registry("proxy backbone")
+
+
+@PROXY_BACKBONES.register("nafnet")
+def _nafnet_proxy(target: NAFNetConfig) -> NAFNetConfig:
+    n = len(target.enc_blk_nums)
+    return NAFNetConfig(PROXY_WIDTH, (1,) * n, 1, (1,) * n, target.img_channels)
+
+
+@PROXY_BACKBONES.register("unet")
+def _unet_proxy(target: UNetConfig) -> UNetConfig:
+    return dataclasses.replace(target, width=PROXY_WIDTH, pad_input=True)
+
+
+def default_proxy_backbone(target: Any | None = None) -> Any:
+    """The proxy backbone for a target backbone config (None: NAFNet-4-stage): the same family
+    and number of stages at width 16, one block per stage (NAFNet: middle 1)."""
+    if target is None:
+        target = NAFNetConfig()
+    return PROXY_BACKBONES.get(target.name)(target)
+
+
+def proxy_arch(target: ArchConfig, proxy_backbone: Any | None = None) -> ArchConfig:
+    """The target's skip design moved onto the proxy backbone, keeping absolute skip widths."""
+    backbone = proxy_backbone if proxy_backbone is not None else default_proxy_backbone(
+        target.backbone
+    )
+    n_target, n_proxy = len(target.backbone.stage_channels), len(backbone.stage_channels)
+    if n_target != n_proxy:
+        raise ConfigError(
+            f"proxy backbone: has {n_proxy} stages but the target has {n_target}; "
+            "a skip design only carries over between backbones of the same depth"
+        )
+    skip = target.skip
+    absolute = getattr(skip, "with_absolute_channels", None)
+    if absolute is not None:
+        skip = absolute(target.backbone.stage_channels)
+    skip.validate(backbone.stage_channels)
+    return ArchConfig(backbone, skip)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyResult:
+    """A proxy run's outcome. ``psnr``/``ssim``: the last evaluation (at ``steps``);
+    ``curve``: (step, val PSNR) of every evaluation; ``stopped``: the callback ended it early;
+    ``input_psnr``: the degraded validation inputs' own PSNR (the baseline)."""
+
+    psnr: float
+    ssim: float
+    seconds: float
+    steps: int
+    curve: list[tuple[int, float]]
+    stopped: bool = False
+    input_psnr: float = math.nan
+
+
+def train_and_eval(
+    arch: ArchConfig,
+    task: TaskConfig,
+    budget: ProxyBudget,
+    data: DataConfig | None = None,
+    callback: Callable[[int, float], bool | None] | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+) -> ProxyResult:
+    """Train ``arch`` (build it as given; see ``proxy_arch``) for ``budget`` and score it.
+
+    ``callback(step, val_psnr)`` runs after every evaluation; returning True stops the run
+    (``stopped=True``, the last score); its exceptions propagate unchanged. ``threads`` sets
+    ``torch.set_num_threads`` for the run (see ``trainers.loop.compute_settings``). The caller's
+    torch RNG state is left untouched.
+    Raises ``TrainingDiverged`` on a NaN/inf loss.
+    """
+    data = data if data is not None else DataConfig()
+    t0 = time.perf_counter()
+    with compute_settings(threads), torch.random.fork_rng(devices=[]):
+        val = validation_set(data, task, budget.val_crop)
+        stream = TrainStream(train_source(data), task, budget.crop, budget.batch, seed)
+        torch.manual_seed(seed)
+        model = build_model(arch)
+        optimizer = make_optimizer(model.parameters(), budget)
+        scheduler = make_scheduler(optimizer, budget, budget.steps)
+        curve: list[tuple[int, float]] = []
+        score, structure, stopped, step = math.nan, math.nan, False, 0
+        for step in range(1, budget.steps + 1):
+            inp, target = stream.batch_at(step - 1)
+            train_step(model, optimizer, scheduler, inp, target, step)
+            if step % budget.eval_every and step != budget.steps:
+                continue
+            score, structure = evaluate(model, val)
+            curve.append((step, score))
+            if callback is not None and callback(step, score):
+                stopped = True
+                break
+    return ProxyResult(
+        psnr=score,
+        ssim=structure,
+        seconds=time.perf_counter() - t0,
+        steps=step,
+        curve=curve,
+        stopped=stopped,
+        input_psnr=val.input_psnr,
+    )

@@ -1,0 +1,256 @@
+"""Full training of a ``TrainConfig`` with checkpoints and exact resume (``unetmm train``).
+
+``out_dir`` holds:
+
+- ``config.yaml``: the config as run;
+- ``ckpt_00001000.pt`` ...: every ``checkpoint_every`` steps and at the end (the last
+  ``keep_checkpoints`` are kept), each with the model, optimizer, scheduler, torch RNG state, step,
+  per-step losses, the validation curve and the config; written atomically, loaded with
+  ``torch.load(..., weights_only=True)``;
+- ``result.json``: final PSNR/SSIM (and the noisy input's), steps, seconds, the validation curve,
+  the loss curve (mean of every ``log_every`` steps), and the ONNX check when asked;
+- ``model.pt``: ``{"arch": ..., "model": state_dict}`` of the final model;
+- ``model.onnx`` with ``--onnx``.
+
+Resume: a batch is a function of (seed, step) (see ``trainers.data``), and everything else that
+changes during training is in the checkpoint, so a run killed and restarted reproduces the
+uninterrupted run's per-step losses exactly (same thread count; tests check it bit for bit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from nas.errors import ConfigError
+from nas.model import build_model
+from trainers.config import TrainConfig
+from trainers.data import TrainStream, train_source, validation_set
+from trainers.loop import (
+    compute_settings,
+    evaluate,
+    make_optimizer,
+    make_scheduler,
+    train_step,
+)
+
+CKPT = re.compile(r"^ckpt_(\d{8})\.pt$")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """Outcome of ``train``: final validation scores, per-step ``losses`` (index k = step k+1,
+    including steps run before a resume), ``curve`` of (step, val PSNR), where things were
+    written, and ``resumed_from`` (the checkpoint step it continued from; 0 = fresh)."""
+
+    psnr: float
+    ssim: float
+    input_psnr: float
+    steps: int
+    seconds: float
+    losses: list[float]
+    curve: list[tuple[int, float]]
+    out_dir: Path
+    checkpoint: Path
+    resumed_from: int = 0
+    onnx: Path | None = None
+    onnx_max_abs_diff: float | None = None
+
+
+def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoints in ``out_dir``, oldest first."""
+    if not out_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := CKPT.match(p.name))]
+    return sorted(found)
+
+
+def _comparable(config: TrainConfig) -> dict[str, Any]:
+    """What must match for a resume: all but ``out_dir`` and the thread count."""
+    d = config.model_dump(mode="json")
+    d.pop("out_dir")
+    d["recipe"].pop("threads")
+    return d
+
+
+def _diff(a: Any, b: Any, where: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            d = _diff(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+            if d:
+                return d
+        return None
+    return None if a == b else where
+
+
+def _load_latest(out_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The newest readable checkpoint of this config in ``out_dir`` (None if there is none)."""
+    for step, path in reversed(checkpoints(out_dir)):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001  (a torn or corrupt file: try the previous one)
+            warnings.warn(f"skipping unreadable checkpoint {path}: {exc}", stacklevel=2)
+            continue
+        field = _diff(state["config"], _comparable(config))
+        if field:
+            raise ConfigError(
+                f"{field}: differs from the run checkpointed in {str(out_dir)!r} (step {step}); "
+                "use --no-resume to start over or --out for another folder"
+            )
+        return state
+    return None
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Run:
+    """The mutable state of one training run (model, optimizer, ...) and its checkpoints."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config, r = config, config.recipe
+        self.out_dir = Path(config.out_dir)
+        torch.manual_seed(r.seed)
+        self.model = build_model(config.arch)
+        self.optimizer = make_optimizer(self.model.parameters(), r)
+        self.scheduler = make_scheduler(self.optimizer, r, r.iterations)
+        self.step, self.seconds = 0, 0.0
+        self.losses: list[float] = []
+        self.curve: list[tuple[int, float]] = []
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.losses = state["losses"].tolist()
+        self.curve = [(int(s), float(p)) for s, p in state["curve"].tolist()]
+
+    def save(self) -> Path:
+        path = self.out_dir / f"ckpt_{self.step:08d}.pt"
+        _save_atomic(
+            {
+                "step": self.step,
+                "seconds": self.seconds,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
+                "losses": torch.tensor(self.losses, dtype=torch.float64),
+                "curve": torch.tensor(self.curve, dtype=torch.float64).reshape(-1, 2),
+                "config": _comparable(self.config),
+            },
+            path,
+        )
+        for _, old in checkpoints(self.out_dir)[: -self.config.recipe.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
+          progress: bool = True) -> TrainResult:  # fmt: skip
+    """Train ``config`` to ``recipe.iterations`` steps, resuming from the newest checkpoint in
+    ``out_dir`` unless ``resume`` is False (then its old checkpoints are removed). With ``onnx``
+    the final model is exported to ``model.onnx`` and checked with onnxruntime."""
+    r = config.recipe
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for _, path in checkpoints(out_dir):
+            path.unlink()
+    with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
+        val = validation_set(config.data, config.task, r.val_crop)
+        stream = TrainStream(train_source(config.data), config.task, r.crop, r.batch, r.seed)
+        run = _Run(config)
+        state = _load_latest(out_dir, config) if resume else None
+        if state is not None:
+            run.restore(state)
+        resumed_from = run.step
+        (out_dir / "config.yaml").write_text(config.to_yaml())
+        ckpt = _train_loop(run, stream, val, progress)
+        score, structure = evaluate(run.model, val)
+    result = TrainResult(
+        psnr=score, ssim=structure, input_psnr=val.input_psnr, steps=run.step,
+        seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
+        checkpoint=ckpt, resumed_from=resumed_from,
+    )  # fmt: skip
+    torch.save({"arch": config.arch.to_dict(), "model": run.model.state_dict()},
+               out_dir / "model.pt")  # fmt: skip
+    if onnx:
+        from trainers.onnx_export import check_onnx, export_onnx
+
+        report = check_onnx(export_onnx(run.model, out_dir / "model.onnx"), run.model)
+        result = dataclasses.replace(result, onnx=report.path,
+                                     onnx_max_abs_diff=report.max_abs_diff)  # fmt: skip
+    _write_result(result, config)
+    return result
+
+
+def _train_loop(run: _Run, stream: TrainStream, val: Any, progress: bool) -> Path:
+    r = run.config.recipe
+    ckpt = checkpoints(run.out_dir)[-1][1] if run.step and checkpoints(run.out_dir) else None
+    bar = tqdm(total=r.iterations, initial=run.step, desc="train", unit="step",
+               disable=not progress, dynamic_ncols=True)  # fmt: skip
+    t0 = time.perf_counter()
+    with bar:
+        while run.step < r.iterations:
+            step = run.step + 1
+            inp, target = stream.batch_at(step - 1)
+            loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step)
+            run.losses.append(loss)
+            run.step = step
+            if step % r.eval_every == 0 or step == r.iterations:
+                run.curve.append((step, evaluate(run.model, val)[0]))
+            if step % r.log_every == 0 or step == r.iterations:
+                window = run.losses[-r.log_every :]
+                postfix = {"loss": f"{sum(window) / len(window):.3f}"}
+                if run.curve:
+                    postfix["val_psnr"] = f"{run.curve[-1][1]:.2f}"
+                bar.set_postfix(postfix, refresh=False)
+            bar.update()
+            if step % r.checkpoint_every == 0 or step == r.iterations:
+                run.seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ckpt = run.save()
+    run.seconds += time.perf_counter() - t0
+    if ckpt is None:  # nothing ran and nothing was saved (cannot happen with iterations >= 1)
+        ckpt = run.save()
+    return ckpt
+
+
+def _write_result(result: TrainResult, config: TrainConfig) -> None:
+    every = config.recipe.log_every
+    losses = result.losses
+    loss_curve = [
+        (min(i + every, len(losses)), sum(losses[i : i + every]) / len(losses[i : i + every]))
+        for i in range(0, len(losses), every)
+    ]
+    data = {
+        "arch": config.arch.to_dict(),
+        "task": config.task.model_dump(mode="json"),
+        "steps": result.steps,
+        "psnr": result.psnr,
+        "ssim": result.ssim,
+        "input_psnr": result.input_psnr,
+        "seconds": result.seconds,
+        "resumed_from": result.resumed_from,
+        "checkpoint": result.checkpoint.name,
+        "curve": result.curve,
+        "loss_curve": loss_curve,
+    }
+    if result.onnx is not None:
+        data["onnx"] = {"path": result.onnx.name, "max_abs_diff": result.onnx_max_abs_diff}
+    (result.out_dir / "result.json").write_text(json.dumps(data, indent=1))
