@@ -110,12 +110,6 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield url
 
 
-@pytest.fixture(autouse=True)
-def cost_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Costs are cached in a per-session folder (shared by the tests, never ~/.cache)."""
-    monkeypatch.setenv("UNETMM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cost-cache"))
-
-
 @pytest.fixture(scope="session")
 def local_ray() -> Iterator[None]:
     """A local Ray with 2 CPUs shared by the in-process search tests (run_search reuses it)."""
@@ -135,15 +129,15 @@ def local_ray() -> Iterator[None]:
 
 def child_env() -> dict[str, str]:
     """Environment for a child process: this checkout on the import path (so Ray workers and
-    the CLI import it), and the session cost cache."""
+    the CLI import it) and the session's cost cache (``UNETMM_CACHE_DIR``)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
     return env
 
 
 @pytest.fixture
-def subprocess_env(cost_cache: None) -> dict[str, str]:
-    """``child_env()`` for the CLI tests (after the cost cache is set)."""
+def subprocess_env() -> dict[str, str]:
+    """``child_env()`` for the CLI tests (the cost cache of tests/conftest.py included)."""
     return child_env()
 
 
