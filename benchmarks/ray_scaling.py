@@ -48,10 +48,12 @@ def spans(study: optuna.Study) -> dict[str, float]:
     times = sorted((t.user_attrs["t_start"], t.user_attrs["t_end"]) for t in study.trials)
     (s0, e0), (s1, e1) = times
     shorter = min(e0 - s0, e1 - s1)
+    cpu = sum(t.user_attrs["cpu_seconds"] for t in study.trials)
     return {
         "span": max(e0, e1) - s0,
         "sum": (e0 - s0) + (e1 - s1),
         "overlap": max(0.0, min(e0, e1) - s1) / shorter,
+        "cpu": cpu / ((e0 - s0) + (e1 - s1)),
     }
 
 
@@ -78,14 +80,17 @@ def main() -> None:
     ray.shutdown()
     table = Table(title=f"two 1-CPU trials ({args.steps} proxy steps each) on a 2-CPU local Ray",
                   caption="span: first trial start to last trial end (worker clocks); "
-                  "overlap: share of the shorter trial that ran while the other ran")  # fmt: skip
-    for col in ("concurrency", "span s", "sum of trials s", "overlap", "run_search wall s"):
+                  "overlap: share of the shorter trial that ran while the other ran; CPU/wall: "
+                  "process CPU time over wall time (1.0: the trial had its core to itself)")  # fmt: skip
+    for col in ("concurrency", "span s", "sum of trials s", "overlap", "CPU/wall per trial",
+                "run_search wall s"):  # fmt: skip
         table.add_column(col, justify="right")
     for c, r in rows.items():
         table.add_row(str(c), f"{r['span']:.1f}", f"{r['sum']:.1f}", f"{r['overlap']:.0%}",
-                      f"{r['wall']:.1f}")  # fmt: skip
+                      f"{r['cpu']:.2f}", f"{r['wall']:.1f}")  # fmt: skip
     console.print(table)
-    console.print(f"speed-up (serial span / parallel span): {rows[1]['span'] / rows[2]['span']:.2f}x"
+    speedup = rows[1]["span"] / rows[2]["span"]
+    console.print(f"speed-up (serial span / parallel span): {speedup:.2f}x"
                   f"  (per-trial slow-down when sharing: "
                   f"{rows[2]['sum'] / rows[1]['sum']:.2f}x)")  # fmt: skip
 

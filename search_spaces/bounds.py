@@ -95,7 +95,8 @@ class SpaceBounds(BaseModel):
 
     def fits_target(self, t: int) -> bool:
         """Every deeper stage s can keep a multiple of 4**(s-t) channels (at most C_s)."""
-        return all(self.stage_channels[s - 1] % 4 ** (s - t) == 0 for s in range(t + 1, self.num_stages + 1))
+        deeper = range(t + 1, self.num_stages + 1)
+        return all(self.stage_channels[s - 1] % 4 ** (s - t) == 0 for s in deeper)
 
     def allowed_targets(self) -> tuple[int, ...]:
         """Aggregation stages the ``unetmm`` knobs choose from (deepest first)."""

@@ -43,7 +43,8 @@ def describe(skip: Any, stage_channels: tuple[int, ...]) -> str:
         part = skip.participating(n)
         reduced = skip.reduced(stage_channels)
         kept = ",".join(str(reduced[s - 1]) if s in part else "-" for s in range(1, n + 1))
-        return f"unetmm t={skip.target(n)} A={skip.aggregated_channels} c=[{kept}] d={skip.iem_depth}"
+        a, d = skip.aggregated_channels, skip.iem_depth
+        return f"unetmm t={skip.target(n)} A={a} c=[{kept}] d={d}"
     return str(skip.name)
 
 
@@ -54,7 +55,9 @@ def _design(skip: Any, bounds: SpaceBounds) -> SkipDesign:
 # -- suggest ---------------------------------------------------------------------------------
 def suggest_subset(trial: Any, bounds: SpaceBounds) -> SkipDesign:
     n = bounds.num_stages
-    kept = tuple(s for s in range(1, n + 1) if trial.suggest_categorical(f"subset.s{s}", (False, True)))
+    kept = tuple(
+        s for s in range(1, n + 1) if trial.suggest_categorical(f"subset.s{s}", (False, True))
+    )
     if not kept:
         return _design(NoSkipsConfig(), bounds)
     if len(kept) == n:

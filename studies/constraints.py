@@ -97,9 +97,13 @@ def _display_units(metric: str) -> list[str]:
             "db": ["dB"], "ratio": [""]}[kind]  # fmt: skip
 
 
-def constraint_values(constraints: tuple[Constraint, ...], attrs: dict[str, Any]) -> dict[str, float]:
+def constraint_values(
+    constraints: tuple[Constraint, ...], attrs: dict[str, Any]
+) -> dict[str, float]:
     """``{constraint name: value}`` for those whose metric is in ``attrs``."""
-    return {c.name: c.value(float(attrs[c.key])) for c in constraints if attrs.get(c.key) is not None}
+    return {
+        c.name: c.value(float(attrs[c.key])) for c in constraints if attrs.get(c.key) is not None
+    }
 
 
 def broken(values: dict[str, float]) -> list[str]:

@@ -59,7 +59,8 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="unetmm-heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
-        self._thread.start()
+        if not self._thread.is_alive():
+            self._thread.start()
         return self
 
     def add(self, trial_id: int) -> None:

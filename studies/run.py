@@ -1,13 +1,14 @@
 """``run_search``: one run of a study on Ray Tune workers, recorded in the study's SQL storage.
 
 A run (1) opens the storage (fails fast with one line if it does not answer), (2) creates the
-study or loads it (same objectives required), (3) fails and re-queues trials a dead search left
-RUNNING, (4) queues the reference points the study has not seen, then (5) runs ``n_trials`` new
-trials with Ray Tune: ``StudySearcher`` (OptunaSearch on the storage) asks, ``run_trial`` runs
-on a worker with ``cpus_per_trial`` CPUs, at most ``concurrency`` at once, and ASHA stops weak
-proxy runs (``studies.early_stopping``). Re-running the same spec on the same storage resumes the study with ``n_trials``
-more. Ray is started locally with ``concurrency * cpus_per_trial`` CPUs (no dashboard), or
-joined at ``ray_address``; Tune's own files go to a temporary folder removed at the end.
+study or loads it (same objectives required), (3) starts Ray locally with ``concurrency *
+cpus_per_trial`` CPUs and no dashboard, or joins it at ``ray_address``, and only then (4) fails
+and re-queues trials a dead search left RUNNING and (5) queues the reference points the study
+has not seen, then (6) runs ``n_trials`` new trials with Ray Tune: ``StudySearcher``
+(OptunaSearch on the storage) asks, ``run_trial`` runs on a worker with ``cpus_per_trial``
+CPUs, at most ``concurrency`` at once, and ASHA stops weak proxy runs
+(``studies.early_stopping``). Re-running the same spec on the same storage resumes the study
+with ``n_trials`` more. Tune's own files go to a temporary folder removed at the end.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class SearchResult:
     trials_after: int
     run_trials: list[int]  # numbers of the trials this run told
     recovered: list[int]  # stale trials failed and re-queued at the start
+    interrupted: list[int]  # this run's unfinished trials, failed and re-queued at its end
     statuses: dict[str, int]  # over this run's trials
     front: list[int]  # numbers of study.best_trials after the run
     seconds: float
@@ -183,11 +185,8 @@ def run_search(
     console: Console | None = None,
 ) -> SearchResult:
     """Run (or resume) ``spec``; see the module docstring. Returns what the run did."""
-    from ray import tune
-
-    from studies.progress import Progress, TrialStartCallback
+    from studies.progress import Progress
     from studies.searcher import StudySearcher
-    from studies.trial import run_trial
 
     t0 = time.perf_counter()
     console = console or Console(highlight=False)
@@ -198,48 +197,31 @@ def run_search(
     storage = open_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = prepare_study(spec, name, storage)
+    before = len(study.get_trials(deepcopy=False))
     rec = spec.recovery
-    recovered = recover_stale(study, url, rec.grace_period, rec.max_retry)
-    if recovered:
-        console.print(f"re-queued {len(recovered)} trial(s) a stopped search left running: "
-                      f"{recovered}")  # fmt: skip
-    before = len(study.get_trials(deepcopy=False)) - len(recovered)  # (copies added just now)
-    queued = enqueue_references(study, spec)
-    console.print(f"study {name!r} in {shown(url)}: {before} trial(s) so far, {spec.n_trials} to run"
-                  + (f", queued reference points {queued}" if queued else ""))  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # seed + trials so far: a resumed run samples new points instead of replaying the first
-        sampler = make_sampler(spec.sampler.name, spec.seed + before, spec.sampler.options)
-    heartbeat = Heartbeat(storage, rec.heartbeat_interval).start()
+    heartbeat = Heartbeat(storage, rec.heartbeat_interval)
     progress = Progress(study, spec.n_trials, console)
     ray_dir = tempfile.mkdtemp(prefix="unetmm-ray-")
-    searcher = None
+    searcher, recovered, left = None, [], []
     try:
-        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial), progress:
+        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial):
+            # Ray is up (or joined): only now are trials failed, re-queued or queued
+            recovered = recover_stale(study, url, rec.grace_period, rec.max_retry)
+            if recovered:
+                console.print(f"re-queued {len(recovered)} trial(s) a stopped search left "
+                              f"running: {recovered}")  # fmt: skip
+            queued = enqueue_references(study, spec)
+            console.print(f"study {name!r} in {shown(url)}: {before} trial(s) so far, "
+                          f"{spec.n_trials} to run"
+                          + (f", queued reference points {queued}" if queued else ""))  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # seed + trials so far: a resumed run samples new points, not the first ones again
+                sampler = make_sampler(spec.sampler.name, spec.seed + before, spec.sampler.options)
+            heartbeat.start()
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
-            trainable = tune.with_resources(
-                tune.with_parameters(run_trial, spec=spec.model_dump(mode="json")),
-                {"cpu": spec.cpus_per_trial},
-            )
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    scheduler=make_scheduler(spec),
-                    num_samples=spec.n_trials,
-                    max_concurrent_trials=spec.concurrency,
-                    reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                    storage_path=ray_dir,
-                    verbose=0,
-                    callbacks=[TrialStartCallback(progress)],
-                    failure_config=tune.FailureConfig(max_failures=0),
-                ),
-            )
-            tuner.fit()
+            with progress:
+                _tune(spec, name, searcher, progress, ray_dir)
     finally:
         heartbeat.stop()
         if searcher is not None:
@@ -249,12 +231,43 @@ def run_search(
                 console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the next run")
         shutil.rmtree(ray_dir, ignore_errors=True)
     told = searcher.told_numbers() if searcher is not None else []
-    return _summary(study, name, url, before, recovered, told, t0)
+    return _summary(study, name, url, before, recovered, left, told, t0)
+
+
+def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
+    """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
+    from ray import tune
+
+    from studies.progress import TrialStartCallback
+    from studies.trial import run_trial
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec.model_dump(mode="json")),
+        {"cpu": spec.cpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=make_scheduler(spec),
+            num_samples=spec.n_trials,
+            max_concurrent_trials=spec.concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=ray_dir,
+            verbose=0,
+            callbacks=[TrialStartCallback(progress)],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    tuner.fit()
 
 
 def _summary(
     study: optuna.Study, name: str, url: str, before: int, recovered: list[int],
-    told: list[int], t0: float,
+    interrupted: list[int], told: list[int], t0: float,
 ) -> SearchResult:  # fmt: skip
     trials = study.get_trials(deepcopy=False)
     mine = [trials[n] for n in told]
@@ -266,6 +279,7 @@ def _summary(
         trials_after=len(trials),
         run_trials=sorted(told),
         recovered=recovered,
+        interrupted=interrupted,
         statuses=dict(statuses),
         front=[t.number for t in study.best_trials],
         seconds=time.perf_counter() - t0,

@@ -33,7 +33,9 @@ SAMPLERS.register("random")(lambda seed, o: optuna.samplers.RandomSampler(seed=s
 SAMPLERS.register("gp")(lambda seed, o: optuna.samplers.GPSampler(seed=seed, **o))
 
 
-def make_sampler(name: str, seed: int | None, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int | None, options: dict[str, Any]
+) -> optuna.samplers.BaseSampler:
     """Build the sampler ``name``; a wrong option raises ConfigError naming it."""
     factory = SAMPLERS.get(name)
     with warnings.catch_warnings():

@@ -19,6 +19,7 @@ trial already shows its arch in optuna-dashboard):
   ``steps`` (proxy steps trained);
 - ``curve``: list of [step, psnr] of the proxy's validation evaluations (also for stopped trials);
 - time keys: ``seconds_cost``, ``seconds_train``, ``seconds`` (whole trial, in the worker),
+  ``cpu_seconds`` (CPU time of the worker process in the trial, all its threads),
   ``t_start``, ``t_end`` (unix times in the worker: trials that overlap ran in parallel);
 - ``ATTR_STATUS``: one of ``STATUS_*`` below; ``ATTR_ERROR``: the reason of a failed trial;
   ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
@@ -52,7 +53,7 @@ COST_KEYS = ("m_sc_bytes", "macs", "macs_paper", "params", "peak_activation_byte
 COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")
 METRIC_KEYS = ("psnr", "ssim")
 METRIC_EXTRA_KEYS = ("input_psnr", "steps", "curve")
-TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "t_start", "t_end")
+TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", "t_start", "t_end")
 
 STATUS_COMPLETE = "complete"  # trained for the full proxy budget
 STATUS_STOPPED = "stopped"  # stopped early by the scheduler: partial score, never in the front

@@ -185,11 +185,13 @@ class StudySearcher(OptunaSearch):
 
     def unfinished_trial_ids(self) -> set[int]:
         """Optuna trial ids this searcher asked for and has not told yet."""
-        return {t._trial_id for rid, t in self._ot_trials.items() if rid not in self._completed_trials}
+        done = self._completed_trials
+        return {t._trial_id for rid, t in self._ot_trials.items() if rid not in done}
 
     def told_numbers(self) -> list[int]:
         """Numbers of the trials this searcher told Optuna about."""
-        return sorted(t.number for rid, t in self._ot_trials.items() if rid in self._completed_trials)
+        done = self._completed_trials
+        return sorted(t.number for rid, t in self._ot_trials.items() if rid in done)
 
     def _notify(self, event: str, ot_trial: optuna.Trial) -> None:
         if self._listener is not None:

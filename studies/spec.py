@@ -21,7 +21,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
       points: []                  # your own skip designs, e.g. {name: unetmm, ratios: [...]}
     objectives: [psnr, m_sc, macs]
     constraints: ["m_sc <= 1 MiB", "macs <= 18 G"]
-    sampler: tpe                  # tpe, nsga2, nsga3, random, gp; or {name: nsga2, population_size: 8}
+    sampler: tpe                  # tpe, nsga2, nsga3, random, gp; or {name: nsga2, ...options}
     n_trials: 8                   # trials added by one run (a re-run adds as many again)
     concurrency: 2                # trials at once
     cpus_per_trial: 1
@@ -315,11 +315,14 @@ class StudySpec(_Strict):
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             loc = "".join(f".{p}" for p in err["loc"])
-            raise ConfigError(f"space.bounds{loc}: {err['msg'].removeprefix('Value error, ')}") from None
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"space.bounds{loc}: {msg}") from None
 
     @property
     def parsed_constraints(self) -> tuple[Constraint, ...]:
-        return tuple(Constraint.parse(c, f"constraints[{i}]") for i, c in enumerate(self.constraints))
+        return tuple(
+            Constraint.parse(c, f"constraints[{i}]") for i, c in enumerate(self.constraints)
+        )
 
     @property
     def directions(self) -> list[str]:

@@ -104,7 +104,7 @@ def train(arch: ArchConfig, spec: StudySpec, report: Any) -> dict[str, Any]:
 
 def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
     """The Ray Tune trainable (``spec`` is ``StudySpec.model_dump()``; see the module doc)."""
-    t_start, t0 = time.time(), time.perf_counter()
+    t_start, t0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     report = tune.report
     try:
         if config.get(REUSE_KEY) is not None:  # the searcher copies that trial's results
@@ -115,7 +115,8 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
         final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: _reason(exc)}
     report({"phase": "final", **final, "seconds": time.perf_counter() - t0,
-            "t_start": t_start, "t_end": time.time()})  # fmt: skip
+            "cpu_seconds": time.process_time() - cpu0, "t_start": t_start,
+            "t_end": time.time()})  # fmt: skip
 
 
 def _reason(exc: BaseException) -> str:

@@ -45,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
     result = run_search(spec, args.storage, args.ray_address, args.study_name, console)
     s = result.statuses
     console.print(
-        f"done in {result.seconds:.0f} s: {len(result.run_trials)} trial(s) this run "
+        f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
+        f"{len(result.run_trials)} trial(s) this run "
         f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
         f"{result.trials_after}; Pareto front (feasible, fully trained): trials {result.front}"
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
+    if result.interrupted:
+        console.print("interrupted: the same command resumes the study")
+        return 130
     return 0

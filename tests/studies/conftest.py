@@ -47,12 +47,14 @@ def _throwaway_postgres() -> Iterator[str]:
     data, port = root / "data", free_port()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    run = lambda cmd: subprocess.run(_as_postgres(cmd), check=True, capture_output=True,  # noqa: E731
-                                     text=True, timeout=120)  # fmt: skip
+    def run(cmd: list[str]) -> None:
+        subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
+
     try:
         run(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
-        run(["pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
-             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])  # fmt: skip
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(["pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o", options,
+             "start"])  # fmt: skip
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"{exc.cmd[-1]} failed: {exc.stderr.strip()[-300:]}") from None
@@ -75,7 +77,7 @@ def postgres_server() -> Iterator[str]:
         with _throwaway_postgres() as started:
             yield started
     except RuntimeError as exc:
-        reason = f"no PostgreSQL: UNETMM_TEST_POSTGRES_URL is unset and a local server failed: {exc}"
+        reason = f"no PostgreSQL: UNETMM_TEST_POSTGRES_URL is unset, a local server failed: {exc}"
         if os.environ.get("UNETMM_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason)
         pytest.skip(reason)

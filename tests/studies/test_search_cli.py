@@ -44,7 +44,7 @@ def overlapping_pairs(trials: list[optuna.trial.FrozenTrial]) -> int:
 
 
 @pytest.mark.slow
-def test_quick_preset_end_to_end_then_optuna_reads_it_then_resume(tmp_path, subprocess_env):
+def test_quick_preset_end_to_end_then_optuna_reads_it(tmp_path, subprocess_env):
     env = subprocess_env
     t0 = time.perf_counter()
     done = search("quick", cwd=tmp_path, env=env)
@@ -79,13 +79,8 @@ def test_quick_preset_end_to_end_then_optuna_reads_it_then_resume(tmp_path, subp
     assert not front & {t.number for t in study.trials if t.state == TrialState.PRUNED}
     assert overlapping_pairs(study.trials) >= 1  # two 1-CPU trials ran at the same time
 
-    before = {t.number: (t.state, t.values, t.user_attrs) for t in study.trials}
-    again = search("quick", "--n-trials", "1", cwd=tmp_path, env=env)
-    assert again.returncode == 0, again.stderr[-3000:]
-    trials = load(url, "quick").trials
-    assert [t.number for t in trials] == list(range(9))
-    assert {t.number: (t.state, t.values, t.user_attrs) for t in trials[:8]} == before
-    assert all(t.state.is_finished() for t in trials)
+    # (resume: test_search_run.py on both storages; the same command again: the killed-search
+    # test below)
 
 
 def test_user_mistakes_give_one_line_exit_2_and_lose_nothing(tmp_path, subprocess_env, capsys):
