@@ -12,20 +12,21 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     proxy:                        # what accuracy is measured on
       backbone: null              # null: the target's family at width 16, one block a stage
       task: {name: denoise, sigma: 25}
-      data: {train: builtin, val: builtin}
-      budget: {steps: 60, eval_every: 20, batch: 4, crop: 48}
+      data: {train: builtin, val: builtin, val_limit: 2}
+      budget: {steps: 200, eval_every: 50, batch: 4, crop: 48, val_crop: 64}
     space:
       name: skip_designs          # see search_spaces.SPACES
-      bounds: {ratio_log2: [-6, -1], aggregated_log2: [4, 9], iem_depth: [0, 2]}
-      references: [full, none, unetmm]   # evaluated first; [] for none
+      bounds: {ratio_log2: [-5, -2], aggregated_log2: [5, 8], iem_depth: [0, 1]}
+      references: [full, none, unetmm]   # evaluated first, never stopped early; [] for none
       points: []                  # your own skip designs, e.g. {name: unetmm, ratios: [...]}
     objectives: [psnr, m_sc, macs]
-    constraints: ["m_sc <= 1 MiB", "macs <= 18 G"]
+    constraints: ["m_sc <= 4 MiB", "macs <= 18 G"]
     sampler: tpe                  # tpe, nsga2, nsga3, random, gp; or {name: nsga2, ...options}
     n_trials: 8                   # trials added by one run (a re-run adds as many again)
     concurrency: 2                # trials at once
     cpus_per_trial: 1
-    early_stopping: {enabled: true, grace_steps: 20, reduction_factor: 2}
+    early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
+    recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
     seed: 0
 
 Every problem raises ``ConfigError`` with the field's path, e.g. ``n_trials: Input should be

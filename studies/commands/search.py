@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", metavar="NAME", help="tpe, nsga2, nsga3, random or gp")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join an existing Ray cluster (host:port or auto) instead of starting "
-                   "a local one")  # fmt: skip
+                   "a local one; a cluster with token authentication (Ray's default) also needs "
+                   "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN in the environment")  # fmt: skip
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial fully")
 
 
