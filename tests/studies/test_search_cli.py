@@ -134,7 +134,7 @@ def test_killed_search_resumes_through_an_existing_ray_head(tmp_path, ray_head, 
     args = [PY, "-m", "studies.cli", "search", str(path), "--storage", url, "--ray-address",
             ray_head.address]  # fmt: skip
     log = open(tmp_path / "driver.log", "w")
-    env = {**subprocess_env, **ray_head.env}
+    env = {**subprocess_env, **ray_head.env, "TMPDIR": str(tmp_path)}  # (what SIGKILL leaves)
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)  # fmt: skip
     try:
