@@ -65,10 +65,10 @@ class Progress:
     # -- text -----------------------------------------------------------------------------
     def status_line(self) -> str:
         d = self.done
-        parts = ", ".join(f"{d[s]} {s}" for s in ("complete", "stopped", "infeasible", "failed"))
-        return (f"trials {sum(d.values())}/{self.n_trials} done ({parts}) | {len(self.running)} "
-                f"running, {len(self.queued)} queued | Pareto front {self.front} | "
-                f"{time.perf_counter() - self._t0:.0f} s")  # fmt: skip
+        parts = " ".join(f"{d[s]} {s}" for s in ("complete", "stopped", "infeasible", "failed"))
+        queued = f" +{len(self.queued)} queued" if self.queued else ""
+        return (f"done {sum(d.values())}/{self.n_trials}: {parts} | running {len(self.running)}"
+                f"{queued} | front {self.front} | {time.perf_counter() - self._t0:.0f} s")  # fmt: skip
 
     def _trial_line(self, t: optuna.trial.FrozenTrial, status: str) -> Text:
         a = t.user_attrs
