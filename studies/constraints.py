@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from nas.errors import ConfigError
+from studies.units import BYTE_UNITS, COUNT_UNITS
 
 # name -> (user-attr key, kind); kind picks the units it accepts
 METRICS: dict[str, tuple[str, str]] = {
@@ -27,10 +28,11 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 COST_METRICS = ("m_sc", "peak_memory", "macs", "macs_paper", "params")
 
+# unit (lower case) -> its size in the attribute's unit; the byte and count units are
+# ``studies.units``' (what report/export budgets accept), so a limit reads the same everywhere
 UNITS: dict[str, dict[str, float]] = {
-    "bytes": {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20,
-              "gib": 2**30},  # fmt: skip
-    "count": {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12},
+    "bytes": {"": 1, **BYTE_UNITS},
+    "count": dict(COUNT_UNITS),
     "db": {"": 1, "db": 1},
     "ratio": {"": 1},
 }
@@ -93,7 +95,7 @@ class Constraint:
 
 def _display_units(metric: str) -> list[str]:
     kind = METRICS[metric][1]
-    return {"bytes": ["B", "KB", "MB", "GB", "KiB", "MiB", "GiB"], "count": ["K", "M", "G", "T"],
+    return {"bytes": ["B", "kB", "MB", "GB", "KiB", "MiB", "GiB"], "count": ["k", "M", "G", "T"],
             "db": ["dB"], "ratio": [""]}[kind]  # fmt: skip
 
 
