@@ -1,22 +1,38 @@
 """What a unetmm trial stores in Optuna (the contract between search, report and export).
 
-Objective values are in the order of ``StudySpec.objectives`` (study.directions match).
-User attributes of every finished trial (``trial.user_attrs``):
+Objective values are in the order of ``StudySpec.objectives`` (study.directions match); the study's
+user attributes hold ``objectives`` (names) and ``spec`` (the StudySpec as JSON-able data).
+User attributes of every trial (``trial.user_attrs``), set as soon as they are known (a RUNNING
+trial already shows its arch in optuna-dashboard):
 
 - ``ATTR_ARCH``: the target ArchConfig as a dict (``ArchConfig.from_dict`` rebuilds it);
-- ``ATTR_PROXY_ARCH``: the proxy ArchConfig the accuracy was measured on;
+- ``ATTR_DESIGN``: a short human label of the design (e.g. "unetmm t=4 A=256 c=[2,4,8,32] d=1");
+- ``ATTR_REFERENCE``: name of the reference point ("full", "none", "unetmm", "point0", ...) or
+  absent;
+- ``ATTR_DRIVER``: "host:pid:start" of the search process that ran it (crash recovery);
 - cost keys (target model at the study's input size and bit width): ``m_sc_bytes``, ``macs``
   (fvcore), ``macs_paper``, ``params``, ``peak_activation_bytes``, ``m_sc_timeline``
-  (list of [label, bytes]), ``bits``, ``input_size`` ([h, w]);
-- metric keys: ``psnr``, ``ssim`` (final proxy validation scores; absent if not trained);
-- ``curve``: list of [step, psnr] of the proxy's validation evaluations;
-- time keys: ``seconds_cost``, ``seconds_train``, ``seconds`` (whole trial);
-- ``ATTR_STATUS``: one of ``STATUS_*`` below;
-- ``ATTR_REFERENCE``: name of the reference point ("full", "none", "unetmm") or absent;
-- ``ATTR_DESIGN``: a short human label of the design (e.g. "unetmm t=4 A=256 r=[2,4,8,32] d=1").
+  (list of [label, bytes]), ``bits``, ``input_size`` ([h, w]), ``cost_engine``;
+- ``ATTR_PROXY_ARCH``: the proxy ArchConfig the accuracy was measured on (if trained);
+- metric keys: ``psnr``, ``ssim`` (final proxy validation scores; absent if not trained),
+  ``input_psnr`` (the degraded validation inputs' own PSNR, the do-nothing baseline),
+  ``steps`` (proxy steps trained);
+- ``curve``: list of [step, psnr] of the proxy's validation evaluations (also for stopped trials);
+- time keys: ``seconds_cost``, ``seconds_train``, ``seconds`` (whole trial, in the worker),
+  ``cpu_seconds`` (CPU time of the worker process in the trial, all its threads),
+  ``t_start``, ``t_end`` (unix times in the worker: trials that overlap ran in parallel);
+- ``ATTR_STATUS``: one of ``STATUS_*`` below; ``ATTR_ERROR``: the reason of a failed trial;
+  ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
+- ``ATTR_COPY_OF``: number of the earlier trial whose results a trial of the same design copied
+  (a design already fully trained, or infeasible, is not evaluated again).
 
+Optuna states: ``complete`` -> COMPLETE (values = objectives); ``stopped`` and ``infeasible`` ->
+PRUNED (no values, so neither can enter ``study.best_trials``); ``failed`` -> FAIL.
 Constraints are stored with ``Trial.set_constraint(name, value)`` (feasible when every value
-is <= 0): ``value = measured - limit`` in the constraint's unit.
+is <= 0): ``value = measured - limit`` in the constraint's unit (``limit - measured`` for >=).
+Cost constraints are hard (checked before training); accuracy constraints (psnr, ssim) are
+checked after training, so a trained trial can be COMPLETE and still infeasible: Optuna's
+``study.best_trials`` leaves it out.
 """
 
 from __future__ import annotations
@@ -26,9 +42,18 @@ ATTR_PROXY_ARCH = "proxy_arch"
 ATTR_STATUS = "status"
 ATTR_REFERENCE = "reference"
 ATTR_DESIGN = "design"
+ATTR_DRIVER = "driver"
+ATTR_ERROR = "error"
+ATTR_BROKEN = "broken"
+ATTR_COPY_OF = "copy_of"
+STUDY_ATTR_OBJECTIVES = "objectives"
+STUDY_ATTR_SPEC = "spec"
 
 COST_KEYS = ("m_sc_bytes", "macs", "macs_paper", "params", "peak_activation_bytes")
+COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")
 METRIC_KEYS = ("psnr", "ssim")
+METRIC_EXTRA_KEYS = ("input_psnr", "steps", "curve")
+TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", "t_start", "t_end")
 
 STATUS_COMPLETE = "complete"  # trained for the full proxy budget
 STATUS_STOPPED = "stopped"  # stopped early by the scheduler: partial score, never in the front

@@ -1,0 +1,99 @@
+"""Ray scaling: do two 1-CPU trials really run at the same time on 2 cores?
+
+Runs the same tiny search (two trials of the same proxy budget: the full-skip and no-skip
+reference points, no early stopping) twice on one local Ray with 2 CPUs: once with
+``concurrency: 1`` (serial, the baseline) and once with ``concurrency: 2``. From each trial's
+own start/end times (``t_start``/``t_end``, stamped in the worker) it prints the span of the
+trials, the sum of their durations, how much of the shorter trial overlapped the other, and
+the speed-up serial span / parallel span (2.0 is perfect; Ray + Optuna setups that serialise
+trials, ray#46965, give ~1.0). Timings on a shared machine are noisy; read them as such.
+
+    PYTHONPATH=. python benchmarks/ray_scaling.py            # ~2 min on 2 cores
+    PYTHONPATH=. python benchmarks/ray_scaling.py --steps 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+
+import optuna
+import ray
+from rich.console import Console
+from rich.table import Table
+
+from studies.run import RAY_ENV, run_search
+from studies.spec import parse_spec
+
+
+def tiny_spec(concurrency: int, steps: int) -> dict:
+    return {
+        "name": f"scaling-c{concurrency}",
+        "proxy": {"data": {"val_limit": 1},
+                  "budget": {"steps": steps, "eval_every": steps, "batch": 4, "crop": 48,
+                             "val_crop": 48}},  # fmt: skip
+        "space": {"references": ["full", "none"]},
+        "early_stopping": False,
+        "n_trials": 2,
+        "concurrency": concurrency,
+        "cpus_per_trial": 1,
+    }
+
+
+def spans(study: optuna.Study) -> dict[str, float]:
+    """Span, summed durations and overlap of the study's trials, from worker timestamps."""
+    times = sorted((t.user_attrs["t_start"], t.user_attrs["t_end"]) for t in study.trials)
+    (s0, e0), (s1, e1) = times
+    shorter = min(e0 - s0, e1 - s1)
+    cpu = sum(t.user_attrs["cpu_seconds"] for t in study.trials)
+    return {
+        "span": max(e0, e1) - s0,
+        "sum": (e0 - s0) + (e1 - s1),
+        "overlap": max(0.0, min(e0, e1) - s1) / shorter,
+        "cpu": cpu / ((e0 - s0) + (e1 - s1)),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=200, help="proxy steps per trial (default 200)")
+    args = p.parse_args()
+    console = Console(highlight=False, soft_wrap=True)
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)  # fmt: skip
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("UNETMM_CACHE_DIR", os.path.join(tmp, "cache"))
+        for concurrency in (1, 2):  # serial first: it also warms the cost cache
+            url = f"sqlite:///{tmp}/c{concurrency}.db"
+            spec = parse_spec(tiny_spec(concurrency, args.steps), "")
+            t0 = time.perf_counter()
+            run_search(spec, url, console=Console(quiet=True))
+            wall = time.perf_counter() - t0
+            study = optuna.load_study(study_name=spec.name, storage=url)
+            rows[concurrency] = {**spans(study), "wall": wall}
+    ray.shutdown()
+    table = Table(title=f"two 1-CPU trials ({args.steps} proxy steps each) on a 2-CPU local Ray",
+                  caption="span: first trial start to last trial end (worker clocks); "
+                  "overlap: share of the shorter trial that ran while the other ran; CPU/wall: "
+                  "process CPU time over wall time (1.0: the trial had its core to itself)")  # fmt: skip
+    for col in ("concurrency", "span s", "sum of trials s", "overlap", "CPU/wall per trial",
+                "run_search wall s"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for c, r in rows.items():
+        table.add_row(str(c), f"{r['span']:.1f}", f"{r['sum']:.1f}", f"{r['overlap']:.0%}",
+                      f"{r['cpu']:.2f}", f"{r['wall']:.1f}")  # fmt: skip
+    console.print(table)
+    speedup = rows[1]["span"] / rows[2]["span"]
+    console.print(f"speed-up (serial span / parallel span): {speedup:.2f}x"
+                  f"  (per-trial slow-down when sharing: "
+                  f"{rows[2]['sum'] / rows[1]['sum']:.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""``SPACES``: search spaces by name. A space is a pair of plain functions:
+
+- ``suggest(trial, bounds) -> SkipDesign``: define-by-run, only ``trial.suggest_*`` calls and
+  arithmetic (no model is built), so Ray's OptunaSearch can call it in the driver; every design
+  it returns passes ``skip.validate(bounds.stage_channels)``;
+- ``encode(skip, bounds) -> params | None``: the parameters for which ``suggest`` returns the
+  design ``skip`` (what ``study.enqueue_trial`` needs to put a reference point first), or None
+  when the space cannot express it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from nas.registry import Registry
+from search_spaces.bounds import SpaceBounds
+from search_spaces.design import SkipDesign
+
+Params = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """A named define-by-run space and its inverse (see the module docstring)."""
+
+    name: str
+    suggest: Callable[[Any, SpaceBounds], SkipDesign]
+    encode: Callable[[Any, SpaceBounds], Params | None]
+    description: str = ""
+
+
+SPACES: Registry[SearchSpace] = Registry("search space")
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    return SPACES.register(space.name)(space)
+
+
+def get_space(name: str) -> SearchSpace:
+    """The space registered as ``name``; ``UnknownNameError`` lists the others."""
+    return SPACES.get(name)

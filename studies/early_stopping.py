@@ -1,0 +1,51 @@
+"""Early stopping of weak proxy runs: ASHA on the validation PSNR, references exempt.
+
+ASHA (asynchronous successive halving) compares a trial's validation PSNR at rungs of
+``grace_steps * reduction_factor**k`` training steps with the trials that reached the rung
+before it, and stops it below the top ``1/reduction_factor``. Reference points (full skips,
+no skips, the paper's UNet--, the user's points) set the bar at each rung but are never stopped:
+a study always ends with its baselines fully trained. Rungs stay below the last step, so a trial
+is never stopped at its final validation and every trained trial reports its final scores.
+(``early_stopping.exempt_references: false`` lets ASHA stop them too.)
+A stopped trial becomes PRUNED in Optuna (``studies.outcome``): never in the Pareto front.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from studies.spec import StudySpec
+
+REFERENCE_KEY = "reference_point"  # config key set by the searcher for reference trials
+
+
+class ReferenceASHA(ASHAScheduler):
+    """ASHA that records reference trials at every rung but lets them run to the end."""
+
+    def __init__(self, *, exempt_references: bool = True, **asha: Any) -> None:
+        super().__init__(**asha)
+        self.exempt_references = exempt_references
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        exempt = self.exempt_references and trial.config.get(REFERENCE_KEY)
+        return TrialScheduler.CONTINUE if decision == TrialScheduler.STOP and exempt else decision
+
+
+def make_scheduler(spec: StudySpec) -> TrialScheduler:
+    """ASHA on ``val_psnr`` over ``step`` if early stopping is on and trials train, else FIFO."""
+    es = spec.early_stopping
+    if not (es.enabled and spec.needs_training):
+        return FIFOScheduler()
+    return ReferenceASHA(
+        time_attr="step",
+        metric="val_psnr",
+        mode="max",
+        grace_period=es.grace_steps,
+        reduction_factor=es.reduction_factor,
+        max_t=max(es.grace_steps, spec.proxy.budget.steps - 1),
+        stop_last_trials=False,
+        exempt_references=es.exempt_references,
+    )

@@ -1,0 +1,126 @@
+"""Live progress of a search: one line per finished trial and a status line with the counts.
+
+``Progress`` is fed by the searcher (a trial is asked for, a trial is told) and by Ray Tune (a
+trial starts on a worker, ``TrialStartCallback``). On a terminal the status line stays at the
+bottom (rich); elsewhere (CI logs, pipes) it is printed with every finished trial.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import optuna
+from ray.tune import Callback
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from nas.cost import MIB
+from studies.schema import ATTR_DESIGN, ATTR_ERROR, ATTR_REFERENCE, ATTR_STATUS, STATUS_FAILED
+from studies.trial import NUMBER_KEY
+
+STATUS_STYLE = {"complete": "green", "stopped": "yellow", "infeasible": "magenta",
+                "failed": "red"}  # fmt: skip
+
+
+class Progress:
+    """Counts of queued / running / finished trials and the Pareto front size."""
+
+    def __init__(self, study: optuna.Study, n_trials: int, console: Console | None = None) -> None:
+        self.study = study
+        self.n_trials = n_trials
+        self.console = console or Console(highlight=False)
+        self.queued: set[int] = set()
+        self.running: set[int] = set()
+        self.done: collections.Counter[str] = collections.Counter()
+        self.front = 0
+        self._t0 = time.perf_counter()
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+
+    # -- events ---------------------------------------------------------------------------
+    def __call__(self, event: str, trial: optuna.trial.FrozenTrial) -> None:
+        """The searcher's listener: ``start`` (asked) or ``finish`` (told)."""
+        with self._lock:
+            if event == "start":
+                self.queued.add(trial.number)
+            else:
+                self.queued.discard(trial.number)
+                self.running.discard(trial.number)
+                status = trial.user_attrs.get(ATTR_STATUS, STATUS_FAILED)
+                self.done[status] += 1
+                self.front = len(self.study.best_trials)
+                self.console.print(self._trial_line(trial, status))
+            self._refresh()
+
+    def started(self, number: int) -> None:
+        with self._lock:
+            self.queued.discard(number)
+            self.running.add(number)
+            self._refresh()
+
+    # -- text -----------------------------------------------------------------------------
+    def status_line(self) -> str:
+        d = self.done
+        parts = " ".join(f"{d[s]} {s}" for s in ("complete", "stopped", "infeasible", "failed"))
+        queued = f" +{len(self.queued)} queued" if self.queued else ""
+        return (f"done {sum(d.values())}/{self.n_trials}: {parts} | running {len(self.running)}"
+                f"{queued} | front {self.front} | {time.perf_counter() - self._t0:.0f} s")  # fmt: skip
+
+    def _trial_line(self, t: optuna.trial.FrozenTrial, status: str) -> Text:
+        a = t.user_attrs
+        ref = f" [{a[ATTR_REFERENCE]}]" if a.get(ATTR_REFERENCE) else ""
+        bits = []
+        if "psnr" in a:
+            bits.append(f"PSNR {a['psnr']:.2f} dB")
+        elif a.get("curve"):
+            bits.append(f"PSNR {a['curve'][-1][1]:.2f} dB at step {a['curve'][-1][0]}")
+        if "m_sc_bytes" in a:
+            bits.append(f"M_sc {a['m_sc_bytes'] / MIB:.3f} MiB")
+        if "macs" in a:
+            bits.append(f"{a['macs'] / 1e9:.2f} GMACs")
+        if "seconds" in a:
+            bits.append(f"{a['seconds']:.0f} s")
+        if status == STATUS_FAILED and a.get(ATTR_ERROR):
+            bits.append(str(a[ATTR_ERROR]))
+        line = Text(f"#{t.number:<3} ")
+        line.append(f"{status:<10}", style=STATUS_STYLE.get(status, ""))
+        line.append(f" {a.get(ATTR_DESIGN, '?')}{ref}: {', '.join(bits)}")
+        if not self.console.is_terminal:
+            line.append(f"\n     {self.status_line()}", style="dim")
+        return line
+
+    # -- live line ------------------------------------------------------------------------
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self._live = Live(Text(self.status_line()), console=self.console,
+                              refresh_per_second=2, transient=True)  # fmt: skip
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(Text(self.status_line()))
+
+
+class TrialStartCallback(Callback):
+    """Tells ``Progress`` when Ray starts a trial on a worker."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress: Progress | None = progress
+
+    def __getstate__(self) -> dict[str, Any]:  # Ray pickles callbacks with the Tuner
+        return {"progress": None}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        number = trial.config.get(NUMBER_KEY)
+        if number is not None and self.progress is not None:
+            self.progress.started(int(number))

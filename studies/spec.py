@@ -1,0 +1,417 @@
+"""``StudySpec``: one search, validated from YAML (``load_spec``) or a shipped preset by name.
+
+Example (``studies/presets/quick.yaml`` is a complete one)::
+
+    name: quick
+    storage: null                 # SQLAlchemy URL; null: sqlite:///unetmm.db in the working dir
+    target:                       # what the costs are measured on
+      backbone: nafnet-sidd       # a preset name or a mapping {name: nafnet, width: 32, ...}
+      input_size: 256             # or [height, width]
+      bits: 8
+      cost_engine: meta           # or fvcore (slower, same counting rules)
+    proxy:                        # what accuracy is measured on
+      backbone: null              # null: the target's family at width 16, one block a stage
+      task: {name: denoise, sigma: 25}
+      data: {train: builtin, val: builtin, val_limit: 2}
+      budget: {steps: 200, eval_every: 50, batch: 4, crop: 48, val_crop: 64}
+    space:
+      name: skip_designs          # see search_spaces.SPACES
+      bounds: {ratio_log2: [-5, -2], aggregated_log2: [5, 8], iem_depth: [0, 1]}
+      references: [full, none, unetmm]   # evaluated first, never stopped early; [] for none
+      points: []                  # your own skip designs, e.g. {name: unetmm, ratios: [...]}
+    objectives: [psnr, m_sc, macs]
+    constraints: ["m_sc <= 4 MiB", "macs <= 18 G"]
+    sampler: tpe                  # tpe, nsga2, nsga3, random, gp; or {name: nsga2, ...options}
+    n_trials: 8                   # trials added by one run (a re-run adds as many again)
+    concurrency: 2                # trials at once
+    cpus_per_trial: 1
+    early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
+    recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
+    seed: 0
+
+Every problem raises ``ConfigError`` with the field's path, e.g. ``n_trials: Input should be
+greater than or equal to 1``.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from nas.cost.memory import BIT_WIDTHS
+from nas.errors import ConfigError, UnetmmError
+from nas.presets import BACKBONE_PRESETS, backbone_preset
+from nas.registry import BACKBONES
+from search_spaces import REFERENCE_NAMES, SPACES, SpaceBounds, encode_point, get_space
+from search_spaces import reference_points as _reference_points
+from studies.constraints import Constraint
+from studies.samplers import SAMPLERS, make_sampler
+from studies.schema import OBJECTIVES
+from trainers.config import DataConfig, ProxyBudget, TaskConfig, format_error
+
+PRESETS_DIR = "presets"  # package data of ``studies``
+BackboneField = str | dict[str, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def resolve_backbone(value: BackboneField, where: str) -> Any:
+    """A backbone config from a preset name (``nafnet-sidd``) or a mapping with ``name``."""
+    if isinstance(value, str):
+        if value not in BACKBONE_PRESETS:
+            raise ConfigError(
+                f"{where}: unknown backbone preset {value!r}; choose one of "
+                f"{BACKBONE_PRESETS.names()} or write a mapping like {{name: nafnet, width: 32}}"
+            )
+        return backbone_preset(value)
+    fields = dict(value)
+    name = fields.pop("name", None)
+    if name not in BACKBONES:
+        raise ConfigError(f"{where}.name: {name!r} is not a backbone; choose one of "
+                          f"{BACKBONES.names()}")  # fmt: skip
+    try:
+        return BACKBONES.get(name).from_fields(fields, where)
+    except ConfigError as exc:  # nas names its fields "backbone.x"; name them where they are
+        text = str(exc)
+        raise ConfigError(where + text.removeprefix("backbone") if text.startswith("backbone.")
+                          else text) from None  # fmt: skip
+
+
+class TargetSpec(_Strict):
+    """The deployed model the costs describe."""
+
+    backbone: BackboneField = "nafnet-sidd"
+    input_size: tuple[int, int] = (256, 256)
+    bits: int = 8
+    batch: int = Field(1, ge=1)
+    cost_engine: Literal["meta", "fvcore"] = "meta"
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return (v, v) if isinstance(v, int) else v
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1:
+            raise ValueError(f"sizes must be >= 1, got {list(v)}")
+        return v
+
+    @field_validator("bits")
+    @classmethod
+    def _bits(cls, v: int) -> int:
+        if v not in BIT_WIDTHS:
+            raise ValueError(f"{v} is not supported; use one of {list(BIT_WIDTHS)}")
+        return v
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone(cls, v: BackboneField) -> BackboneField:
+        resolve_backbone(v, "target.backbone")
+        return v
+
+    def backbone_config(self) -> Any:
+        return resolve_backbone(self.backbone, "target.backbone")
+
+
+class ProxySpec(_Strict):
+    """The short training run that scores accuracy (see ``trainers.proxy``)."""
+
+    backbone: BackboneField | None = None
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig()
+    budget: ProxyBudget = ProxyBudget()
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone(cls, v: BackboneField | None) -> BackboneField | None:
+        if v is not None:
+            resolve_backbone(v, "proxy.backbone")
+        return v
+
+    def backbone_config(self, target_backbone: Any) -> Any:
+        """The proxy backbone; the target's family at proxy width when not given."""
+        from trainers.proxy import default_proxy_backbone
+
+        if self.backbone is None:
+            return default_proxy_backbone(target_backbone)
+        return resolve_backbone(self.backbone, "proxy.backbone")
+
+
+class SpaceSpec(_Strict):
+    """Which space, its bounds, and the designs to evaluate first."""
+
+    name: str = "skip_designs"
+    bounds: SpaceBounds = SpaceBounds()
+    references: tuple[str, ...] = REFERENCE_NAMES
+    points: tuple[dict[str, Any], ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v not in SPACES:
+            raise ValueError(f"unknown space {v!r}; choose one of {SPACES.names()}")
+        return v
+
+    @field_validator("bounds")
+    @classmethod
+    def _no_channels(cls, v: SpaceBounds) -> SpaceBounds:
+        if v.stage_channels:
+            raise ValueError("stage_channels is set from target.backbone; remove it")
+        return v
+
+    @field_validator("references")
+    @classmethod
+    def _refs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in REFERENCE_NAMES]
+        if bad:
+            raise ValueError(f"unknown {bad}; choose from {list(REFERENCE_NAMES)} or [] for none")
+        return v
+
+
+class SamplerSpec(_Strict):
+    """An Optuna sampler by name, with options passed to its constructor."""
+
+    name: str = "tpe"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "options" not in data:
+            return {"name": data.get("name", "tpe"),
+                    "options": {k: v for k, v in data.items() if k != "name"}}  # fmt: skip
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SAMPLERS:
+            raise ValueError(f"unknown sampler {v!r}; choose one of {SAMPLERS.names()}")
+        return v
+
+
+class EarlyStoppingSpec(_Strict):
+    """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
+    only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
+    are never stopped unless ``exempt_references`` is false."""
+
+    enabled: bool = True
+    grace_steps: int = Field(100, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+    exempt_references: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
+
+
+class RecoverySpec(_Strict):
+    """Finding trials a killed search left RUNNING: each live trial's driver records a heartbeat
+    every ``heartbeat_interval`` s; a RUNNING trial whose driver process is gone (same host) or
+    whose heartbeat is older than ``grace_period`` s is failed and re-queued (``max_retry``)."""
+
+    heartbeat_interval: int = Field(10, ge=1)
+    grace_period: int = Field(60, ge=1)
+    max_retry: int = Field(2, ge=0)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StudySpec(_Strict):
+    """A whole study; see the module docstring for the YAML."""
+
+    name: str
+    storage: str | None = None
+    target: TargetSpec = TargetSpec()
+    proxy: ProxySpec = ProxySpec()
+    space: SpaceSpec = SpaceSpec()
+    objectives: tuple[str, ...] = ("psnr", "m_sc", "macs")
+    constraints: tuple[str, ...] = ()
+    sampler: SamplerSpec = SamplerSpec()
+    n_trials: int = Field(20, ge=1)
+    concurrency: int = Field(2, ge=1)
+    cpus_per_trial: int = Field(1, ge=1)
+    early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+    recovery: RecoverySpec = RecoverySpec()
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _study_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r}: use letters, digits, '_', '.', '-' (no spaces)")
+        return v
+
+    @field_validator("storage")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and "://" not in v:
+            raise ValueError(
+                f"{v!r} is not a SQLAlchemy URL; write sqlite:///path/to/study.db or "
+                "postgresql+psycopg://user@host:5432/db"
+            )
+        return v
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [o for o in v if o not in OBJECTIVES]
+        if bad or not v:
+            raise ValueError(f"unknown {bad}; choose from {list(OBJECTIVES)}" if bad else
+                             f"needs at least one of {list(OBJECTIVES)}")  # fmt: skip
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists an objective twice: {list(v)}")
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for i, text in enumerate(v):
+            Constraint.parse(text, f"constraints[{i}]")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_together(self) -> StudySpec:
+        target = self.target.backbone_config()
+        bounds = self.bounds  # the space's knobs applied to the target backbone
+        for i, point in enumerate(self.space.points):
+            encode_point(get_space(self.space.name), point, bounds, f"space.points[{i}]")
+        self.proxy.backbone_config(target)
+        make_sampler(self.sampler.name, self.seed, self.sampler.options)
+        budget = self.proxy.budget
+        if self.early_stopping.enabled and self.early_stopping.grace_steps >= budget.steps:
+            raise ConfigError(
+                f"early_stopping.grace_steps: {self.early_stopping.grace_steps} is not below "
+                f"proxy.budget.steps {budget.steps}; lower it or set early_stopping: false"
+            )
+        return self
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def bounds(self) -> SpaceBounds:
+        """The space bounds with the target backbone's stage channels filled in."""
+        channels = self.target.backbone_config().stage_channels
+        try:
+            return self.space.bounds.for_backbone(channels)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = "".join(f".{p}" for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"space.bounds{loc}: {msg}") from None
+
+    @property
+    def parsed_constraints(self) -> tuple[Constraint, ...]:
+        return tuple(
+            Constraint.parse(c, f"constraints[{i}]") for i, c in enumerate(self.constraints)
+        )
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions, in the order of ``objectives``."""
+        return [OBJECTIVES[o][1] for o in self.objectives]
+
+    @property
+    def objective_keys(self) -> list[str]:
+        """The trial user-attribute (and result) key of each objective."""
+        return [OBJECTIVES[o][0] for o in self.objectives]
+
+    @property
+    def needs_training(self) -> bool:
+        """Whether any objective or constraint needs the proxy's accuracy."""
+        wanted = set(self.objective_keys) | {c.key for c in self.parsed_constraints}
+        return bool(wanted & {"psnr", "ssim"})
+
+    def reference_params(self) -> dict[str, dict[str, Any] | None]:
+        """``name -> params`` of each reference point (None where the space cannot express it)."""
+        space = get_space(self.space.name)
+        return _reference_points(space, self.bounds, self.target.backbone_config(),
+                                 self.space.references)  # fmt: skip
+
+    def point_params(self) -> list[dict[str, Any]]:
+        space, bounds = get_space(self.space.name), self.bounds
+        return [encode_point(space, p, bounds, f"space.points[{i}]")
+                for i, p in enumerate(self.space.points)]  # fmt: skip
+
+    def with_overrides(self, **changes: Any) -> StudySpec:
+        """A validated copy with top-level fields replaced (None values are ignored)."""
+        data = self.model_dump(mode="python")
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return parse_spec(data, "")
+
+
+# -- loading ---------------------------------------------------------------------------------
+def parse_spec(data: Any, source: str) -> StudySpec:
+    """Validate a mapping as a ``StudySpec``; problems raise one-line ``ConfigError``."""
+    prefix = f"{source}: " if source else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix}expected a mapping of study fields (name, target, ...)")
+    try:
+        return StudySpec.model_validate(data)
+    except UnetmmError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, prefix)) from None
+
+
+def _one_line(exc: ValidationError, prefix: str) -> str:
+    """The first problem as ``field.path: message`` (a ConfigError raised by a whole-spec check
+    already names its field)."""
+    err = exc.errors(include_url=False)[0]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, ConfigError) and not err["loc"]:
+        return f"{prefix}{cause}"
+    return format_error(exc, prefix)
+
+
+def _presets() -> Any:
+    return importlib.resources.files("studies").joinpath(PRESETS_DIR)
+
+
+def preset_names() -> list[str]:
+    root = _presets()
+    return sorted(p.name.rsplit(".", 1)[0] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_spec(source: str | Path) -> StudySpec:
+    """A ``StudySpec`` from a YAML file path or a preset name (``quick``, ``nafnet_sidd``)."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"study file {str(path)!r} cannot be read: {exc.strerror}") from None
+        where = str(path)
+    else:
+        name = str(source)
+        if name not in preset_names():
+            raise ConfigError(
+                f"study {name!r}: no such file and no such preset; presets: {preset_names()}"
+            )
+        text = _presets().joinpath(f"{name}.yaml").read_text()
+        where = f"preset {name}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise ConfigError(f"{where}: not valid YAML: {first}") from None
+    return parse_spec(data, where)

@@ -1,0 +1,90 @@
+"""The study storage: one SQLAlchemy URL (SQLite file by default, PostgreSQL for many machines).
+
+``open_storage`` fails fast with one line naming the URL (password hidden) and the fix, instead
+of retrying for minutes: PostgreSQL gets a connect timeout, SQLite a busy timeout for the
+moments when two processes write at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
+from nas.errors import ConfigError
+
+DEFAULT_DB = "unetmm.db"
+CONNECT_TIMEOUT_S = 5
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def default_storage_url(workdir: str | Path | None = None) -> str:
+    """``sqlite:///<workdir>/unetmm.db`` (absolute, so Ray workers and other tools agree)."""
+    return f"sqlite:///{(Path(workdir or Path.cwd()) / DEFAULT_DB).resolve()}"
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (psycopg2 is not a dependency)."""
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(
+            f"storage: {url!r} is not a SQLAlchemy URL; write sqlite:///study.db or "
+            "postgresql+psycopg://user@host:5432/db"
+        ) from None
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def shown(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True}
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return {}
+
+
+def open_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
+    """An Optuna ``RDBStorage`` on ``url`` (``options`` go to it), or ``ConfigError`` if it
+    cannot be reached."""
+    url = normalize_url(url)
+    where = shown(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"storage: folder {str(folder)!r} of {where} does not exist; create it or "
+                "choose another --storage"
+            )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **options)
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise ConfigError(
+            f"storage: cannot reach {where}: {reason}; start the database server or fix --storage"
+        ) from None
+    except (ImportError, sqlalchemy.exc.ArgumentError) as exc:
+        raise ConfigError(
+            f"storage: {where} names an unavailable database driver ({exc}); use sqlite:/// or "
+            "postgresql+psycopg://"
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ConfigError(f"storage: {where}: {str(exc).splitlines()[0]}") from None

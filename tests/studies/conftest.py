@@ -1,0 +1,195 @@
+"""Fixtures of the study tests: real SQL storages (SQLite file, PostgreSQL server), real Ray.
+
+PostgreSQL: ``UNETMM_TEST_POSTGRES_URL`` names a server (CI starts one); otherwise a throwaway
+server is started with initdb/pg_ctl (as user ``postgres`` when run as root) in a temp dir on a
+free port, and stopped at the end. If neither works the PostgreSQL cases skip with the reason,
+unless ``UNETMM_REQUIRE_POSTGRES=1``, which makes them fail. Every test gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextlib.contextmanager
+def _throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL server in a temp dir; yields its URL (user postgres, trust auth)."""
+    for tool in ("initdb", "pg_ctl"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not on PATH")
+    root = Path(tempfile.mkdtemp(prefix="unetmm-pg-"))
+    data, port = root / "data", free_port()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    def run(cmd: list[str]) -> None:
+        subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
+
+    try:
+        run(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(["pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o", options,
+             "start"])  # fmt: skip
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"{exc.cmd[-1]} failed: {exc.stderr.strip()[-300:]}") from None
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "-w",
+                                     "stop"]), capture_output=True, timeout=60)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a PostgreSQL server (its maintenance database) for this test session."""
+    url = os.environ.get("UNETMM_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    try:
+        with _throwaway_postgres() as started:
+            yield started
+    except RuntimeError as exc:
+        reason = f"no PostgreSQL: UNETMM_TEST_POSTGRES_URL is unset, a local server failed: {exc}"
+        if os.environ.get("UNETMM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``server_url``; dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"unetmm_test_{uuid.uuid4().hex[:12]}"
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One storage test suite over both backends: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    with fresh_database(server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """A local Ray with 2 CPUs shared by the in-process search tests (run_search reuses it)."""
+    import logging
+
+    import ray
+
+    from studies.run import RAY_ENV
+
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def child_env() -> dict[str, str]:
+    """Environment for a child process: this checkout on the import path (so Ray workers and
+    the CLI import it) and the session's cost cache (``UNETMM_CACHE_DIR``)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
+    return env
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """``child_env()`` for the CLI tests (the cost cache of tests/conftest.py included)."""
+    return child_env()
+
+
+@dataclasses.dataclass(frozen=True)
+class RayHead:
+    address: str
+    env: dict[str, str]  # what a driver needs to join (token authentication)
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path) -> Iterator[RayHead]:
+    """An existing Ray cluster: ``ray start --head --block`` on 127.0.0.1 (2 CPUs) with token
+    authentication (Ray's default for clusters); stops exactly the processes it started."""
+    import secrets
+
+    port = free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    ray_bin = Path(sys.executable).with_name("ray")
+    cmd = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+           f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+           "--disable-usage-stats", f"--temp-dir={temp_dir}"]  # fmt: skip
+    log_path = tmp_path / "ray-head.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env={**child_env(), **auth}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.time() + 90
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"ray head did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.5)
+        time.sleep(2)  # the raylet registers after the GCS port opens
+        yield RayHead(f"127.0.0.1:{port}", auth)
+    finally:
+        _stop_group(proc)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group ``proc`` leads (what it started), SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 30)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the leader
+        return

@@ -1,0 +1,88 @@
+"""A real search on Ray (2 local CPUs) into a SQLite file and a PostgreSQL database: real
+costs, real proxy training, real ASHA; then a resume.
+
+With one trial at a time the three reference points take three known paths: full skips train
+to the end and set ASHA's bar at step 30; no skips fall below it and are stopped; the paper's
+UNet-- (29.9 M params) breaks ``params <= 29.5 M`` and is costed but not trained.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from studies.run import run_search
+from studies.schema import COST_KEYS, OBJECTIVES, TIME_KEYS
+from studies.spec import parse_spec
+
+TINY = {
+    "name": "tiny",
+    "target": {"backbone": "nafnet-sidd", "input_size": 256, "bits": 8},
+    "proxy": {
+        "data": {"val_limit": 1},
+        "budget": {"steps": 60, "eval_every": 30, "batch": 4, "crop": 32, "val_crop": 48},
+    },
+    "constraints": ["params <= 29.5 M"],
+    "early_stopping": {"grace_steps": 30, "reduction_factor": 2, "exempt_references": False},
+    "n_trials": 3,
+    "concurrency": 1,
+    "cpus_per_trial": 1,
+    "seed": 0,
+}
+
+
+@pytest.mark.slow
+def test_search_statuses_front_and_resume(storage_url, local_ray):
+    spec = parse_spec(TINY, "")
+    first = run_search(spec, storage_url)
+    assert (first.trials_before, first.trials_after, first.run_trials) == (0, 3, [0, 1, 2])
+    study = optuna.load_study(study_name="tiny", storage=storage_url)
+    full, none, unetmm = study.get_trials()
+    assert [t.user_attrs["reference"] for t in (full, none, unetmm)] == ["full", "none", "unetmm"]
+
+    assert full.state == TrialState.COMPLETE and full.user_attrs["status"] == "complete"
+    a = full.user_attrs
+    assert full.values == [a["psnr"], a["m_sc_bytes"], a["macs"]]
+    assert a["m_sc_bytes"] == 3 * 2**20 + 3 * 2**18  # 3.75 MiB: NAFNet-w32 skips at 8 bit
+    assert a["params"] == 29_159_715 and a["steps"] == 60
+    assert a["psnr"] > a["input_psnr"] + 1  # the proxy learned something
+    assert [s for s, _ in a["curve"]] == [30, 60]
+    for key in (*COST_KEYS, *TIME_KEYS, "ssim", "arch", "proxy_arch", "design", "driver"):
+        assert key in a, key
+    assert a["proxy_arch"]["backbone"]["width"] == 16 and a["t_end"] > a["t_start"]
+    assert full.constraints == {"params <= 29.5 M": pytest.approx(29.159715 - 29.5)}
+
+    assert none.state == TrialState.PRUNED and none.user_attrs["status"] == "stopped"
+    assert none.values is None and [s for s, _ in none.user_attrs["curve"]] == [30]
+    assert none.user_attrs["curve"][0][1] < full.user_attrs["curve"][0][1]
+
+    assert unetmm.state == TrialState.PRUNED and unetmm.user_attrs["status"] == "infeasible"
+    assert unetmm.user_attrs["broken"] == ["params <= 29.5 M"]
+    assert unetmm.constraints["params <= 29.5 M"] > 0 and "psnr" not in unetmm.user_attrs
+    assert unetmm.user_attrs["m_sc_bytes"] == 256 * 32 * 32  # the paper's 0.25 MiB
+
+    assert [t.number for t in study.best_trials] == [0]
+    assert first.statuses == {"complete": 1, "stopped": 1, "infeasible": 1}
+
+    # resume: the same spec on the same storage adds n_trials, changes nothing before
+    before = {t.number: (t.state, t.values, t.user_attrs) for t in study.get_trials()}
+    again = run_search(spec.with_overrides(n_trials=1), storage_url)
+    assert (again.trials_before, again.trials_after, again.run_trials) == (3, 4, [3])
+    trials = optuna.load_study(study_name="tiny", storage=storage_url).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert {t.number: (t.state, t.values, t.user_attrs) for t in trials[:3]} == before
+    assert all(t.state.is_finished() for t in trials)
+    front = optuna.load_study(study_name="tiny", storage=storage_url).best_trials
+    assert front and all(t.user_attrs["status"] == "complete" for t in front)
+    assert all(v <= 0 for t in front for v in t.constraints.values())
+    for t in trials[3:]:  # sampled, not reference points
+        assert "reference" not in t.user_attrs and t.user_attrs["status"] in (
+            "complete", "stopped", "infeasible", "failed")  # fmt: skip
+        assert t.params["design"] in ("subset", "unetmm")
+        if t.state == TrialState.COMPLETE:
+            keys = [OBJECTIVES[o][0] for o in spec.objectives]
+            assert t.values == [t.user_attrs[k] for k in keys]
+            assert all(math.isfinite(v) for v in t.values)

@@ -1,0 +1,48 @@
+"""Every sampler a study may name works with the skip-design space, three objectives,
+constraints set with ``Trial.set_constraint`` and PRUNED (stopped, infeasible) trials without
+values, the way the searcher tells them."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search_spaces import SpaceBounds, get_space
+from studies.samplers import SAMPLERS, make_sampler
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+BOUNDS = SpaceBounds().for_backbone((32, 64, 128, 256))
+OPTIONS = {"nsga2": {"population_size": 4}, "nsga3": {"population_size": 4},
+           "gp": {"n_startup_trials": 4}, "tpe": {"n_startup_trials": 4}}  # fmt: skip
+
+
+def score(skip) -> tuple[float, float, float]:
+    """A stand-in landscape from the design's own numbers: more skip channels, more PSNR."""
+    kept = sum(skip.reduced(BOUNDS.stage_channels)) if skip.name == "unetmm" else (
+        sum(BOUNDS.stage_channels[s - 1] for s in skip.kept_stages(4)))  # fmt: skip
+    return 20.0 + kept / 100, float(kept), 16e9 + kept * 1e6
+
+
+@pytest.mark.parametrize("name", SAMPLERS.names())
+def test_sampler_runs_with_constraints_and_pruned_trials(name):
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
+                                sampler=make_sampler(name, 0, OPTIONS.get(name, {})))  # fmt: skip
+    space = get_space("skip_designs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(10):
+            trial = study.ask()
+            skip = space.suggest(trial, BOUNDS).skip
+            psnr, m_sc, macs = score(skip)
+            trial.set_constraint("m_sc <= 300", m_sc - 300)
+            if m_sc > 300 or i % 5 == 4:  # infeasible, or "stopped by ASHA"
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, [psnr, m_sc, macs])
+    states = [t.state for t in study.trials]
+    assert len(states) == 10 and TrialState.FAIL not in states
+    assert all(t.state == TrialState.COMPLETE for t in study.best_trials)
+    assert all(v <= 0 for t in study.best_trials for v in t.constraints.values())

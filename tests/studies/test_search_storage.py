@@ -1,0 +1,206 @@
+"""The study storage suite, run on a SQLite file and on a PostgreSQL server: opening, creating
+and resuming studies, reference points, how the searcher turns trial outcomes into Optuna
+states (stopped and infeasible trials never in the front), and crash recovery.
+
+The searcher tests drive ``StudySearcher`` the way Ray Tune does (suggest, results, complete)
+with results shaped like the worker's; ``test_search_run.py`` runs the real thing on Ray.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas.errors import ConfigError
+from studies.heartbeat import Heartbeat, driver_id
+from studies.recovery import recover_stale
+from studies.run import enqueue_references, prepare_study
+from studies.samplers import make_sampler
+from studies.searcher import StudySearcher
+from studies.spec import parse_spec
+from studies.storage import open_storage
+from studies.trial import ARCH_KEY, REUSE_KEY
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPEC = {
+    "name": "suite",
+    "objectives": ["psnr", "m_sc", "macs"],
+    "constraints": ["m_sc <= 1 MiB", "psnr >= 21"],
+    "proxy": {"budget": {"steps": 100, "eval_every": 50}},
+    "early_stopping": {"grace_steps": 50},
+}
+
+
+def spec(**changes):
+    return parse_spec({**SPEC, **changes}, "")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+psycopg://postgres:pw@127.0.0.1:1/x", "cannot reach postgresql+psycopg://postgres:***@127.0.0.1:1/x"),
+        ("sqlite:////no/such/folder/s.db", "folder '/no/such/folder'"),
+        ("oracle://u@h/x", "unavailable database driver"),
+    ],
+)
+def test_unreachable_storage_fails_fast_with_one_line(url, message):
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        open_storage(url)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert time.perf_counter() - t0 < 30  # a connect timeout, not minutes of retries
+
+
+def test_create_then_resume_a_study(storage_url):
+    storage = open_storage(storage_url)
+    study = prepare_study(spec(), "s1", storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    assert study.user_attrs["objectives"] == ["psnr", "m_sc", "macs"]
+    assert study.user_attrs["spec"]["constraints"] == ["m_sc <= 1 MiB", "psnr >= 21"]
+    again = prepare_study(spec(), "s1", open_storage(storage_url))
+    assert again._study_id == study._study_id
+    with pytest.raises(ConfigError, match="objectives: study 's1' in this storage optimises"):
+        prepare_study(spec(objectives=["psnr", "params"]), "s1", storage)
+
+
+def test_reference_points_are_queued_once(storage_url):
+    s = spec(space={"points": [{"name": "subset", "stages": [2]}]})
+    study = prepare_study(s, "refs", open_storage(storage_url))
+    assert enqueue_references(study, s) == ["full", "none", "unetmm", "point0"]
+    assert enqueue_references(study, s) == []  # a resumed study gets no second copy
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs["reference"] for t in waiting] == ["full", "none", "unetmm", "point0"]
+
+
+def _searcher(study_spec, storage_url, name):
+    storage = open_storage(storage_url)
+    prepare_study(study_spec, name, storage)
+    heartbeat = Heartbeat(storage, 60).start()
+    events = []
+    searcher = StudySearcher(study_spec, name, storage, make_sampler("random", 0, {}), heartbeat,
+                             lambda event, trial: events.append((event, trial.number)))  # fmt: skip
+    return searcher, heartbeat, events
+
+
+def _costs(m_sc, macs=16e9):
+    return {"phase": "costs", "m_sc_bytes": m_sc, "macs": macs, "macs_paper": macs,
+            "params": 29_000_000, "peak_activation_bytes": 50_000_000, "bits": 8,
+            "input_size": [256, 256], "m_sc_timeline": [["E1", m_sc]], "cost_engine": "meta",
+            "seconds_cost": 0.2, "t_start": 100.0}  # fmt: skip
+
+
+def _final(status, **metrics):
+    return {"phase": "final", "status": status, "seconds": 9.0, "t_start": 100.0, "t_end": 109.0,
+            **metrics}  # fmt: skip
+
+
+def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front(storage_url):
+    s = spec()
+    searcher, heartbeat, events = _searcher(s, storage_url, "outcomes")
+    study = searcher.study
+    for _ in range(6):
+        study.enqueue_trial({"design": "subset", **{f"subset.s{i}": i == 4 for i in range(1, 5)}})
+    ids = [f"t{i}" for i in range(6)]
+    configs = [searcher.suggest(i) for i in ids]
+    assert all(ARCH_KEY in c for c in configs) and REUSE_KEY not in configs[0]
+    # t0: trained to the end, feasible
+    searcher.on_trial_result("t0", _costs(262_144))
+    for step, psnr in ((50, 21.5), (100, 22.0)):
+        searcher.on_trial_result("t0", {"phase": "train", "step": step, "val_psnr": psnr})
+    searcher.on_trial_complete("t0", _final("complete", psnr=22.0, ssim=0.6, curve=[[50, 21.5], [100, 22.0]]))
+    # t1: stopped by ASHA at step 50 with a PSNR that would dominate t0 (no final report)
+    searcher.on_trial_result("t1", _costs(1000))
+    searcher.on_trial_complete("t1", {"phase": "train", "step": 50, "val_psnr": 35.0})
+    # t2: broke the hard M_sc constraint: costs only
+    searcher.on_trial_result("t2", _costs(2 * 2**20))
+    searcher.on_trial_complete("t2", _final("infeasible", broken=["m_sc <= 1 MiB"]))
+    # t3: the worker died (Ray error, no final result)
+    searcher.on_trial_result("t3", _costs(1000))
+    searcher.on_trial_complete("t3", None, error=True)
+    # t4: trained, but breaks the accuracy constraint psnr >= 21 (soft: COMPLETE, infeasible)
+    searcher.on_trial_result("t4", _costs(0, 15e9))
+    searcher.on_trial_complete("t4", _final("complete", psnr=20.4, ssim=0.5))
+    # t5: a NaN score is a failure, not a value
+    searcher.on_trial_result("t5", _costs(1000))
+    searcher.on_trial_complete("t5", _final("complete", psnr=float("nan"), ssim=0.5))
+
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED, TrialState.FAIL,
+                      TrialState.COMPLETE, TrialState.FAIL]  # fmt: skip
+    assert [t.user_attrs["status"] for t in trials] == [
+        "complete", "stopped", "infeasible", "failed", "complete", "failed"]  # fmt: skip
+    t0, t1, t2, t3, t4, t5 = trials
+    assert t0.values == [22.0, 262_144, 16e9]
+    assert t0.constraints == {"m_sc <= 1 MiB": -0.75, "psnr >= 21": -1.0}
+    assert t0.user_attrs["arch"]["skip"] == {"name": "subset", "stages": [4]}
+    assert t0.user_attrs["design"] == "subset [4]" and t0.user_attrs["seconds"] == 9.0
+    assert t1.values is None and t1.user_attrs["curve"] == [[50, 35.0]] and "psnr" not in t1.user_attrs
+    assert t2.values is None and t2.constraints["m_sc <= 1 MiB"] == pytest.approx(1.0)
+    assert "died" in t3.user_attrs["error"]
+    assert t4.constraints["psnr >= 21"] == pytest.approx(0.6)
+    assert "not finite" in t5.user_attrs["error"]
+    assert [t.number for t in study.best_trials] == [0]  # not the stopped 35 dB, not t4
+    assert events.count(("finish", 1)) == 1 and len(events) == 12
+    assert heartbeat.live == set()
+    heartbeat.stop()
+
+
+def test_a_design_scored_before_is_copied_not_retrained(storage_url):
+    s = spec(constraints=[])
+    searcher, heartbeat, _ = _searcher(s, storage_url, "twins")
+    params = {"design": "subset", **{f"subset.s{i}": i != 2 for i in range(1, 5)}}
+    searcher.study.enqueue_trial(params)
+    searcher.study.enqueue_trial(params)
+    searcher.suggest("a")
+    searcher.on_trial_result("a", _costs(500_000))
+    searcher.on_trial_complete("a", _final("complete", psnr=23.0, ssim=0.7, steps=100))
+    config = searcher.suggest("b")
+    assert config[REUSE_KEY] == 0
+    searcher.on_trial_complete("b", {"phase": "final", "seconds": 0.01, "t_start": 5.0, "t_end": 5.01})
+    a, b = searcher.study.get_trials()
+    assert b.state == TrialState.COMPLETE and b.values == a.values
+    assert b.user_attrs["copy_of"] == 0 and b.user_attrs["seconds"] == 0.01
+    assert b.user_attrs["steps"] == 100 and b.user_attrs["m_sc_bytes"] == 500_000
+    heartbeat.stop()
+
+
+def test_recovery_fails_and_requeues_only_stale_trials(storage_url):
+    storage = open_storage(storage_url)
+    study = prepare_study(spec(), "crash", storage)
+    done = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(done, [20.0, 1.0, 1.0])
+
+    def running(driver):
+        t = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        t.set_user_attr("driver", driver)
+        storage.record_heartbeat(t._trial_id)
+        return t
+
+    gone = subprocess.run([sys.executable, "-c", "from studies.heartbeat import driver_id; "
+                           "print(driver_id())"], capture_output=True, text=True, check=True)  # fmt: skip
+    dead = running(gone.stdout.strip())  # its search process has exited
+    alive = running(driver_id())  # this process: still running it
+    remote = running("other-host:123:456")  # another machine: judged by heartbeat
+    recovered = recover_stale(study, storage_url, grace_period=2, max_retry=1)
+    assert recovered == [dead.number]
+    time.sleep(3.5)  # the remote trial's heartbeat goes stale; ours is not renewed either
+    storage.record_heartbeat(alive._trial_id)  # (our driver's heartbeat thread would do this)
+    recovered = recover_stale(study, storage_url, grace_period=2, max_retry=1)
+    assert recovered == [remote.number]
+    by_number = {t.number: t for t in study.get_trials()}
+    assert by_number[done.number].state == TrialState.COMPLETE
+    assert by_number[alive.number].state == TrialState.RUNNING
+    assert by_number[dead.number].state == TrialState.FAIL
+    assert by_number[dead.number].user_attrs["error"] == "the search process running it died"
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.params["x"] for t in waiting) == sorted(
+        [by_number[dead.number].params["x"], by_number[remote.number].params["x"]])
+    assert all("status" not in t.user_attrs for t in waiting)  # a clean copy to run again
