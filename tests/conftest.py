@@ -11,4 +11,5 @@ import torch
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["UNETMM_CACHE_DIR"] = str(tmp_path_factory.mktemp("unetmm-cache"))
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the CLI subprocesses the tests start
+    torch.set_num_threads(1)  # tiny models; OpenMP spinning on a busy 2-core box costs more
