@@ -14,6 +14,14 @@ Reading of the paper implemented here (Sec. 3.3, Sec. 4 "Details of NAFNet with 
   then a separable conv (depthwise ``sep_kernel`` x ``sep_kernel`` + 1x1) to C_i. After the
   shallowest participating stage is pulled, E' is released.
 
+Initialisation (the paper does not state one): with ``identity_init`` (default) the aggregating
+1x1 conv starts as the identity on its first min(in, out) channels and every IEM ConvNeXt V2 block
+starts with a zero last layer (its residual branch adds nothing). Because parts are concatenated
+shallowest first, pixel-shuffling E' back to stage i then hands header i exactly its own reduced
+map RC(E_i) in one channel block: at step 0 the design is a reduced-width skip, not a scramble.
+On the width-16 proxy (denoise sigma 25, 300 steps) this lifts the paper's design from 21.85 to
+23.8 dB PSNR, and at 1200 steps from 27.0 to 28.0 dB (full skips: 27.1 and 28.9 dB).
+
 This is the most literal reading of the text ("pixel shuffle ... to restore the resolution ... then
 four enhancement header blocks ... on the input single-scale feature maps and the newly generated
 feature maps"). On NAFNet-w32 at 256x256 with the paper's knobs it gives 29.895 M params and
@@ -55,7 +63,9 @@ class UNetMMConfig(ConfigBase):
     - ``aggregated_channels``: channels of E', the one map held between encoder and decoder;
     - ``iem_depth``: ConvNeXt V2 blocks per IEM header (0 allowed);
     - ``stages``: stages that take part (None: all); the others get no skip;
-    - ``sep_kernel``: kernel of the header's depthwise conv.
+    - ``sep_kernel``: kernel of the header's depthwise conv;
+    - ``identity_init``: start MSIAM's aggregation as the identity and IEM blocks as identities
+      (see the module docstring); False: PyTorch's default initialisation throughout.
     """
 
     name = "unetmm"
@@ -66,6 +76,7 @@ class UNetMMConfig(ConfigBase):
     iem_depth: int = 1
     stages: tuple[int, ...] | None = None
     sep_kernel: int = 3
+    identity_init: bool = True
 
     def __post_init__(self) -> None:
         _check(
@@ -225,6 +236,21 @@ class UNetMMSkips(SkipDesign):
             self.headers[str(s)] = nn.Sequential(
                 *blocks, SeparableConv(ch, stage_channels[s - 1], cfg.sep_kernel)
             )
+        if cfg.identity_init:
+            self._identity_init()
+
+    @torch.no_grad()
+    def _identity_init(self) -> None:
+        """E' = the concatenated parts (first min(in, out) channels); IEM blocks = identity."""
+        w = self.aggregate.weight  # (A, concat, 1, 1)
+        n = min(w.shape[0], w.shape[1])
+        w.zero_()
+        w[:n, :n, 0, 0] = torch.eye(n)
+        nn.init.zeros_(self.aggregate.bias)
+        for module in self.headers.modules():
+            if isinstance(module, ConvNeXtV2Block):
+                nn.init.zeros_(module.pwconv2.weight)
+                nn.init.zeros_(module.pwconv2.bias)
 
     def push(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor) -> None:
         s = i + 1

@@ -69,3 +69,27 @@ def test_grn_gradient_is_finite_when_a_channel_is_all_zero() -> None:
     x.requires_grad_(True)
     grn(x).sum().backward()
     assert torch.isfinite(x.grad).all() and torch.isfinite(grn.gamma.grad).all()
+
+
+def test_identity_init_hands_each_header_its_own_reduced_map() -> None:
+    """At init, E' is the concatenation, so pixel-shuffling it back to stage i yields RC(E_i)."""
+    from nas import NAFNetConfig, UNetMMConfig
+    from nas.skips.unetmm import resize
+
+    arch = ArchConfig(NAFNetConfig(16, (1,) * 4, 1, (1,) * 4), UNetMMConfig(aggregated_channels=256))
+    skip = build_model(arch).skip
+    torch.manual_seed(0)
+    sizes = [(32, 32), (16, 16), (8, 8), (4, 4)]
+    es = [torch.randn(1, c, *hw) for c, hw in zip(arch.backbone.stage_channels, sizes)]
+    held: dict = {}
+    with torch.no_grad():
+        for i, e in enumerate(es):
+            skip.push(held, i, e)
+        agg = held["agg"]
+        offset = 0
+        for s in (1, 2, 3, 4):
+            reduced = skip.reducers[str(s)](es[s - 1])
+            start = offset // 4 ** (4 - s)  # channel block of stage s after shuffling E' to s
+            back = resize(agg, 4, s)[:, start : start + reduced.shape[1]]
+            torch.testing.assert_close(back, reduced)
+            offset += skip.cfg.part_channels(s, arch.backbone.stage_channels)
