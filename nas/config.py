@@ -121,16 +121,22 @@ class ArchConfig:
         return dataclasses.replace(self, **changes)
 
 
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """``yaml.safe_load`` of a file; an unreadable file or bad YAML is one ``ConfigError`` line."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {first}") from None
+
+
 def load_config(path: str | Path) -> ArchConfig:
     """Read an ArchConfig from a YAML/JSON file: either the arch mapping itself or a training
     config with an ``arch:`` section (as ``unetmm export`` writes)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if isinstance(data, dict) and "arch" in data:
         data = data["arch"]
     return ArchConfig.from_dict(data)

@@ -12,6 +12,8 @@ from pathlib import Path
 import optuna
 
 from nas.errors import ConfigError
+from studies.storage import open_storage as _open
+from studies.storage import shown
 
 
 def storage_url(storage: str) -> str:
@@ -33,27 +35,14 @@ def storage_url(storage: str) -> str:
 
 def safe_url(url: str) -> str:
     """The URL with any password masked, fit for reports and messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 (not a SQLAlchemy URL: show it without user info)
-        return url.split("@")[-1]
+    return shown(url)
 
 
 def open_storage(
     storage: str, storage_class: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage
 ) -> optuna.storages.RDBStorage:
-    """An ``RDBStorage`` (or subclass) on ``storage``; PostgreSQL gets a 10 s connect timeout."""
-    import sqlalchemy.exc
-
-    url = storage_url(storage)
-    kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else None
-    try:
-        return storage_class(url, engine_kwargs=kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"STORAGE: cannot open {safe_url(url)}: {first}") from None
+    """An existing storage (a ``.db`` path or a URL) opened as ``storage_class``."""
+    return _open(storage_url(storage), storage_class)
 
 
 def load_study(storage: str, study_name: str | None = None) -> optuna.Study:

@@ -40,7 +40,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -50,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from nas.config import read_yaml
 from nas.cost.memory import BIT_WIDTHS
 from nas.errors import ConfigError, UnetmmError
 from nas.presets import BACKBONE_PRESETS, backbone_preset
@@ -396,22 +396,11 @@ def load_spec(source: str | Path) -> StudySpec:
     """A ``StudySpec`` from a YAML file path or a preset name (``quick``, ``nafnet_sidd``)."""
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"study file {str(path)!r} cannot be read: {exc.strerror}") from None
-        where = str(path)
-    else:
-        name = str(source)
-        if name not in preset_names():
-            raise ConfigError(
-                f"study {name!r}: no such file and no such preset; presets: {preset_names()}"
-            )
-        text = _presets().joinpath(f"{name}.yaml").read_text()
-        where = f"preset {name}"
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise ConfigError(f"{where}: not valid YAML: {first}") from None
-    return parse_spec(data, where)
+        return parse_spec(read_yaml(path, "study file"), str(path))
+    name = str(source)
+    if name not in preset_names():
+        raise ConfigError(
+            f"study {name!r}: no such file and no such preset; presets: {preset_names()}"
+        )
+    with importlib.resources.as_file(_presets().joinpath(f"{name}.yaml")) as preset:
+        return parse_spec(read_yaml(preset, "preset"), f"preset {name}")

@@ -59,9 +59,13 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {}
 
 
-def open_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
-    """An Optuna ``RDBStorage`` on ``url`` (``options`` go to it), or ``ConfigError`` if it
-    cannot be reached."""
+def open_storage(
+    url: str,
+    storage_class: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage,
+    **options: Any,
+) -> optuna.storages.RDBStorage:
+    """A ``storage_class`` (Optuna's ``RDBStorage`` or a subclass) on ``url`` (``options`` go to
+    it), or ``ConfigError`` if it cannot be reached."""
     url = normalize_url(url)
     where = shown(url)
     parsed = make_url(url)
@@ -75,7 +79,7 @@ def open_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **options)
+            return storage_class(url, engine_kwargs=_engine_kwargs(url), **options)
     except sqlalchemy.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         raise ConfigError(

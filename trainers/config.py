@@ -37,7 +37,7 @@ from pydantic import (
 )
 from pydantic.functional_validators import BeforeValidator
 
-from nas.config import ArchConfig
+from nas.config import ArchConfig, read_yaml
 from nas.errors import ConfigError, UnknownNameError
 
 BUILTIN = "builtin"
@@ -239,13 +239,7 @@ def validate(model: type[_Strict], data: Any, prefix: str = "") -> Any:
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read and validate a training config (YAML or JSON); problems raise ``ConfigError``."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {first}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r}: expected a mapping with an 'arch:' section")
     if "arch" not in data:
