@@ -7,6 +7,7 @@ ranks, and Kendall's tau-b between the two rankings (target: tau >= 0.6).
 
     PYTHONPATH=. python benchmarks/proxy_fidelity.py            # ~40 min on 2 busy cores
     PYTHONPATH=. python benchmarks/proxy_fidelity.py --quick    # 8 designs, 1/3 of the steps
+    ... --json out.json; ... --reuse out.json --only "unet--(paper)"  # rerun one design
 
 Timings on a shared machine are noisy; the ranking is what this measures.
 """
@@ -48,6 +49,7 @@ def designs(target: NAFNetConfig, quick: bool) -> dict[str, ArchConfig]:
         "unet--(A=64)": paper.replace(aggregated_channels=64),
         "unet--(r=1/4)": paper.replace(ratios=(0.25,) * 4),
         "unet--{1,2}": paper.replace(stages=(1, 2)),
+        "unet--(t=3)": paper.replace(target_stage=3),
         "unet--(iem=0)": paper.replace(iem_depth=0),
         "subset{1,2}": SubsetSkipsConfig(stages=(1, 2)),
     }
@@ -97,8 +99,46 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="run only these design names")
-    p.add_argument("--json", help="write the results to this file")
+    p.add_argument("--json", help="write the results to this file (after every design)")
+    p.add_argument("--reuse", metavar="JSON", help="take designs already measured (same budget) "
+                   "from this file; with --only, rerun just those")  # fmt: skip
     return p.parse_args(argv)
+
+
+def run_design(proxy: ArchConfig, budgets: dict[str, ProxyBudget], args: argparse.Namespace,
+               name: str) -> dict:  # fmt: skip
+    """Train ``proxy`` under each budget; a diverged run is recorded as NaN (left out of tau)."""
+    task = TaskConfig(name="denoise", sigma=25)
+    row: dict = {"design": name}
+    for label, b in budgets.items():
+        try:
+            r = train_and_eval(proxy, task, b, threads=args.threads, seed=args.seed)
+            row[label], row[f"{label}_s"], row["input"] = r.psnr, r.seconds, r.input_psnr
+        except TrainingDiverged as exc:
+            print(f"{name} ({label}): {exc}", file=sys.stderr)
+            row[label], row[f"{label}_s"] = math.nan, math.nan
+    return row
+
+
+def print_table(rows: list[dict], budgets: dict[str, ProxyBudget]) -> float:
+    """Print the markdown table and Kendall's tau-b; return tau."""
+    done = [r for r in rows if math.isfinite(r["default"]) and math.isfinite(r["long"])]
+    if len(done) < len(rows):
+        print(f"left out of tau (diverged): {[r['design'] for r in rows if r not in done]}")
+    short_scores = [r["default"] for r in done]
+    long_scores = [r["long"] for r in done]
+    rs, rl = ranks(short_scores), ranks(long_scores)
+    n, m = budgets["default"].steps, budgets["long"].steps
+    print(f"\nValidation PSNR (dB), denoise sigma 25, noisy input {done[0]['input']:.2f} dB")
+    print(f"| design | {n} steps | rank | {m} steps | rank | s ({n}) |")
+    print("|---|---|---|---|---|---|")
+    for r, a, b in zip(done, rs, rl):
+        print(f"| {r['design']} | {r['default']:.2f} | {a} | {r['long']:.2f} | {b} "
+              f"| {r['default_s']:.0f} |")  # fmt: skip
+    tau = kendall_tau(short_scores, long_scores)
+    print(f"\nKendall tau-b ({len(done)} designs, {n} vs {m} steps): {tau:.3f}"
+          "   (target >= 0.6)")  # fmt: skip
+    return tau
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,54 +146,40 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (ProxyBudget().steps // 3 if args.quick else ProxyBudget().steps)
     budget = ProxyBudget(steps=steps, crop=args.crop, batch=args.batch, lr=args.lr,
                          eval_every=args.eval_every or steps)  # fmt: skip
-    long = budget.scaled(args.factor)
-    task = TaskConfig(name="denoise", sigma=25)
+    budgets = {"default": budget, "long": budget.scaled(args.factor)}
     target = backbone_preset("nafnet-sidd")
     backbone = default_proxy_backbone(target)
     if args.width:
         backbone = backbone.replace(width=args.width)
     table = designs(target, args.quick)
-    if args.only:
-        table = {k: v for k, v in table.items() if k in args.only}
-    print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong budget: {long.steps} steps")
+    setup = {"budget": budget.model_dump(mode="json"), "long_steps": budgets["long"].steps,
+             "width": backbone.width, "seed": args.seed}  # fmt: skip
+    reused: dict[str, dict] = {}
+    if args.reuse:
+        with open(args.reuse) as fh:
+            old = json.load(fh)
+        if {k: old.get(k) for k in setup} == setup:
+            reused = {r["design"]: r for r in old["rows"]}
+        else:
+            print(f"--reuse {args.reuse}: other budget or backbone, ignored", file=sys.stderr)
+    print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong: {budgets['long'].steps} steps")
     rows = []
-    bar = tqdm(total=len(table) * 2, desc="proxy runs", file=sys.stderr)
     t_start = time.perf_counter()
-    for name, arch in table.items():
-        proxy = proxy_arch(arch, backbone)
-        row = {"design": name}
-        for label, b in (("default", budget), ("long", long)):
-            bar.set_postfix_str(f"{name} {label}")
-            try:
-                r = train_and_eval(proxy, task, b, threads=args.threads, seed=args.seed)
-                row[label], row[f"{label}_s"], row["input"] = r.psnr, r.seconds, r.input_psnr
-            except TrainingDiverged as exc:  # recorded, left out of tau
-                print(f"{name} ({label}): {exc}", file=sys.stderr)
-                row[label], row[f"{label}_s"] = math.nan, math.nan
-            bar.update()
+    for name, arch in tqdm(table.items(), desc="designs", file=sys.stderr):
+        keep = name in reused and (not args.only or name not in args.only)
+        if not keep and args.only and name not in args.only:
+            continue
+        row = reused[name] if keep else run_design(proxy_arch(arch, backbone), budgets, args, name)
         rows.append(row)
-    bar.close()
-    done = [r for r in rows if math.isfinite(r["default"]) and math.isfinite(r["long"])]
-    if len(done) < len(rows):
-        print(f"left out of tau (diverged): {[r['design'] for r in rows if r not in done]}")
-    rows = done
-    short_scores = [r["default"] for r in rows]
-    long_scores = [r["long"] for r in rows]
-    rs, rl = ranks(short_scores), ranks(long_scores)
-    print(f"\nValidation PSNR (dB), denoise sigma 25, noisy input {rows[0]['input']:.2f} dB")
-    n, m = budget.steps, long.steps
-    print(f"| design | {n} steps | rank | {m} steps | rank | s ({n}) |")
-    print("|---|---|---|---|---|---|")
-    for r, a, b in zip(rows, rs, rl):
-        print(f"| {r['design']} | {r['default']:.2f} | {a} | {r['long']:.2f} | {b} "
-              f"| {r['default_s']:.0f} |")  # fmt: skip
-    tau = kendall_tau(short_scores, long_scores)
-    print(f"\nKendall tau-b ({len(rows)} designs, {budget.steps} vs {long.steps} steps): "
-          f"{tau:.3f}   (target >= 0.6)   total {time.perf_counter() - t_start:.0f} s")  # fmt: skip
+        print(f"  {name}: {row['default']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
+        if args.json:  # after every design, so an interrupted run keeps what it measured
+            with open(args.json, "w") as fh:
+                json.dump({**setup, "rows": rows}, fh, indent=1)
+    tau = print_table(rows, budgets)
+    print(f"total {time.perf_counter() - t_start:.0f} s ({len(reused)} designs reused)")
     if args.json:
         with open(args.json, "w") as fh:
-            info = {"budget": budget.model_dump(), "long_steps": long.steps}
-            json.dump({**info, "width": backbone.width, "rows": rows, "tau": tau}, fh, indent=1)
+            json.dump({**setup, "rows": rows, "tau": tau}, fh, indent=1)
     return 0
 
 

@@ -75,10 +75,11 @@ def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
 
 
 def _comparable(config: TrainConfig) -> dict[str, Any]:
-    """What must match for a resume: all but ``out_dir`` and the thread count."""
+    """What must match for a resume: all but ``out_dir``, the thread count and the cache size."""
     d = config.model_dump(mode="json")
     d.pop("out_dir")
     d["recipe"].pop("threads")
+    d["data"].pop("cache_mb")
     return d
 
 

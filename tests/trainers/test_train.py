@@ -29,7 +29,7 @@ def _config(arch: ArchConfig, out: Path, iterations: int = 100, **recipe: object
     return TrainConfig(arch=arch, recipe=Recipe(**r), out_dir=str(out))
 
 
-@pytest.mark.slow  # a subprocess start (torch import) and ~200 tiny steps: ~20-45 s
+@pytest.mark.slow  # a subprocess start (torch import) and ~200 tiny steps: 10-45 s by load
 def test_resume_after_kill_reproduces_the_uninterrupted_run(
     tmp_path: Path, tiny_unetmm: ArchConfig
 ) -> None:
