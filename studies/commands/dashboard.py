@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from studies.commands import add_storage_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "storage",
-        metavar="STORAGE",
-        help="study storage: a SQLite .db file or a URL (sqlite:///..., postgresql://...)",
-    )
+    add_storage_argument(p)
     p.add_argument(
         "--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free)"
     )

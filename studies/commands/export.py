@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import argparse
 
+from studies.commands import STUDY_HELP, add_storage_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "storage",
-        metavar="STORAGE",
-        help="study storage: a SQLite .db file or a URL (sqlite:///..., postgresql://...)",
-    )
-    p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
+    add_storage_argument(p)
+    p.add_argument("--study", metavar="NAME", help=STUDY_HELP)
     p.add_argument(
         "--max-m-sc", metavar="BYTES", help="skip-memory budget, e.g. 0.25MiB, 256KiB, 262144"
     )

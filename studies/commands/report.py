@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from studies.commands import STUDY_HELP, add_storage_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "storage",
-        metavar="STORAGE",
-        help="study storage: a SQLite .db file or a URL (sqlite:///..., postgresql://...)",
-    )
-    p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
+    add_storage_argument(p)
+    p.add_argument("--study", metavar="NAME", help=STUDY_HELP)
     p.add_argument(
         "--out", metavar="DIR", required=True, help="folder for report.html and the PNGs"
     )
