@@ -1,7 +1,8 @@
 """What the proxy run and full training share: optimizer, schedule, one step, evaluation.
 
 One optimisation step is ``PSNR loss -> backward -> optimizer.step -> scheduler.step``; a loss
-that is NaN or infinite raises ``TrainingDiverged`` naming the step (never a silent score).
+or a validation score that is NaN or infinite raises ``TrainingDiverged`` naming the step (never a
+silent score).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from trainers.metrics import psnr, psnr_loss, ssim
 
 
 class TrainingDiverged(UnetmmError):
-    """The training loss became NaN or infinite."""
+    """The training loss or a validation score became NaN or infinite."""
 
 
 def make_optimizer(params: Iterable[nn.Parameter], opt: _Optim) -> torch.optim.Optimizer:
@@ -62,8 +63,11 @@ def train_step(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, val: ValSet) -> tuple[float, float]:
-    """Mean per-image (PSNR, SSIM) of ``model`` on ``val`` (eval mode, then back to train)."""
+def evaluate(model: nn.Module, val: ValSet, step: int) -> tuple[float, float]:
+    """Mean per-image (PSNR, SSIM) of ``model`` on ``val`` (eval mode, then back to train).
+
+    Raises ``TrainingDiverged`` naming ``step`` and the metric if either score is NaN or infinite
+    (e.g. weights that became NaN in the last optimizer step)."""
     was_training = model.training
     model.eval()
     p, s = [], []
@@ -74,21 +78,34 @@ def evaluate(model: nn.Module, val: ValSet) -> tuple[float, float]:
             s.append(ssim(out, target))
     finally:
         model.train(was_training)
-    return float(torch.cat(p).mean()), float(torch.cat(s).mean())
+    scores = float(torch.cat(p).mean()), float(torch.cat(s).mean())
+    for metric, value in zip(("PSNR", "SSIM"), scores):
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged: validation {metric} is {value} at step {step}; "
+                "lower the learning rate"
+            )
+    return scores
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread flushes subnormal floats to zero (torch has no getter: 1e-30 * 1e-10
+    is subnormal in float32, so it comes out 0 exactly when flushing is on)."""
+    return bool((torch.tensor([1e-30]) * 1e-10 == 0).item())
 
 
 @contextlib.contextmanager
 def compute_settings(threads: int | None) -> Iterator[None]:
     """Inside the block: ``torch.set_num_threads(threads)`` (unchanged when None) and denormals
     flushed to zero. NAFNet's zero-initialised block scales make early gradients subnormal, which
-    runs ~5x slower on CPU; flushing them changes no score measurably. Afterwards the thread count
-    is restored and flushing is switched off again (torch's default)."""
-    before = torch.get_num_threads()
+    runs ~5x slower on CPU; flushing them changes no score measurably. Afterwards the caller's
+    thread count and denormal flushing are restored."""
+    before, flushing = torch.get_num_threads(), flushing_denormals()
     if threads is not None:
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(flushing)
         torch.set_num_threads(before)

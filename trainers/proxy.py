@@ -121,7 +121,7 @@ def train_and_eval(
     (``stopped=True``, the last score); its exceptions propagate unchanged. ``threads`` sets
     ``torch.set_num_threads`` for the run (see ``trainers.loop.compute_settings``). The caller's
     torch RNG state is left untouched.
-    Raises ``TrainingDiverged`` on a NaN/inf loss.
+    Raises ``TrainingDiverged`` on a NaN/inf loss or validation score.
     """
     data = data if data is not None else DataConfig()
     t0 = time.perf_counter()
@@ -139,7 +139,7 @@ def train_and_eval(
             train_step(model, optimizer, scheduler, inp, target, step)
             if step % budget.eval_every and step != budget.steps:
                 continue
-            score, structure = evaluate(model, val)
+            score, structure = evaluate(model, val, step)
             curve.append((step, score))
             if callback is not None and callback(step, score):
                 stopped = True

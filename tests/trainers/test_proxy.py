@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from nas import ArchConfig, FullSkipsConfig, NAFNetConfig, SubsetSkipsConfig, UNetConfig
 from nas.errors import ConfigError, UnetmmError
@@ -78,6 +79,32 @@ def test_divergence_raises_naming_the_step(tiny_arch: ArchConfig, tiny_budget: P
     with pytest.raises(TrainingDiverged, match=r"loss is (nan|inf) at step \d+") as info:
         train_and_eval(tiny_arch, TaskConfig(), budget)
     assert isinstance(info.value, UnetmmError)
+
+
+def test_nan_weights_after_the_last_step_raise_instead_of_a_nan_score(
+    tiny_arch: ArchConfig, tiny_budget: ProxyBudget
+) -> None:
+    """The last optimizer step turns the weights NaN: its loss was finite, so only the final
+    evaluation (a real forward pass of the NaN model) can tell."""
+    budget = tiny_budget.model_copy(update={"steps": 15})  # evaluations at 10 and 15
+    steps = 0
+
+    def poison_last_step(optimizer: torch.optim.Optimizer, *_: object) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == budget.steps:
+            with torch.no_grad():
+                for group in optimizer.param_groups:
+                    for p in group["params"]:
+                        p.fill_(math.nan)
+
+    handle = register_optimizer_step_post_hook(poison_last_step)
+    try:
+        with pytest.raises(TrainingDiverged, match=r"validation PSNR is nan at step 15"):
+            train_and_eval(tiny_arch, TaskConfig(), budget, threads=1)
+    finally:
+        handle.remove()
+    assert steps == 15
 
 
 def test_proxy_arch_keeps_the_targets_absolute_skip_widths() -> None:
