@@ -5,16 +5,24 @@
 - ``config.yaml``: the config as run;
 - ``ckpt_00001000.pt`` ...: every ``checkpoint_every`` steps and at the end (the last
   ``keep_checkpoints`` are kept), each with the model, optimizer, scheduler, torch RNG state, step,
-  per-step losses, the validation curve and the config; written atomically, loaded with
+  per-step losses, the validation curve and the config; loaded with
   ``torch.load(..., weights_only=True)``;
 - ``result.json``: final PSNR/SSIM (and the noisy input's), steps, seconds, the validation curve,
   the loss curve (mean of every ``log_every`` steps), and the ONNX check when asked;
 - ``model.pt``: ``{"arch": ..., "model": state_dict}`` of the final model;
 - ``model.onnx`` with ``--onnx``.
 
+Checkpoints, ``config.yaml``, ``model.pt`` and ``result.json`` are written atomically (a temporary
+file in ``out_dir``, then ``os.replace``). A NaN/inf loss or validation score raises
+``TrainingDiverged`` before ``model.pt`` and ``result.json`` are written.
+
 Resume: a batch is a function of (seed, step) (see ``trainers.data``), and everything else that
 changes during training is in the checkpoint, so a run killed and restarted reproduces the
 uninterrupted run's per-step losses exactly (same thread count; tests check it bit for bit).
+A resume needs the same arch, task, data and recipe as the checkpointed run, except for what does
+not change the math: ``out_dir``, ``data.cache_mb``, ``recipe.threads``, ``checkpoint_every``,
+``keep_checkpoints``, ``eval_every`` and ``log_every``. A different ``iterations`` is refused (the
+cosine schedule spans them).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +83,26 @@ def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _comparable(config: TrainConfig) -> dict[str, Any]:
-    """What must match for a resume: all but ``out_dir``, the thread count and the cache size."""
-    d = config.model_dump(mode="json")
-    d.pop("out_dir")
-    d["recipe"].pop("threads")
-    d["data"].pop("cache_mb")
+# what may change between a checkpointed run and its resume (nothing here changes the math)
+_NOT_IDENTITY = {
+    "": ("out_dir",),
+    "data": ("cache_mb",),
+    "recipe": ("threads", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every"),
+}
+
+
+def _identity(d: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping (``model_dump(mode="json")``) without the ``_NOT_IDENTITY`` fields."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for section, keys in _NOT_IDENTITY.items():
+        for key in keys:
+            (d[section] if section else d).pop(key, None)
     return d
+
+
+def _comparable(config: TrainConfig) -> dict[str, Any]:
+    """What must match for a resume: the config without the ``_NOT_IDENTITY`` fields."""
+    return _identity(config.model_dump(mode="json"))
 
 
 def _diff(a: Any, b: Any, where: str = "") -> str | None:
@@ -101,7 +123,7 @@ def _load_latest(out_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
         except Exception as exc:  # noqa: BLE001  (a torn or corrupt file: try the previous one)
             warnings.warn(f"skipping unreadable checkpoint {path}: {exc}", stacklevel=2)
             continue
-        field = _diff(state["config"], _comparable(config))
+        field = _diff(_identity(state["config"]), _comparable(config))
         if field:
             raise ConfigError(
                 f"{field}: differs from the run checkpointed in {str(out_dir)!r} (step {step}); "
@@ -111,10 +133,23 @@ def _load_latest(out_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
     return None
 
 
+def _replace(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` to a temporary file next to ``path``, then rename it to ``path`` (atomic:
+    a reader or a killed run sees the old file or the new one, never half of one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _replace(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    _replace(path, lambda tmp: tmp.write_text(text))
 
 
 class _Run:
@@ -164,32 +199,34 @@ class _Run:
 def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
           progress: bool = True) -> TrainResult:  # fmt: skip
     """Train ``config`` to ``recipe.iterations`` steps, resuming from the newest checkpoint in
-    ``out_dir`` unless ``resume`` is False (then its old checkpoints are removed). With ``onnx``
-    the final model is exported to ``model.onnx`` and checked with onnxruntime."""
+    ``out_dir`` unless ``resume`` is False (then, once the data has been checked, its old
+    checkpoints are removed). With ``onnx`` the final model is exported to ``model.onnx`` and
+    checked with onnxruntime. Raises ``ConfigError`` (bad data, or a checkpointed run that differs)
+    and ``TrainingDiverged`` (NaN/inf loss or validation score)."""
     r = config.recipe
     out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        for _, path in checkpoints(out_dir):
-            path.unlink()
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         val = validation_set(config.data, config.task, r.val_crop)
         stream = TrainStream(train_source(config.data), config.task, r.crop, r.batch, r.seed)
         run = _Run(config)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:  # only now: a bad config above leaves the old run untouched
+            for _, path in checkpoints(out_dir):
+                path.unlink()
         state = _load_latest(out_dir, config) if resume else None
         if state is not None:
             run.restore(state)
         resumed_from = run.step
-        (out_dir / "config.yaml").write_text(config.to_yaml())
+        _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
         ckpt = _train_loop(run, stream, val, progress)
-        score, structure = evaluate(run.model, val)
+        score, structure = evaluate(run.model, val, run.step)
     result = TrainResult(
         psnr=score, ssim=structure, input_psnr=val.input_psnr, steps=run.step,
         seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
         checkpoint=ckpt, resumed_from=resumed_from,
     )  # fmt: skip
-    torch.save({"arch": config.arch.to_dict(), "model": run.model.state_dict()},
-               out_dir / "model.pt")  # fmt: skip
+    _save_atomic({"arch": config.arch.to_dict(), "model": run.model.state_dict()},
+                 out_dir / "model.pt")  # fmt: skip
     if onnx:
         from trainers.onnx_export import check_onnx, export_onnx
 
@@ -214,7 +251,7 @@ def _train_loop(run: _Run, stream: TrainStream, val: Any, progress: bool) -> Pat
             run.losses.append(loss)
             run.step = step
             if step % r.eval_every == 0 or step == r.iterations:
-                run.curve.append((step, evaluate(run.model, val)[0]))
+                run.curve.append((step, evaluate(run.model, val, step)[0]))
             if step % r.log_every == 0 or step == r.iterations:
                 window = run.losses[-r.log_every :]
                 postfix = {"loss": f"{sum(window) / len(window):.3f}"}
@@ -254,4 +291,4 @@ def _write_result(result: TrainResult, config: TrainConfig) -> None:
     }
     if result.onnx is not None:
         data["onnx"] = {"path": result.onnx.name, "max_abs_diff": result.onnx_max_abs_diff}
-    (result.out_dir / "result.json").write_text(json.dumps(data, indent=1))
+    _write_text_atomic(result.out_dir / "result.json", json.dumps(data, indent=1))

@@ -1,8 +1,9 @@
 """``unetmm train CONFIG.yaml``: full training of an exported (or hand-written) config.
 
 Resumes from the newest checkpoint in the output folder unless ``--no-resume``; ``--steps``
-overrides ``recipe.iterations``, ``--out`` the config's ``out_dir``; ``--onnx`` also exports the
-final model to ONNX and checks it against PyTorch with onnxruntime.
+overrides ``recipe.iterations`` (a checkpointed run with another step count is refused: the cosine
+schedule spans the steps), ``--out`` the config's ``out_dir``; ``--onnx`` also exports the final
+model to ONNX and checks it against PyTorch with onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from nas.errors import ConfigError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", metavar="CONFIG.yaml", help="config with arch, task, data, recipe")
     p.add_argument("--out", metavar="DIR", help="output folder (default: the config's out_dir)")
-    p.add_argument("--steps", type=int, metavar="N", help="total steps (recipe.iterations)")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="total steps (recipe.iterations); the cosine schedule spans them, so a "
+                        "checkpointed run with another step count is not resumed: it is refused "
+                        "(use --no-resume to start over, or --out for a new folder)")  # fmt: skip
     p.add_argument("--no-resume", action="store_true",
                    help="start over, removing the checkpoints in the output folder")  # fmt: skip
     p.add_argument("--onnx", action="store_true", help="export model.onnx and check it")

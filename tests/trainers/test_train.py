@@ -16,7 +16,7 @@ import torch
 from nas import ArchConfig
 from nas.errors import ConfigError
 from studies.cli import main
-from trainers.config import Recipe, TrainConfig
+from trainers.config import DataConfig, Recipe, TrainConfig
 from trainers.train import checkpoints, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +55,12 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(
     done = checkpoints(tmp_path / "killed")[-1][0]
     assert 10 <= done < 100
 
-    resumed = train(config, progress=False)
+    # checkpoint_every is not part of the run's identity: a new interval still resumes
+    resumed = train(config.model_copy(update={"recipe": config.recipe.model_copy(
+        update={"checkpoint_every": 30, "keep_checkpoints": 20})}), progress=False)  # fmt: skip
     assert resumed.resumed_from == done
+    after = [s for s, _ in checkpoints(tmp_path / "killed") if s > done]
+    assert after == [s for s in (30, 60, 90, 100) if s > done]
     assert resumed.losses == reference.losses  # bit for bit, also the steps before the kill
     assert resumed.curve == reference.curve and resumed.psnr == reference.psnr
     a = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)["model"]
@@ -78,6 +82,7 @@ def test_checkpoints_and_results_on_disk(tmp_path: Path, tiny_arch: ArchConfig) 
     assert data["loss_curve"][0][1] == pytest.approx(sum(result.losses[:5]) / 5)
     assert ArchConfig.from_dict(data["arch"]) == tiny_arch
     assert (tmp_path / "run" / "config.yaml").is_file()
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     # finished: a second call trains nothing and reports the same model
     again = train(config, progress=False)
     assert again.resumed_from == 30 and again.losses == result.losses and again.psnr == result.psnr
@@ -86,12 +91,48 @@ def test_checkpoints_and_results_on_disk(tmp_path: Path, tiny_arch: ArchConfig) 
 def test_resume_refuses_another_config_and_no_resume_starts_over(
     tmp_path: Path, tiny_arch: ArchConfig
 ) -> None:
-    train(_config(tiny_arch, tmp_path / "run", iterations=10), progress=False)
-    changed = _config(tiny_arch, tmp_path / "run", iterations=10, lr=1e-3)
-    with pytest.raises(ConfigError, match=r"^recipe.lr: differs from the run checkpointed"):
-        train(changed, progress=False)
-    fresh = train(changed, resume=False, progress=False)
-    assert fresh.resumed_from == 0 and [s for s, _ in checkpoints(tmp_path / "run")] == [10]
+    run = tmp_path / "run"
+    first = train(_config(tiny_arch, run, iterations=10), progress=False)
+    # intervals and rotation do not change the math: the finished run is picked up as it is
+    intervals = dict(checkpoint_every=3, eval_every=4, log_every=2, keep_checkpoints=5)
+    again = train(_config(tiny_arch, run, iterations=10, **intervals), progress=False)
+    assert again.resumed_from == 10 and again.losses == first.losses
+    for change, field in ((dict(lr=1e-3), "recipe.lr"), (dict(iterations=20), "recipe.iterations")):
+        changed = _config(tiny_arch, run, **{"iterations": 10, **change})
+        with pytest.raises(ConfigError, match=rf"^{field}: differs from the run checkpointed"):
+            train(changed, progress=False)
+    # --no-resume checks the data before it deletes anything
+    bad = _config(tiny_arch, run, iterations=10, lr=1e-3).model_copy(
+        update={"data": DataConfig(val=str(tmp_path / "missing"))})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^data.val: folder .* does not exist"):
+        train(bad, resume=False, progress=False)
+    assert [s for s, _ in checkpoints(run)] == [10]
+    assert train(_config(tiny_arch, run, iterations=10), progress=False).resumed_from == 10
+    fresh = train(_config(tiny_arch, run, iterations=10, lr=1e-3), resume=False, progress=False)
+    assert fresh.resumed_from == 0 and [s for s, _ in checkpoints(run)] == [10]
+    assert fresh.losses[0] == first.losses[0] and fresh.losses[1:] != first.losses[1:]
+
+
+def test_nan_final_score_fails_without_writing_results(
+    tmp_path: Path, tiny_arch: ArchConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint whose weights are NaN (as after a last step that blew up): resuming it runs
+    the final evaluation on them, which must fail (exit 2), not write psnr NaN."""
+    config = _config(tiny_arch, tmp_path / "run", iterations=10)
+    result = train(config, progress=False)
+    state = torch.load(result.checkpoint, weights_only=True)
+    state["model"] = {k: torch.full_like(v, float("nan")) for k, v in state["model"].items()}
+    torch.save(state, result.checkpoint)
+    for name in ("result.json", "model.pt"):
+        (tmp_path / "run" / name).unlink()
+    path = tmp_path / "c.yaml"
+    path.write_text(config.to_yaml())
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: training diverged: validation PSNR is nan at step 10; "
+                   "lower the learning rate")  # fmt: skip
+    assert not (tmp_path / "run" / "result.json").exists()
+    assert not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_cli_trains_and_reports_bad_configs(
