@@ -84,13 +84,23 @@ class TaskConfig(_Strict):
 class DataConfig(_Strict):
     """Where the images come from.
 
-    ``train``/``val``: ``"builtin"`` (the scikit-image photographs, see ``trainers.data``) or a
-    folder, searched recursively for png/jpg/jpeg/tif/tiff/bmp files. Unpaired folders hold clean
-    images and get the task's synthetic degradation. With ``paired: true`` each folder holds
-    degraded images under ``input_dir`` and clean ones under ``target_dir`` with the same relative
-    path (``val/input/x.png`` <-> ``val/target/x.png``; GoPro: ``input_dir: blur, target_dir:
-    sharp``, also below per-scene folders; NAFNet's SIDD crops: ``target_dir: gt``); the task's
-    degradation is then not applied. ``val_limit`` keeps the first N validation images (sorted).
+    ``train``/``val``: ``"builtin"`` (the scikit-image photographs; the train/validation lists
+    are in ``trainers.data``) or a folder, searched recursively for png/jpg/jpeg/tif/tiff/bmp
+    files. Unpaired folders hold clean images and get the task's synthetic degradation. With
+    ``paired: true`` each folder holds (degraded, clean) pairs and the task's degradation is not
+    applied; pairs are matched one of two ways:
+
+    - by folder (default): degraded images under ``input_dir``, clean ones under ``target_dir``
+      with the same relative path (``val/input/x.png`` <-> ``val/target/x.png``), also below
+      per-scene folders. GoPro: ``input_dir: blur, target_dir: sharp``; Restormer's SIDD crops:
+      ``input_crops``/``target_crops``; NAFNet's SIDD crops (``scripts/data_preparation/sidd.py``,
+      before its LMDB step): ``input_dir: input_crops, target_dir: gt_crops``;
+    - by name, when ``input_pattern`` is set: in every folder, a file whose name contains
+      ``input_pattern`` pairs with the file next to it whose name has ``target_pattern`` in its
+      place (first occurrence). SIDD as downloaded (``<scene>/0001_NOISY_SRGB_010.PNG`` next to
+      ``0001_GT_SRGB_010.PNG``): ``input_pattern: NOISY, target_pattern: GT``.
+
+    ``val_limit`` keeps the first N validation images (sorted).
     """
 
     train: str = BUILTIN
@@ -98,6 +108,8 @@ class DataConfig(_Strict):
     paired: bool = False
     input_dir: str = "input"
     target_dir: str = "target"
+    input_pattern: str | None = Field(None, min_length=1)
+    target_pattern: str | None = Field(None, min_length=1, validate_default=True)
     val_limit: int | None = Field(None, ge=1)
     cache_mb: int = Field(1024, ge=0, description="decoded training images kept in memory")
 
@@ -106,6 +118,23 @@ class DataConfig(_Strict):
     def _paired_needs_folders(cls, v: bool, info: ValidationInfo) -> bool:
         if v and BUILTIN in (info.data.get("train"), info.data.get("val")):
             raise ValueError("true needs folders for train and val, not 'builtin'")
+        return v
+
+    @field_validator("input_pattern")
+    @classmethod
+    def _pattern_needs_paired(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not info.data.get("paired"):
+            raise ValueError("pairs files by name; it needs paired: true")
+        return v
+
+    @field_validator("target_pattern")
+    @classmethod
+    def _patterns_together(cls, v: str | None, info: ValidationInfo) -> str | None:
+        inp = info.data.get("input_pattern")
+        if (v is None) != (inp is None) and "input_pattern" in info.data:
+            raise ValueError("set input_pattern and target_pattern together (SIDD: NOISY and GT)")
+        if v is not None and v == inp:
+            raise ValueError(f"must differ from input_pattern ({inp!r})")
         return v
 
 

@@ -4,18 +4,21 @@ Built-in split (``data.train: builtin`` / ``data.val: builtin``), all shipped in
 scikit-image 0.26 (no download; gray images are repeated to RGB):
 
 - train (14): astronaut, camera, coffee, rocket, immunohistochemistry, hubble_deep_field,
-  retina, brick, grass, gravel, moon, cell, text, colorwheel;
-- validation (4): chelsea (colour), coins, clock, page (gray).
+  retina, brick, grass, gravel, moon, cell, text, colorwheel (colour: astronaut, coffee, rocket,
+  immunohistochemistry, hubble_deep_field, retina, colorwheel; the others gray);
+- validation (4): chelsea (colour, 451x300), coins (384x303), clock (400x300), page (384x191)
+  (gray); the proxy scores their centre 128x128 crops (``ProxyBudget.val_crop``).
 
 Left out: cat (the same photo as chelsea), microaneurysms (102x102), checkerboard and the binary
 images (synthetic), and those that need the optional download (eagle, kidney, lily, ...).
 
 Folders are searched recursively for png/jpg/jpeg/tif/tiff/bmp. Unpaired folders give clean
 images that get the task's synthetic degradation; paired folders (``data.paired``) give
-(degraded, clean) pairs matched by relative path, see ``trainers.config.DataConfig``. An
-unreadable or corrupt file (or a pair whose sizes differ) is skipped with an ``ImageSkipped``
-warning naming it; a missing folder, or one with no usable image, raises ``ConfigError`` naming
-the config field.
+(degraded, clean) pairs matched by sub-folder (``input_dir``/``target_dir``) or by a token in the
+file name (``input_pattern``/``target_pattern``, SIDD's own layout), see
+``trainers.config.DataConfig``. An unreadable or corrupt file (or a pair whose sizes differ) is
+skipped with an ``ImageSkipped`` warning naming it; a missing folder, or one with no usable image
+or pair, raises ``ConfigError`` naming the config field.
 
 Training batches are a pure function of ``(seed, step)``: the images, crop positions, flips and
 the degradation noise of step k never depend on earlier steps, so a resumed run sees exactly the
@@ -133,26 +136,50 @@ def _pair_loader(inp: Path, tgt: Path) -> Loader:
     return load
 
 
+def _target_by_dir(root: Path, path: Path, data: DataConfig) -> Path | None:
+    """``.../input_dir/rel`` -> ``.../target_dir/rel`` (the deepest ``input_dir``), else None."""
+    parts = path.relative_to(root).parts
+    if data.input_dir not in parts[:-1]:
+        return None
+    k = len(parts) - 2 - parts[:-1][::-1].index(data.input_dir)
+    return root.joinpath(*parts[:k], data.target_dir, *parts[k + 1 :])
+
+
+def _target_by_name(path: Path, data: DataConfig) -> Path | None:
+    """``dir/a_NOISY_b.png`` -> ``dir/a_GT_b.png`` (``input_pattern`` -> ``target_pattern``)."""
+    assert data.input_pattern is not None and data.target_pattern is not None
+    if data.input_pattern not in path.name:
+        return None
+    return path.with_name(path.name.replace(data.input_pattern, data.target_pattern, 1))
+
+
 def _paired_loaders(folder: str, data: DataConfig, field: str) -> list[tuple[str, Loader]]:
-    """(name, loader) for every input file whose target (same relative path) exists."""
+    """(name, loader) for every input file whose target exists (see ``DataConfig``)."""
     out, root = [], Path(folder).expanduser()
     for path in list_images(folder, field):
-        parts = path.relative_to(root).parts
-        if data.input_dir not in parts[:-1]:
+        if data.input_pattern is not None:
+            target = _target_by_name(path, data)
+        else:
+            target = _target_by_dir(root, path, data)
+        if target is None:
             continue
-        k = len(parts) - 2 - parts[:-1][::-1].index(data.input_dir)  # the deepest input_dir
-        target = root.joinpath(*parts[:k], data.target_dir, *parts[k + 1 :])
         if not target.is_file():
             warnings.warn(f"skipping {path}: no target {target}", ImageSkipped, stacklevel=2)
             continue
         out.append((str(path), _pair_loader(path, target)))
-    if not out:
+    if out:
+        return out
+    if data.input_pattern is not None:
         raise ConfigError(
-            f"{field}: no input/target pairs in {folder!r}; expected images under "
-            f"'{data.input_dir}/' with the same names under '{data.target_dir}/' "
-            f"(data.input_dir / data.target_dir)"
+            f"{field}: no input/target pairs in {folder!r}; expected files named with "
+            f"{data.input_pattern!r} next to the same names with {data.target_pattern!r} "
+            "(data.input_pattern / data.target_pattern)"
         )
-    return out
+    raise ConfigError(
+        f"{field}: no input/target pairs in {folder!r}; expected images under "
+        f"'{data.input_dir}/' with the same names under '{data.target_dir}/' "
+        f"(data.input_dir / data.target_dir)"
+    )
 
 
 class ImageSource:

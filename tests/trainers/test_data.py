@@ -129,6 +129,37 @@ def test_paired_folder_without_pairs_names_the_fields(tmp_path: Path) -> None:
         train_source(data)
 
 
+def test_sidd_native_layout_pairs_by_name_in_each_scene_folder(tmp_path: Path) -> None:
+    """SIDD as downloaded: <scene>/0001_NOISY_SRGB_010.PNG next to 0001_GT_SRGB_010.PNG."""
+    photo = skimage.data.chelsea()[:48, :48]
+    for k, scene in enumerate(("0001_001_S6_00100_00060_3200_L", "0002_001_S6_00100_00020_3200_N")):
+        folder = tmp_path / "Data" / scene
+        folder.mkdir(parents=True)
+        clean = np.roll(photo, 7 * k, axis=1)
+        skimage.io.imsave(folder / f"000{k + 1}_GT_SRGB_010.PNG", clean, check_contrast=False)
+        skimage.io.imsave(folder / f"000{k + 1}_NOISY_SRGB_010.PNG", 255 - clean,
+                          check_contrast=False)  # fmt: skip
+        (folder / f"000{k + 1}_NOISY_RAW_010.MAT").write_bytes(b"not an image")  # ignored
+    orphan = tmp_path / "Data" / "0001_001_S6_00100_00060_3200_L" / "0001_NOISY_SRGB_011.PNG"
+    skimage.io.imsave(orphan, photo, check_contrast=False)
+    root = str(tmp_path / "Data")
+    data = DataConfig(train=root, val=root, paired=True, input_pattern="NOISY",
+                      target_pattern="GT")  # fmt: skip
+    with pytest.warns(ImageSkipped, match="0001_NOISY_SRGB_011.PNG: no target"):
+        source = train_source(data)
+    assert [Path(n).name for n in source.names] == ["0001_NOISY_SRGB_010.PNG",
+                                                    "0002_NOISY_SRGB_010.PNG"]  # fmt: skip
+    noisy, clean = source.get(1)
+    assert np.array_equal(clean, np.roll(photo, 7, axis=1)) and np.array_equal(noisy, 255 - clean)
+    x, y = TrainStream(source, TaskConfig(), crop=24, batch=6, seed=3).batch_at(0)
+    assert torch.allclose(x, 1 - y, atol=1e-6)  # same crop and flips in both
+    with pytest.warns(ImageSkipped), pytest.raises(ConfigError, match=(
+        r"^data.train: no input/target pairs in .*'NOISY'.*'noisy' "
+        r"\(data.input_pattern / data.target_pattern\)$"
+    )):  # fmt: skip
+        train_source(data.model_copy(update={"target_pattern": "noisy"}))
+
+
 def test_validation_set_is_cached_with_fixed_noise() -> None:
     task = TaskConfig(sigma=25)
     val = validation_set(DataConfig(), task, 96)
