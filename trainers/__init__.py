@@ -1,8 +1,9 @@
 """unetmm.trainers: data, degradations, metrics, the proxy score and full training.
 
-The public names are imported lazily, so ``import trainers.config`` does not load the training stack
-(torchmetrics, scikit-image, onnx) for code that only reads or writes training configs. Full training: ``trainers.train.train``
-(not re-exported: the name is also the submodule's).
+The public names are imported lazily, so ``import trainers.config`` does not load the training
+stack (torchmetrics, scikit-image, onnx) for code that only reads or writes training configs. Full
+training: ``trainers.train.train`` (not re-exported: the name is also the submodule's). The
+built-in train/validation image lists: ``trainers.data``.
 """
 
 from __future__ import annotations

@@ -193,7 +193,8 @@ class ProxyBudget(_Optim):
 class Recipe(_Optim):
     """A full training run; defaults are the paper's SIDD recipe (Sec. 4.1): Adam
     (0.9, 0.9), no weight decay, lr 1e-3 -> 1e-7 cosine, 200K iterations, batch 32, 256 crops,
-    PSNR loss."""
+    PSNR loss. ``device``: ``cpu`` (default) or ``cuda`` (the first GPU; data is prepared on the
+    CPU either way; a resume on CUDA continues correctly but is not bit-exact)."""
 
     optimizer: Literal["adam", "adamw"] = "adam"
     iterations: int = Field(200_000, ge=1)
@@ -205,6 +206,7 @@ class Recipe(_Optim):
     log_every: int = Field(100, ge=1)
     seed: int = 0
     threads: int | None = Field(None, ge=1)
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 def _arch_in(value: Any) -> ArchConfig:

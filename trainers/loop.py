@@ -66,13 +66,16 @@ def train_step(
 def evaluate(model: nn.Module, val: ValSet, step: int) -> tuple[float, float]:
     """Mean per-image (PSNR, SSIM) of ``model`` on ``val`` (eval mode, then back to train).
 
-    Raises ``TrainingDiverged`` naming ``step`` and the metric if either score is NaN or infinite
-    (e.g. weights that became NaN in the last optimizer step)."""
+    The images are moved to the model's device. Raises ``TrainingDiverged`` naming ``step`` and
+    the metric if either score is NaN or infinite (e.g. weights that became NaN in the last
+    optimizer step)."""
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     p, s = [], []
     try:
         for inp, target in val.batches():
+            inp, target = inp.to(device), target.to(device)
             out = model(inp)
             p.append(psnr(out, target))
             s.append(ssim(out, target))

@@ -20,9 +20,9 @@ Resume: a batch is a function of (seed, step) (see ``trainers.data``), and every
 changes during training is in the checkpoint, so a run killed and restarted reproduces the
 uninterrupted run's per-step losses exactly (same thread count; tests check it bit for bit).
 A resume needs the same arch, task, data and recipe as the checkpointed run, except for what does
-not change the math: ``out_dir``, ``data.cache_mb``, ``recipe.threads``, ``checkpoint_every``,
-``keep_checkpoints``, ``eval_every`` and ``log_every``. A different ``iterations`` is refused (the
-cosine schedule spans them).
+not change the math: ``out_dir``, ``data.cache_mb``, ``recipe.threads``, ``recipe.device``,
+``checkpoint_every``, ``keep_checkpoints``, ``eval_every`` and ``log_every``. A different
+``iterations`` is refused (the cosine schedule spans them).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
 _NOT_IDENTITY = {
     "": ("out_dir",),
     "data": ("cache_mb",),
-    "recipe": ("threads", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every"),
+    "recipe": ("threads", "device", "checkpoint_every", "keep_checkpoints", "eval_every",
+               "log_every"),
 }
 
 
@@ -133,6 +134,10 @@ def _load_latest(out_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
     return None
 
 
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.cpu() for k, v in state.items()}
+
+
 def _replace(path: Path, write: Callable[[Path], Any]) -> None:
     """``write(tmp)`` to a temporary file next to ``path``, then rename it to ``path`` (atomic:
     a reader or a killed run sees the old file or the new one, never half of one)."""
@@ -159,7 +164,7 @@ class _Run:
         self.config, r = config, config.recipe
         self.out_dir = Path(config.out_dir)
         torch.manual_seed(r.seed)
-        self.model = build_model(config.arch)
+        self.model = build_model(config.arch).to(r.device)  # initialised on the CPU either way
         self.optimizer = make_optimizer(self.model.parameters(), r)
         self.scheduler = make_scheduler(self.optimizer, r, r.iterations)
         self.step, self.seconds = 0, 0.0
@@ -181,7 +186,7 @@ class _Run:
             {
                 "step": self.step,
                 "seconds": self.seconds,
-                "model": self.model.state_dict(),
+                "model": _cpu(self.model.state_dict()),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()},
@@ -205,6 +210,8 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     and ``TrainingDiverged`` (NaN/inf loss or validation score)."""
     r = config.recipe
     out_dir = Path(config.out_dir)
+    if r.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("recipe.device: cuda is not available on this machine; use cpu")
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         val = validation_set(config.data, config.task, r.val_crop)
         stream = TrainStream(train_source(config.data), config.task, r.crop, r.batch, r.seed)
@@ -220,6 +227,7 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
         _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
         ckpt = _train_loop(run, stream, val, progress)
         score, structure = evaluate(run.model, val, run.step)
+        run.model.cpu()  # model.pt, ONNX export and check are CPU-side
     result = TrainResult(
         psnr=score, ssim=structure, input_psnr=val.input_psnr, steps=run.step,
         seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
@@ -246,7 +254,7 @@ def _train_loop(run: _Run, stream: TrainStream, val: Any, progress: bool) -> Pat
     with bar:
         while run.step < r.iterations:
             step = run.step + 1
-            inp, target = stream.batch_at(step - 1)
+            inp, target = (t.to(r.device) for t in stream.batch_at(step - 1))
             loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step)
             run.losses.append(loss)
             run.step = step

@@ -148,3 +148,26 @@ def test_cli_trains_and_reports_bad_configs(
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "error: recipe.batch: Input should be greater than or equal to 1"
+    if not torch.cuda.is_available():
+        path.write_text(path.read_text().replace("batch: -4", "batch: 4").replace(
+            "device: cpu", "device: cuda"))  # fmt: skip
+        assert main(["train", str(path), "--out", str(tmp_path / "gpu")]) == 2
+        assert capsys.readouterr().err.strip() == (
+            "error: recipe.device: cuda is not available on this machine; use cpu")
+        assert not (tmp_path / "gpu").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_matches_cpu_and_resumes_a_cpu_run(
+    tmp_path: Path, tiny_arch: ArchConfig
+) -> None:
+    cpu = train(_config(tiny_arch, tmp_path / "run", iterations=10), progress=False)
+    # the device is not part of the run's identity: the finished CPU run is evaluated on the GPU
+    again = train(_config(tiny_arch, tmp_path / "run", iterations=10, device="cuda"),
+                  progress=False)  # fmt: skip
+    assert again.resumed_from == 10 and again.psnr == pytest.approx(cpu.psnr, abs=1e-3)
+    gpu = train(_config(tiny_arch, tmp_path / "gpu", iterations=10, device="cuda"), progress=False)
+    assert gpu.losses[0] == pytest.approx(cpu.losses[0], abs=1e-3)  # same init, same batch
+    assert gpu.psnr == pytest.approx(cpu.psnr, abs=0.5)  # TF32 convolutions: not bit-exact
+    model = torch.load(tmp_path / "gpu" / "model.pt", weights_only=True)["model"]
+    assert all(v.device.type == "cpu" for v in model.values())
