@@ -21,6 +21,7 @@ from typing import Any
 
 import optuna
 
+from nas.errors import ConfigError
 from studies import pareto, plots, schema
 from studies.pareto import TrialPoint
 from studies.units import format_bytes, format_count
@@ -100,10 +101,19 @@ def param_importances(
 
 
 def _spread(items: Sequence[TrialPoint], k: int) -> list[TrialPoint]:
-    """At most ``k`` items, evenly spaced along ``items`` (both ends kept)."""
+    """At most ``k`` items, evenly spaced along ``items`` (both ends kept; ``k == 1``: the
+    middle one; ``k <= 0``: none)."""
     if len(items) <= k:
         return list(items)
+    if k <= 1:
+        return [items[len(items) // 2]] if k == 1 else []
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def check_timelines(n: int) -> None:
+    """``--timelines`` must be >= 0 (one-line ``ConfigError`` otherwise)."""
+    if n < 0:
+        raise ConfigError(f"--timelines: must be >= 0 (0 draws only the reference points), got {n}")
 
 
 def chosen_timelines(
@@ -210,9 +220,13 @@ def write_report(
     objectives: Sequence[str] | None = None,
     max_timelines: int = 6,
 ) -> Report:
-    """Write ``report.html``, ``pareto_trials.csv`` and the ``PNG_NAMES`` PNGs into ``out_dir``."""
+    """Write ``report.html``, ``pareto_trials.csv`` and the ``PNG_NAMES`` PNGs into ``out_dir``.
+
+    ``max_timelines``: Pareto designs drawn in the M_sc timeline besides the reference points
+    (>= 0; a negative value raises ``ConfigError``)."""
     import plotly.offline
 
+    check_timelines(max_timelines)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = pareto.load_points(study)
@@ -231,15 +245,14 @@ def write_report(
         ),
         "pareto_macs": plots.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
     }
-    axes3d = ("m_sc", "macs", SCORE)
-    front3d = pareto.pareto_front(points, (SCORE, "m_sc", "macs"))
+    view3d = plots.scatter3d_view(points, ("m_sc", "macs", SCORE))
     hv = pareto.hypervolume_history(points, objectives)
     importances = param_importances(study, points, objectives)
     timelines = chosen_timelines(points, front, max_timelines)
     bits = next((int(p.attrs["bits"]) for p in points if "bits" in p.attrs), 8)
 
     figures: dict[str, Any] = {name: plots.scatter_plotly(v) for name, v in views.items()}
-    figures["pareto_3d"] = plots.scatter3d_plotly(points, axes3d, front3d)
+    figures["pareto_3d"] = plots.scatter3d_plotly(view3d)
     figures["hypervolume"] = plots.hypervolume_plotly(hv)
     if importances:
         figures["importances"] = plots.importances_plotly(importances)
@@ -249,7 +262,7 @@ def write_report(
     pngs: dict[str, Path] = {}
     for name, view in views.items():
         pngs[name] = plots.scatter_png(view, out / f"{name}.png")
-    pngs["pareto_3d"] = plots.scatter3d_png(points, axes3d, front3d, out / "pareto_3d.png")
+    pngs["pareto_3d"] = plots.scatter3d_png(view3d, out / "pareto_3d.png")
     pngs["hypervolume"] = plots.hypervolume_png(hv, out / "hypervolume.png")
     pngs["importances"] = (
         plots.importances_png(importances, out / "importances.png")

@@ -24,14 +24,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=6,
         metavar="N",
-        help="Pareto designs drawn in the M_sc timeline (default 6)",
+        help="Pareto designs drawn in the M_sc timeline besides the reference points "
+        "(default 6; 0: the reference points only)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from studies.load import load_study, safe_url, storage_url
-    from studies.report import write_report
+    from studies.report import check_timelines, write_report
 
+    check_timelines(args.timelines)  # before the storage is opened
     study = load_study(args.storage, args.study)
     objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
     report = write_report(
