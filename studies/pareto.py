@@ -127,23 +127,35 @@ def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
-def pareto_front(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[TrialPoint]:
+def pareto_front(
+    points: Iterable[TrialPoint], objectives: Sequence[str], repeats: bool = False
+) -> list[TrialPoint]:
     """Eligible, non-dominated points over ``objectives``, sorted by the first minimised one.
 
-    A design measured again with the same scores (the sampler repeats itself) appears once:
-    the earliest trial stands for it.
+    A design measured again with the same scores (the sampler repeats itself, or the search
+    copies an earlier result) appears once: the earliest trial stands for it. ``repeats=True``
+    keeps those repeats too, right after the trial they repeat (what the plots draw).
     """
-    pool, seen = [], set()
+    pool: list[TrialPoint] = []
+    twins: dict[Any, list[TrialPoint]] = {}
     for p in sorted(points, key=lambda p: p.number):
         if p.eligible(objectives):
-            twin = (repr(p.attrs.get(schema.ATTR_ARCH)), _loss(p, objectives))
-            if twin not in seen:
-                seen.add(twin)
+            twin = _twin_key(p, objectives)
+            if twin not in twins:
                 pool.append(p)
+            twins.setdefault(twin, []).append(p)
     losses = [_loss(p, objectives) for p in pool]
     front = [p for p, lp in zip(pool, losses) if not any(_dominates(q, lp) for q in losses)]
     costs = [o for o in objectives if not maximized(o)] or list(objectives)
-    return sorted(front, key=lambda p: (_loss(p, costs), p.number))
+    front.sort(key=lambda p: (_loss(p, costs), p.number))
+    if not repeats:
+        return front
+    return [q for p in front for q in twins[_twin_key(p, objectives)]]
+
+
+def _twin_key(p: TrialPoint, objectives: Sequence[str]) -> tuple[str, tuple[float, ...]]:
+    """Trials with equal keys are one design measured the same way."""
+    return repr(p.attrs.get(schema.ATTR_ARCH)), _loss(p, objectives)
 
 
 # -- hypervolume ----------------------------------------------------------------------------
@@ -251,8 +263,11 @@ def knee_ranking(
 # -- constraints ----------------------------------------------------------------------------
 
 # Constraint names as the search writes them (``studies.constraints``): "m_sc <= 0.25 MiB",
-# "macs <= 18 G", "psnr >= 28 dB"; the value is in the name's unit.
-_CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+# "macs <= 18 G", "params <= 29159715", "params <= 2.91597e+07", "psnr >= 28 dB"; the value is
+# in the name's unit, its number exact or rounded, "_" or "," allowed between digits.
+_CONSTRAINT_NAME = re.compile(
+    r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$"
+)
 _BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
 CONSTRAINT_ATTRS = {
     **{name: key for name, (key, _) in schema.OBJECTIVES.items()},
@@ -297,7 +312,7 @@ def parse_constraint_name(name: str) -> ConstraintLimit | None:
         elif attr in ("psnr", "ssim"):
             if unit.lower() not in ("", "db"):
                 return None
-            limit = float(number)
+            limit = float(number.replace("_", "").replace(",", ""))
         else:
             limit = float(parse_count(number + unit, name))
     except (ConfigError, ValueError):

@@ -10,7 +10,8 @@ the interactive HTML figure and the PNG show the same points:
   drawn on the bottom edge of the plot.
 Failed and unfinished trials are not drawn (the report counts them). The constraint on the x
 axis, if any, is a dashed vertical line; reference points (full skips, no skips, UNet--) are
-labelled wherever they fall.
+labelled wherever they fall. A repeat of a front design with the same scores is drawn with the
+front. ``scatter3d_view`` does the same over three objectives (no constraint lines).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Series:
     x: tuple[float, ...]
     y: tuple[float, ...]
     text: tuple[str, ...]
+    z: tuple[float, ...] = ()  # 3-D views only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +131,7 @@ def scatter_view(
     title: str,
 ) -> ScatterView:
     """The ``y`` vs ``x`` trade-off of all drawable trials (see the module docstring)."""
-    front = pareto_front(points, (y, x))
+    front = pareto_front(points, (y, x), repeats=True)
     front_numbers = {p.number for p in front}
     xs = [p.value(x) for p in points if p.value(x) is not None]
     ys = [p.value(y) for p in points if p.value(y) is not None]
@@ -176,6 +178,68 @@ def scatter_view(
     log_x = bool(drawn) and min(drawn) > 0 and max(drawn) / min(drawn) > LOG_SPAN
     return ScatterView(
         title, axis_title(x, xu), axis_title(y, yu), series, vlines, hlines, labels, log_x
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Scatter3DView:
+    """What the 3-D view shows: ``Series`` with ``z``; ``titles`` of the x, y, z axes."""
+
+    title: str
+    titles: tuple[str, str, str]
+    series: tuple[Series, ...]
+    labels: tuple[tuple[float, float, float, str], ...]  # (x, y, z, text) of reference points
+
+
+def scatter3d_view(
+    points: Sequence[TrialPoint], axes: tuple[str, str, str] = ("m_sc", "macs", "psnr")
+) -> Scatter3DView:
+    """``axes = (x, y, z)``, ``z`` the score drawn upwards: every drawable trial in the series
+    of ``scatter_view``, the front taken over all three objectives; unscored trials on the floor.
+    """
+    x, y, z = axes
+    front = pareto_front(points, (z, x, y), repeats=True)
+    front_numbers = {p.number for p in front}
+    units = {o: unit_for(o, [v for p in points if (v := p.value(o)) is not None]) for o in axes}
+    zs = [v for p in points if (v := p.value(z)) is not None]
+    z_lo, z_hi = (min(zs), max(zs)) if zs else (0.0, 1.0)
+    floor = (z_lo - 0.06 * ((z_hi - z_lo) or 1.0)) / units[z].scale
+    grouped: dict[str, list[TrialPoint]] = {k: [] for k in STYLE}
+    for p in points:
+        kind = _kind(p, front_numbers)
+        if kind is not None and p.value(x) is not None and p.value(y) is not None:
+            grouped[kind].append(p)
+    grouped["front"] = [p for p in front if p.value(x) is not None and p.value(y) is not None]
+
+    def at(p: TrialPoint) -> tuple[float, float, float]:
+        v = p.value(z)
+        up = floor if v is None else v / units[z].scale
+        return p.value(x) / units[x].scale, p.value(y) / units[y].scale, up  # type: ignore
+
+    series = []
+    for kind, ps in grouped.items():
+        xyz = [at(p) for p in ps]
+        series.append(
+            Series(
+                kind,
+                tuple(p.number for p in ps),
+                tuple(c[0] for c in xyz),
+                tuple(c[1] for c in xyz),
+                tuple(hover_text(p) for p in ps),
+                tuple(c[2] for c in xyz),
+            )
+        )
+    drawn = {p.number for ps in grouped.values() for p in ps}
+    labels = tuple(
+        (*at(p), REFERENCE_LABELS.get(p.reference, p.reference))  # type: ignore[arg-type]
+        for p in points
+        if p.reference and p.number in drawn
+    )
+    return Scatter3DView(
+        f"{z} vs {x} and {y}: the front over all three objectives",
+        (axis_title(x, units[x]), axis_title(y, units[y]), axis_title(z, units[z])),
+        tuple(series),
+        labels,
     )
 
 
@@ -251,44 +315,40 @@ def scatter_plotly(view: ScatterView) -> Any:
     return fig
 
 
-def scatter3d_plotly(
-    points: Sequence[TrialPoint], axes: tuple[str, str, str], front: Sequence[TrialPoint]
-) -> Any:
-    """The three-objective view ``axes = (x, depth, up)``: eligible trials, ``front`` in red."""
+def scatter3d_plotly(view: Scatter3DView) -> Any:
     import plotly.graph_objects as go
 
-    x, z, y = axes
-    objectives = (y, x, z)
-    pool = [p for p in points if p.eligible(objectives)]
-    units = {o: unit_for(o, [p.value(o) for p in pool]) for o in (x, y, z)}  # type: ignore[misc]
     fig = go.Figure()
-    front_numbers = {p.number for p in front}
-    for kind, ps in (
-        ("feasible", [p for p in pool if p.number not in front_numbers]),
-        ("front", list(front)),
-    ):
-        legend, colour, _, _ = STYLE[kind]
+    for s in view.series:
+        legend, colour, symbol, _ = STYLE[s.kind]
         fig.add_trace(
             go.Scatter3d(
-                x=[p.value(x) / units[x].scale for p in ps],
-                y=[p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
-                z=[p.value(y) / units[y].scale for p in ps],
-                text=[hover_text(p) for p in ps],  # type: ignore[operator]
+                x=s.x,
+                y=s.y,
+                z=s.z,
+                text=s.text,
                 hoverinfo="text",
                 mode="markers",
-                name=f"{legend} ({len(ps)})",
-                marker={"color": colour, "size": 5},
+                name=f"{legend} ({len(s.x)})",
+                marker={"color": colour, "symbol": symbol, "size": 6 if s.kind == "front" else 4},
             )
         )
+    annotations = [
+        {"x": x, "y": y, "z": z, "text": text, "showarrow": True, "arrowhead": 2, "ax": 30,
+         "ay": -30}  # fmt: skip
+        for x, y, z, text in view.labels
+    ]
     fig.update_layout(
-        title=f"{y} vs {x} and {z}: the front over all three objectives",
+        title=view.title,
         scene={
-            "xaxis_title": axis_title(x, units[x]),
-            "yaxis_title": axis_title(z, units[z]),
-            "zaxis_title": axis_title(y, units[y]),
+            "xaxis_title": view.titles[0],
+            "yaxis_title": view.titles[1],
+            "zaxis_title": view.titles[2],
+            "annotations": annotations,
         },
         template="plotly_white",
         height=560,
+        legend={"orientation": "h", "y": -0.1},
     )
     return fig
 
@@ -408,40 +468,22 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
     return _save(fig, path)
 
 
-def scatter3d_png(
-    points: Sequence[TrialPoint],
-    axes: tuple[str, str, str],
-    front: Sequence[TrialPoint],
-    path: Path,
-) -> Path:
+def scatter3d_png(view: Scatter3DView, path: Path) -> Path:
     plt = _pyplot()
-    x, z, y = axes
-    objectives = (y, x, z)
-    pool = [p for p in points if p.eligible(objectives)]
-    units = {o: unit_for(o, [p.value(o) for p in pool]) for o in (x, y, z)}  # type: ignore[misc]
-    fig = plt.figure(figsize=(7, 6), dpi=110)
+    fig = plt.figure(figsize=(7.5, 6.5), dpi=110)
     ax = fig.add_subplot(projection="3d")
-    front_numbers = {p.number for p in front}
-    for kind, ps in (
-        ("feasible", [p for p in pool if p.number not in front_numbers]),
-        ("front", list(front)),
-    ):
-        legend, colour, _, marker = STYLE[kind]
-        ax.scatter(
-            [p.value(x) / units[x].scale for p in ps],
-            [p.value(z) / units[z].scale for p in ps],  # type: ignore[operator]
-            [p.value(y) / units[y].scale for p in ps],
-            color=colour,
-            marker=marker,  # type: ignore[operator]
-            label=f"{legend} ({len(ps)})",
-        )
-    ax.set(
-        xlabel=axis_title(x, units[x]),
-        ylabel=axis_title(z, units[z]),
-        zlabel=axis_title(y, units[y]),
-        title=f"{y} vs {x} and {z}: the front over all three objectives",
-    )
-    ax.legend(fontsize=8)
+    for s in view.series:
+        legend, colour, _, marker = STYLE[s.kind]
+        label = f"{legend} ({len(s.x)})"
+        if s.kind == "stopped":
+            ax.scatter(s.x, s.y, s.z, facecolors="none", edgecolors=colour, marker=marker,
+                       label=label)  # fmt: skip
+        else:
+            ax.scatter(s.x, s.y, s.z, color=colour, marker=marker, label=label)
+    for x, y, z, text in view.labels:
+        ax.text(x, y, z, f"  {text}", fontsize=8)
+    ax.set(xlabel=view.titles[0], ylabel=view.titles[1], zlabel=view.titles[2], title=view.title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
     return _save(fig, path)
 
 
