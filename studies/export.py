@@ -1,8 +1,9 @@
 """Export the best feasible designs of a study: a training config (YAML) and a model card each.
 
 Picking: the pool is the study's *eligible* trials (complete, feasible; see ``studies.pareto``)
-within the user's budgets (``--max-m-sc``, ``--max-macs``), one trial per design (the best
-PSNR stands for a design measured twice). Rules (``RULES``):
+that carry their architecture (``arch``), within the user's budgets (``--max-m-sc``,
+``--max-macs``), one trial per design (the best PSNR stands for a design measured twice).
+Rules (``RULES``):
 
 - ``best``: highest PSNR, then lowest M_sc, then lowest trial number;
 - ``knee``: the knee of the pool's PSNR vs M_sc front: the front point farthest above the line
@@ -10,8 +11,9 @@ PSNR stands for a design measured twice). Rules (``RULES``):
   ``--top K`` takes the next ones by that distance (front points only).
 
 The config is a ``trainers.config.TrainConfig``: the trial's target architecture (``arch:`` at
-the top, so ``nas.load_config`` reads it too), the study's task and data, and the paper's
-recipe (Adam (0.9, 0.9), lr 1e-3 cosine to 1e-7, 200K iterations, batch 32, 256 crops) unless
+the top, so ``nas.load_config`` reads it too), the study's task and data (less the proxy-only
+settings ``PROXY_ONLY_DATA``, which take their full-training defaults), and the paper's recipe
+(Adam (0.9, 0.9), lr 1e-3 cosine to 1e-7, 200K iterations, batch 32, 256 crops) unless
 overridden.
 """
 
@@ -35,6 +37,9 @@ from trainers.config import TrainConfig, validate
 
 SCORE = "psnr"
 BUDGET_ATTRS = {"m_sc": "m_sc_bytes", "macs": "macs"}
+# data settings that size the proxy's short run (a validation subset, an image cache), not a
+# full training: dropped from the exported config so they take ``DataConfig``'s defaults
+PROXY_ONLY_DATA = ("val_limit", "cache_mb")
 RULES: Registry[Callable[[Sequence[TrialPoint]], list[tuple[TrialPoint, float | None]]]] = Registry(
     "export rule"
 )
@@ -104,7 +109,8 @@ def pick_trials(
     study_name: str = "the study",
 ) -> list[Pick]:
     """Up to ``top`` eligible trials within ``budgets`` (``{"m_sc": bytes, "macs": count}``)
-    picked by ``rule``. None fits: ``ConfigError`` naming the closest eligible trial."""
+    picked by ``rule``. None fits: ``ConfigError`` naming the closest eligible trial, or if none
+    is eligible the closest costed one and why it is not eligible."""
     budgets = dict(budgets or {})
     for name in budgets:
         if name not in BUDGET_ATTRS:
@@ -112,7 +118,9 @@ def pick_trials(
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
     ranker = RULES.get(rule)
-    eligible = _one_per_design([p for p in points if p.eligible((SCORE, "m_sc", "macs"))])
+    eligible = _one_per_design(
+        [p for p in points if p.eligible((SCORE, "m_sc", "macs")) and p.attrs.get(schema.ATTR_ARCH)]
+    )
     pool = [p for p in eligible if _within(p, budgets)]
     ranked = ranker(pool)
     if not ranked:
@@ -126,24 +134,63 @@ def _no_match(
     budgets: Mapping[str, float],
     study_name: str,
 ) -> str:
-    if not eligible:
-        n_complete = sum(p.state == "COMPLETE" for p in points)
-        return (
-            f"{study_name} has no complete, feasible trial to export yet ({len(points)} trials, "
-            f"{n_complete} COMPLETE in Optuna); run more of the search or relax its constraints"
-        )
-
     def excess(p: TrialPoint) -> float:  # how far over the tightest budget, relatively
         return max(
-            (p.value(k) or 0.0) / v - 1 if v > 0 else float(p.value(k) or 0.0)
-            for k, v in budgets.items()
+            (
+                (p.value(k) or 0.0) / v - 1 if v > 0 else float(p.value(k) or 0.0)
+                for k, v in budgets.items()
+            ),
+            default=0.0,
         )
 
-    closest = min(eligible, key=lambda p: (excess(p), -(p.value(SCORE) or 0.0)))
-    return (
-        f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the closest is "
-        f"trial {closest.number} ({closest.design}: {describe_costs(closest)})"
+    if eligible:
+        closest = min(eligible, key=lambda p: (excess(p), -(p.value(SCORE) or 0.0)))
+        return (
+            f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the "
+            f"closest is trial {closest.number} ({closest.design}: {describe_costs(closest)})"
+        )
+    n_complete = sum(p.state == "COMPLETE" for p in points)
+    head = (
+        f"{study_name} has no complete, feasible trial to export yet ({len(points)} trials, "
+        f"{n_complete} COMPLETE in Optuna)"
     )
+    costed = [  # finished with its costs measured: feasible or not, trained or not
+        p
+        for p in points
+        if p.state in ("COMPLETE", "PRUNED")
+        and p.attrs.get(schema.ATTR_ARCH)
+        and all(p.value(k) is not None for k in ("m_sc", "macs"))
+    ]
+    if not costed:
+        return f"{head}; run more of the search or relax its constraints"
+    closest = min(
+        costed,
+        key=lambda p: (
+            max(excess(p), 0.0),  # any trial within the budget is as close as another
+            p.value(SCORE) is None,
+            -(p.value(SCORE) or 0.0),
+            p.number,
+        ),
+    )
+    return (
+        f"{head}; the closest to {_budget_text(budgets)} is trial {closest.number} "
+        f"({closest.design}: {describe_costs(closest)}), not eligible: {_why_not(closest)}; "
+        "run more of the search or relax its constraints"
+    )
+
+
+def _why_not(p: TrialPoint) -> str:
+    """Why a finished trial is not eligible for export, in a few words."""
+    broken = [name for name, v in p.constraints.items() if v > 0]
+    if broken:
+        return "breaks " + ", ".join(f"'{name}'" for name in broken)
+    if p.status == schema.STATUS_INFEASIBLE:
+        return "marked infeasible by the search"
+    if p.status == schema.STATUS_STOPPED:
+        return "stopped early by the scheduler (partial score)"
+    if p.value(SCORE) is None:
+        return "no PSNR (not trained: a cost-only study?)"
+    return f"status {p.status!r}, Optuna state {p.state}"
 
 
 # -- what gets written ----------------------------------------------------------------------
@@ -152,13 +199,14 @@ def _no_match(
 def training_config(
     p: TrialPoint, spec: Mapping[str, Any], out_dir: str, recipe: Mapping[str, Any] | None = None
 ) -> Any:
-    """The ``TrainConfig`` of trial ``p``: its target arch, the study's task and data, the
-    paper's recipe with ``recipe`` overrides. Validation errors raise ``ConfigError``."""
+    """The ``TrainConfig`` of trial ``p``: its target arch, the study's task and data (without
+    ``PROXY_ONLY_DATA``), the paper's recipe with ``recipe`` overrides. Validation errors raise
+    ``ConfigError``."""
     proxy = spec.get("proxy") or {}
     data = {
         "arch": p.attrs[schema.ATTR_ARCH],
         "task": proxy.get("task") or {},
-        "data": proxy.get("data") or {},
+        "data": {k: v for k, v in (proxy.get("data") or {}).items() if k not in PROXY_ONLY_DATA},
         "recipe": dict(recipe or {}),
         "out_dir": out_dir,
     }
