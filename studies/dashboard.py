@@ -11,6 +11,7 @@ it cannot know that trials with status ``stopped`` hold partial scores.
 from __future__ import annotations
 
 import copy
+import socket
 import socketserver
 import sys
 from collections.abc import Callable, Container
@@ -76,21 +77,26 @@ def make_dashboard_server(
         ) from None
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # bind to every interface
+
+
 def dashboard_url(server: WSGIServer, study_id: int | None = None) -> str:
+    """A URL a browser on this machine can open: a server bound to every interface (0.0.0.0,
+    ::) is reached on the loopback address."""
     host, port = server.server_address[:2]
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1" if server.address_family == socket.AF_INET else "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
     path = f"/dashboard/studies/{study_id}" if study_id is not None else "/dashboard"
     return f"http://{host}:{port}{path}"
 
 
-def serve(
-    storage: str,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    study: str | None = None,
-    announce: Callable[[str], None] | None = None,
-) -> None:
-    """Serve until interrupted; ``announce`` gets the URL (of ``study``'s page if given) once
-    the socket listens."""
+def open_dashboard(
+    storage: str, host: str = "127.0.0.1", port: int = 8080, study: str | None = None
+) -> tuple[WSGIServer, str]:
+    """A listening (not yet serving) dashboard server on ``storage`` and its URL (of
+    ``study``'s page if given)."""
     store = open_storage(storage, ConstraintListStorage)
     study_id = None
     if study is not None:
@@ -102,7 +108,20 @@ def serve(
             )
         study_id = store.get_study_id_from_name(study)
     server = make_dashboard_server(store, host, port)
-    (announce or (lambda s: print(s, flush=True)))(dashboard_url(server, study_id))
+    return server, dashboard_url(server, study_id)
+
+
+def serve(
+    storage: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    study: str | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted; ``announce`` gets the URL (see ``open_dashboard``) once the
+    socket listens."""
+    server, url = open_dashboard(storage, host, port, study)
+    (announce or (lambda s: print(s, flush=True)))(url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -21,10 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studies.dashboard import serve
+    from studies.dashboard import WILDCARD_HOSTS, serve
 
     def announce(url: str) -> None:
-        print(f"optuna-dashboard on {url}  (Ctrl-C stops it)", flush=True)
+        note = "; it listens on all interfaces" if args.host in WILDCARD_HOSTS else ""
+        print(f"optuna-dashboard on {url}  (Ctrl-C stops it{note})", flush=True)
 
     serve(args.storage, args.host, args.port, args.study, announce)
     return 0
