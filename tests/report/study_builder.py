@@ -102,7 +102,10 @@ def build_study(
     study.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
     spec = {
         "name": name,
-        "proxy": {"task": {"name": "denoise", "sigma": 30}, "data": {"val_limit": 1}},
+        "proxy": {  # proxy-only data settings, which export must not carry over
+            "task": {"name": "denoise", "sigma": 30},
+            "data": {"val_limit": 1, "cache_mb": 64},
+        },
         "constraints": [M_SC_CONSTRAINT, PSNR_CONSTRAINT],
     }
     study.set_user_attr("spec", spec)  # a part of the StudySpec the search stores

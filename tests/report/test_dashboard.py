@@ -75,6 +75,29 @@ def test_dashboard_serves_the_study_api(built_study) -> None:
         proc.stderr.close()
 
 
+def test_dashboard_on_all_interfaces_prints_a_loopback_url(built_study) -> None:
+    """``--host 0.0.0.0`` binds every interface; the printed URL is one a browser can open."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "studies.cli", "dashboard", str(built_study.path),
+           "--host", "0.0.0.0", "--port", "0"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.poll())
+        assert line.rstrip().endswith("(Ctrl-C stops it; it listens on all interfaces)")
+        base = line.split()[2].split("/dashboard")[0]
+        status, listing = _get_json(f"{base}/api/studies")
+        assert status == 200
+        assert [s["study_name"] for s in listing["study_summaries"]] == [built_study.name]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def test_constraint_list_leaves_the_database_alone(built_study) -> None:
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
     trial = study.get_trials()[1]  # no skips: both constraints set

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import optuna
+import pytest
 import torch
 import yaml
 
 import nas
+from nas.errors import ConfigError
 from studies import export, pareto
 from studies.cli import main
-from trainers.config import load_train_config
+from trainers.config import DataConfig, load_train_config
 
 
 def _eligible_by_design(built_study) -> list[pareto.TrialPoint]:
@@ -118,11 +121,15 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     assert (recipe.lr, recipe.lr_min, recipe.schedule) == (1e-3, 1e-7, "cosine")
     assert (recipe.iterations, recipe.batch, recipe.crop) == (200_000, 32, 256)
     assert config.out_dir == f"runs/{stem}"
-    # The study's task and data (its stored spec), the rest of them defaults.
+    # The study's task and data (its stored spec), less what only sized the proxy run: the
+    # study validated on 1 image with a 64 MB cache; full training uses every image.
     assert (config.task.name, config.task.sigma) == ("denoise", 30.0)
-    assert (config.data.train, config.data.val, config.data.val_limit) == ("builtin", "builtin", 1)
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    assert study.user_attrs["spec"]["proxy"]["data"] == {"val_limit": 1, "cache_mb": 64}
+    assert config.data == DataConfig()
     raw = yaml.safe_load((tmp_path / f"{stem}.yaml").read_text())
     assert next(iter(raw)) == "arch"
+    assert raw["data"]["val_limit"] is None and raw["data"]["cache_mb"] == DataConfig().cache_mb
     # nas reads the same file, and the model runs with the measured parameter count.
     arch = nas.load_config(tmp_path / f"{stem}.yaml")
     model = nas.build_model(arch)
@@ -134,3 +141,52 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     assert f"{pick.attrs['m_sc_bytes']:,} bytes" in card and f"{pick.attrs['macs']:,}" in card
     assert f"PSNR: {pick.attrs['psnr']:.3f} dB" in card
     assert f"unetmm train {stem}.yaml" in card
+
+
+def test_nothing_eligible_names_the_closest_costed_trial_and_why(built_study) -> None:
+    """A study where every finished trial is stopped or infeasible: the error still names the
+    trial nearest the budget, its costs, and what keeps it out."""
+    ineligible = [p for p in _points(built_study) if not p.eligible(("psnr", "m_sc", "macs"))]
+    # Under 1 KiB only no skips (M_sc 0) fits; it trained but breaks the PSNR floor.
+    with pytest.raises(ConfigError) as info:
+        export.pick_trials(ineligible, {"m_sc": 1024}, "best", study_name="study 's'")
+    none = next(p for p in ineligible if p.reference == "none")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(
+        f"study 's' has no complete, feasible trial to export yet ({len(ineligible)} trials, "
+    )
+    assert (
+        f"the closest to M_sc <= 1 KiB is trial {none.number} ({none.design}: M_sc 0 B, MACs "
+        in message
+    )
+    assert f"PSNR {none.value('psnr'):.2f} dB), not eligible: breaks 'psnr >= 22 dB';" in message
+    # Under 40 KiB the stopped trials fit too and score best (partial scores): the best of them.
+    with pytest.raises(ConfigError) as info:
+        export.pick_trials(ineligible, {"m_sc": 40 * 1024}, "knee")
+    stopped = [p for p in ineligible if p.status == "stopped" and p.value("m_sc") <= 40 * 1024]
+    best = max(stopped, key=lambda p: (p.value("psnr"), -p.number))
+    assert f"is trial {best.number} ({best.design}: M_sc " in str(info.value)
+    assert "not eligible: stopped early by the scheduler (partial score)" in str(info.value)
+    # Nothing fits 1 KiB but full skips: it is named with the constraint it breaks.
+    full = next(p for p in ineligible if p.reference == "full")
+    with pytest.raises(ConfigError) as info:
+        export.pick_trials([full], {"m_sc": 1024}, "best")
+    assert f"is trial {full.number} (full skips: full: M_sc 120 KiB, MACs " in str(info.value)
+    assert "not eligible: breaks 'm_sc <= 40 KiB'" in str(info.value)
+
+
+def test_trials_without_an_arch_are_skipped(built_study) -> None:
+    """Trials that lack ``arch`` (another tool's, an old version's) are not one design."""
+    points = _points(built_study)
+    first, second = (pk.point for pk in export.pick_trials(points, {}, "best", top=2))
+    stripped = {
+        p.number: dataclasses.replace(p, attrs={k: v for k, v in p.attrs.items() if k != "arch"})
+        for p in points
+        if p.number != second.number
+    }
+    mixed = [stripped.get(p.number, p) for p in points]
+    picks = export.pick_trials(mixed, {}, "best", top=3)
+    assert [pk.point.number for pk in picks] == [second.number]
+    with pytest.raises(ConfigError, match="has no complete, feasible trial to export yet"):
+        export.pick_trials(list(stripped.values()), {}, "best")
+    assert first.number in stripped

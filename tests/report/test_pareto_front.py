@@ -149,3 +149,60 @@ def test_knee_is_the_point_farthest_above_the_chord() -> None:
     # Two points have no knee: scores 0, best PSNR first.
     two = pareto.knee_ranking([_point(1, 20.0, 0.0), _point(2, 30.0, 40.0)])
     assert [(p.number, s) for p, s in two] == [(2, 0.0), (1, 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("name", "attr", "op", "limit"),
+    [  # rounded (``:g``) and exact spellings of the same limits, as the search may write them
+        ("params <= 2.91597e+07", "params", "<=", 29_159_700),
+        ("params <= 29159715", "params", "<=", 29_159_715),
+        ("params <= 29_159_715", "params", "<=", 29_159_715),
+        ("params <= 29.5 M", "params", "<=", 29_500_000),
+        ("m_sc <= 0.25 MiB", "m_sc_bytes", "<=", 262_144),
+        ("m_sc <= 262144", "m_sc_bytes", "<=", 262_144),
+        ("m_sc <= 262144 B", "m_sc_bytes", "<=", 262_144),
+        ("m_sc <= 3.75MiB", "m_sc_bytes", "<=", 3_932_160),
+        ("peak_memory <= 4 MiB", "peak_activation_bytes", "<=", 4 * 2**20),
+        ("macs <= 18 G", "macs", "<=", 18e9),
+        ("macs <= 18000000000", "macs", "<=", 18e9),
+        ("macs <= 1.8e+10", "macs", "<=", 18e9),
+        ("macs_paper <= 17.52 G", "macs_paper", "<=", 17.52e9),
+        ("psnr >= 28", "psnr", ">=", 28.0),
+        ("psnr >= 28.25 dB", "psnr", ">=", 28.25),
+        ("ssim >= 0.8", "ssim", ">=", 0.8),
+    ],
+)
+def test_constraint_names_parse_in_both_styles(name, attr, op, limit) -> None:
+    parsed = pareto.parse_constraint_name(name)
+    assert parsed == pareto.ConstraintLimit(name, attr, op, pytest.approx(limit))
+    assert parsed.describe() == name
+
+
+@pytest.mark.parametrize("name", ["latency <= 3 ms", "m_sc <= 4 M", "psnr >= 28 MiB", "m_sc < 4"])
+def test_constraint_names_that_say_no_limit(name) -> None:
+    assert pareto.parse_constraint_name(name) is None
+
+
+def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> None:
+    """Trial 3 repeats design 1 with the same scores (a copied result): the table's front lists
+    it once, the plots draw it with the front, not grey as dominated."""
+    from studies import plots
+
+    def point(number: int, design: str, psnr: float, m_sc: float) -> TrialPoint:
+        attrs = {"psnr": psnr, "m_sc_bytes": m_sc, "macs": 1.0, "status": "complete",
+                 "arch": {"design": design}}  # fmt: skip
+        return TrialPoint(number, "COMPLETE", attrs, {}, {})
+
+    points = [point(0, "a", 20.0, 0.0), point(1, "b", 25.0, 10.0), point(2, "c", 24.0, 20.0),
+              point(3, "b", 25.0, 10.0), point(4, "d", 26.0, 30.0)]  # fmt: skip
+    objectives = ("psnr", "m_sc")
+    assert [p.number for p in pareto.pareto_front(points, objectives)] == [0, 1, 4]
+    with_repeats = pareto.pareto_front(points, objectives, repeats=True)
+    assert [p.number for p in with_repeats] == [0, 1, 3, 4]
+    view = plots.scatter_view(points, "m_sc", "psnr", {}, "t")
+    drawn = {s.kind: s.numbers for s in view.series}
+    assert drawn["front"] == (0, 1, 3, 4) and drawn["feasible"] == (2,)
+    # A repeat with other scores (noise) is another measurement: dominated, drawn grey.
+    noisy = [*points[:3], point(3, "b", 24.5, 10.0), points[4]]
+    drawn = {s.kind: s.numbers for s in plots.scatter_view(noisy, "m_sc", "psnr", {}, "t").series}
+    assert drawn["front"] == (0, 1, 4) and drawn["feasible"] == (2, 3)

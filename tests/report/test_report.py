@@ -110,6 +110,7 @@ def test_html_loads_in_headless_chromium_without_errors(built_study, report_dir,
     assert plots["pareto-m-sc"]["traces"] == 4
     assert plots["pareto-m-sc"]["points"] == drawn
     assert plots["pareto-3d"]["canvas"] >= 1  # WebGL scene (software rendering when headless)
+    assert plots["pareto-3d"]["traces"] == 4  # the same four series in 3-D
 
 
 def test_chromium_probe_catches_errors_and_blocked_network(tmp_path) -> None:
@@ -131,6 +132,11 @@ def test_chromium_probe_catches_errors_and_blocked_network(tmp_path) -> None:
 
 
 def test_report_errors_are_one_line(tmp_path, capsys, built_study) -> None:
+    assert main(["report", str(built_study.path), "--timelines", "-1", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "error: --timelines: must be >= 0 (0 draws only the reference points), got -1\n"
+    )
+    assert not list(tmp_path.iterdir())
     assert main(["report", str(tmp_path / "missing.db"), "--out", str(tmp_path)]) == 2
     assert main(["report", built_study.url, "--study", "nope", "--out", str(tmp_path)]) == 2
     assert (
@@ -162,3 +168,48 @@ def test_report_of_a_study_with_nothing_to_show(tmp_path) -> None:
     for name in ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances"):
         with Image.open(tmp_path / "out" / f"{name}.png") as img:
             assert img.width >= 400
+
+
+def test_timelines_of_the_reference_points_and_up_to_n_front_designs(built_study) -> None:
+    from studies.report import chosen_timelines
+
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    points = pareto.load_points(study)
+    front = pareto.pareto_front(points, ("psnr", "m_sc", "macs"))
+    refs = [f"#{p.number} {p.design}" for p in points if p.reference]
+    assert len(refs) == 3 and len(front) >= 4
+    names = {n: list(chosen_timelines(points, front, n)) for n in (0, 1, 2, len(front) + 5)}
+    assert names[0] == refs
+    assert names[1] == [*refs, f"#{front[len(front) // 2].number} {front[len(front) // 2].design}"]
+    assert names[2] == [*refs, *(f"#{p.number} {p.design}" for p in (front[0], front[-1]))]
+    others = [f"#{p.number} {p.design}" for p in front if not p.reference]  # UNet-- is in front
+    assert names[len(front) + 5] == [*refs, *others] and len(others) == len(front) - 1
+
+
+def test_three_objective_view_tells_every_kind_apart(built_study) -> None:
+    """The 3-D view draws what the 2-D views draw (front over all three objectives), untrained
+    infeasible trials on the floor, stopped ones hollow, and labels the reference points."""
+    study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    points = pareto.load_points(study)
+    view = plots_mod.scatter3d_view(points, ("m_sc", "macs", "psnr"))
+    flat = plots_mod.scatter_view(points, "m_sc", "psnr", {}, "t")
+    kinds = {s.kind: s for s in view.series}
+    assert list(kinds) == ["front", "feasible", "stopped", "infeasible"]
+    numbers = {kind: set(s.numbers) for kind, s in kinds.items()}
+    flat_numbers = {s.kind: set(s.numbers) for s in flat.series}
+    for kind in ("stopped", "infeasible"):
+        assert numbers[kind] == flat_numbers[kind] and numbers[kind]
+    front3 = {p.number for p in pareto.pareto_front(points, ("psnr", "m_sc", "macs"))}
+    assert front3 <= numbers["front"] and numbers["front"] | numbers["feasible"] == (
+        flat_numbers["front"] | flat_numbers["feasible"]
+    )
+    by_number = {p.number: p for p in points}
+    infeasible = kinds["infeasible"]
+    scored = [z for s in view.series for z in s.z if s.kind != "infeasible"]
+    for n, z in zip(infeasible.numbers, infeasible.z):
+        if by_number[n].value("psnr") is None:  # untrained: below every score
+            assert z < min(scored)
+    assert {text for *_, text in view.labels} == {"full skips", "no skips", "UNet-- (paper)"}
+    fig = plots_mod.scatter3d_plotly(view)
+    assert [t.marker.symbol for t in fig.data] == ["circle", "circle", "circle-open", "x"]
+    assert [a.text for a in fig.layout.scene.annotations] == [t for *_, t in view.labels]
