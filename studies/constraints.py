@@ -61,8 +61,9 @@ class Constraint:
 
     @property
     def name(self) -> str:
-        """The constraint's name in Optuna (``set_constraint``): its own text, normalised."""
-        return f"{self.metric} {self.op} {self.limit:g}{' ' + self.unit if self.unit else ''}"
+        """The constraint's name in Optuna (``set_constraint``): its own text, normalised, with
+        the limit written exactly (two limits never share a name): ``params <= 29159715``."""
+        return f"{self.metric} {self.op} {_exact(self.limit)}{' ' + self.unit if self.unit else ''}"
 
     def value(self, measured: float) -> float:
         """How far ``measured`` (in the attribute's unit) breaks the limit; <= 0 is feasible."""
@@ -91,6 +92,11 @@ class Constraint:
                 f"{where}: unit {unit!r} does not fit {metric}; use one of {shown or ['none']}"
             )
         return cls(metric, op, limit, unit, units[unit.lower()])
+
+
+def _exact(x: float) -> str:
+    """``x`` in the fewest digits that read back as ``x``: 4, 0.25, 29159715, 1e-05, 1e+20."""
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
 def _display_units(metric: str) -> list[str]:

@@ -4,8 +4,10 @@ ASHA (asynchronous successive halving) compares a trial's validation PSNR at run
 ``grace_steps * reduction_factor**k`` training steps with the trials that reached the rung
 before it, and stops it below the top ``1/reduction_factor``. Reference points (full skips,
 no skips, the paper's UNet--, the user's points) set the bar at each rung but are never stopped:
-a study always ends with its baselines fully trained. Rungs stay below the last step, so a trial
-is never stopped at its final validation and every trained trial reports its final scores.
+a study always ends with its baselines fully trained. Rungs stay at or below the last validation
+before the final one (``StudySpec.last_rung_step``; the spec requires one at or after
+``grace_steps``), so every trial that reaches its final validation has passed the top rung
+already: it is never stopped there and reports its final scores.
 (``early_stopping.exempt_references: false`` lets ASHA stop them too.)
 A stopped trial becomes PRUNED in Optuna (``studies.outcome``): never in the Pareto front.
 """
@@ -45,7 +47,7 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler:
         mode="max",
         grace_period=es.grace_steps,
         reduction_factor=es.reduction_factor,
-        max_t=max(es.grace_steps, spec.proxy.budget.steps - 1),
+        max_t=spec.last_rung_step,
         stop_last_trials=False,
         exempt_references=es.exempt_references,
     )

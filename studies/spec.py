@@ -35,7 +35,9 @@ greater than or equal to 1``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -286,8 +288,13 @@ class StudySpec(_Strict):
     @field_validator("constraints")
     @classmethod
     def _constraints(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        seen: dict[str, int] = {}
         for i, text in enumerate(v):
-            Constraint.parse(text, f"constraints[{i}]")
+            name = Constraint.parse(text, f"constraints[{i}]").name
+            if name in seen:
+                raise ConfigError(f"constraints[{i}]: {text!r} is constraints[{seen[name]}] again "
+                                  f"({name!r}); remove one")  # fmt: skip
+            seen[name] = i
         return v
 
     @model_validator(mode="after")
@@ -298,15 +305,57 @@ class StudySpec(_Strict):
             encode_point(get_space(self.space.name), point, bounds, f"space.points[{i}]")
         self.proxy.backbone_config(target)
         make_sampler(self.sampler.name, self.seed, self.sampler.options)
-        budget = self.proxy.budget
-        if self.early_stopping.enabled and self.early_stopping.grace_steps >= budget.steps:
+        budget, grace = self.proxy.budget, self.early_stopping.grace_steps
+        if self.early_stopping.enabled and grace >= budget.steps:
             raise ConfigError(
-                f"early_stopping.grace_steps: {self.early_stopping.grace_steps} is not below "
-                f"proxy.budget.steps {budget.steps}; lower it or set early_stopping: false"
+                f"early_stopping.grace_steps: {grace} is not below proxy.budget.steps "
+                f"{budget.steps}; lower it or set early_stopping: false"
+            )
+        if self.early_stopping.enabled and self.last_rung_step < grace:
+            raise ConfigError(
+                f"early_stopping.grace_steps: no validation (every proxy.budget.eval_every = "
+                f"{budget.eval_every} steps) falls in [{grace}, {budget.steps}), so ASHA would "
+                "judge final scores; "
+                + (f"lower it to {self.last_rung_step} or less" if self.last_rung_step else
+                   "lower proxy.budget.eval_every")  # fmt: skip
             )
         return self
 
     # -- derived -------------------------------------------------------------------------
+    @property
+    def last_rung_step(self) -> int:
+        """The last proxy validation before the final one (0: none): ASHA's rungs stay at or
+        below it, so every trial that reaches the final step has passed the top rung already
+        and is never stopped on its final score."""
+        b = self.proxy.budget
+        return (b.steps - 1) // b.eval_every * b.eval_every
+
+    def comparable(self) -> dict[str, Any]:
+        """What makes trial results of two runs comparable (``fingerprint`` hashes it): the
+        target's costs (resolved backbone, input size, bits, batch) and the proxy's training
+        (resolved backbone, task, data but its cache size, budget) and the seed. Everything else
+        (n_trials, concurrency, sampler, space, constraints, storage, ...) may change between
+        runs of one study."""
+        target = self.target.backbone_config()
+        fields = {
+            "target.backbone": target.to_dict(),
+            "target.input_size": self.target.input_size,
+            "target.bits": self.target.bits,
+            "target.batch": self.target.batch,
+            "proxy.backbone": self.proxy.backbone_config(target).to_dict(),
+            "proxy.task": self.proxy.task.model_dump(mode="json"),
+            "proxy.data": self.proxy.data.model_dump(mode="json", exclude={"cache_mb"}),
+            "proxy.budget": self.proxy.budget.model_dump(mode="json"),
+            "seed": self.seed,
+        }
+        return json.loads(json.dumps(fields))  # plain JSON types, as stored in the study
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits hashing ``comparable()``."""
+        text = json.dumps(self.comparable(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     @property
     def bounds(self) -> SpaceBounds:
         """The space bounds with the target backbone's stage channels filled in."""

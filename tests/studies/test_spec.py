@@ -66,6 +66,9 @@ def test_yaml_file_and_overrides(tmp_path):
         ({"name": "x", "sampler": {"name": "nsga2", "population_size": 1}}, "sampler.nsga2: `population_size`"),
         ({"name": "x", "proxy": {"task": {"sigma": -1}}}, "proxy.task.sigma: Input should be greater"),
         ({"name": "x", "early_stopping": {"grace_steps": 300}}, "early_stopping.grace_steps: 300 is not below"),
+        ({"name": "x", "proxy": {"budget": {"steps": 200, "eval_every": 200}}}, "early_stopping.grace_steps: no validation (every proxy.budget.eval_every = 200 steps) falls in [100, 200), so ASHA would judge final scores; lower proxy.budget.eval_every"),
+        ({"name": "x", "proxy": {"budget": {"steps": 300, "eval_every": 80}}, "early_stopping": {"grace_steps": 250}}, "falls in [250, 300), so ASHA would judge final scores; lower it to 240 or less"),
+        ({"name": "x", "constraints": ["params <= 29.5 M", "params <= 29500000", "params<=29.5M"]}, "constraints[2]: 'params<=29.5M' is constraints[0] again ('params <= 29.5 M'); remove one"),
         ({"name": "x", "space": {"bounds": {"target_stages": [9]}}}, "space.bounds: target_stages: [9] out of range"),
         ({"name": "x", "space": {"name": "nope"}}, "space.name: unknown space 'nope'"),
         ({"name": "x", "space": {"points": [{"name": "unetmm", "ratios": [0.1] * 4}]}}, "space.points[0]:"),
@@ -106,6 +109,47 @@ def test_constraint_values_are_in_the_constraints_unit(text, measured, value):
     c = Constraint.parse(text)
     assert c.value(measured) == pytest.approx(value)
     assert c.is_cost == (c.metric not in ("psnr", "ssim"))
+
+
+def test_constraint_names_are_exact_and_read_back_by_the_report():
+    from studies.pareto import parse_constraint_name
+
+    limits = {"params <= 29159715": 29_159_715, "params <= 29159716": 29_159_716,
+              "m_sc <= 0.25 MiB": 2**18, "macs <= 18.000000001 G": 18_000_000_001,
+              "psnr >= 28.125 dB": 28.125, "ssim >= 0.8": 0.8}  # fmt: skip
+    names = [Constraint.parse(text).name for text in limits]
+    assert names == list(limits)  # each limit written exactly, as the user wrote it
+    for name, limit in zip(names, limits.values()):
+        assert parse_constraint_name(name).limit == limit
+    spec = parse_spec({"name": "x", "constraints": list(limits)[:2]}, "")
+    assert [c.name for c in spec.parsed_constraints] == list(limits)[:2]  # both kept
+
+
+def test_asha_never_judges_a_final_validation():
+    """Budget 130 steps, a validation every 50, grace 30, factor 2: rungs used to be 30, 60,
+    120 (below step 130), so the final score at 130 was judged at rung 120 and could be
+    stopped. Rungs now stop at the last validation before the final one (100)."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from studies.early_stopping import make_scheduler
+
+    spec = parse_spec({"name": "x", "proxy": {"budget": {"steps": 130, "eval_every": 50}},
+                       "early_stopping": {"grace_steps": 30, "reduction_factor": 2}}, "")  # fmt: skip
+    assert spec.last_rung_step == 100
+    asha = make_scheduler(spec)
+    strong, weak = Trial("x", config={}, stub=True), Trial("x", config={}, stub=True)
+    for trial in (strong, weak):
+        asha.on_trial_add(None, trial)
+    decisions = {}
+    for trial, scores in ((strong, (20.0, 21.0, 25.0)), (weak, (22.0, 23.0, 10.0))):
+        for step, psnr in zip((50, 100, 130), scores):
+            result = {"step": step, "val_psnr": psnr}
+            decisions[trial.trial_id, step] = asha.on_trial_result(None, trial, result)
+    assert set(decisions.values()) == {TrialScheduler.CONTINUE}  # 10 dB at the end: not stopped
+    late = Trial("x", config={}, stub=True)
+    asha.on_trial_add(None, late)
+    assert asha.on_trial_result(None, late, {"step": 50, "val_psnr": 5.0}) == TrialScheduler.STOP
 
 
 def test_spec_round_trips_through_json():
