@@ -121,10 +121,26 @@ def test_conditional_parameters_only_where_they_apply():
     assert seen["subset"] == {"design"} | {f"subset.s{s}" for s in range(1, 5)}
     assert {k.split(".")[0] for k in seen["unetmm"]} == {"design", "unetmm"}
     assert family  # (the loop ran)
+    # a ratio is suggested exactly for the stages that take part (every one of 2**4 - 1 sets)
+    unetmm, parts = get_space("unetmm"), set()
+    for _ in range(150):
+        trial = study.ask()
+        skip = unetmm.suggest(trial, bounds).skip
+        part = skip.participating(4)
+        ratios = {int(k[len("unetmm.r"):-len("_log2")]) for k in trial.params
+                  if k.startswith("unetmm.r")}  # fmt: skip
+        assert ratios == set(part), (trial.params, part)
+        assert {k for k in trial.params if k.startswith("unetmm.s")} == {
+            f"unetmm.s{s}" for s in range(1, 5)}  # fmt: skip
+        parts.add(part)
+        study.tell(trial, 0.0)
+    assert len(parts) == 15
     fixed = bounds_for("nafnet-sidd", search_stages=False, iem_depth=(1, 1))
     trial = study.ask()
     get_space("unetmm").suggest(trial, fixed)
     assert not any(k.startswith("unetmm.s") for k in trial.params)
+    assert {k for k in trial.params if k.startswith("unetmm.r")} == {
+        f"unetmm.r{s}_log2" for s in range(1, 5)}  # every stage takes part
 
 
 def test_space_builds_nothing(monkeypatch):
