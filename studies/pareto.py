@@ -265,9 +265,7 @@ def knee_ranking(
 # Constraint names as the search writes them (``studies.constraints``): "m_sc <= 0.25 MiB",
 # "macs <= 18 G", "params <= 29159715", "params <= 2.91597e+07", "psnr >= 28 dB"; the value is
 # in the name's unit, its number exact or rounded, "_" or "," allowed between digits.
-_CONSTRAINT_NAME = re.compile(
-    r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$"
-)
+_CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$")
 _BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
 CONSTRAINT_ATTRS = {
     **{name: key for name, (key, _) in schema.OBJECTIVES.items()},

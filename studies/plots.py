@@ -5,7 +5,8 @@ the interactive HTML figure and the PNG show the same points:
 
 - ``front``: eligible (complete, feasible) and non-dominated on the two axes;
 - ``feasible``: eligible but dominated;
-- ``stopped``: stopped early by the scheduler (partial score): drawn hollow, never in the front;
+- ``stopped``: stopped early by the scheduler: drawn hollow at its partial score (its last
+  validation PSNR when the search kept no final one), never in the front;
 - ``infeasible``: a constraint value > 0 (or marked so); untrained ones have no score and are
   drawn on the bottom edge of the plot.
 Failed and unfinished trials are not drawn (the report counts them). The constraint on the x
@@ -101,12 +102,24 @@ class ScatterView:
     log_x: bool  # x spans more than LOG_SPAN (all values > 0)
 
 
+def shown_value(p: TrialPoint, objective: str) -> float | None:
+    """The value drawn for ``objective``: ``p.value``, except that a stopped trial without a
+    final PSNR (the search keeps only its validation curve) shows its last validation PSNR."""
+    v = p.value(objective)
+    curve = p.attrs.get("curve")
+    if v is None and objective == "psnr" and p.status == schema.STATUS_STOPPED and curve:
+        return float(curve[-1][1])
+    return v
+
+
 def hover_text(p: TrialPoint) -> str:
     costs = ", ".join(
         f"{k}={p.attrs[k]:,}" for k in ("m_sc_bytes", "macs", "params") if k in p.attrs
     )
-    psnr = p.value("psnr")
+    psnr = shown_value(p, "psnr")
     score = f"PSNR {psnr:.2f} dB" if psnr is not None else "not trained"
+    if p.value("psnr") is None and psnr is not None:
+        score += f" at step {p.attrs['curve'][-1][0]}"
     return f"#{p.number} {p.design}<br>{score}; {costs}<br>status {p.status}"
 
 
@@ -134,7 +147,7 @@ def scatter_view(
     front = pareto_front(points, (y, x), repeats=True)
     front_numbers = {p.number for p in front}
     xs = [p.value(x) for p in points if p.value(x) is not None]
-    ys = [p.value(y) for p in points if p.value(y) is not None]
+    ys = [v for p in points if (v := shown_value(p, y)) is not None]
     xu, yu = unit_for(x, xs), unit_for(y, ys)  # type: ignore[arg-type]
     y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)  # type: ignore[type-var]
     floor = (y_lo - 0.06 * ((y_hi - y_lo) or 1.0)) / yu.scale  # where unscored trials go
@@ -146,7 +159,7 @@ def scatter_view(
     grouped["front"] = [p for p in front if p.value(x) is not None]  # in front order
 
     def y_of(p: TrialPoint) -> float:
-        v = p.value(y)
+        v = shown_value(p, y)
         return floor if v is None else v / yu.scale
 
     series = tuple(
@@ -201,7 +214,7 @@ def scatter3d_view(
     front = pareto_front(points, (z, x, y), repeats=True)
     front_numbers = {p.number for p in front}
     units = {o: unit_for(o, [v for p in points if (v := p.value(o)) is not None]) for o in axes}
-    zs = [v for p in points if (v := p.value(z)) is not None]
+    zs = [v for p in points if (v := shown_value(p, z)) is not None]
     z_lo, z_hi = (min(zs), max(zs)) if zs else (0.0, 1.0)
     floor = (z_lo - 0.06 * ((z_hi - z_lo) or 1.0)) / units[z].scale
     grouped: dict[str, list[TrialPoint]] = {k: [] for k in STYLE}
@@ -212,7 +225,7 @@ def scatter3d_view(
     grouped["front"] = [p for p in front if p.value(x) is not None and p.value(y) is not None]
 
     def at(p: TrialPoint) -> tuple[float, float, float]:
-        v = p.value(z)
+        v = shown_value(p, z)
         up = floor if v is None else v / units[z].scale
         return p.value(x) / units[x].scale, p.value(y) / units[y].scale, up  # type: ignore
 
@@ -333,11 +346,8 @@ def scatter3d_plotly(view: Scatter3DView) -> Any:
                 marker={"color": colour, "symbol": symbol, "size": 6 if s.kind == "front" else 4},
             )
         )
-    annotations = [
-        {"x": x, "y": y, "z": z, "text": text, "showarrow": True, "arrowhead": 2, "ax": 30,
-         "ay": -30}  # fmt: skip
-        for x, y, z, text in view.labels
-    ]
+    arrow = {"showarrow": True, "arrowhead": 2, "ax": 30, "ay": -30}
+    annotations = [{"x": x, "y": y, "z": z, "text": text, **arrow} for x, y, z, text in view.labels]
     fig.update_layout(
         title=view.title,
         scene={
