@@ -29,7 +29,8 @@ def test_report_and_export_on_postgres(postgres_server, built_study, tmp_path, c
         assert listed == [p.number for p in expected]
 
         budget = ["--max-m-sc", "1KiB"]
-        assert main(["export", postgres_server, "--study", name, *budget, "--out", str(tmp_path)]) == 2
+        args = ["export", postgres_server, "--study", name, *budget, "--out", str(tmp_path)]
+        assert main(args) == 2
         assert "the closest is trial" in capsys.readouterr().err
         picks = export.pick_trials(pareto.load_points(sqlite), {"m_sc": 32 * 1024}, "knee")
         pg = optuna.load_study(study_name=name, storage=postgres_server)

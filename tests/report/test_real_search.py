@@ -52,9 +52,9 @@ def test_report_and_export_of_a_real_search(tmp_path, capsys) -> None:
     # The front is Optuna's own constraint-aware best trials (stopped trials are PRUNED there),
     # less repeats of a design with the same scores (the search copies a repeat's results).
     best_trials = {t.number for t in study.best_trials}
-    design = lambda n: json.dumps(points[n].attrs["arch"], sort_keys=True)  # noqa: E731
     assert listed and set(listed) <= best_trials
-    assert {design(n) for n in listed} == {design(n) for n in best_trials}
+    designs = [{json.dumps(points[n].attrs["arch"]) for n in ns} for ns in (listed, best_trials)]
+    assert designs[0] == designs[1]
     assert all(points[n].status == "complete" and points[n].feasible for n in listed)
     assert "Constraints: m_sc &lt;= 40 KiB." in page
     for name in ("pareto_m_sc", "pareto_3d", "timelines"):

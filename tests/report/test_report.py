@@ -213,3 +213,23 @@ def test_three_objective_view_tells_every_kind_apart(built_study) -> None:
     fig = plots_mod.scatter3d_plotly(view)
     assert [t.marker.symbol for t in fig.data] == ["circle", "circle", "circle-open", "x"]
     assert [a.text for a in fig.layout.scene.annotations] == [t for *_, t in view.labels]
+
+
+def test_a_stopped_trial_without_a_final_score_is_drawn_at_its_last_validation() -> None:
+    """The search keeps only the curve of a trial it stopped: it is drawn there, not on the
+    floor with the untrained ones."""
+    arch = {"skip": {"name": "subset"}}
+    costs = {"m_sc_bytes": 2048, "macs": 10**6, "arch": arch}
+    done = pareto.TrialPoint(0, "COMPLETE", {**costs, "status": "complete", "psnr": 25.0}, {}, {})
+    stopped = pareto.TrialPoint(
+        1, "PRUNED", {**costs, "status": "stopped", "curve": [[30, 21.0], [60, 23.5]]}, {}, {}
+    )
+    untrained = pareto.TrialPoint(2, "PRUNED", {**costs, "status": "infeasible"}, {}, {"c": 1.0})
+    view = plots_mod.scatter_view([done, stopped, untrained], "m_sc", "psnr", {}, "t")
+    by_kind = {s.kind: s for s in view.series}
+    assert by_kind["stopped"].y == (23.5,)
+    assert "PSNR 23.50 dB at step 60" in by_kind["stopped"].text[0]
+    assert by_kind["infeasible"].y[0] < 23.5 and "not trained" in by_kind["infeasible"].text[0]
+    view3d = plots_mod.scatter3d_view([done, stopped, untrained])
+    assert {s.kind: s.z for s in view3d.series}["stopped"] == (23.5,)
+    assert not stopped.eligible()  # drawn, never in a front
