@@ -1,42 +1,69 @@
 """Crash recovery: trials a dead search left RUNNING are failed and queued again.
 
 Run at the start of every search (and for its own unfinished trials at its end). A RUNNING
-trial is stale when
+trial is stale when its driver (``ATTR_DRIVER``, ``host:pid:start``) is not known to be alive
+and
 
-- its driver (``ATTR_DRIVER``, ``host:pid:start``) ran on this host and is gone: known at once;
+- that driver ran on this host and is gone: known at once;
 - or its heartbeat (``studies.heartbeat``) is older than ``grace_period`` seconds: for drivers on
-  other hosts sharing a PostgreSQL study (Optuna's ``fail_stale_trials``).
+  other hosts sharing a PostgreSQL study;
+- or it has no heartbeat and started more than ``grace_period`` seconds ago: its driver died
+  between Optuna's ``ask`` and the first beat (the searcher writes both right after ``ask``).
 
-A stale trial becomes FAIL and Optuna's ``RetryHeartbeatStaleTrialCallback`` adds a WAITING copy
-with the same parameters (up to ``max_retry`` times per original), which the next ``ask`` runs
-first. Completed trials are never touched.
+A stale trial becomes FAIL with ``status`` failed and its ``error``, and a clean WAITING copy is
+queued (same parameters; of its attributes only the reference name, plus ``retry_of``; Optuna's
+``failed_trial``/``retry_history`` system attributes, at most ``max_retry`` retries per
+original), which the next ``ask`` runs first. Finished trials are never touched.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
+import datetime
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
 
 from studies.heartbeat import driver_alive
-from studies.storage import open_storage
-from studies.schema import ATTR_DRIVER, ATTR_ERROR, ATTR_STATUS, STATUS_FAILED
+from studies.schema import (
+    ATTR_DRIVER,
+    ATTR_ERROR,
+    ATTR_REFERENCE,
+    ATTR_RETRY_OF,
+    ATTR_STATUS,
+    STATUS_FAILED,
+)
+
+DIED = "the search process running it died"
+SILENT = "its search process stopped beating (heartbeat older than {} s)"
+UNCLAIMED = "its search process died before claiming it (no driver, no heartbeat after {} s)"
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool:
+    """Queue a clean WAITING copy of the failed ``trial`` unless it was retried ``max_retry``
+    times already (Optuna's ``RetryHeartbeatStaleTrialCallback`` bookkeeping)."""
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > max_retry:
+        return False
+    system = {"failed_trial": trial.number, **trial.system_attrs, "retry_history": history}
+    user = {ATTR_RETRY_OF: trial.number}
+    if trial.user_attrs.get(ATTR_REFERENCE):
+        user[ATTR_REFERENCE] = trial.user_attrs[ATTR_REFERENCE]
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=user, system_attrs=system))  # fmt: skip
+    return True
 
 
 def fail_and_requeue(
-    study: optuna.Study, trial_ids: list[int] | set[int], reason: str, max_retry: int
+    study: optuna.Study, reasons: dict[int, str], max_retry: int
 ) -> list[int]:
-    """Fail the still-RUNNING trials among ``trial_ids`` (with ``reason``) and queue a copy of
-    each; returns the numbers of the trials failed."""
+    """Fail the still-RUNNING trials among ``reasons`` (trial id -> error) and queue a clean
+    copy of each; returns the numbers of the trials failed."""
     storage = study._storage
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     failed = []
-    for trial_id in trial_ids:
+    for trial_id, reason in reasons.items():
         snapshot = copy.deepcopy(storage.get_trial(trial_id))
         if snapshot.state != TrialState.RUNNING:
             continue
@@ -47,33 +74,49 @@ def fail_and_requeue(
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process finished it meanwhile
-        retry(study, snapshot)
+        requeue(study, snapshot, max_retry)
         failed.append(snapshot.number)
     return failed
 
 
-def recover_stale(
-    study: optuna.Study, url: str, grace_period: int, max_retry: int
-) -> list[int]:
+def _heartbeat_ages(study: optuna.Study) -> dict[int, float]:
+    """Seconds since the last heartbeat of each RUNNING trial of ``study`` that has one (by the
+    database's clock, which also stamped the beats)."""
+    from optuna.storages._rdb import models
+
+    storage = getattr(study._storage, "_backend", study._storage)  # the RDBStorage under the cache
+    beat, trial = models.TrialHeartbeatModel, models.TrialModel
+    query = (
+        sqlalchemy.select(beat.trial_id, beat.heartbeat)
+        .join(trial, trial.trial_id == beat.trial_id)
+        .where(trial.study_id == study._study_id, trial.state == TrialState.RUNNING)
+    )
+    with storage.engine.connect() as conn:
+        now = conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()
+        rows = conn.execute(query).all()
+    now = now.replace(tzinfo=None) if isinstance(now, datetime.datetime) else now
+    return {tid: (now - at.replace(tzinfo=None)).total_seconds() for tid, at in rows}
+
+
+def stale_trials(study: optuna.Study, grace_period: int) -> dict[int, str]:
+    """``trial id -> reason`` of the RUNNING trials of ``study`` that no live search runs."""
+    ages = _heartbeat_ages(study)
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock
+    stale = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        driver = t.user_attrs.get(ATTR_DRIVER)
+        alive = driver_alive(driver) if driver else None
+        if alive is False:
+            stale[t._trial_id] = DIED
+        elif alive is None and t._trial_id in ages:
+            if ages[t._trial_id] > grace_period:
+                stale[t._trial_id] = SILENT.format(grace_period)
+        elif alive is None and t.datetime_start is not None:
+            if (now - t.datetime_start).total_seconds() > grace_period:
+                stale[t._trial_id] = UNCLAIMED.format(grace_period)
+    return stale
+
+
+def recover_stale(study: optuna.Study, grace_period: int, max_retry: int) -> list[int]:
     """Fail and requeue the stale RUNNING trials of ``study``; returns their numbers."""
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    dead = [
-        t._trial_id
-        for t in running
-        if t.user_attrs.get(ATTR_DRIVER) and driver_alive(t.user_attrs[ATTR_DRIVER]) is False
-    ]
-    failed = fail_and_requeue(study, dead, "the search process running it died", max_retry)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        beating = open_storage(
-            url,
-            heartbeat_interval=max(1, grace_period // 2),
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-            skip_table_creation=True,
-        )
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-        optuna.storages.fail_stale_trials(optuna.load_study(study_name=study.study_name,
-                                                             storage=beating))  # fmt: skip
-    after = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    return failed + sorted(t.number for t in after if t.number not in before)
+    return fail_and_requeue(study, stale_trials(study, grace_period), max_retry)

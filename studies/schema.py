@@ -1,7 +1,9 @@
 """What a unetmm trial stores in Optuna (the contract between search, report and export).
 
 Objective values are in the order of ``StudySpec.objectives`` (study.directions match); the study's
-user attributes hold ``objectives`` (names) and ``spec`` (the StudySpec as JSON-able data).
+user attributes hold ``objectives`` (names), ``spec`` (the StudySpec it was created with, as
+JSON-able data), ``fingerprint`` (``StudySpec.fingerprint``) and ``comparable`` (what it hashes:
+a run whose spec differs there is refused, see ``studies.run.prepare_study``).
 User attributes of every trial (``trial.user_attrs``), set as soon as they are known (a RUNNING
 trial already shows its arch in optuna-dashboard):
 
@@ -10,6 +12,9 @@ trial already shows its arch in optuna-dashboard):
 - ``ATTR_REFERENCE``: name of the reference point ("full", "none", "unetmm", "point0", ...) or
   absent;
 - ``ATTR_DRIVER``: "host:pid:start" of the search process that ran it (crash recovery);
+- ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (``StudySpec.fingerprint``:
+  target costs and proxy training settings); only trials with the same one are compared or copied;
+- ``ATTR_RETRY_OF``: number of the failed trial (left RUNNING by a dead search) this one re-runs;
 - cost keys (target model at the study's input size and bit width): ``m_sc_bytes``, ``macs``
   (fvcore), ``macs_paper``, ``params``, ``peak_activation_bytes``, ``m_sc_timeline``
   (list of [label, bytes]), ``bits``, ``input_size`` ([h, w]), ``cost_engine``;
@@ -46,8 +51,12 @@ ATTR_DRIVER = "driver"
 ATTR_ERROR = "error"
 ATTR_BROKEN = "broken"
 ATTR_COPY_OF = "copy_of"
+ATTR_FINGERPRINT = "fingerprint"
+ATTR_RETRY_OF = "retry_of"
 STUDY_ATTR_OBJECTIVES = "objectives"
 STUDY_ATTR_SPEC = "spec"
+STUDY_ATTR_FINGERPRINT = "fingerprint"
+STUDY_ATTR_COMPARABLE = "comparable"
 
 COST_KEYS = ("m_sc_bytes", "macs", "macs_paper", "params", "peak_activation_bytes")
 COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")

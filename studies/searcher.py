@@ -5,14 +5,16 @@ it the final metrics (``on_trial_complete``), always as COMPLETE unless the valu
 it never stores attributes or constraints, and it tells a trial that ASHA stopped as COMPLETE
 with a partial score. This subclass keeps Ray's ask path and replaces the tell path:
 
-- ``suggest``: the space runs define-by-run on the Optuna trial (inside Ray's suggest-captor);
-  the design's target ``ArchConfig`` goes into the Ray config (so workers need neither the
-  space nor the sampler) and into the trial's attributes at once (dashboards see RUNNING
-  trials' designs), with this driver's id; the trial's heartbeat starts;
+- ``suggest``: right after Optuna's ``ask`` the trial gets this driver's id and its first
+  heartbeat (so crash recovery can always tell whose it is); the space runs define-by-run on
+  it (inside Ray's suggest-captor); the design's target ``ArchConfig`` goes into the Ray config
+  (so workers need neither the space nor the sampler) and into the trial's attributes at once
+  (dashboards see RUNNING trials' designs), with the study's fingerprint;
 - ``on_trial_result``: merges each result into the trial's attributes (costs are written at
   once; the validation curve is collected);
-- a design scored before (trained, stopped or infeasible) is not trained again: the worker is told
-  to skip it (``REUSE_KEY``) and the trial copies the earlier trial's results (``copy_of``);
+- a design scored before (trained, stopped or infeasible) under the same fingerprint (target
+  costs and proxy training settings) is not trained again: the worker is told to skip it
+  (``REUSE_KEY``) and the trial copies the earlier trial's results (``copy_of``);
 - ``on_trial_complete``: ``studies.outcome`` decides COMPLETE / PRUNED / FAIL, writes the
   attributes and constraints (``Trial.set_constraint``) and tells Optuna.
 
@@ -40,6 +42,7 @@ from studies.schema import (
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_DRIVER,
+    ATTR_FINGERPRINT,
     ATTR_PROXY_ARCH,
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -83,6 +86,8 @@ class StudySearcher(OptunaSearch):
         self._heartbeat = heartbeat
         self._listener = listener
         self._driver = driver_id()
+        self._fingerprint = spec.fingerprint
+        self._constraint_names = sorted(c.name for c in spec.parsed_constraints)
         self._attrs: dict[str, dict[str, Any]] = {}
         self._designs: list[SkipDesign] = []
         self._twins: dict[str, optuna.trial.FrozenTrial] = {}
@@ -106,6 +111,11 @@ class StudySearcher(OptunaSearch):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         self._designs.clear()
+        if trial_id not in self._ot_trials:  # ask here, claim at once; Ray's suggest reuses it
+            ot_trial = self._ot_study.ask()
+            self._ot_trials[trial_id] = ot_trial
+            ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
+            self._heartbeat.add(ot_trial._trial_id)
         params = super().suggest(trial_id)
         ot_trial = self._ot_trials[trial_id]
         if not self._designs:  # a re-suggest of a known trial: rebuild from its params
@@ -114,8 +124,7 @@ class StudySearcher(OptunaSearch):
         arch = design.arch(self._backbone)
         ot_trial.set_user_attr(ATTR_ARCH, arch.to_dict())
         ot_trial.set_user_attr(ATTR_DESIGN, design.label)
-        ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
-        self._heartbeat.add(ot_trial._trial_id)
+        ot_trial.set_user_attr(ATTR_FINGERPRINT, self._fingerprint)
         self._attrs[trial_id] = {"curve": []}
         config = {**(params or {}), ARCH_KEY: arch.to_json(), NUMBER_KEY: ot_trial.number}
         reference = ot_trial.user_attrs.get(ATTR_REFERENCE)
@@ -129,13 +138,16 @@ class StudySearcher(OptunaSearch):
         return config
 
     def _evaluated_twin(self, arch: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
-        """An earlier, original (not copied) trial of the same design that completed, was
-        infeasible or was stopped: training is seeded, so a re-run would repeat it. Failed
-        trials are run again."""
+        """An earlier, original (not copied) trial of the same design and fingerprint that
+        completed, was infeasible (under the same constraints) or was stopped: training is
+        seeded, so a re-run would repeat it. Failed trials are run again."""
         for t in self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                                    TrialState.PRUNED)):
-            if (t.user_attrs.get(ATTR_STATUS) in REUSABLE
-                    and ATTR_COPY_OF not in t.user_attrs and t.user_attrs.get(ATTR_ARCH) == arch):
+            a = t.user_attrs
+            if (a.get(ATTR_STATUS) in REUSABLE and ATTR_COPY_OF not in a
+                    and a.get(ATTR_FINGERPRINT) == self._fingerprint and a.get(ATTR_ARCH) == arch
+                    and (a[ATTR_STATUS] != STATUS_INFEASIBLE
+                         or sorted(t.constraints) == self._constraint_names)):
                 return t
         return None
 

@@ -42,6 +42,19 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def require_persistent(url: str) -> None:
+    """ConfigError for an in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``): a search
+    there loses its trials when it ends and cannot be resumed or read by another process."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if parsed.get_backend_name() == "sqlite" and (memory or parsed.query.get("mode") == "memory"):
+        raise ConfigError(
+            f"storage: {url!r} keeps the study in memory, so its trials vanish when the search "
+            "ends and it cannot be resumed; use a file, e.g. sqlite:///unetmm.db"
+        )
+
+
 def shown(url: str) -> str:
     """The URL with its password masked, for messages."""
     try:

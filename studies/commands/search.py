@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SQLAlchemy URL of the study storage (default: the spec's, else "
                    "sqlite:///unetmm.db in the working directory)")  # fmt: skip
     p.add_argument("--study-name", metavar="NAME", help="study name (default: the spec's name)")
-    p.add_argument("--n-trials", type=int, metavar="N", help="trials this run adds")
+    p.add_argument("--n-trials", type=int, metavar="N", help="finished trials this run adds")
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
         f"{len(result.run_trials)} trial(s) this run "
         f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
-        f"{result.trials_after}; Pareto front (feasible, fully trained): trials {result.front}"
+        f"{result.trials_after} finished"
+        + (f" and {result.waiting} queued for the next run" if result.waiting else "")
+        + f"; Pareto front (feasible, fully trained): trials {result.front}"
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")

@@ -92,12 +92,17 @@ def test_user_mistakes_give_one_line_exit_2_and_lose_nothing(tmp_path, subproces
         study.tell(trial, [value, 1.0, 1.0])
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({"name": "keep", "objectives": ["psnr", "params"]}))
+    same = tmp_path / "same.yaml"
+    same.write_text(yaml.safe_dump({"name": "keep"}))
     cases = [
         (["quick", "--storage", "postgresql://postgres:secret@127.0.0.1:1/none"], "storage: cannot reach"),
         (["quick", "--storage", url, "--n-trials", "0"], "n_trials: Input should be greater than or equal to 1"),
         (["quik", "--storage", url], "no such file and no such preset"),
         ([str(other), "--storage", url], "objectives: study 'keep' in this storage optimises"),
         (["quick", "--storage", url, "--ray-address", "127.0.0.1:1"], "--ray-address: nothing answers"),
+        (["quick", "--storage", "sqlite://"], "storage: 'sqlite://' keeps the study in memory"),
+        (["quick", "--storage", "sqlite:///:memory:"], "cannot be resumed; use a file"),
+        ([str(same), "--storage", url, "--seed", "3"], "seed: study 'keep' in this storage was measured with other settings (seed 0 -> 3)"),
     ]
     for i, (args, message) in enumerate(cases):
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from nas.errors import ConfigError
 from studies.heartbeat import Heartbeat, driver_id
 from studies.recovery import recover_stale
-from studies.run import enqueue_references, prepare_study
+from studies.run import Queued, enqueue_references, prepare_study
 from studies.samplers import make_sampler
 from studies.searcher import StudySearcher
 from studies.spec import parse_spec
@@ -64,19 +64,72 @@ def test_create_then_resume_a_study(storage_url):
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
     assert study.user_attrs["objectives"] == ["psnr", "m_sc", "macs"]
     assert study.user_attrs["spec"]["constraints"] == ["m_sc <= 1 MiB", "psnr >= 21"]
+    assert study.user_attrs["fingerprint"] == spec().fingerprint
+    assert study.user_attrs["comparable"]["proxy.budget"]["steps"] == 100
     again = prepare_study(spec(), "s1", open_storage(storage_url))
     assert again._study_id == study._study_id
     with pytest.raises(ConfigError, match="objectives: study 's1' in this storage optimises"):
         prepare_study(spec(objectives=["psnr", "params"]), "s1", storage)
 
 
+def test_resume_refuses_a_spec_whose_results_would_not_compare(storage_url):
+    storage = open_storage(storage_url)
+    prepare_study(spec(), "fp", storage)
+    # what does not change results may change between runs
+    free = spec(n_trials=3, concurrency=1, sampler="random", storage="sqlite:///elsewhere.db",
+                space={"bounds": {"iem_depth": [0, 0]}}, constraints=["m_sc <= 2 MiB"],
+                proxy={"budget": {"steps": 100, "eval_every": 50}, "data": {"cache_mb": 0}},
+                target={"backbone": {"name": "nafnet", "width": 32}})  # the preset, spelled out
+    prepare_study(free, "fp", storage)
+    cases = [
+        ({"proxy": {"budget": {"steps": 200, "eval_every": 50}}}, "proxy.budget.steps: ",
+         "proxy.budget.steps 100 -> 200"),
+        ({"target": {"input_size": 128}}, "target.input_size: ", "[256, 256] -> [128, 128]"),
+        ({"target": {"bits": 16}}, "target.bits: ", "target.bits 8 -> 16"),
+        ({"proxy": {"budget": {"steps": 100, "eval_every": 50}, "task": {"sigma": 50}}},
+         "proxy.task.sigma: ", "25"),
+        ({"seed": 1}, "seed: ", "seed 0 -> 1"),
+    ]  # fmt: skip
+    for changes, field, detail in cases:
+        with pytest.raises(ConfigError) as info:
+            prepare_study(spec(**changes), "fp", storage)
+        text = str(info.value)
+        assert text.startswith(field) and detail in text and "--study-name NEW" in text, text
+        assert "\n" not in text
+
+
+def test_a_study_from_before_fingerprints_is_checked_against_its_stored_spec(storage_url):
+    storage = open_storage(storage_url)
+    old = optuna.create_study(study_name="old", storage=storage,
+                              directions=["maximize", "minimize", "minimize"])  # fmt: skip
+    old.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
+    old.set_user_attr("spec", spec().model_dump(mode="json"))
+    with pytest.raises(ConfigError, match="seed 0 -> 5"):
+        prepare_study(spec(seed=5), "old", storage)
+    assert prepare_study(spec(), "old", storage).user_attrs["fingerprint"] == spec().fingerprint
+
+
 def test_reference_points_are_queued_once(storage_url):
     s = spec(space={"points": [{"name": "subset", "stages": [2]}]})
     study = prepare_study(s, "refs", open_storage(storage_url))
-    assert enqueue_references(study, s) == ["full", "none", "unetmm", "point0"]
-    assert enqueue_references(study, s) == []  # a resumed study gets no second copy
+    assert enqueue_references(study, s, room=2) == Queued(["full", "none"], ["unetmm", "point0"], [])
+    assert enqueue_references(study, s).queued == ["unetmm", "point0"]
+    assert enqueue_references(study, s) == Queued([], [], [])  # a resumed study: no second copy
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.user_attrs["reference"] for t in waiting] == ["full", "none", "unetmm", "point0"]
+
+
+def test_references_the_space_cannot_express_are_named(tmp_path):
+    s = spec(space={"name": "unetmm"})
+    study = prepare_study(s, "only", open_storage(f"sqlite:///{tmp_path / 'o.db'}"))
+    done = enqueue_references(study, s, room=0)
+    assert done == Queued([], ["unetmm"], ["full", "none"])
+    assert done.messages("unetmm", 4) == [
+        "reference point(s) ['full', 'none'] skipped: space 'unetmm' cannot express them with "
+        "these bounds",
+        "reference point(s) ['unetmm'] wait for a later run: this run's 4 trial(s) go to the "
+        "queued ones first",
+    ]
 
 
 def _searcher(study_spec, storage_url, name):
@@ -169,38 +222,81 @@ def test_a_design_scored_before_is_copied_not_retrained(storage_url):
     assert b.state == TrialState.COMPLETE and b.values == a.values
     assert b.user_attrs["copy_of"] == 0 and b.user_attrs["seconds"] == 0.01
     assert b.user_attrs["steps"] == 100 and b.user_attrs["m_sc_bytes"] == 500_000
+    assert a.user_attrs["fingerprint"] == b.user_attrs["fingerprint"] == s.fingerprint
+    # another proxy budget (a searcher bypassing prepare_study's refusal) or other constraints
+    # for an infeasible twin: trained or costed again, not copied
+    c = StudySearcher(spec(constraints=[], proxy={"budget": {"steps": 150, "eval_every": 50}}),
+                      "twins", open_storage(storage_url), make_sampler("random", 0, {}),
+                      heartbeat)  # fmt: skip
+    c.study.enqueue_trial(params)
+    assert REUSE_KEY not in c.suggest("c")
+    c.on_trial_complete("c", None, error=True)
+    small = {"design": "subset", **{f"subset.s{i}": i == 1 for i in range(1, 5)}}
+    for _ in range(3):
+        searcher.study.enqueue_trial(small)
+    searcher.suggest("d")
+    searcher.on_trial_result("d", _costs(500_000))
+    searcher.on_trial_complete("d", _final("infeasible"))
+    assert searcher.suggest("e")[REUSE_KEY] == 3  # same constraints: copied
+    searcher.on_trial_complete("e", None, error=True)
+    tighter = StudySearcher(spec(constraints=["m_sc <= 0.25 MiB", "psnr >= 21"]), "twins",
+                            open_storage(storage_url), make_sampler("random", 0, {}), heartbeat)  # fmt: skip
+    assert REUSE_KEY not in tighter.suggest("f")
     heartbeat.stop()
 
 
 def test_recovery_fails_and_requeues_only_stale_trials(storage_url):
     storage = open_storage(storage_url)
     study = prepare_study(spec(), "crash", storage)
-    done = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    x = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    done = study.ask(x)
     study.tell(done, [20.0, 1.0, 1.0])
 
-    def running(driver):
-        t = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-        t.set_user_attr("driver", driver)
+    def running(driver, reference=None):
+        t = study.ask(x)
+        for key, value in (("driver", driver), ("reference", reference), ("m_sc_bytes", 7),
+                           ("design", "full"), ("fingerprint", "f")):  # fmt: skip
+            if value is not None:
+                t.set_user_attr(key, value)
         storage.record_heartbeat(t._trial_id)
         return t
 
     gone = subprocess.run([sys.executable, "-c", "from studies.heartbeat import driver_id; "
                            "print(driver_id())"], capture_output=True, text=True, check=True)  # fmt: skip
-    dead = running(gone.stdout.strip())  # its search process has exited
+    dead = running(gone.stdout.strip(), reference="full")  # its search process has exited
     alive = running(driver_id())  # this process: still running it
     remote = running("other-host:123:456")  # another machine: judged by heartbeat
-    recovered = recover_stale(study, storage_url, grace_period=2, max_retry=1)
-    assert recovered == [dead.number]
+    orphan = study.ask(x)  # its driver died right after ask: no driver, no heartbeat
+    recovered = recover_stale(study, grace_period=2, max_retry=1)
+    assert recovered == [dead.number]  # the orphan is younger than the grace period
     time.sleep(3.5)  # the remote trial's heartbeat goes stale; ours is not renewed either
     storage.record_heartbeat(alive._trial_id)  # (our driver's heartbeat thread would do this)
-    recovered = recover_stale(study, storage_url, grace_period=2, max_retry=1)
-    assert recovered == [remote.number]
+    recovered = recover_stale(study, grace_period=2, max_retry=1)
+    assert recovered == [remote.number, orphan.number]
     by_number = {t.number: t for t in study.get_trials()}
     assert by_number[done.number].state == TrialState.COMPLETE
     assert by_number[alive.number].state == TrialState.RUNNING
-    assert by_number[dead.number].state == TrialState.FAIL
-    assert by_number[dead.number].user_attrs["error"] == "the search process running it died"
+    errors = {
+        dead.number: "the search process running it died",
+        remote.number: "its search process stopped beating (heartbeat older than 2 s)",
+        orphan.number: "its search process died before claiming it (no driver, no heartbeat "
+        "after 2 s)",
+    }
+    for number, error in errors.items():
+        failed = by_number[number]
+        assert failed.state == TrialState.FAIL
+        assert (failed.user_attrs["status"], failed.user_attrs["error"]) == ("failed", error)
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert sorted(t.params["x"] for t in waiting) == sorted(
-        [by_number[dead.number].params["x"], by_number[remote.number].params["x"]])
-    assert all("status" not in t.user_attrs for t in waiting)  # a clean copy to run again
+    assert [t.params for t in waiting] == [by_number[n].params for n in errors]
+    assert [t.user_attrs for t in waiting] == [  # clean copies: params, reference, retry link
+        {"retry_of": dead.number, "reference": "full"},
+        {"retry_of": remote.number},
+        {"retry_of": orphan.number},
+    ]
+    assert waiting[0].system_attrs["failed_trial"] == dead.number  # Optuna's retry bookkeeping
+    # max_retry=1: a retry that goes stale again is failed but not queued a third time
+    again = study.ask(x)
+    assert again.number == waiting[0].number
+    storage.set_trial_user_attr(again._trial_id, "driver", gone.stdout.strip())
+    assert recover_stale(study, grace_period=2, max_retry=1) == [again.number]
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
