@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -49,17 +51,15 @@ class ConfigBase:
 
     @classmethod
     def from_fields(cls: type[C], data: dict[str, Any], where: str) -> C:
-        """Build from a mapping of field values; unknown or mistyped fields raise ConfigError."""
+        """Build from a mapping of field values; unknown or mistyped fields raise ConfigError
+        (each config's ``__post_init__`` checks its fields' types and values)."""
         known = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key not in known:
                 raise ConfigError(
                     f"{where}.{key}: unknown field for {cls.name!r}; known fields: {sorted(known)}"
                 )
-        try:
-            return cls(**{k: _frozen(v) for k, v in data.items()})
-        except TypeError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        return cls(**{k: _frozen(v) for k, v in data.items()})
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **{k: _frozen(v) for k, v in changes.items()})
@@ -69,6 +69,47 @@ def _check(cond: bool, field: str, message: str) -> None:
     """Raise ConfigError(``field: message``) unless ``cond``."""
     if not cond:
         raise ConfigError(f"{field}: {message}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def int_field(value: Any, field: str, minimum: int | None = None) -> int:
+    """``value`` as an int (bools and floats like 2.0 or '2' are refused), at least ``minimum``."""
+    _check(_is_int(value), field, f"must be an integer, got {value!r}")
+    _check(minimum is None or value >= minimum, field, f"must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def ints_field(value: Any, field: str, minimum: int | None = None) -> tuple[int, ...]:
+    """``value`` as a tuple of ints, each at least ``minimum``."""
+    _check(isinstance(value, list | tuple), field, f"must be a list of integers, got {value!r}")
+    for v in value:
+        _check(_is_int(v), field, f"must be a list of integers, got {v!r} in {list(value)}")
+    low = [v for v in value if minimum is not None and v < minimum]
+    _check(not low, field, f"each entry must be >= {minimum}, got {list(value)}")
+    return tuple(int(v) for v in value)
+
+
+def reals_field(value: Any, field: str) -> tuple[float, ...]:
+    """``value`` as a tuple of finite real numbers (ints and floats; not bools or strings)."""
+    _check(isinstance(value, list | tuple), field, f"must be a list of numbers, got {value!r}")
+    for v in value:
+        real = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        _check(real, field, f"must be a list of numbers, got {v!r} in {list(value)}")
+    return tuple(value)
+
+
+def bool_field(value: Any, field: str) -> bool:
+    _check(isinstance(value, bool), field, f"must be true or false, got {value!r}")
+    return value
+
+
+def set_fields(config: Any, **values: Any) -> None:
+    """Store checked (normalised) values on a frozen dataclass, from its ``__post_init__``."""
+    for name, value in values.items():
+        object.__setattr__(config, name, value)
 
 
 def _from_named(registry: Any, data: Any, where: str) -> Any:

@@ -14,7 +14,7 @@ from torch import nn
 
 from nas.backbones.base import Backbone
 from nas.blocks import NAFBlock
-from nas.config import ConfigBase, _check
+from nas.config import ConfigBase, _check, int_field, ints_field, set_fields
 from nas.registry import BACKBONES
 
 
@@ -31,7 +31,14 @@ class NAFNetConfig(ConfigBase):
     img_channels: int = 3
 
     def __post_init__(self) -> None:
-        _check(self.width >= 1, "backbone.width", f"must be >= 1, got {self.width}")
+        set_fields(
+            self,
+            width=int_field(self.width, "backbone.width", 1),
+            enc_blk_nums=ints_field(self.enc_blk_nums, "backbone.enc_blk_nums", 0),
+            middle_blk_num=int_field(self.middle_blk_num, "backbone.middle_blk_num", 0),
+            dec_blk_nums=ints_field(self.dec_blk_nums, "backbone.dec_blk_nums", 0),
+            img_channels=int_field(self.img_channels, "backbone.img_channels", 1),
+        )
         _check(len(self.enc_blk_nums) >= 1, "backbone.enc_blk_nums", "needs at least one stage")
         _check(
             len(self.dec_blk_nums) == len(self.enc_blk_nums),
@@ -39,14 +46,6 @@ class NAFNetConfig(ConfigBase):
             f"needs {len(self.enc_blk_nums)} entries (one per encoder stage), "
             f"got {len(self.dec_blk_nums)}",
         )
-        for field in ("enc_blk_nums", "dec_blk_nums"):
-            _check(
-                all(isinstance(n, int) and n >= 0 for n in getattr(self, field)),
-                f"backbone.{field}",
-                "block counts must be integers >= 0",
-            )
-        _check(self.middle_blk_num >= 0, "backbone.middle_blk_num", "must be >= 0")
-        _check(self.img_channels >= 1, "backbone.img_channels", "must be >= 1")
 
     @property
     def stage_channels(self) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ from torch import nn
 
 from nas.backbones.base import Backbone
 from nas.blocks import DoubleConv
-from nas.config import ConfigBase, _check
+from nas.config import ConfigBase, _check, bool_field, int_field, set_fields
 from nas.registry import BACKBONES
 
 
@@ -39,10 +39,17 @@ class UNetConfig(ConfigBase):
     pad_input: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.width >= 1, "backbone.width", f"must be >= 1, got {self.width}")
+        set_fields(
+            self,
+            width=int_field(self.width, "backbone.width", 1),
+            depth=int_field(self.depth, "backbone.depth"),
+            in_channels=int_field(self.in_channels, "backbone.in_channels", 1),
+            out_channels=int_field(self.out_channels, "backbone.out_channels", 1),
+            batch_norm=bool_field(self.batch_norm, "backbone.batch_norm"),
+            residual=bool_field(self.residual, "backbone.residual"),
+            pad_input=bool_field(self.pad_input, "backbone.pad_input"),
+        )
         _check(3 <= self.depth <= 5, "backbone.depth", f"must be 3, 4 or 5, got {self.depth}")
-        _check(self.in_channels >= 1, "backbone.in_channels", "must be >= 1")
-        _check(self.out_channels >= 1, "backbone.out_channels", "must be >= 1")
         _check(
             not self.residual or self.in_channels == self.out_channels,
             "backbone.residual",

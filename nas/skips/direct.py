@@ -7,7 +7,7 @@ import dataclasses
 
 import torch
 
-from nas.config import ConfigBase, _check
+from nas.config import ConfigBase, _check, ints_field, set_fields
 from nas.registry import SKIP_DESIGNS
 from nas.skips.base import Size, SkipDesign, keep_until_pulled
 
@@ -66,6 +66,7 @@ class SubsetSkipsConfig(_DirectConfig):
     stages: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
+        set_fields(self, stages=ints_field(self.stages, "skip.stages"))
         _check(
             len(set(self.stages)) == len(self.stages),
             "skip.stages",

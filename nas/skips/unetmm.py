@@ -40,7 +40,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.blocks import ConvNeXtV2Block, SeparableConv
-from nas.config import ConfigBase, _check
+from nas.config import (
+    ConfigBase,
+    _check,
+    bool_field,
+    int_field,
+    ints_field,
+    reals_field,
+    set_fields,
+)
 from nas.registry import SKIP_DESIGNS
 from nas.skips.base import Size, SkipDesign
 
@@ -79,6 +87,21 @@ class UNetMMConfig(ConfigBase):
     identity_init: bool = True
 
     def __post_init__(self) -> None:
+        def optional(check, name, *args):  # type: ignore[no-untyped-def]
+            value = getattr(self, name)
+            return None if value is None else check(value, f"skip.{name}", *args)
+
+        set_fields(
+            self,
+            ratios=optional(reals_field, "ratios"),
+            reduced_channels=optional(ints_field, "reduced_channels", 1),
+            target_stage=optional(int_field, "target_stage", 1),
+            aggregated_channels=int_field(self.aggregated_channels, "skip.aggregated_channels", 1),
+            iem_depth=int_field(self.iem_depth, "skip.iem_depth", 0),
+            stages=optional(ints_field, "stages"),
+            sep_kernel=int_field(self.sep_kernel, "skip.sep_kernel", 1),
+            identity_init=bool_field(self.identity_init, "skip.identity_init"),
+        )
         _check(
             self.ratios is not None or self.reduced_channels is not None,
             "skip.ratios",
@@ -90,19 +113,7 @@ class UNetMMConfig(ConfigBase):
                 "skip.ratios",
                 f"each ratio must be in (0, 1], got {list(self.ratios or ())}",
             )
-        else:
-            _check(
-                all(isinstance(c, int) and c >= 1 for c in self.reduced_channels),
-                "skip.reduced_channels",
-                f"must be integers >= 1, got {list(self.reduced_channels)}",
-            )
-        _check(self.aggregated_channels >= 1, "skip.aggregated_channels", "must be >= 1")
-        _check(self.iem_depth >= 0, "skip.iem_depth", f"must be >= 0, got {self.iem_depth}")
-        _check(
-            self.sep_kernel >= 1 and self.sep_kernel % 2 == 1,
-            "skip.sep_kernel",
-            f"must be an odd integer >= 1, got {self.sep_kernel}",
-        )
+        _check(self.sep_kernel % 2 == 1, "skip.sep_kernel", f"must be odd, got {self.sep_kernel}")
         if self.stages is not None:
             _check(len(self.stages) >= 1, "skip.stages", "needs at least one stage (or use 'none')")
             _check(len(set(self.stages)) == len(self.stages), "skip.stages", "lists a stage twice")

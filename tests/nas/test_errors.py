@@ -80,3 +80,57 @@ def test_config_files(tmp_path) -> None:
     (tmp_path / "bad.yaml").write_text("arch: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    ("skip", "backbone", "message"),
+    [
+        ({"name": "unetmm", "target_stage": "2"}, {},
+         "skip.target_stage: must be an integer, got '2'"),
+        ({"name": "unetmm", "aggregated_channels": 256.0}, {},
+         "skip.aggregated_channels: must be an integer, got 256.0"),
+        ({"name": "unetmm", "iem_depth": 1.5}, {}, "skip.iem_depth: must be an integer, got 1.5"),
+        ({"name": "unetmm", "ratios": ["1/16"] * 4}, {},
+         "skip.ratios: must be a list of numbers, got '1/16'"),
+        ({"name": "unetmm", "identity_init": "yes"}, {},
+         "skip.identity_init: must be true or false, got 'yes'"),
+        ({"name": "subset", "stages": [1.5]}, {},
+         "skip.stages: must be a list of integers, got 1.5"),
+        ({"name": "full"}, {"width": 32.0}, "backbone.width: must be an integer, got 32.0"),
+        ({"name": "full"}, {"width": True}, "backbone.width: must be an integer, got True"),
+        ({"name": "full"}, {"enc_blk_nums": 2},
+         "backbone.enc_blk_nums: must be a list of integers"),
+    ],
+)  # fmt: skip
+def test_wrong_types_name_the_field(skip: dict, backbone: dict, message: str) -> None:
+    data = {"backbone": {"name": "nafnet", **backbone}, "skip": skip}
+    with pytest.raises(ConfigError) as info:
+        ArchConfig.from_dict(data)
+    assert str(info.value).startswith(message)
+
+
+def test_unet_types_and_python_construction() -> None:
+    with pytest.raises(ConfigError, match=r"^backbone.depth: must be an integer, got 4.0$"):
+        UNetConfig(depth=4.0)
+    with pytest.raises(ConfigError, match="^backbone.pad_input: must be true or false"):
+        UNetConfig(pad_input=1)
+    skip = UNetMMConfig(ratios=[0.5] * 3, stages=[3, 1])  # lists are frozen to (sorted) tuples
+    assert skip.ratios == (0.5,) * 3 and skip.stages == (1, 3) and hash(skip)
+
+
+def test_measure_with_a_mistyped_config_file_is_one_error_line(tmp_path, capsys) -> None:
+    from studies.cli import main
+
+    for text, needle in [
+        ("backbone: {name: nafnet}\nskip: {name: unetmm, target_stage: '2'}\n",
+         "skip.target_stage: must be an integer, got '2'"),
+        ("backbone: {name: unet, width: 8.5}\nskip: {name: full}\n",
+         "backbone.width: must be an integer, got 8.5"),
+        ("backbone: {name: nafnet}\nskip: {name: subset, stages: [1.5]}\n",
+         "skip.stages: must be a list of integers, got 1.5"),
+    ]:  # fmt: skip
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+        assert main(["measure", "--engine", "meta", "--config", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
