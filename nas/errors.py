@@ -20,3 +20,7 @@ class UnknownNameError(UnetmmError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class InternalError(RuntimeError):
+    """A bug in unetmm (an invariant broke), never a user mistake: the CLI keeps its traceback."""

@@ -12,16 +12,19 @@ from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.skips.base import SkipContext, SkipDesign
 
-BoundaryHook = Callable[[str, SkipContext], None]
+# Called with the boundary label and the tensors the backbone's main path holds there.
+BoundaryHook = Callable[[str, tuple[torch.Tensor, ...]], None]
 
 
 class SkipUNet(nn.Module):
     """U-Net forward over any backbone and skip design: ``(B, in, H, W) -> (B, out, H, W)``.
 
-    ``boundary_hooks`` (empty by default) are called with the boundary label (``E1``.., ``M``,
-    ``D4``..) and the live ``SkipContext`` after every stage: the cost tracer reads the skip
-    memory from them. Locals are dropped as soon as a stage is done so that a live-memory trace
-    sees what a careful deployment holds.
+    ``boundary_hooks`` (empty by default) are called after every stage with the boundary label
+    (``E1``.., ``M``, ``D4``..) and the main path's tensors there: the input, the padded input
+    and the map handed to the next stage. Everything else alive at that moment is held for the
+    skips. Locals are dropped as soon as a stage is done so that a live-memory trace sees what a
+    careful deployment holds. ``skip_context`` makes the per-forward ``SkipContext`` (the cost
+    tracer swaps in one that meters ``push``).
     """
 
     def __init__(self, arch: ArchConfig, backbone: Backbone, skip: SkipDesign) -> None:
@@ -30,6 +33,7 @@ class SkipUNet(nn.Module):
         self.backbone = backbone
         self.skip = skip
         self.boundary_hooks: list[BoundaryHook] = []
+        self.skip_context: Callable[[SkipDesign], SkipContext] = SkipContext
 
     def check_input(self, shape: tuple[int, ...] | torch.Size) -> None:
         """Raise ConfigError if an input of ``shape`` cannot run (before any compute)."""
@@ -45,16 +49,16 @@ class SkipUNet(nn.Module):
                 f"backbone does not pad; use a multiple of {m} or set backbone.pad_input: true"
             )
 
-    def _mark(self, label: str, ctx: SkipContext) -> None:
+    def _mark(self, label: str, *main: torch.Tensor) -> None:
         for hook in self.boundary_hooks:
-            hook(label, ctx)
+            hook(label, main)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         self.check_input(inp.shape)
         bb, n = self.backbone, self.backbone.num_stages
         h, w = inp.shape[-2:]
         x0 = pad_to_multiple(inp, bb.size_multiple) if bb.pads_input else inp
-        ctx = SkipContext(self.skip)
+        ctx = self.skip_context(self.skip)
         x = bb.stem(x0)
         for i in range(n):
             e = bb.encoders[i](x)
@@ -62,16 +66,16 @@ class SkipUNet(nn.Module):
             ctx.push(i, e)
             x = bb.downs[i](e)
             del e
-            self._mark(f"E{i + 1}", ctx)
+            self._mark(f"E{i + 1}", inp, x0, x)
         x = bb.middle(x)
-        self._mark("M", ctx)
+        self._mark("M", inp, x0, x)
         for i in reversed(range(n)):
             x = bb.ups[i](x)
             skip = ctx.pull(i)
             x = bb.merge(i, x, skip)
             del skip  # a deployment frees S_i once merged; so does this forward
             x = bb.decoders[i](x)
-            self._mark(f"D{i + 1}", ctx)
+            self._mark(f"D{i + 1}", inp, x0, x)
         out = bb.head(x, x0)
         return out[..., :h, :w]
 

@@ -3,7 +3,8 @@
 - ``fvcore``: one multiply-add counts once; convs/matmuls without bias, norms and pooling as
   fvcore's default handles count them (``fvcore.nn.FlopCountAnalysis``). ``FvcoreRules`` redoes
   those rules at the ATen dispatch level so a shape-only (``meta``) pass can count them; the
-  tests check it equals fvcore exactly on every registered backbone x skip design.
+  tests check that its total, its MACs by op and its list of ops fvcore skips equal fvcore's
+  exactly on every registered backbone x skip design.
 - ``paper``: the module-hook convention of ptflops, which the UNet-- paper's tables use
   (NAFNet-w32: 16.23 G): conv MACs + bias adds, linear + bias, pooling and activations by
   element, BatchNorm/LayerNorm by element (x2 with an ``affine`` flag). Custom modules and
@@ -57,37 +58,50 @@ def paper_macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
     return 0
 
 
-# ATen ops that only move, view or allocate data: not counted, and not "uncounted" either.
-_STRUCTURAL = {
+# Dispatch-level ATen ops fvcore neither counts nor reports: its ``_IGNORED_OPS`` (views, copies,
+# cat, relu, ...) and the pieces that ops it sees whole (linear, chunk) decompose into.
+_IGNORED = {
     "view", "_unsafe_view", "reshape", "permute", "transpose", "t", "expand", "unsqueeze",
     "squeeze", "slice", "select", "split", "split_with_sizes", "chunk", "cat", "stack", "clone",
-    "contiguous", "detach", "alias", "constant_pad_nd", "pixel_shuffle", "pixel_unshuffle",
-    "relu", "relu_", "copy_", "empty", "zeros", "ones", "full", "zeros_like", "empty_like",
-    "max_pool2d_with_indices", "max_pool2d", "unbind", "_to_copy", "lift_fresh",
+    "contiguous", "detach", "alias", "relu", "relu_", "copy_", "empty", "zeros", "ones", "full",
+    "zeros_like", "empty_like", "unbind", "_to_copy", "lift_fresh",
 }  # fmt: skip
+# Dispatch-level ops that fvcore reports as unsupported under another (traced, JIT) name; other
+# uncounted ops (pixel_shuffle, mean, mul, gelu, ...) have the same name at both levels.
+_JIT_NAMES = {"max_pool2d_with_indices": "max_pool2d", "constant_pad_nd": "pad"}
 
 
 class FvcoreRules:
     """fvcore's default counting rules applied to ATen dispatch calls.
 
-    ``count(func, args, out)`` adds the op's MACs to ``total`` (by fvcore's op name) or records it
-    in ``uncounted``. Adaptive average pooling is counted from its module (``module_macs``), since
-    at dispatch level it becomes a ``mean`` that LayerNorm2d also uses.
+    ``count(func, args, out)`` adds the op's MACs to ``by_op`` (by fvcore's op name) or records
+    it in ``uncounted`` (by fvcore's ``aten::`` name), so both equal fvcore's ``by_operator()`` and
+    ``unsupported_ops()``. Adaptive average pooling is counted from its module
+    (``enter``/``leave``), since at dispatch level it becomes a ``mean`` that LayerNorm2d also
+    uses: ops inside such a module are not counted again.
     """
 
     def __init__(self) -> None:
         self.by_op: Counter[str] = Counter()
         self.uncounted: Counter[str] = Counter()
+        self.muted = 0  # > 0 while inside a module counted as a whole
 
     @property
     def total(self) -> int:
         return sum(self.by_op.values())
 
-    def module_macs(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
+    def enter(self, module: nn.Module) -> None:
         if isinstance(module, nn.AdaptiveAvgPool2d):
+            self.muted += 1
+
+    def leave(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
+        if isinstance(module, nn.AdaptiveAvgPool2d):
+            self.muted -= 1
             self.by_op["adaptive_avg_pool2d"] += inputs[0].numel()
 
     def count(self, func: Any, args: tuple[Any, ...], out: Any) -> None:
+        if self.muted:
+            return
         name = func.overloadpacket.__name__
         shape = lambda t: tuple(t.shape)  # noqa: E731
         if name == "convolution":
@@ -108,8 +122,8 @@ class FvcoreRules:
             self.by_op["upsample_nearest2d"] += out.numel()
         elif name == "upsample_bilinear2d":
             self.by_op["upsample_bilinear2d"] += 4 * out.numel()
-        elif name not in _STRUCTURAL and not name.startswith("_adaptive_avg_pool"):
-            self.uncounted[f"aten::{name}"] += 1
+        elif name not in _IGNORED:
+            self.uncounted[f"aten::{_JIT_NAMES.get(name, name)}"] += 1
 
 
 def is_float_tensor(x: Any) -> bool:

@@ -1,14 +1,20 @@
 """``measure_cost``: every cost of one architecture at one input size, as a ``CostReport``.
 
-Results are cached by (ArchConfig key, input size, batch, bits, engine) in memory and, unless
-disabled, as JSON files in a cache folder (``$UNETMM_CACHE_DIR`` or ``~/.cache/unetmm/costs``;
-``UNETMM_COST_CACHE=0`` turns the disk cache off), so a design seen before costs nothing, also in
-another process (each Ray worker is one).
+Results are cached by (code version, ArchConfig key, input size, batch, bits, engine) in memory
+and, unless disabled, as JSON files in a cache folder (``$UNETMM_CACHE_DIR`` or
+``~/.cache/unetmm/costs``; ``UNETMM_COST_CACHE=0`` turns the disk cache off), so a design seen
+before costs nothing, also in another process (each Ray worker is one). The code version hashes
+the ``nas`` package's source files and the torch and fvcore versions: a file written by other
+code is never read. Every call returns its own copy of the report.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import hashlib
+import importlib.metadata
 import json
 import os
 import time
@@ -21,26 +27,29 @@ from nas.config import ArchConfig
 from nas.cost.macs import count_params, fvcore_macs
 from nas.cost.memory import check_bits, padded_size, skip_memory_peak, skip_memory_timeline
 from nas.cost.trace import trace_forward
-from nas.errors import ConfigError
+from nas.errors import ConfigError, InternalError
 from nas.model import build_model
 
 Engine = Literal["fvcore", "meta"]
 MIB = 2**20
-# Bump when a change alters any number below, so stale cache files are not read.
-COST_SCHEMA = 1
 
 
 @dataclasses.dataclass
 class CostReport:
     """Costs of ``arch`` on a ``batch x C x height x width`` input; memory in bytes at ``bits``.
 
-    - ``m_sc_*``: skip memory, analytic (from shapes) and traced (the tensors the skip design
-      really held at each stage boundary of a forward pass); they are equal by construction
-      and the tests hold them to it.
+    - ``m_sc_timeline``/``m_sc_bytes``: skip memory at each stage boundary and its peak (the
+      paper's M_sc), analytic from shapes; ``m_sc_traced_*``: the same measured on a forward
+      pass as every live activation off the backbone's main path at each boundary (see
+      ``nas.cost.trace``). ``measure_cost`` raises ``InternalError`` unless they are equal.
+    - ``m_sc_transient_bytes``: traced, the most the skip design holds at any moment, inside
+      ``push`` included (MSIAM's last push holds parts, concat and E' at once: 3x the paper
+      design's M_sc); IEM's header temporaries during ``pull`` count only in the peak below.
     - ``peak_activation_bytes``: the peak of all live activations of the whole forward pass
       (input included, parameters excluded), traced; ``peak_activation_stage`` says where.
     - ``macs``: fvcore's count (one multiply-add once); ``macs_paper``: the paper's ptflops
-      convention (conv + bias adds + pooling, ...); ``uncounted_ops``: ops the count skipped.
+      convention (conv + bias adds + pooling, ...); ``macs_by_op`` and ``uncounted_ops`` (ops
+      the count skipped) as fvcore reports them; both engines give the same four.
     """
 
     arch: dict[str, Any]
@@ -55,6 +64,7 @@ class CostReport:
     m_sc_bytes: int
     m_sc_traced_timeline: list[tuple[str, int]]
     m_sc_traced_bytes: int
+    m_sc_transient_bytes: int
     peak_activation_bytes: int
     peak_activation_stage: str
     macs: int
@@ -95,13 +105,33 @@ def _cache_dir() -> Path | None:
     return base / "costs"
 
 
+def source_hash(root: Path) -> str:
+    """SHA-1 of every ``*.py`` file under ``root`` (relative path and bytes, sorted)."""
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def code_version() -> str:
+    """12 hex digits naming the code that computes costs: ``nas`` sources, torch, fvcore."""
+    try:
+        fvcore = importlib.metadata.version("fvcore")
+    except importlib.metadata.PackageNotFoundError:
+        fvcore = "none"
+    nas_root = Path(__file__).resolve().parent.parent
+    text = f"{source_hash(nas_root)} torch={torch.__version__} fvcore={fvcore}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def _cache_key(arch: ArchConfig, h: int, w: int, batch: int, bits: int, engine: str) -> str:
-    return f"v{COST_SCHEMA}-{arch.key()}-{h}x{w}-b{batch}-{bits}bit-{engine}"
+    return f"{code_version()}-{arch.key()}-{h}x{w}-b{batch}-{bits}bit-{engine}"
 
 
 def _read_cache(key: str) -> CostReport | None:
     if key in _MEMORY_CACHE:
-        return _MEMORY_CACHE[key]
+        return copy.deepcopy(_MEMORY_CACHE[key])
     folder = _cache_dir()
     if folder is None:
         return None
@@ -109,12 +139,12 @@ def _read_cache(key: str) -> CostReport | None:
         report = CostReport.from_dict(json.loads((folder / f"{key}.json").read_text()))
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    _MEMORY_CACHE[key] = report
+    _MEMORY_CACHE[key] = copy.deepcopy(report)
     return report
 
 
 def _write_cache(key: str, report: CostReport) -> None:
-    _MEMORY_CACHE[key] = report
+    _MEMORY_CACHE[key] = copy.deepcopy(report)
     folder = _cache_dir()
     if folder is None:
         return
@@ -144,6 +174,8 @@ def measure_cost(
     ``engine="fvcore"`` counts MACs with fvcore on a real CPU forward (seconds for NAFNet-w32);
     ``engine="meta"`` counts them with the same rules from a shape-only pass (milliseconds; equal
     to fvcore on every registered design, see tests). Memory is always traced on ``meta``.
+    Raises ``InternalError`` (a bug, not a user mistake) if the traced M_sc differs from the
+    analytic one at any stage boundary.
     """
     if engine not in ("fvcore", "meta"):
         raise ConfigError(f"engine: {engine!r} is not known; use 'fvcore' or 'meta'")
@@ -161,12 +193,13 @@ def measure_cost(
     with torch.device("meta"):
         meta_model = build_model(arch)
     trace = trace_forward(meta_model, shape, bits)
+    check_traced_m_sc(arch, timeline, trace.skip_timeline)
     params = count_params(meta_model)
     if engine == "fvcore":
         counted = fvcore_macs(build_model(arch), shape)
         macs, by_op, uncounted = counted.total, counted.by_op, counted.uncounted_ops
     else:
-        macs, by_op, uncounted = trace.macs_fvcore_rules, {}, trace.uncounted_ops
+        macs, by_op, uncounted = trace.macs_fvcore_rules, trace.macs_by_op, trace.uncounted_ops
     ph, pw = padded_size(arch, height, width)
     report = CostReport(
         arch=arch.to_dict(),
@@ -181,6 +214,7 @@ def measure_cost(
         m_sc_bytes=skip_memory_peak(timeline),
         m_sc_traced_timeline=trace.skip_timeline,
         m_sc_traced_bytes=skip_memory_peak(trace.skip_timeline),
+        m_sc_transient_bytes=trace.skip_transient_bytes,
         peak_activation_bytes=trace.peak_activation_bytes,
         peak_activation_stage=trace.peak_at,
         macs=macs,
@@ -194,6 +228,24 @@ def measure_cost(
     if use_cache:
         _write_cache(key, report)
     return report
+
+
+def check_traced_m_sc(
+    arch: ArchConfig, analytic: list[tuple[str, int]], traced: list[tuple[str, int]]
+) -> None:
+    """Raise ``InternalError`` unless the traced skip bytes equal the analytic ones everywhere."""
+    if traced == analytic:
+        return
+    if [label for label, _ in traced] != [label for label, _ in analytic]:
+        where = f"boundaries {[lb for lb, _ in traced]} != {[lb for lb, _ in analytic]}"
+    else:
+        label, t, a = next((lb, t, a) for (lb, t), (_, a) in zip(traced, analytic) if t != a)
+        where = f"at boundary {label}: traced {t:,} bytes, analytic {a:,} bytes"
+    raise InternalError(
+        f"traced skip memory differs from the analytic M_sc {where}, for {arch.to_json()}. "
+        "The forward holds tensors off the main path that the design's held_elements does not "
+        "describe (or the reverse): a bug in unetmm or in that design, please report it"
+    )
 
 
 def _in_channels(arch: ArchConfig) -> int:

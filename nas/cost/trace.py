@@ -6,14 +6,29 @@ Live memory is tracked per storage: every op output's storage is counted from th
 created until Python frees it (a weakref finalizer), so views and in-place ops are not counted
 twice, and parameters (which ops only view) are not counted at all. Bytes are reported at the
 requested bit width: ``elements * bits / 8``.
+
+What the traced skip memory samples:
+
+- ``skip_timeline`` (the traced M_sc): at each stage boundary (after E1..EN, M, DN..D1, where
+  ``SkipUNet`` calls its boundary hooks; no stage's temporaries are alive then), the bytes of
+  every live activation storage except the main path's (the input, the padded input and the map
+  handed to the next stage). It reads nothing of the skip design's own bookkeeping (``held``),
+  so a tensor the design keeps anywhere is charged to it.
+- ``skip_transient_bytes``: the most the skip design holds at any moment, inside ``push``
+  included: the bytes at the boundary before each push plus the peak of bytes allocated during
+  it. MSIAM's last push briefly holds every part, their concatenation and E' at once (3x the
+  paper design's M_sc), which boundaries alone miss. ``pull`` is not metered: IEM's header
+  temporaries turn E' into the decoder's input, like a decoder stage's own temporaries, and
+  count only in ``peak_activation_bytes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
-from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -22,7 +37,9 @@ from torch.utils._pytree import tree_leaves
 
 from nas.cost.counters import FvcoreRules, paper_macs
 from nas.model import SkipUNet
-from nas.skips.base import SkipContext
+from nas.skips.base import SkipContext, SkipDesign
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -30,16 +47,18 @@ class ForwardTrace:
     """What one traced forward pass measured (bytes at ``bits`` per element)."""
 
     bits: int
-    skip_timeline: list[tuple[str, int]]  # (boundary label, bytes the skip design holds)
+    skip_timeline: list[tuple[str, int]]  # (boundary label, bytes held off the main path)
+    skip_transient_bytes: int  # peak of what the skips hold, inside push included
     peak_activation_bytes: int  # peak of all live activations, input included
     peak_at: str  # the stage running when that peak happened ("E1".."EN", "M", "DN".."D1", "head")
     macs_fvcore_rules: int
+    macs_by_op: dict[str, int]  # as fvcore's by_operator()
     macs_paper: int
-    uncounted_ops: dict[str, int]
+    uncounted_ops: dict[str, int]  # as fvcore's unsupported_ops()
 
 
 class _LiveStorages:
-    """Bytes of live activation storages, with the running peak."""
+    """Bytes of live activation storages, with the running peak (overall and since ``mark``)."""
 
     def __init__(self, bits: int, exclude: set[int]) -> None:
         self.bits = bits
@@ -49,6 +68,7 @@ class _LiveStorages:
         self.peak = 0
         self.peak_at = ""
         self.stage = "E1"  # the stage running now
+        self.peak_since_mark = 0
 
     def _bytes(self, t: torch.Tensor) -> int:
         return t.untyped_storage().nbytes() // t.element_size() * self.bits // 8
@@ -62,11 +82,22 @@ class _LiveStorages:
         self.live[key] = size
         self.current += size
         weakref.finalize(storage, self._release, key)
+        self.peak_since_mark = max(self.peak_since_mark, self.current)
         if self.current > self.peak:
             self.peak, self.peak_at = self.current, self.stage
 
     def _release(self, key: int) -> None:
         self.current -= self.live.pop(key, 0)
+
+    def mark(self) -> int:
+        """Start a new ``peak_since_mark`` window; returns the live bytes now."""
+        self.peak_since_mark = self.current
+        return self.current
+
+    def bytes_except(self, tensors: tuple[torch.Tensor, ...]) -> int:
+        """Live bytes outside the storages of ``tensors``."""
+        keys = {t.untyped_storage()._cdata for t in tensors}
+        return self.current - sum(self.live.get(k, 0) for k in keys)
 
 
 class _TraceMode(TorchDispatchMode):
@@ -87,6 +118,38 @@ class _TraceMode(TorchDispatchMode):
         return out
 
 
+class _SkipMeter:
+    """The skip memory of one forward: boundary samples and the transient inside push."""
+
+    def __init__(self, live: _LiveStorages, num_stages: int) -> None:
+        self.live, self.num_stages = live, num_stages
+        self.timeline: list[tuple[str, int]] = []
+        self.transient = 0
+
+    def boundary(self, label: str, main: tuple[torch.Tensor, ...]) -> None:
+        held = self.live.bytes_except(main)
+        self.timeline.append((label, held))
+        self.transient = max(self.transient, held)
+        self.live.stage = _next_stage(label, self.num_stages)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run a push; the skips hold the last boundary's bytes plus what it allocates."""
+        held = self.timeline[-1][1] if self.timeline else 0
+        start = self.live.mark()
+        result = fn()
+        self.transient = max(self.transient, held + self.live.peak_since_mark - start)
+        return result
+
+
+class _MeteredContext(SkipContext):
+    def __init__(self, design: SkipDesign, meter: _SkipMeter) -> None:
+        super().__init__(design)
+        self.meter = meter
+
+    def push(self, i: int, e: torch.Tensor) -> None:
+        self.meter.call(lambda: SkipContext.push(self, i, e))
+
+
 def _storage_keys(module: nn.Module) -> set[int]:
     tensors = [*module.parameters(), *module.buffers()]
     return {t.untyped_storage()._cdata for t in tensors}
@@ -102,21 +165,20 @@ def trace_forward(
     model.check_input(input_shape)
     device = next(model.parameters()).device
     live = _LiveStorages(bits, _storage_keys(model))
+    meter = _SkipMeter(live, model.backbone.num_stages)
     rules = FvcoreRules()
-    paper: Counter[str] = Counter()
-    skip_timeline: list[tuple[str, int]] = []
-
-    def on_boundary(label: str, ctx: SkipContext) -> None:
-        held = {t.untyped_storage()._cdata: live._bytes(t) for t in ctx.held_tensors()}
-        skip_timeline.append((label, sum(held.values())))
-        live.stage = _next_stage(label, model.backbone.num_stages)
+    paper = [0]
 
     def on_leaf(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        paper["total"] += paper_macs(module, inputs, output)
-        rules.module_macs(module, inputs)
+        paper[0] += paper_macs(module, inputs, output)
+        rules.leave(module, inputs)
 
-    handles = [m.register_forward_hook(on_leaf) for m in model.modules() if not list(m.children())]
-    model.boundary_hooks.append(on_boundary)
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(on_leaf) for m in leaves]
+    handles += [m.register_forward_pre_hook(lambda m, _: rules.enter(m)) for m in leaves]
+    model.boundary_hooks.append(meter.boundary)
+    context = model.skip_context
+    model.skip_context = functools.partial(_MeteredContext, meter=meter)
     was_training = model.training
     model.eval()
     try:
@@ -127,16 +189,19 @@ def trace_forward(
             del x
     finally:
         model.train(was_training)
-        model.boundary_hooks.remove(on_boundary)
+        model.skip_context = context
+        model.boundary_hooks.remove(meter.boundary)
         for h in handles:
             h.remove()
     return ForwardTrace(
         bits=bits,
-        skip_timeline=skip_timeline,
+        skip_timeline=meter.timeline,
+        skip_transient_bytes=meter.transient,
         peak_activation_bytes=live.peak,
         peak_at=live.peak_at,
         macs_fvcore_rules=rules.total,
-        macs_paper=paper["total"],
+        macs_by_op={k: v for k, v in rules.by_op.items() if v},
+        macs_paper=paper[0],
         uncounted_ops=dict(rules.uncounted),
     )
 

@@ -11,7 +11,9 @@ A skip design has two halves:
   between encoder and decoder. ``pull`` returns ``S_i`` with ``stage_channels[i]`` channels, or
   ``None`` where ``delivers()[i]`` is False, and drops from ``held`` what it no longer needs.
 
-So the memory a device spends on skips is the storage of ``held``'s tensors: the traced M_sc.
+``held`` is the design's own bookkeeping, and ``held_elements`` must describe it; the cost
+tracer does not trust it, though: it charges to the skips every live activation that is not on
+the backbone's main path (see ``nas.cost.trace``), so a tensor kept anywhere else is caught.
 Boundaries are labelled ``E1..EN`` (after encoder stage ``i``), ``M`` (after the middle) and
 ``DN..D1`` (after decoder stage ``i``), the x-axis of the paper's Fig. 1b.
 """
@@ -80,6 +82,3 @@ class SkipContext:
 
     def pull(self, i: int) -> torch.Tensor | None:
         return self.design.pull(self.held, i)
-
-    def held_tensors(self) -> list[torch.Tensor]:
-        return list(self.held.values())

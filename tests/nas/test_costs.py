@@ -8,9 +8,21 @@ import logging
 import pytest
 import torch
 
-from nas import ArchConfig, FullSkipsConfig, UNetMMConfig, build_model, measure_cost
+from nas import (
+    ArchConfig,
+    CostReport,
+    FullSkipsConfig,
+    NAFNetConfig,
+    NoSkipsConfig,
+    UNetMMConfig,
+    build_model,
+    measure_cost,
+)
 from nas.cost import clear_memory_cache, fvcore_macs, skip_memory_timeline, trace_forward
+from nas.cost.report import code_version, source_hash
+from nas.errors import InternalError
 from nas.skips.base import boundary_labels
+from nas.skips.direct import DirectSkips
 from tests.nas.designs import all_archs
 
 ARCHS = all_archs()
@@ -49,15 +61,38 @@ def test_meta_trace_equals_trace_of_a_real_cpu_forward(name: str) -> None:
     real = trace_forward(build_model(arch), (1, 3, 50, 37), 8)
     assert real.skip_timeline == meta.skip_timeline
     assert real.peak_activation_bytes == meta.peak_activation_bytes
-    assert real.macs_paper == meta.macs_paper
-    assert real.macs_fvcore_rules == meta.macs_fvcore_rules
+    assert real == meta  # every field: timelines, transient, peak, MACs by op, uncounted ops
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))
 def test_meta_mac_rules_equal_fvcore(name: str) -> None:
     arch = ARCHS[name]
     counted = fvcore_macs(build_model(arch), (1, 3, 48, 80))
-    assert _meta_trace(arch, (48, 80)).macs_fvcore_rules == counted.total
+    meta = _meta_trace(arch, (48, 80))
+    assert meta.macs_fvcore_rules == counted.total
+    assert meta.macs_by_op == counted.by_op
+    assert meta.uncounted_ops == counted.uncounted_ops
+
+
+@pytest.mark.parametrize(
+    ("name", "expected_uncounted"),
+    [
+        ("unet-w8-d3/full", {"aten::max_pool2d": 3, "aten::pad": 1, "aten::add": 1}),
+        ("nafnet-w8/unetmm-b", {"aten::pixel_shuffle": 7, "aten::pixel_unshuffle": 3,
+                                "aten::mean": 44, "aten::pad": 1}),
+    ],
+)  # fmt: skip
+def test_meta_engine_reports_what_fvcore_reports(name: str, expected_uncounted: dict) -> None:
+    """Same MACs by op and the same list of ops fvcore skips, on a size that needs padding."""
+    fv = measure_cost(ARCHS[name], (50, 37), engine="fvcore", use_cache=False)
+    meta = measure_cost(ARCHS[name], (50, 37), engine="meta", use_cache=False)
+    assert meta.macs_by_op == fv.macs_by_op and meta.macs_by_op["conv"] > 0
+    assert meta.uncounted_ops == fv.uncounted_ops
+    assert expected_uncounted.items() <= fv.uncounted_ops.items()
+    skip = {"engine", "seconds"}
+    assert {k: v for k, v in meta.to_dict().items() if k not in skip} == {
+        k: v for k, v in fv.to_dict().items() if k not in skip
+    }
 
 
 @pytest.mark.parametrize("name", ["nafnet-w8/full", "nafnet-w8/unetmm-a", "unet-w8-d3/unetmm-b"])
@@ -93,12 +128,69 @@ def test_cache_returns_equal_report_from_disk(tmp_path, monkeypatch) -> None:
     first = measure_cost(arch, (64, 64), engine="meta")
     files = list((tmp_path / "costs").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["arch_key"] == arch.key()
-    assert measure_cost(arch, (64, 64), engine="meta") is first  # in-memory hit
+    assert files[0].name.startswith(f"{code_version()}-{arch.key()}-")
+    hit = measure_cost(arch, (64, 64), engine="meta")  # in-memory hit
+    assert hit == first and hit is not first
+    hit.m_sc_timeline.clear()  # each caller gets its own copy: mutating it spoils nothing
+    first.uncounted_ops.clear()
+    again = measure_cost(arch, (64, 64), engine="meta")
+    assert again.m_sc_timeline and again.uncounted_ops
+    assert again == CostReport.from_dict(json.loads(files[0].read_text()))
     clear_memory_cache()
-    again = measure_cost(arch, (64, 64), engine="meta")  # read back from disk
-    assert again is not first and again == first
+    disk = measure_cost(arch, (64, 64), engine="meta")  # read back from disk
+    assert disk == again
     other = measure_cost(arch, (64, 64), bits=16, engine="meta")
-    assert other.m_sc_bytes == 2 * first.m_sc_bytes
+    assert other.m_sc_bytes == 2 * disk.m_sc_bytes
+
+
+def test_code_version_follows_the_source(tmp_path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    before = source_hash(tmp_path)
+    assert source_hash(tmp_path) == before
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert source_hash(tmp_path) != before
+    assert len(code_version()) == 12 and code_version() == code_version()
+
+
+class LeakySkips(DirectSkips):
+    """Declares no skips (``held`` stays empty) but keeps E1 in an attribute until D1: a bug."""
+
+    def push(self, held, i, e):  # type: ignore[no-untyped-def]
+        if i == 0:
+            self.stash = [e]
+
+    def pull(self, held, i):  # type: ignore[no-untyped-def]
+        if i == 0:
+            self.stash = []
+        return None
+
+
+class LeakyConfig(NoSkipsConfig):
+    name = "leaky-test"  # not registered: only this test builds it
+
+    def build(self, stage_channels: tuple[int, ...]) -> LeakySkips:
+        return LeakySkips(self, stage_channels)
+
+
+def test_trace_catches_a_tensor_kept_outside_held() -> None:
+    arch = ArchConfig(NAFNetConfig(8, (1,) * 4, 1, (1,) * 4), LeakyConfig())
+    e1 = 8 * 64 * 64  # bytes of E1 at 8 bit
+    traced = _meta_trace(arch, (64, 64)).skip_timeline
+    assert [b for _, b in traced] == [e1] * 8 + [0]
+    assert all(b == 0 for _, b in skip_memory_timeline(arch, 64, 64))
+    with pytest.raises(InternalError, match=f"at boundary E1: traced {e1:,} bytes, analytic 0"):
+        measure_cost(arch, (64, 64), engine="meta", use_cache=False)
+
+
+def test_transient_counts_msiam_parts_concat_and_aggregate_at_once() -> None:
+    """At the last push MSIAM holds all parts, their concatenation and E' together."""
+    arch = ARCHS["nafnet-w8/unetmm-a"]  # c_i = 2, 4, 8, 16 -> 240 channels at 8x8; E': 64
+    parts, agg = 240 * 8 * 8, 64 * 8 * 8
+    report = measure_cost(arch, (64, 64), engine="meta")
+    assert report.m_sc_bytes == (240 - 16) * 8 * 8  # parts of E1..E3, held after E3
+    assert report.m_sc_transient_bytes == 2 * parts + agg
+    full = measure_cost(ARCHS["nafnet-w8/full"], (64, 64), engine="meta")
+    assert full.m_sc_transient_bytes == full.m_sc_bytes  # direct skips allocate nothing
 
 
 def test_unetmm_paper_point_on_other_depths() -> None:

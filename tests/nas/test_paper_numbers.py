@@ -43,6 +43,9 @@ def test_unetmm_skip_memory_and_reduction(reports) -> None:
     assert ours.m_sc_mib == 0.25
     assert 1 - ours.m_sc_bytes / full.m_sc_bytes == pytest.approx(0.933, abs=5e-4)
     assert reports["none"].m_sc_bytes == 0
+    assert ours.m_sc_traced_bytes == ours.m_sc_bytes
+    # MSIAM's last push: parts (256 ch at 32x32), their concatenation and E' alive at once
+    assert ours.m_sc_transient_bytes == 3 * 262_144
 
 
 def test_unetmm_macs_and_params_within_3_percent_of_paper(reports) -> None:
@@ -63,7 +66,9 @@ def test_bit_width_and_batch_scale_m_sc(bits: int) -> None:
 def test_fvcore_count_on_real_forward_matches_notes(reports) -> None:
     arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
     real = measure_cost(arch, SIZE, engine="fvcore")
-    assert real.macs == reports["unetmm"].macs  # the meta engine's rules equal fvcore here
+    meta = reports["unetmm"]  # the meta engine's rules equal fvcore here
+    assert (real.macs, real.macs_by_op, real.uncounted_ops) == (
+        meta.macs, meta.macs_by_op, meta.uncounted_ops)  # fmt: skip
     full = measure_cost(ArchConfig(nafnet_sidd(), FullSkipsConfig()), SIZE, engine="fvcore")
     assert full.macs == 16_064_958_464  # fvcore: conv 16.045 G + adaptive pool 0.020 G
     assert full.macs_by_op == {"conv": 16_045_035_520, "adaptive_avg_pool2d": 19_922_944}
