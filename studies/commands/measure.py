@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from nas.config import load_config
+from nas.config import ArchConfig, load_config
 from nas.cost import MIB, measure_cost
 from nas.errors import ConfigError
 from nas.presets import BACKBONE_PRESETS, backbone_preset, reference_designs
+from nas.skips import FullSkipsConfig
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -56,23 +57,28 @@ def run(args: argparse.Namespace) -> int:
     designs = reference_designs(backbone_preset(args.backbone))
     for path in args.config:
         designs[path] = load_config(path)
-    reports = {}
+    reports, fulls = {}, {}  # fulls: full skips on each backbone, the reference of its rows
     console = Console(width=None if sys.stdout.isatty() else 132)
     with console.status("measuring ...") as status:
         for name, arch in designs.items():
             status.update(f"measuring {name} ...")
             reports[name] = measure_cost(arch, size, args.batch, args.bits, args.engine)
+            if arch.backbone not in fulls:
+                full_arch = ArchConfig(arch.backbone, FullSkipsConfig())
+                fulls[arch.backbone] = measure_cost(full_arch, size, args.batch, args.bits,
+                                                    args.engine)  # fmt: skip
 
-    full = reports["full"]
     table = Table(
         title=f"{args.backbone} at {args.batch}x{size[0]}x{size[1]}, {args.bits}-bit activations",
         caption="M_sc: peak skip memory (analytic = traced). MACs: fvcore / paper (ptflops) "
-        "convention. Peak act.: all live activations of one forward pass.",
+        "convention. Peak act.: all live activations of one forward pass. saved, vs full: "
+        "against full skips on the row's own backbone.",
     )
     for col in ("design", "M_sc bytes", "M_sc MiB", "saved", "GMACs fvcore", "GMACs paper",
                 "vs full", "params M", "peak act. MiB"):  # fmt: skip
         table.add_column(col, justify="left" if col == "design" else "right")
     for name, r in reports.items():
+        full = fulls[designs[name].backbone]
         saved = 1 - r.m_sc_bytes / full.m_sc_bytes if full.m_sc_bytes else 0.0
         more = r.macs_paper / full.macs_paper - 1
         table.add_row(
