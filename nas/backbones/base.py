@@ -64,6 +64,8 @@ class Backbone(nn.Module):
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad the bottom/right of an ``(N, C, H, W)`` tensor up to a multiple of ``multiple``."""
-    h, w = (int(s) for s in x.shape[-2:])  # plain ints: no shape arithmetic in a JIT trace
+    h, w = x.shape[-2:]
+    if not torch.onnx.is_in_onnx_export():  # ONNX keeps the arithmetic: sizes stay dynamic there
+        h, w = int(h), int(w)  # plain ints: fvcore's JIT trace records no shape arithmetic
     ph, pw = (-h) % multiple, (-w) % multiple
     return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
