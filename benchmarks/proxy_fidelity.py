@@ -8,6 +8,10 @@ ranks, and Kendall's tau-b between the two rankings (target: tau >= 0.6).
     PYTHONPATH=. python benchmarks/proxy_fidelity.py            # ~40 min on 2 busy cores
     PYTHONPATH=. python benchmarks/proxy_fidelity.py --quick    # 8 designs, 1/3 of the steps
     ... --json out.json; ... --reuse out.json --only "unet--(paper)"  # rerun one design
+    ... --lr 2e-3 --long-from benchmarks/results/proxy_fidelity.json   # tune the short budget only
+
+``--long-from`` takes the long-run PSNRs (the reference ranking) from an earlier run's JSON and
+trains only the short budget: a candidate proxy setting costs 1/5 of a full run to check.
 
 Timings on a shared machine are noisy; the ranking is what this measures.
 """
@@ -100,16 +104,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="run only these design names")
     p.add_argument("--json", help="write the results to this file (after every design)")
+    p.add_argument("--long-from", metavar="JSON", help="take the long-run PSNRs (the reference "
+                   "ranking) from this file and train only the short budget")  # fmt: skip
     p.add_argument("--reuse", metavar="JSON", help="take designs already measured (same budget) "
                    "from this file; with --only, rerun just those")  # fmt: skip
     return p.parse_args(argv)
 
 
 def run_design(proxy: ArchConfig, budgets: dict[str, ProxyBudget], args: argparse.Namespace,
-               name: str) -> dict:  # fmt: skip
-    """Train ``proxy`` under each budget; a diverged run is recorded as NaN (left out of tau)."""
+               name: str, reference: dict | None = None) -> dict:  # fmt: skip
+    """Train ``proxy`` under each budget; a diverged run is recorded as NaN (left out of tau).
+    With a ``reference`` row, its long-run result is taken instead of training it."""
     task = TaskConfig(name="denoise", sigma=25)
     row: dict = {"design": name}
+    if reference is not None:
+        row["long"], row["long_s"] = reference["long"], reference["long_s"]
+        budgets = {"default": budgets["default"]}
     for label, b in budgets.items():
         try:
             r = train_and_eval(proxy, task, b, threads=args.threads, seed=args.seed)
@@ -154,6 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     table = designs(target, args.quick)
     setup = {"budget": budget.model_dump(mode="json"), "long_steps": budgets["long"].steps,
              "width": backbone.width, "seed": args.seed}  # fmt: skip
+    if args.long_from:
+        with open(args.long_from) as fh:
+            ref = json.load(fh)
+        references = {r["design"]: r for r in ref["rows"]}
+        setup["long_from"] = {"file": args.long_from, "budget": ref["budget"],
+                              "long_steps": ref["long_steps"]}  # fmt: skip
+        budgets["long"] = ProxyBudget.model_validate(ref["budget"]).scaled(
+            ref["long_steps"] / ref["budget"]["steps"])
+        setup["long_steps"] = budgets["long"].steps
+        missing = sorted(set(table) - set(references))
+        if missing:
+            sys.exit(f"--long-from {args.long_from}: no long run of {missing}")
     reused: dict[str, dict] = {}
     if args.reuse:
         with open(args.reuse) as fh:
@@ -162,14 +184,17 @@ def main(argv: list[str] | None = None) -> int:
             reused = {r["design"]: r for r in old["rows"]}
         else:
             print(f"--reuse {args.reuse}: other budget or backbone, ignored", file=sys.stderr)
-    print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong: {budgets['long'].steps} steps")
+    print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong: {budgets['long'].steps} steps"
+          + (f" (from {args.long_from})" if args.long_from else ""))
     rows = []
     t_start = time.perf_counter()
     for name, arch in tqdm(table.items(), desc="designs", file=sys.stderr):
         keep = name in reused and (not args.only or name not in args.only)
         if not keep and args.only and name not in args.only:
             continue
-        row = reused[name] if keep else run_design(proxy_arch(arch, backbone), budgets, args, name)
+        ref = references.get(name) if args.long_from else None
+        row = reused[name] if keep else run_design(proxy_arch(arch, backbone), budgets, args,
+                                                   name, ref)  # fmt: skip
         rows.append(row)
         print(f"  {name}: {row['default']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
         if args.json:  # after every design, so an interrupted run keeps what it measured
