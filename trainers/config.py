@@ -168,7 +168,7 @@ class _Optim(_Strict):
 
 
 class ProxyBudget(_Optim):
-    """The short scored run of one candidate (fidelity of the defaults: benchmarks/proxy_fidelity.py).
+    """The short scored run of one candidate (its fidelity: benchmarks/proxy_fidelity.py).
 
     ``eval_every`` steps (and at the end) the model is scored on the validation images,
     centre-cropped to ``val_crop`` (None: whole images).
