@@ -2,8 +2,9 @@
 
 Resumes from the newest checkpoint in the output folder unless ``--no-resume``; ``--steps``
 overrides ``recipe.iterations`` (a checkpointed run with another step count is refused: the cosine
-schedule spans the steps), ``--out`` the config's ``out_dir``; ``--onnx`` also exports the final
-model to ONNX and checks it against PyTorch with onnxruntime.
+schedule spans the steps), ``--batch``/``--crop`` the recipe's (a quick CPU trial of a config
+written for a GPU), ``--out`` the config's ``out_dir``; ``--onnx`` also exports the final model to
+ONNX and checks it against PyTorch with onnxruntime.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="total steps (recipe.iterations); the cosine schedule spans them, so a "
                         "checkpointed run with another step count is not resumed: it is refused "
                         "(use --no-resume to start over, or --out for a new folder)")  # fmt: skip
+    p.add_argument("--batch", type=int, metavar="N", help="batch size (overrides recipe.batch)")
+    p.add_argument("--crop", type=int, metavar="PX", help="training crop (overrides recipe.crop)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over, removing the checkpoints in the output folder")  # fmt: skip
     p.add_argument("--onnx", action="store_true", help="export model.onnx and check it")
@@ -35,12 +38,15 @@ def run(args: argparse.Namespace) -> int:
     data = config.model_dump(mode="json")
     if args.out:
         data["out_dir"] = args.out
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ConfigError(f"--steps: must be >= 1, got {args.steps}")
-        data["recipe"]["iterations"] = args.steps
-    if args.threads is not None:
-        data["recipe"]["threads"] = args.threads
+    overrides = (("steps", "iterations", 1), ("batch", "batch", 1), ("crop", "crop", 8),
+                 ("threads", "threads", 1))  # fmt: skip
+    for flag, field, least in overrides:
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if value < least:
+            raise ConfigError(f"--{flag}: must be >= {least}, got {value}")
+        data["recipe"][field] = value
     config = validate(TrainConfig, data)
     result = train(config, resume=not args.no_resume, onnx=args.onnx, progress=not args.quiet)
     if result.resumed_from:

@@ -16,7 +16,7 @@ import torch
 from nas import ArchConfig
 from nas.errors import ConfigError
 from studies.cli import main
-from trainers.config import DataConfig, Recipe, TrainConfig
+from trainers.config import DataConfig, Recipe, TrainConfig, load_train_config
 from trainers.train import checkpoints, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,9 +141,13 @@ def test_cli_trains_and_reports_bad_configs(
     path = tmp_path / "c.yaml"
     path.write_text(_config(tiny_arch, tmp_path / "unused", iterations=10).to_yaml())
     assert main(["train", str(path), "--out", str(tmp_path / "cli"), "--steps", "5",
-                 "--quiet"]) == 0  # fmt: skip
+                 "--batch", "2", "--crop", "24", "--quiet"]) == 0  # fmt: skip
     assert "step 5: val PSNR" in capsys.readouterr().out
     assert json.loads((tmp_path / "cli" / "result.json").read_text())["steps"] == 5
+    saved = load_train_config(tmp_path / "cli" / "config.yaml").recipe
+    assert (saved.iterations, saved.batch, saved.crop) == (5, 2, 24)
+    assert main(["train", str(path), "--crop", "4"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --crop: must be >= 8, got 4"
     path.write_text(path.read_text().replace("batch: 4", "batch: -4"))
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err
