@@ -5,10 +5,13 @@ each moved onto the proxy backbone with ``proxy_arch``, train on the built-in im
 sigma 25) with the default ``ProxyBudget`` and with 4x its steps, then print both PSNRs, their
 ranks, and Kendall's tau-b between the two rankings (target: tau >= 0.6).
 
-    PYTHONPATH=. python benchmarks/proxy_fidelity.py            # ~40 min on 2 busy cores
+    PYTHONPATH=. python benchmarks/proxy_fidelity.py            # ~100 min of 1-core time
     PYTHONPATH=. python benchmarks/proxy_fidelity.py --quick    # 8 designs, 1/3 of the steps
     ... --json out.json; ... --reuse out.json --only "unet--(paper)"  # rerun one design
-    ... --lr 2e-3 --long-from benchmarks/results/proxy_fidelity.json   # tune the short budget only
+    ... --lr 4e-3 --long-from benchmarks/results/proxy_fidelity.json   # tune the short budget only
+
+On 2 cores, run two halves at once (``--threads 1 --only ...`` each, to separate JSON files)
+and merge their rows; ``unet--(t=3)`` alone takes a quarter of the time (full resolution).
 
 ``--long-from`` takes the long-run PSNRs (the reference ranking) from an earlier run's JSON and
 trains only the short budget: a candidate proxy setting costs 1/5 of a full run to check.
