@@ -10,8 +10,9 @@ ranks, and Kendall's tau-b between the two rankings (target: tau >= 0.6).
     ... --json out.json; ... --reuse out.json --only "unet--(paper)"  # rerun one design
     ... --lr 4e-3 --long-from benchmarks/results/proxy_fidelity.json   # tune the short budget only
 
-On 2 cores, run two halves at once (``--threads 1 --only ...`` each, to separate JSON files)
-and merge their rows; ``unet--(t=3)`` alone takes a quarter of the time (full resolution).
+On 2 cores, run two halves at once (``--threads 1 --only ...`` each, to separate JSON files),
+then ``--reuse a.json b.json --json all.json`` merges them and prints the table; ``unet--(t=3)``
+alone takes a quarter of the time (full resolution).
 
 ``--long-from`` takes the long-run PSNRs (the reference ranking) from an earlier run's JSON and
 trains only the short budget: a candidate proxy setting costs 1/5 of a full run to check.
@@ -109,8 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", help="write the results to this file (after every design)")
     p.add_argument("--long-from", metavar="JSON", help="take the long-run PSNRs (the reference "
                    "ranking) from this file and train only the short budget")  # fmt: skip
-    p.add_argument("--reuse", metavar="JSON", help="take designs already measured (same budget) "
-                   "from this file; with --only, rerun just those")  # fmt: skip
+    p.add_argument("--reuse", metavar="JSON", nargs="+", help="take designs already measured "
+                   "(same budget) from these files; with --only, rerun just those")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     table = designs(target, args.quick)
     setup = {"budget": budget.model_dump(mode="json"), "long_steps": budgets["long"].steps,
              "width": backbone.width, "seed": args.seed}  # fmt: skip
+    references: dict[str, dict] = {}
     if args.long_from:
         with open(args.long_from) as fh:
             ref = json.load(fh)
@@ -180,13 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             sys.exit(f"--long-from {args.long_from}: no long run of {missing}")
     reused: dict[str, dict] = {}
-    if args.reuse:
-        with open(args.reuse) as fh:
+    for path in args.reuse or []:
+        with open(path) as fh:
             old = json.load(fh)
         if {k: old.get(k) for k in setup} == setup:
-            reused = {r["design"]: r for r in old["rows"]}
+            reused.update((r["design"], r) for r in old["rows"])
         else:
-            print(f"--reuse {args.reuse}: other budget or backbone, ignored", file=sys.stderr)
+            print(f"--reuse {path}: other budget or backbone, ignored", file=sys.stderr)
     print(f"proxy backbone: {backbone}\nbudget: {budget}\nlong: {budgets['long'].steps} steps"
           + (f" (from {args.long_from})" if args.long_from else ""))
     rows = []
@@ -195,9 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         keep = name in reused and (not args.only or name not in args.only)
         if not keep and args.only and name not in args.only:
             continue
-        ref = references.get(name) if args.long_from else None
         row = reused[name] if keep else run_design(proxy_arch(arch, backbone), budgets, args,
-                                                   name, ref)  # fmt: skip
+                                                   name, references.get(name))  # fmt: skip
         rows.append(row)
         print(f"  {name}: {row['default']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
         if args.json:  # after every design, so an interrupted run keeps what it measured

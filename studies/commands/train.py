@@ -31,19 +31,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainers.config import TrainConfig, load_train_config, validate
+    from trainers.config import Recipe, TrainConfig, load_train_config, validate
     from trainers.train import train
 
     config = load_train_config(args.config)
     data = config.model_dump(mode="json")
     if args.out:
         data["out_dir"] = args.out
-    overrides = (("steps", "iterations", 1), ("batch", "batch", 1), ("crop", "crop", 8),
-                 ("threads", "threads", 1))  # fmt: skip
-    for flag, field, least in overrides:
+    for flag, field in (("steps", "iterations"), ("batch", "batch"), ("crop", "crop"),
+                        ("threads", "threads")):  # fmt: skip
         value = getattr(args, flag)
         if value is None:
             continue
+        # the bound is the recipe field's own; the error names the flag the user typed
+        least = next(m.ge for m in Recipe.model_fields[field].metadata if hasattr(m, "ge"))
         if value < least:
             raise ConfigError(f"--{flag}: must be >= {least}, got {value}")
         data["recipe"][field] = value
