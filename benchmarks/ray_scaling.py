@@ -25,7 +25,7 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
-from studies.run import RAY_ENV, run_search
+from studies.search.driver import RAY_ENV, run_search
 from studies.spec import parse_spec
 
 

@@ -10,6 +10,7 @@ from nas.config import ArchConfig, load_config, save_config
 from nas.cost import CostReport, measure_cost
 from nas.errors import ConfigError, UnetmmError, UnknownNameError
 from nas.model import SkipUNet, build_model
+from nas.protocols import BackboneConfig, SkipConfig
 from nas.registry import BACKBONES, SKIP_DESIGNS
 from nas.skips import FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 
@@ -17,11 +18,13 @@ __all__ = [
     "BACKBONES",
     "SKIP_DESIGNS",
     "ArchConfig",
+    "BackboneConfig",
     "ConfigError",
     "CostReport",
     "FullSkipsConfig",
     "NAFNetConfig",
     "NoSkipsConfig",
+    "SkipConfig",
     "SkipUNet",
     "SubsetSkipsConfig",
     "UNetConfig",

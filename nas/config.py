@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 
 from nas.errors import ConfigError
+from nas.protocols import BackboneConfig, SkipConfig
 from nas.registry import BACKBONES, SKIP_DESIGNS
 
 C = TypeVar("C", bound="ConfigBase")
@@ -65,7 +66,7 @@ class ConfigBase:
         return dataclasses.replace(self, **{k: _frozen(v) for k, v in changes.items()})
 
 
-def _check(cond: bool, field: str, message: str) -> None:
+def check(cond: bool, field: str, message: str) -> None:
     """Raise ConfigError(``field: message``) unless ``cond``."""
     if not cond:
         raise ConfigError(f"{field}: {message}")
@@ -77,32 +78,32 @@ def _is_int(value: Any) -> bool:
 
 def int_field(value: Any, field: str, minimum: int | None = None) -> int:
     """``value`` as an int (bools and floats like 2.0 or '2' are refused), at least ``minimum``."""
-    _check(_is_int(value), field, f"must be an integer, got {value!r}")
-    _check(minimum is None or value >= minimum, field, f"must be >= {minimum}, got {value}")
+    check(_is_int(value), field, f"must be an integer, got {value!r}")
+    check(minimum is None or value >= minimum, field, f"must be >= {minimum}, got {value}")
     return int(value)
 
 
 def ints_field(value: Any, field: str, minimum: int | None = None) -> tuple[int, ...]:
     """``value`` as a tuple of ints, each at least ``minimum``."""
-    _check(isinstance(value, list | tuple), field, f"must be a list of integers, got {value!r}")
+    check(isinstance(value, list | tuple), field, f"must be a list of integers, got {value!r}")
     for v in value:
-        _check(_is_int(v), field, f"must be a list of integers, got {v!r} in {list(value)}")
+        check(_is_int(v), field, f"must be a list of integers, got {v!r} in {list(value)}")
     low = [v for v in value if minimum is not None and v < minimum]
-    _check(not low, field, f"each entry must be >= {minimum}, got {list(value)}")
+    check(not low, field, f"each entry must be >= {minimum}, got {list(value)}")
     return tuple(int(v) for v in value)
 
 
 def reals_field(value: Any, field: str) -> tuple[float, ...]:
     """``value`` as a tuple of finite real numbers (ints and floats; not bools or strings)."""
-    _check(isinstance(value, list | tuple), field, f"must be a list of numbers, got {value!r}")
+    check(isinstance(value, list | tuple), field, f"must be a list of numbers, got {value!r}")
     for v in value:
         real = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        _check(real, field, f"must be a list of numbers, got {v!r} in {list(value)}")
+        check(real, field, f"must be a list of numbers, got {v!r} in {list(value)}")
     return tuple(value)
 
 
 def bool_field(value: Any, field: str) -> bool:
-    _check(isinstance(value, bool), field, f"must be true or false, got {value!r}")
+    check(isinstance(value, bool), field, f"must be true or false, got {value!r}")
     return value
 
 
@@ -125,8 +126,8 @@ def _from_named(registry: Any, data: Any, where: str) -> Any:
 class ArchConfig:
     """A complete architecture: which backbone, and how its encoder reaches its decoder."""
 
-    backbone: Any  # a registered backbone's Config
-    skip: Any  # a registered skip design's Config
+    backbone: BackboneConfig  # a registered backbone config
+    skip: SkipConfig  # a registered skip-design config
 
     def to_dict(self) -> dict[str, Any]:
         return {"backbone": self.backbone.to_dict(), "skip": self.skip.to_dict()}
@@ -139,8 +140,8 @@ class ArchConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"arch: expected a mapping with 'backbone' and 'skip', got {data!r}")
         extra = set(data) - {"backbone", "skip"}
-        _check(not extra, "arch", f"unknown keys {sorted(extra)}; expected 'backbone' and 'skip'")
-        _check("backbone" in data, "arch.backbone", "missing; e.g. {name: nafnet, width: 32}")
+        check(not extra, "arch", f"unknown keys {sorted(extra)}; expected 'backbone' and 'skip'")
+        check("backbone" in data, "arch.backbone", "missing; e.g. {name: nafnet, width: 32}")
         skip = data.get("skip", {"name": "full"})
         return cls(
             backbone=_from_named(BACKBONES, data["backbone"], "arch.backbone"),

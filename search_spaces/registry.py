@@ -1,6 +1,6 @@
 """``SPACES``: search spaces by name. A space is a pair of plain functions:
 
-- ``suggest(trial, bounds) -> SkipDesign``: define-by-run, only ``trial.suggest_*`` calls and
+- ``suggest(trial, bounds) -> Candidate``: define-by-run, only ``trial.suggest_*`` calls and
   arithmetic (no model is built), so Ray's OptunaSearch can call it in the driver; every design
   it returns passes ``skip.validate(bounds.stage_channels)``;
 - ``encode(skip, bounds) -> params | None``: the parameters for which ``suggest`` returns the
@@ -16,7 +16,7 @@ from typing import Any
 
 from nas.registry import Registry
 from search_spaces.bounds import SpaceBounds
-from search_spaces.design import SkipDesign
+from search_spaces.candidate import Candidate
 
 Params = dict[str, Any]
 
@@ -26,7 +26,7 @@ class SearchSpace:
     """A named define-by-run space and its inverse (see the module docstring)."""
 
     name: str
-    suggest: Callable[[Any, SpaceBounds], SkipDesign]
+    suggest: Callable[[Any, SpaceBounds], Candidate]
     encode: Callable[[Any, SpaceBounds], Params | None]
     description: str = ""
 

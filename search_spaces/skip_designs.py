@@ -28,7 +28,7 @@ from typing import Any
 from nas.skips import FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from nas.skips.unetmm import round_half_up
 from search_spaces.bounds import SpaceBounds
-from search_spaces.design import SkipDesign
+from search_spaces.candidate import Candidate
 from search_spaces.registry import Params, SearchSpace, register_space
 
 UNUSED_RATIO = 1.0  # ratio recorded for a stage that does not take part (it is never used)
@@ -40,7 +40,7 @@ def describe(skip: Any, stage_channels: tuple[int, ...]) -> str:
         return f"subset {list(skip.stages)}"
     if isinstance(skip, UNetMMConfig):
         n = len(stage_channels)
-        part = skip.participating(n)
+        part = skip.skip_stages(n)
         reduced = skip.reduced(stage_channels)
         kept = ",".join(str(reduced[s - 1]) if s in part else "-" for s in range(1, n + 1))
         a, d = skip.aggregated_channels, skip.iem_depth
@@ -48,12 +48,12 @@ def describe(skip: Any, stage_channels: tuple[int, ...]) -> str:
     return str(skip.name)
 
 
-def _design(skip: Any, bounds: SpaceBounds) -> SkipDesign:
-    return SkipDesign(skip, describe(skip, bounds.stage_channels))
+def _design(skip: Any, bounds: SpaceBounds) -> Candidate:
+    return Candidate(skip, describe(skip, bounds.stage_channels))
 
 
 # -- suggest ---------------------------------------------------------------------------------
-def suggest_subset(trial: Any, bounds: SpaceBounds) -> SkipDesign:
+def suggest_subset(trial: Any, bounds: SpaceBounds) -> Candidate:
     n = bounds.num_stages
     kept = tuple(
         s for s in range(1, n + 1) if trial.suggest_categorical(f"subset.s{s}", (False, True))
@@ -73,7 +73,7 @@ def _repaired_ratio(channels: int, ratio: float, multiple: int) -> float:
     return math.ceil(kept / multiple) * multiple / channels
 
 
-def suggest_unetmm(trial: Any, bounds: SpaceBounds) -> SkipDesign:
+def suggest_unetmm(trial: Any, bounds: SpaceBounds) -> Candidate:
     n, channels = bounds.num_stages, bounds.stage_channels
     t = trial.suggest_categorical("unetmm.target", bounds.allowed_targets())
     if bounds.search_stages:
@@ -108,7 +108,7 @@ SUGGEST_FAMILY = {
 }
 
 
-def suggest_skip_designs(trial: Any, bounds: SpaceBounds) -> SkipDesign:
+def suggest_skip_designs(trial: Any, bounds: SpaceBounds) -> Candidate:
     family = trial.suggest_categorical("design", bounds.designs)
     return SUGGEST_FAMILY[family](trial, bounds)
 
@@ -126,7 +126,7 @@ def encode_unetmm(skip: Any, bounds: SpaceBounds) -> Params | None:
     if skip.sep_kernel != UNetMMConfig.sep_kernel or len(skip.ratios or ()) != bounds.num_stages:
         return None
     n = bounds.num_stages
-    part = skip.participating(n)
+    part = skip.skip_stages(n)
     params: Params = {"unetmm.target": skip.target(n)}
     if bounds.search_stages:
         params.update({f"unetmm.s{s}": s in part for s in range(1, n + 1)})
@@ -146,7 +146,7 @@ def _encode_direct(skip: Any, bounds: SpaceBounds) -> Params | None:
     if family in bounds.designs and family != "subset":
         return {"design": family}
     if family is not None and "subset" in bounds.designs:  # subset's extremes are full, none
-        kept = set(skip.kept_stages(n))
+        kept = set(skip.skip_stages(n))
         return {"design": "subset", **{f"subset.s{s}": s in kept for s in range(1, n + 1)}}
     if isinstance(skip, UNetMMConfig) and "unetmm" in bounds.designs:
         inner = encode_unetmm(skip, bounds)

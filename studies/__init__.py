@@ -1,4 +1,7 @@
-"""unetmm.studies: study specs, the Ray Tune + Optuna search, reports, export and the CLI.
+"""unetmm.studies: study specs and the one metric table at the top; in rooms of their own,
+``search`` (running a search: driver, Ray workers, Optuna bookkeeping), ``results`` (reading a
+study: fronts, figures, report, export, dashboard) and ``cli`` (the ``unetmm`` command line).
+``compat`` is the one door to Optuna's and Ray's private names.
 
 Public names are imported lazily (``import studies.cli`` stays light): ``StudySpec``,
 ``load_spec`` (a YAML file or a preset name), ``run_search`` and its ``SearchResult``.
@@ -12,8 +15,8 @@ from typing import Any
 _EXPORTS = {
     "StudySpec": "studies.spec",
     "load_spec": "studies.spec",
-    "run_search": "studies.run",
-    "SearchResult": "studies.run",
+    "run_search": "studies.search.driver",
+    "SearchResult": "studies.search.driver",
 }
 
 __all__ = sorted(_EXPORTS)

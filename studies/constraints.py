@@ -1,10 +1,12 @@
-"""Study constraints such as ``m_sc <= 0.25 MiB`` or ``psnr >= 28 dB``: parsing and values.
+"""Study constraints such as ``m_sc <= 0.25 MiB`` or ``psnr >= 28 dB``: the one parser, and values.
 
 A constraint's Optuna value (``Trial.set_constraint(name, value)``; feasible when <= 0) is the
 amount by which the measurement breaks the limit, in the constraint's own unit:
-``measured - limit`` for ``<=``, ``limit - measured`` for ``>=``. Cost constraints (m_sc, macs,
-params, peak_memory) are known before training and are *hard*: a trial that breaks one is not
-trained. Accuracy constraints (psnr, ssim) are checked after training.
+``measured - limit`` for ``<=``, ``limit - measured`` for ``>=``. Constraints on cost metrics
+(``studies.metrics``: m_sc, macs, params, peak_memory, ...) are known before training and are
+*hard*: a trial that breaks one is not trained. Accuracy constraints (psnr, ssim) are checked
+after training. ``Constraint.parse`` reads both what users write and the names the search
+stores (the limit exact, or rounded; ``_`` or ``,`` between digits).
 """
 
 from __future__ import annotations
@@ -14,30 +16,9 @@ import re
 from typing import Any
 
 from nas.errors import ConfigError
-from studies.units import BYTE_UNITS, COUNT_UNITS
+from studies.metrics import SHOWN_UNITS, UNITS, Metric, get_metric
 
-# name -> (user-attr key, kind); kind picks the units it accepts
-METRICS: dict[str, tuple[str, str]] = {
-    "m_sc": ("m_sc_bytes", "bytes"),
-    "peak_memory": ("peak_activation_bytes", "bytes"),
-    "macs": ("macs", "count"),
-    "macs_paper": ("macs_paper", "count"),
-    "params": ("params", "count"),
-    "psnr": ("psnr", "db"),
-    "ssim": ("ssim", "ratio"),
-}
-COST_METRICS = ("m_sc", "peak_memory", "macs", "macs_paper", "params")
-
-# unit (lower case) -> its size in the attribute's unit; the byte and count units are
-# ``studies.units``' (what report/export budgets accept), so a limit reads the same everywhere
-UNITS: dict[str, dict[str, float]] = {
-    "bytes": {"": 1, **BYTE_UNITS},
-    "count": dict(COUNT_UNITS),
-    "db": {"": 1, "db": 1},
-    "ratio": {"": 1},
-}
-
-_PATTERN = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+_PATTERN = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.+-][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,13 +32,22 @@ class Constraint:
     scale: float
 
     @property
+    def row(self) -> Metric:
+        return get_metric(self.metric)
+
+    @property
     def key(self) -> str:
         """The trial user-attribute this constraint reads."""
-        return METRICS[self.metric][0]
+        return self.row.key
 
     @property
     def is_cost(self) -> bool:
-        return self.metric in COST_METRICS
+        return self.row.cost
+
+    @property
+    def limit_in_key_unit(self) -> float:
+        """The limit in the attribute's own unit (bytes, MACs, dB)."""
+        return self.limit * self.scale
 
     @property
     def name(self) -> str:
@@ -79,15 +69,14 @@ class Constraint:
                 "'macs <= 18 G' or 'psnr >= 28'"
             )
         metric, op, number, unit = m.groups()
-        if metric not in METRICS:
-            raise ConfigError(f"{where}: unknown metric {metric!r}; choose one of {list(METRICS)}")
+        row = get_metric(metric, where)
         try:
-            limit = float(number)
+            limit = float(number.replace("_", "").replace(",", ""))
         except ValueError:
             raise ConfigError(f"{where}: {number!r} is not a number") from None
-        units = UNITS[METRICS[metric][1]]
+        units = UNITS[row.unit]
         if unit.lower() not in units:
-            shown = [u for u in _display_units(metric) if u]
+            shown = list(SHOWN_UNITS[row.unit])
             raise ConfigError(
                 f"{where}: unit {unit!r} does not fit {metric}; use one of {shown or ['none']}"
             )
@@ -97,12 +86,6 @@ class Constraint:
 def _exact(x: float) -> str:
     """``x`` in the fewest digits that read back as ``x``: 4, 0.25, 29159715, 1e-05, 1e+20."""
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
-
-
-def _display_units(metric: str) -> list[str]:
-    kind = METRICS[metric][1]
-    return {"bytes": ["B", "kB", "MB", "GB", "KiB", "MiB", "GiB"], "count": ["k", "M", "G", "T"],
-            "db": ["dB"], "ratio": [""]}[kind]  # fmt: skip
 
 
 def constraint_values(

@@ -15,11 +15,13 @@ trial already shows its arch in optuna-dashboard):
 - ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (``StudySpec.fingerprint``:
   target costs and proxy training settings); only trials with the same one are compared or copied;
 - ``ATTR_RETRY_OF``: number of the failed trial (left RUNNING by a dead search) this one re-runs;
-- cost keys (target model at the study's input size and bit width): ``m_sc_bytes``, ``macs``
-  (fvcore), ``macs_paper``, ``params``, ``peak_activation_bytes``, ``m_sc_timeline``
-  (list of [label, bytes]), ``bits``, ``input_size`` ([h, w]), ``cost_engine``;
+- cost keys (target model at the study's input size and bit width): the key of every cost
+  metric of ``studies.metrics`` (``m_sc_bytes``, ``macs`` (fvcore), ``macs_paper``, ``params``,
+  ``peak_activation_bytes``), and ``m_sc_timeline`` (list of [label, bytes]), ``bits``,
+  ``input_size`` ([h, w]), ``cost_engine``;
 - ``ATTR_PROXY_ARCH``: the proxy ArchConfig the accuracy was measured on (if trained);
-- metric keys: ``psnr``, ``ssim`` (final proxy validation scores; absent if not trained),
+- score keys: the key of every score metric (``psnr``, ``ssim``: final proxy validation scores;
+  absent if not trained),
   ``input_psnr`` (the degraded validation inputs' own PSNR, the do-nothing baseline),
   ``steps`` (proxy steps trained);
 - ``curve``: list of [step, psnr] of the proxy's validation evaluations (also for stopped trials);
@@ -58,9 +60,8 @@ STUDY_ATTR_SPEC = "spec"
 STUDY_ATTR_FINGERPRINT = "fingerprint"
 STUDY_ATTR_COMPARABLE = "comparable"
 
-COST_KEYS = ("m_sc_bytes", "macs", "macs_paper", "params", "peak_activation_bytes")
+# Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr``, ...).
 COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")
-METRIC_KEYS = ("psnr", "ssim")
 METRIC_EXTRA_KEYS = ("input_psnr", "steps", "curve")
 TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", "t_start", "t_end")
 
@@ -68,13 +69,3 @@ STATUS_COMPLETE = "complete"  # trained for the full proxy budget
 STATUS_STOPPED = "stopped"  # stopped early by the scheduler: partial score, never in the front
 STATUS_INFEASIBLE = "infeasible"  # broke a hard constraint: costs only, not trained
 STATUS_FAILED = "failed"  # raised or diverged (NaN loss); the reason is in ``error``
-
-# Objective name -> (user-attr key, Optuna direction).
-OBJECTIVES = {
-    "psnr": ("psnr", "maximize"),
-    "ssim": ("ssim", "maximize"),
-    "m_sc": ("m_sc_bytes", "minimize"),
-    "macs": ("macs", "minimize"),
-    "params": ("params", "minimize"),
-    "peak_memory": ("peak_activation_bytes", "minimize"),
-}

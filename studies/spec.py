@@ -43,8 +43,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -59,16 +57,12 @@ from nas.registry import BACKBONES
 from search_spaces import REFERENCE_NAMES, SPACES, SpaceBounds, encode_point, get_space
 from search_spaces import reference_points as _reference_points
 from studies.constraints import Constraint
-from studies.samplers import SAMPLERS, make_sampler
-from studies.schema import OBJECTIVES
-from trainers.config import DataConfig, ProxyBudget, TaskConfig, format_error
+from studies.metrics import get_metric, objective_names
+from studies.search.samplers import SAMPLERS, make_sampler
+from trainers.config import DataConfig, ProxyBudget, StrictModel, TaskConfig, format_error
 
 PRESETS_DIR = "presets"  # package data of ``studies``
 BackboneField = str | dict[str, Any]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def resolve_backbone(value: BackboneField, where: str) -> Any:
@@ -93,7 +87,7 @@ def resolve_backbone(value: BackboneField, where: str) -> Any:
                           else text) from None  # fmt: skip
 
 
-class TargetSpec(_Strict):
+class TargetSpec(StrictModel):
     """The deployed model the costs describe."""
 
     backbone: BackboneField = "nafnet-sidd"
@@ -131,7 +125,7 @@ class TargetSpec(_Strict):
         return resolve_backbone(self.backbone, "target.backbone")
 
 
-class ProxySpec(_Strict):
+class ProxySpec(StrictModel):
     """The short training run that scores accuracy (see ``trainers.proxy``)."""
 
     backbone: BackboneField | None = None
@@ -155,7 +149,7 @@ class ProxySpec(_Strict):
         return resolve_backbone(self.backbone, "proxy.backbone")
 
 
-class SpaceSpec(_Strict):
+class SpaceSpec(StrictModel):
     """Which space, its bounds, and the designs to evaluate first."""
 
     name: str = "skip_designs"
@@ -186,7 +180,7 @@ class SpaceSpec(_Strict):
         return v
 
 
-class SamplerSpec(_Strict):
+class SamplerSpec(StrictModel):
     """An Optuna sampler by name, with options passed to its constructor."""
 
     name: str = "tpe"
@@ -210,7 +204,7 @@ class SamplerSpec(_Strict):
         return v
 
 
-class EarlyStoppingSpec(_Strict):
+class EarlyStoppingSpec(StrictModel):
     """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
     only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
     are never stopped unless ``exempt_references`` is false."""
@@ -226,7 +220,7 @@ class EarlyStoppingSpec(_Strict):
         return {"enabled": data} if isinstance(data, bool) else data
 
 
-class RecoverySpec(_Strict):
+class RecoverySpec(StrictModel):
     """Finding trials a killed search left RUNNING: each live trial's driver records a heartbeat
     every ``heartbeat_interval`` s; a RUNNING trial whose driver process is gone (same host) or
     whose heartbeat is older than ``grace_period`` s is failed and re-queued (``max_retry``)."""
@@ -239,7 +233,7 @@ class RecoverySpec(_Strict):
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class StudySpec(_Strict):
+class StudySpec(StrictModel):
     """A whole study; see the module docstring for the YAML."""
 
     name: str
@@ -277,10 +271,11 @@ class StudySpec(_Strict):
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [o for o in v if o not in OBJECTIVES]
+        known = objective_names()
+        bad = [o for o in v if o not in known]
         if bad or not v:
-            raise ValueError(f"unknown {bad}; choose from {list(OBJECTIVES)}" if bad else
-                             f"needs at least one of {list(OBJECTIVES)}")  # fmt: skip
+            raise ValueError(f"unknown {bad}; choose from {known}" if bad else
+                             f"needs at least one of {known}")  # fmt: skip
         if len(set(v)) != len(v):
             raise ValueError(f"lists an objective twice: {list(v)}")
         return v
@@ -377,18 +372,18 @@ class StudySpec(_Strict):
     @property
     def directions(self) -> list[str]:
         """Optuna directions, in the order of ``objectives``."""
-        return [OBJECTIVES[o][1] for o in self.objectives]
+        return [get_metric(o).direction for o in self.objectives]
 
     @property
     def objective_keys(self) -> list[str]:
         """The trial user-attribute (and result) key of each objective."""
-        return [OBJECTIVES[o][0] for o in self.objectives]
+        return [get_metric(o).key for o in self.objectives]
 
     @property
     def needs_training(self) -> bool:
         """Whether any objective or constraint needs the proxy's accuracy."""
-        wanted = set(self.objective_keys) | {c.key for c in self.parsed_constraints}
-        return bool(wanted & {"psnr", "ssim"})
+        wanted = [get_metric(o) for o in self.objectives] + [c.row for c in self.parsed_constraints]
+        return any(not m.cost for m in wanted)
 
     def reference_params(self) -> dict[str, dict[str, Any] | None]:
         """``name -> params`` of each reference point (None where the space cannot express it)."""

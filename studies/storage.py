@@ -2,7 +2,11 @@
 
 ``open_storage`` fails fast with one line naming the URL (password hidden) and the fix, instead
 of retrying for minutes: PostgreSQL gets a connect timeout, SQLite a busy timeout for the
-moments when two processes write at once.
+moments when two processes write at once. Reading commands (report, export, dashboard) name an
+existing storage as a ``.db`` path or a URL (``storage_url``) and open a study in it with
+``load_study``: a SQLite file that does not exist (Optuna would silently create an empty one), an
+unknown study name (the error lists the names there are), or several studies and no name are
+one-line ``ConfigError``s too.
 """
 
 from __future__ import annotations
@@ -63,6 +67,24 @@ def shown(url: str) -> str:
         return url
 
 
+def storage_url(storage: str) -> str:
+    """An existing storage as a URL: ``runs/study.db`` -> ``sqlite:///runs/study.db``; URLs pass
+    through (a ``sqlite:///`` one must name an existing file)."""
+    if "://" not in storage:
+        path = Path(storage)
+        if not path.is_file():
+            raise ConfigError(
+                f"STORAGE: no such file {storage!r}; give a study .db file or a URL "
+                "like sqlite:///runs/study.db or postgresql://user@host/db"
+            )
+        return f"sqlite:///{path}"
+    if storage.startswith("sqlite:///"):
+        path = Path(storage[len("sqlite:///") :])
+        if str(path) not in ("", ":memory:") and not path.is_file():
+            raise ConfigError(f"STORAGE: {storage!r} names no existing SQLite file ({path})")
+    return storage
+
+
 def _engine_kwargs(url: str) -> dict[str, Any]:
     backend = make_url(url).get_backend_name()
     if backend == "postgresql":
@@ -105,3 +127,25 @@ def open_storage(
         ) from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ConfigError(f"storage: {where}: {str(exc).splitlines()[0]}") from None
+
+
+def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
+    """The study named ``study_name`` in the existing ``storage`` (a ``.db`` path or a URL; its
+    only study when no name is given)."""
+    url = storage_url(storage)
+    store = open_storage(url)
+    names = [s.study_name for s in store.get_all_studies()]
+    if study_name is None:
+        if len(names) != 1:
+            listed = ", ".join(sorted(names)) or "none"
+            raise ConfigError(
+                f"--study: {shown(url)} holds {len(names)} studies ({listed}); "
+                "pick one with --study NAME"
+            )
+        study_name = names[0]
+    if study_name not in names:
+        listed = ", ".join(sorted(names)) or "none"
+        raise ConfigError(
+            f"--study: no study {study_name!r} in {shown(url)}; studies there: {listed}"
+        )
+    return optuna.load_study(study_name=study_name, storage=store)

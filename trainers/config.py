@@ -43,11 +43,13 @@ from nas.errors import ConfigError, UnknownNameError
 BUILTIN = "builtin"
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A frozen model that refuses unknown keys: every YAML section of a config or study."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TaskConfig(_Strict):
+class TaskConfig(StrictModel):
     """The synthetic degradation the model learns to undo.
 
     - ``denoise``: additive Gaussian noise of ``sigma`` on the 0-255 scale (not clipped);
@@ -81,7 +83,7 @@ class TaskConfig(_Strict):
         return v
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     """Where the images come from.
 
     ``train``/``val``: ``"builtin"`` (the scikit-image photographs; the train/validation lists
@@ -138,7 +140,7 @@ class DataConfig(_Strict):
         return v
 
 
-class _Optim(_Strict):
+class _Optim(StrictModel):
     """What the proxy budget and the full recipe share: optimizer, cosine schedule, crops."""
 
     optimizer: Literal["adam", "adamw"] = "adamw"
@@ -228,7 +230,7 @@ ArchField = Annotated[
 ]
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     """``unetmm train``: the architecture, the task, the data, the recipe, where to write.
 
     ``arch`` accepts an ``ArchConfig`` or the mapping ``ArchConfig.from_dict`` reads and is stored
@@ -262,7 +264,7 @@ def format_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{prefix}{loc}: {msg}" + (f" (and {more} more problem(s))" if more else "")
 
 
-def validate(model: type[_Strict], data: Any, prefix: str = "") -> Any:
+def validate(model: type[StrictModel], data: Any, prefix: str = "") -> Any:
     """``model.model_validate(data)`` with errors as ``ConfigError(field: message)``."""
     try:
         return model.model_validate(data)

@@ -29,9 +29,9 @@ is cached) with fixed-seed noise, so scores compare across trials.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable
-import functools
 from functools import lru_cache
 from pathlib import Path
 

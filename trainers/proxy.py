@@ -31,10 +31,10 @@ from trainers.config import DataConfig, ProxyBudget, TaskConfig
 from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     TrainingDiverged,
+    compute_settings,
     evaluate,
     make_optimizer,
     make_scheduler,
-    compute_settings,
     train_step,
 )
 
@@ -83,10 +83,7 @@ def proxy_arch(target: ArchConfig, proxy_backbone: Any | None = None) -> ArchCon
             f"proxy backbone: has {n_proxy} stages but the target has {n_target}; "
             "a skip design only carries over between backbones of the same depth"
         )
-    skip = target.skip
-    absolute = getattr(skip, "with_absolute_channels", None)
-    if absolute is not None:
-        skip = absolute(target.backbone.stage_channels)
+    skip = target.skip.with_absolute_channels(target.backbone.stage_channels)
     skip.validate(backbone.stage_channels)
     return ArchConfig(backbone, skip)
 

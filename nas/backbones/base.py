@@ -25,6 +25,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.config import ConfigBase
+from nas.errors import ConfigError
+from nas.protocols import BackboneConfig
+
+
+class BackboneConfigBase(ConfigBase):
+    """Defaults of ``nas.protocols.BackboneConfig``: stage i at ``H / 2**i``, so inputs are
+    padded (or must divide) to ``2**N``; the input is padded unless a config says otherwise."""
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** len(self.stage_channels)  # type: ignore[attr-defined]
+
+    @property
+    def pad_input(self) -> bool:
+        return True
+
+
+def padded_size(cfg: BackboneConfig, height: int, width: int) -> tuple[int, int]:
+    """The spatial size a backbone really runs at: padded up to ``size_multiple`` (or, for a
+    backbone that does not pad, the size itself, which must divide; else ``ConfigError``)."""
+    m = cfg.size_multiple
+    if cfg.pad_input:
+        return (-(-height // m) * m, -(-width // m) * m)
+    if height % m or width % m:
+        raise ConfigError(
+            f"input: {height}x{width} is not divisible by {m} and the backbone does not pad; "
+            f"use a multiple of {m} or set backbone.pad_input: true"
+        )
+    return (height, width)
+
 
 class Backbone(nn.Module):
     """Base class of registered backbones; subclasses fill the modules listed above."""

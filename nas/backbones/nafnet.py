@@ -12,15 +12,15 @@ import dataclasses
 import torch
 from torch import nn
 
-from nas.backbones.base import Backbone
+from nas.backbones.base import Backbone, BackboneConfigBase
 from nas.blocks import NAFBlock
-from nas.config import ConfigBase, _check, int_field, ints_field, set_fields
+from nas.config import check, int_field, ints_field, set_fields
 from nas.registry import BACKBONES
 
 
 @BACKBONES.register("nafnet")
 @dataclasses.dataclass(frozen=True)
-class NAFNetConfig(ConfigBase):
+class NAFNetConfig(BackboneConfigBase):
     """NAFNet hyper-parameters; ``dec_blk_nums`` is listed deepest stage first, as in NAFNet."""
 
     name = "nafnet"
@@ -39,8 +39,8 @@ class NAFNetConfig(ConfigBase):
             dec_blk_nums=ints_field(self.dec_blk_nums, "backbone.dec_blk_nums", 0),
             img_channels=int_field(self.img_channels, "backbone.img_channels", 1),
         )
-        _check(len(self.enc_blk_nums) >= 1, "backbone.enc_blk_nums", "needs at least one stage")
-        _check(
+        check(len(self.enc_blk_nums) >= 1, "backbone.enc_blk_nums", "needs at least one stage")
+        check(
             len(self.dec_blk_nums) == len(self.enc_blk_nums),
             "backbone.dec_blk_nums",
             f"needs {len(self.enc_blk_nums)} entries (one per encoder stage), "
@@ -50,6 +50,10 @@ class NAFNetConfig(ConfigBase):
     @property
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(self.width * 2**i for i in range(len(self.enc_blk_nums)))
+
+    @property
+    def in_channels(self) -> int:
+        return self.img_channels
 
     def build(self, skip_present: tuple[bool, ...]) -> NAFNet:
         return NAFNet(self, skip_present)

@@ -12,15 +12,15 @@ import dataclasses
 import torch
 from torch import nn
 
-from nas.backbones.base import Backbone
+from nas.backbones.base import Backbone, BackboneConfigBase
 from nas.blocks import DoubleConv
-from nas.config import ConfigBase, _check, bool_field, int_field, set_fields
+from nas.config import bool_field, check, int_field, set_fields
 from nas.registry import BACKBONES
 
 
 @BACKBONES.register("unet")
 @dataclasses.dataclass(frozen=True)
-class UNetConfig(ConfigBase):
+class UNetConfig(BackboneConfigBase):
     """Classic U-Net: ``depth`` encoder stages of ``width * 2**i`` channels, then a bottleneck.
 
     ``depth=4, width=64`` is Ronneberger's network (64..512 + a 1024-channel bottleneck).
@@ -49,8 +49,8 @@ class UNetConfig(ConfigBase):
             residual=bool_field(self.residual, "backbone.residual"),
             pad_input=bool_field(self.pad_input, "backbone.pad_input"),
         )
-        _check(3 <= self.depth <= 5, "backbone.depth", f"must be 3, 4 or 5, got {self.depth}")
-        _check(
+        check(3 <= self.depth <= 5, "backbone.depth", f"must be 3, 4 or 5, got {self.depth}")
+        check(
             not self.residual or self.in_channels == self.out_channels,
             "backbone.residual",
             "needs in_channels == out_channels; set residual: false for other heads",

@@ -6,6 +6,7 @@ This is the Fig. 1b timeline of the paper: for full skips on NAFNet-w32 at 256x2
 
 from __future__ import annotations
 
+from nas.backbones.base import padded_size
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.skips.base import boundary_labels, stage_sizes
@@ -18,20 +19,6 @@ def check_bits(bits: int) -> None:
         raise ConfigError(f"bits: {bits} is not supported; use one of {list(BIT_WIDTHS)}")
 
 
-def padded_size(arch: ArchConfig, height: int, width: int) -> tuple[int, int]:
-    """The spatial size the backbone really runs at (NAFNet pads up to a multiple of 2**N)."""
-    n = len(arch.backbone.stage_channels)
-    m = 2**n
-    if getattr(arch.backbone, "pad_input", True):
-        return (-(-height // m) * m, -(-width // m) * m)
-    if height % m or width % m:
-        raise ConfigError(
-            f"input: {height}x{width} is not divisible by {m} (2**stages) and the backbone does "
-            f"not pad; use a multiple of {m} or set backbone.pad_input: true"
-        )
-    return (height, width)
-
-
 def skip_memory_timeline(
     arch: ArchConfig, height: int, width: int, batch: int = 1, bits: int = 8
 ) -> list[tuple[str, int]]:
@@ -41,7 +28,7 @@ def skip_memory_timeline(
         raise ConfigError(f"batch: must be >= 1, got {batch}")
     channels = arch.backbone.stage_channels
     arch.skip.validate(channels)
-    sizes = stage_sizes(*padded_size(arch, height, width), len(channels))
+    sizes = stage_sizes(*padded_size(arch.backbone, height, width), len(channels))
     elements = arch.skip.held_elements(channels, sizes)
     labels = boundary_labels(len(channels))
     return [(label, e * batch * bits // 8) for label, e in zip(labels, elements)]

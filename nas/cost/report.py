@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 import torch
 
+from nas.backbones.base import padded_size
 from nas.config import ArchConfig
 from nas.cost.macs import count_params, fvcore_macs
-from nas.cost.memory import check_bits, padded_size, skip_memory_peak, skip_memory_timeline
+from nas.cost.memory import check_bits, skip_memory_peak, skip_memory_timeline
 from nas.cost.trace import trace_forward
 from nas.errors import ConfigError, InternalError
 from nas.model import build_model
@@ -189,7 +190,7 @@ def measure_cost(
 
     start = time.perf_counter()
     timeline = skip_memory_timeline(arch, height, width, batch, bits)  # validates the design
-    shape = (batch, _in_channels(arch), height, width)
+    shape = (batch, arch.backbone.in_channels, height, width)
     with torch.device("meta"):
         meta_model = build_model(arch)
     trace = trace_forward(meta_model, shape, bits)
@@ -200,7 +201,7 @@ def measure_cost(
         macs, by_op, uncounted = counted.total, counted.by_op, counted.uncounted_ops
     else:
         macs, by_op, uncounted = trace.macs_fvcore_rules, trace.macs_by_op, trace.uncounted_ops
-    ph, pw = padded_size(arch, height, width)
+    ph, pw = padded_size(arch.backbone, height, width)
     report = CostReport(
         arch=arch.to_dict(),
         arch_key=arch.key(),
@@ -247,7 +248,3 @@ def check_traced_m_sc(
         "describe (or the reverse): a bug in unetmm or in that design, please report it"
     )
 
-
-def _in_channels(arch: ArchConfig) -> int:
-    bb = arch.backbone
-    return getattr(bb, "img_channels", None) or bb.in_channels

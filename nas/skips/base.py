@@ -25,7 +25,23 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-Size = tuple[int, int]
+from nas.config import ConfigBase
+from nas.protocols import Size
+
+
+class SkipConfigBase(ConfigBase):
+    """Defaults of ``nas.protocols.SkipConfig``: ``delivers`` from ``skip_stages`` (the 1-based
+    stages whose decoder gets a skip), and widths that need no spelling out."""
+
+    def skip_stages(self, num_stages: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def delivers(self, num_stages: int) -> tuple[bool, ...]:
+        kept = set(self.skip_stages(num_stages))
+        return tuple(i + 1 in kept for i in range(num_stages))
+
+    def with_absolute_channels(self, stage_channels: tuple[int, ...]) -> SkipConfigBase:
+        return self
 
 
 def boundary_labels(num_stages: int) -> list[str]:

@@ -7,25 +7,18 @@ import dataclasses
 
 import torch
 
-from nas.config import ConfigBase, _check, ints_field, set_fields
+from nas.config import check, ints_field, set_fields
 from nas.registry import SKIP_DESIGNS
-from nas.skips.base import Size, SkipDesign, keep_until_pulled
+from nas.skips.base import Size, SkipConfigBase, SkipDesign, keep_until_pulled
 
 
-class _DirectConfig(ConfigBase):
+class _DirectConfig(SkipConfigBase):
     """Shared behaviour: which stages (1-based) keep their E_i for the decoder."""
-
-    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
-        raise NotImplementedError
-
-    def delivers(self, num_stages: int) -> tuple[bool, ...]:
-        kept = set(self.kept_stages(num_stages))
-        return tuple(i + 1 in kept for i in range(num_stages))
 
     def validate(self, stage_channels: tuple[int, ...]) -> None:
         n = len(stage_channels)
-        bad = [s for s in self.kept_stages(n) if not 1 <= s <= n]
-        _check(not bad, "skip.stages", f"{bad} out of range; the backbone has stages 1..{n}")
+        bad = [s for s in self.skip_stages(n) if not 1 <= s <= n]
+        check(not bad, "skip.stages", f"{bad} out of range; the backbone has stages 1..{n}")
 
     def held_elements(self, stage_channels: tuple[int, ...], sizes: list[Size]) -> list[int]:
         elements = [c * h * w for c, (h, w) in zip(stage_channels, sizes)]
@@ -42,7 +35,7 @@ class FullSkipsConfig(_DirectConfig):
 
     name = "full"
 
-    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+    def skip_stages(self, num_stages: int) -> tuple[int, ...]:
         return tuple(range(1, num_stages + 1))
 
 
@@ -53,7 +46,7 @@ class NoSkipsConfig(_DirectConfig):
 
     name = "none"
 
-    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+    def skip_stages(self, num_stages: int) -> tuple[int, ...]:
         return ()
 
 
@@ -67,14 +60,14 @@ class SubsetSkipsConfig(_DirectConfig):
 
     def __post_init__(self) -> None:
         set_fields(self, stages=ints_field(self.stages, "skip.stages"))
-        _check(
+        check(
             len(set(self.stages)) == len(self.stages),
             "skip.stages",
             f"lists a stage twice: {list(self.stages)}",
         )
         object.__setattr__(self, "stages", tuple(sorted(self.stages)))
 
-    def kept_stages(self, num_stages: int) -> tuple[int, ...]:
+    def skip_stages(self, num_stages: int) -> tuple[int, ...]:
         return self.stages
 
 

@@ -41,16 +41,15 @@ from torch import nn
 
 from nas.blocks import ConvNeXtV2Block, SeparableConv
 from nas.config import (
-    ConfigBase,
-    _check,
     bool_field,
+    check,
     int_field,
     ints_field,
     reals_field,
     set_fields,
 )
 from nas.registry import SKIP_DESIGNS
-from nas.skips.base import Size, SkipDesign
+from nas.skips.base import Size, SkipConfigBase, SkipDesign
 
 PAPER_RATIOS = (1 / 16, 1 / 16, 1 / 16, 1 / 8)
 
@@ -59,9 +58,19 @@ def round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
+def shuffled_channels(channels: int, src: int, dst: int) -> int:
+    """Channels of a map moved from stage ``src``'s resolution to stage ``dst``'s by ``resize``:
+    x4 per stage deeper (pixel unshuffle), /4 per stage shallower (pixel shuffle); 0 where the
+    channels do not split into 4**k (the move is impossible)."""
+    k = 4 ** abs(dst - src)
+    if dst >= src:
+        return channels * k
+    return channels // k if channels % k == 0 else 0
+
+
 @SKIP_DESIGNS.register("unetmm")
 @dataclasses.dataclass(frozen=True)
-class UNetMMConfig(ConfigBase):
+class UNetMMConfig(SkipConfigBase):
     """UNet-- knobs. Stages are 1-based (E1 is the shallowest). Defaults = the paper's design.
 
     - ``ratios``: per-stage channel-reduction ratio r_i (one per backbone stage), or
@@ -102,25 +111,25 @@ class UNetMMConfig(ConfigBase):
             sep_kernel=int_field(self.sep_kernel, "skip.sep_kernel", 1),
             identity_init=bool_field(self.identity_init, "skip.identity_init"),
         )
-        _check(
+        check(
             self.ratios is not None or self.reduced_channels is not None,
             "skip.ratios",
             "set ratios (e.g. [0.0625, 0.0625, 0.0625, 0.125]) or reduced_channels",
         )
         if self.reduced_channels is None:
-            _check(
+            check(
                 all(0 < r <= 1 for r in self.ratios or ()),
                 "skip.ratios",
                 f"each ratio must be in (0, 1], got {list(self.ratios or ())}",
             )
-        _check(self.sep_kernel % 2 == 1, "skip.sep_kernel", f"must be odd, got {self.sep_kernel}")
+        check(self.sep_kernel % 2 == 1, "skip.sep_kernel", f"must be odd, got {self.sep_kernel}")
         if self.stages is not None:
-            _check(len(self.stages) >= 1, "skip.stages", "needs at least one stage (or use 'none')")
-            _check(len(set(self.stages)) == len(self.stages), "skip.stages", "lists a stage twice")
+            check(len(self.stages) >= 1, "skip.stages", "needs at least one stage (or use 'none')")
+            check(len(set(self.stages)) == len(self.stages), "skip.stages", "lists a stage twice")
             object.__setattr__(self, "stages", tuple(sorted(self.stages)))
 
     # -- derived quantities (1-based stage numbers) -------------------------------------------
-    def participating(self, num_stages: int) -> tuple[int, ...]:
+    def skip_stages(self, num_stages: int) -> tuple[int, ...]:
         return self.stages if self.stages is not None else tuple(range(1, num_stages + 1))
 
     def target(self, num_stages: int) -> int:
@@ -135,19 +144,12 @@ class UNetMMConfig(ConfigBase):
 
     def header_channels(self, stage: int, num_stages: int) -> int:
         """Channels of E' after resizing it to ``stage``'s resolution."""
-        shift = self.target(num_stages) - stage
-        a = self.aggregated_channels
-        return a // 4**shift if shift > 0 else a * 4**-shift
+        return shuffled_channels(self.aggregated_channels, self.target(num_stages), stage)
 
     def part_channels(self, stage: int, stage_channels: tuple[int, ...]) -> int:
         """Channels of the reduced E_stage after resizing it to the target resolution."""
-        shift = self.target(len(stage_channels)) - stage
         c = self.reduced(stage_channels)[stage - 1]
-        return c * 4**shift if shift >= 0 else c // 4**-shift
-
-    def delivers(self, num_stages: int) -> tuple[bool, ...]:
-        p = set(self.participating(num_stages))
-        return tuple(i + 1 in p for i in range(num_stages))
+        return shuffled_channels(c, stage, self.target(len(stage_channels)))
 
     def validate(self, stage_channels: tuple[int, ...]) -> None:
         n = len(stage_channels)
@@ -155,26 +157,25 @@ class UNetMMConfig(ConfigBase):
             field, count = "skip.reduced_channels", len(self.reduced_channels)
         else:
             field, count = "skip.ratios", len(self.ratios or ())
-        _check(count == n, field, f"needs {n} entries (one per backbone stage), got {count}")
+        check(count == n, field, f"needs {n} entries (one per backbone stage), got {count}")
         t = self.target(n)
-        _check(1 <= t <= n, "skip.target_stage", f"must be in 1..{n}, got {t}")
-        bad = [s for s in self.participating(n) if not 1 <= s <= n]
-        _check(not bad, "skip.stages", f"{bad} out of range; the backbone has stages 1..{n}")
+        check(1 <= t <= n, "skip.target_stage", f"must be in 1..{n}, got {t}")
+        bad = [s for s in self.skip_stages(n) if not 1 <= s <= n]
+        check(not bad, "skip.stages", f"{bad} out of range; the backbone has stages 1..{n}")
         reduced = self.reduced(stage_channels)
-        for s in self.participating(n):
+        for s in self.skip_stages(n):
+            k = 4 ** abs(s - t)
             if s > t:  # pixel shuffle up to the target: channels must split into 4**k
-                k = 4 ** (s - t)
-                _check(
-                    reduced[s - 1] % k == 0,
+                check(
+                    shuffled_channels(reduced[s - 1], s, t) > 0,
                     field,
                     f"stage {s} keeps {reduced[s - 1]} channels, which pixel shuffle to target "
                     f"stage {t} cannot split (needs a multiple of {k}); raise that stage's "
                     f"channels or choose a deeper target_stage",
                 )
             if s < t:  # IEM pixel-shuffles E' up to stage s
-                k = 4 ** (t - s)
-                _check(
-                    self.aggregated_channels % k == 0,
+                check(
+                    shuffled_channels(self.aggregated_channels, t, s) > 0,
                     "skip.aggregated_channels",
                     f"{self.aggregated_channels} cannot be pixel-shuffled from target stage {t} "
                     f"to stage {s} (needs a multiple of {k})",
@@ -183,7 +184,7 @@ class UNetMMConfig(ConfigBase):
     def held_elements(self, stage_channels: tuple[int, ...], sizes: list[Size]) -> list[int]:
         """Analytic M_sc timeline in elements per image: parts until aggregation, then E'."""
         n = len(stage_channels)
-        p = self.participating(n)
+        p = self.skip_stages(n)
         reduced = self.reduced(stage_channels)
         th, tw = sizes[self.target(n) - 1]
         agg = self.aggregated_channels * th * tw
@@ -233,7 +234,7 @@ class UNetMMSkips(SkipDesign):
         super().__init__(cfg, stage_channels)
         n = len(stage_channels)
         self.target = cfg.target(n)
-        self.part_stages = cfg.participating(n)
+        self.part_stages = cfg.skip_stages(n)
         reduced = cfg.reduced(stage_channels)
         self.reducers = nn.ModuleDict(
             {str(s): nn.Conv2d(stage_channels[s - 1], reduced[s - 1], 1) for s in self.part_stages}

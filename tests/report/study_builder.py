@@ -30,6 +30,7 @@ import optuna
 import nas
 from nas.presets import backbone_preset, reference_designs
 from studies import schema
+from studies.metrics import cost_metrics
 
 INPUT = (64, 64)
 BITS = 8
@@ -129,8 +130,8 @@ def build_study(
             trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_FAILED)
             trial.set_user_attr("error", str(exc))
             raise
-        for key in schema.COST_KEYS:
-            trial.set_user_attr(key, getattr(cost, key))
+        for m in cost_metrics():
+            trial.set_user_attr(m.key, m.from_cost(cost))
         trial.set_user_attr("m_sc_timeline", [list(x) for x in cost.m_sc_timeline])
         trial.set_user_attr("bits", BITS)
         trial.set_user_attr("input_size", list(INPUT))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from studies.dashboard import with_constraint_list
+from studies.results.dashboard import with_constraint_list
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ import yaml
 
 import nas
 from nas.errors import ConfigError
-from studies import export, pareto
 from studies.cli import main
+from studies.results import export, pareto
 from trainers.config import DataConfig, load_train_config
 
 

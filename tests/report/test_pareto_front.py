@@ -7,8 +7,10 @@ import itertools
 import optuna
 import pytest
 
-from studies import pareto, schema
-from studies.pareto import TrialPoint
+from studies import schema
+from studies.metrics import get_metric
+from studies.results import pareto
+from studies.results.pareto import TrialPoint
 
 
 def _independent_front(study: optuna.Study, objectives: tuple[str, ...]) -> set[int]:
@@ -18,9 +20,9 @@ def _independent_front(study: optuna.Study, objectives: tuple[str, ...]) -> set[
         feasible = all(v <= 0 for k, v in t.system_attrs.items() if k.startswith("constraints:"))
         if t.state.name == "COMPLETE" and t.user_attrs.get("status") == "complete" and feasible:
             keep.append(t)
-    sign = {o: -1 if schema.OBJECTIVES[o][1] == "maximize" else 1 for o in objectives}
+    sign = {o: -1 if get_metric(o).maximized else 1 for o in objectives}
     loss = {
-        t.number: tuple(sign[o] * t.user_attrs[schema.OBJECTIVES[o][0]] for o in objectives)
+        t.number: tuple(sign[o] * t.user_attrs[get_metric(o).key] for o in objectives)
         for t in keep
     }
     front = set()
@@ -186,7 +188,7 @@ def test_constraint_names_that_say_no_limit(name) -> None:
 def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> None:
     """Trial 3 repeats design 1 with the same scores (a copied result): the table's front lists
     it once, the plots draw it with the front, not grey as dominated."""
-    from studies import plots
+    from studies.results.plots import views as plots
 
     def point(number: int, design: str, psnr: float, m_sc: float) -> TrialPoint:
         attrs = {"psnr": psnr, "m_sc_bytes": m_sc, "macs": 1.0, "status": "complete",

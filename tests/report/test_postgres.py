@@ -10,8 +10,8 @@ import uuid
 
 import optuna
 
-from studies import export, pareto
 from studies.cli import main
+from studies.results import export, pareto
 from tests.report.study_builder import build_study
 
 

@@ -1,4 +1,4 @@
-"""Report and export on a study the real search wrote (``studies.run.run_search`` on Ray), not
+"""Report and export on a study the real search wrote (``studies.search.driver.run_search`` on Ray), not
 on one built to mimic its schema: real costs, real proxy training (a few steps on tiny crops),
 real ASHA and constraints. Slow: starting Ray and its workers takes most of its ~30-40 s on 2
 busy cores."""
@@ -12,9 +12,9 @@ import optuna
 import pytest
 
 import nas
-from studies import pareto
 from studies.cli import main
-from studies.run import run_search
+from studies.results import pareto
+from studies.search.driver import run_search
 from studies.spec import parse_spec
 from trainers.config import DataConfig, load_train_config
 

@@ -9,9 +9,11 @@ import optuna
 import pytest
 from PIL import Image
 
-from studies import pareto, schema
-from studies import plots as plots_mod
+from studies import schema
 from studies.cli import main
+from studies.results import pareto
+from studies.results.plots import plotly as plots_plotly
+from studies.results.plots import views as plots_mod
 from tests.report.browser import load_in_chromium
 from tests.report.study_builder import BuiltStudy
 
@@ -171,7 +173,7 @@ def test_report_of_a_study_with_nothing_to_show(tmp_path) -> None:
 
 
 def test_timelines_of_the_reference_points_and_up_to_n_front_designs(built_study) -> None:
-    from studies.report import chosen_timelines
+    from studies.results.report import chosen_timelines
 
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
     points = pareto.load_points(study)
@@ -210,7 +212,7 @@ def test_three_objective_view_tells_every_kind_apart(built_study) -> None:
         if by_number[n].value("psnr") is None:  # untrained: below every score
             assert z < min(scored)
     assert {text for *_, text in view.labels} == {"full skips", "no skips", "UNet-- (paper)"}
-    fig = plots_mod.scatter3d_plotly(view)
+    fig = plots_plotly.scatter3d_plotly(view)
     assert [t.marker.symbol for t in fig.data] == ["circle", "circle", "circle-open", "x"]
     assert [a.text for a in fig.layout.scene.annotations] == [t for *_, t in view.labels]
 

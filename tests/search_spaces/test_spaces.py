@@ -63,7 +63,7 @@ def test_unetmm_edge_cases_validate_with_fixed_trial(preset):
                 params |= {f"unetmm.r{s}_log2": r for s in range(1, n + 1)}
                 skip = space.suggest(FixedTrial(params), bounds).skip
                 skip.validate(bounds.stage_channels)
-                part = skip.participating(n)
+                part = skip.skip_stages(n)
                 assert part == (tuple(s for s, m in zip(range(1, n + 1), mask) if m) or (t,))
                 checked += 1
     assert checked == len(bounds.allowed_targets()) * 2**n * 8
@@ -126,7 +126,7 @@ def test_conditional_parameters_only_where_they_apply():
     for _ in range(150):
         trial = study.ask()
         skip = unetmm.suggest(trial, bounds).skip
-        part = skip.participating(4)
+        part = skip.skip_stages(4)
         ratios = {int(k[len("unetmm.r"):-len("_log2")]) for k in trial.params
                   if k.startswith("unetmm.r")}  # fmt: skip
         assert ratios == set(part), (trial.params, part)

@@ -119,7 +119,7 @@ def local_ray() -> Iterator[None]:
 
     import ray
 
-    from studies.run import RAY_ENV
+    from studies.search.ray_session import RAY_ENV
 
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from rich.console import Console
 
-from studies.progress import Progress
+from studies.search.progress import Progress
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -18,7 +18,7 @@ import yaml
 from optuna.trial import TrialState
 
 from studies.cli import main
-from studies.run import prepare_study
+from studies.search.driver import prepare_study
 from studies.spec import parse_spec
 from studies.storage import open_storage
 

@@ -15,8 +15,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.run import run_search
-from studies.schema import COST_KEYS, OBJECTIVES, TIME_KEYS
+from studies.metrics import cost_metrics, get_metric
+from studies.schema import TIME_KEYS
+from studies.search.driver import run_search
 from studies.spec import parse_spec
 
 TINY = {
@@ -61,7 +62,7 @@ def test_search_statuses_front_and_resume(storage_url, local_ray):
     assert a["params"] == 29_159_715 and a["steps"] == 60
     assert a["psnr"] > a["input_psnr"] + 1  # the proxy learned something
     assert [s for s, _ in a["curve"]] == [30, 60]
-    for key in (*COST_KEYS, *TIME_KEYS, "ssim", "arch", "proxy_arch", "design", "driver"):
+    for key in (*(m.key for m in cost_metrics()), *TIME_KEYS, "ssim", "arch", "proxy_arch", "design", "driver"):
         assert key in a, key
     assert a["fingerprint"] == spec.fingerprint == study.user_attrs["fingerprint"]
     assert a["proxy_arch"]["backbone"]["width"] == 16 and a["t_end"] > a["t_start"]
@@ -87,6 +88,6 @@ def test_search_statuses_front_and_resume(storage_url, local_ray):
         "complete", "stopped", "infeasible", "failed")  # fmt: skip
     assert t.params["design"] in ("subset", "unetmm")
     if t.state == TrialState.COMPLETE:
-        keys = [OBJECTIVES[o][0] for o in spec.objectives]
+        keys = [get_metric(o).key for o in spec.objectives]
         assert t.values == [t.user_attrs[k] for k in keys]
         assert all(math.isfinite(v) for v in t.values)

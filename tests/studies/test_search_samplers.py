@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search_spaces import SpaceBounds, get_space
-from studies.samplers import SAMPLERS, make_sampler
+from studies.search.samplers import SAMPLERS, make_sampler
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 BOUNDS = SpaceBounds().for_backbone((32, 64, 128, 256))
@@ -22,7 +22,7 @@ OPTIONS = {"nsga2": {"population_size": 4}, "nsga3": {"population_size": 4},
 def score(skip) -> tuple[float, float, float]:
     """A stand-in landscape from the design's own numbers: more skip channels, more PSNR."""
     kept = sum(skip.reduced(BOUNDS.stage_channels)) if skip.name == "unetmm" else (
-        sum(BOUNDS.stage_channels[s - 1] for s in skip.kept_stages(4)))  # fmt: skip
+        sum(BOUNDS.stage_channels[s - 1] for s in skip.skip_stages(4)))  # fmt: skip
     return 20.0 + kept / 100, float(kept), 16e9 + kept * 1e6
 
 

@@ -17,14 +17,14 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.errors import ConfigError
-from studies.heartbeat import Heartbeat, driver_id
-from studies.recovery import recover_stale
-from studies.run import Queued, enqueue_references, prepare_study
-from studies.samplers import make_sampler
-from studies.searcher import StudySearcher
+from studies.search.driver import Queued, enqueue_references, prepare_study
+from studies.search.heartbeat import Heartbeat, driver_id
+from studies.search.protocol import ARCH_KEY, REUSE_KEY
+from studies.search.recovery import recover_stale
+from studies.search.samplers import make_sampler
+from studies.search.searcher import StudySearcher
 from studies.spec import parse_spec
 from studies.storage import open_storage
-from studies.trial import ARCH_KEY, REUSE_KEY
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -261,7 +261,7 @@ def test_recovery_fails_and_requeues_only_stale_trials(storage_url):
         storage.record_heartbeat(t._trial_id)
         return t
 
-    gone = subprocess.run([sys.executable, "-c", "from studies.heartbeat import driver_id; "
+    gone = subprocess.run([sys.executable, "-c", "from studies.search.heartbeat import driver_id; "
                            "print(driver_id())"], capture_output=True, text=True, check=True)  # fmt: skip
     dead = running(gone.stdout.strip(), reference="full")  # its search process has exited
     alive = running(driver_id())  # this process: still running it

@@ -112,7 +112,7 @@ def test_constraint_values_are_in_the_constraints_unit(text, measured, value):
 
 
 def test_constraint_names_are_exact_and_read_back_by_the_report():
-    from studies.pareto import parse_constraint_name
+    from studies.results.pareto import parse_constraint_name
 
     limits = {"params <= 29159715": 29_159_715, "params <= 29159716": 29_159_716,
               "m_sc <= 0.25 MiB": 2**18, "macs <= 18.000000001 G": 18_000_000_001,
@@ -132,12 +132,12 @@ def test_asha_never_judges_a_final_validation():
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
-    from studies.early_stopping import make_scheduler
+    from studies.search.early_stopping import make_trial_scheduler
 
     spec = parse_spec({"name": "x", "proxy": {"budget": {"steps": 130, "eval_every": 50}},
                        "early_stopping": {"grace_steps": 30, "reduction_factor": 2}}, "")  # fmt: skip
     assert spec.last_rung_step == 100
-    asha = make_scheduler(spec)
+    asha = make_trial_scheduler(spec)
     strong, weak = Trial("x", config={}, stub=True), Trial("x", config={}, stub=True)
     for trial in (strong, weak):
         asha.on_trial_add(None, trial)

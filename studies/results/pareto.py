@@ -4,7 +4,7 @@ A trial enters a front only if it is *eligible*: Optuna state COMPLETE, schema s
 ``complete`` (never ``stopped`` early by the scheduler, never ``infeasible``), every constraint
 value <= 0 (Optuna 5's ``Trial.set_constraint``, stored as ``constraints:<name>`` system
 attributes; read back with ``FrozenTrial.constraints``), and a finite score for every objective.
-Objectives are names of ``studies.schema.OBJECTIVES`` (``psnr``, ``m_sc``, ``macs``, ...); values
+Objectives are metric names of ``studies.metrics`` (``psnr``, ``m_sc``, ``macs``, ...); values
 come from the trial's user attributes, so the front does not depend on the order of the study's
 objective values.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,10 +20,10 @@ import optuna
 
 from nas.errors import ConfigError
 from studies import schema
-from studies.units import format_bytes, format_count, parse_bytes, parse_count
+from studies.constraints import Constraint
+from studies.metrics import METRICS, Metric, by_key
 
 DEFAULT_OBJECTIVES = ("psnr", "m_sc", "macs")
-STUDY_ATTR_OBJECTIVES = "objectives"  # the study user attribute the search writes its objectives to
 REFERENCE_LABELS = {"full": "full skips", "none": "no skips", "unetmm": "UNet-- (paper)"}
 
 
@@ -88,19 +87,19 @@ class TrialPoint:
         )
 
 
+def _row(objective: str) -> Metric:
+    if objective not in METRICS:
+        raise ConfigError(f"objective {objective!r} is not known; use one of {METRICS.names()}")
+    return METRICS.get(objective)
+
+
 def objective_key(objective: str) -> str:
-    """User-attribute key of an objective name (``m_sc`` -> ``m_sc_bytes``)."""
-    try:
-        return schema.OBJECTIVES[objective][0]
-    except KeyError:
-        raise ConfigError(
-            f"objective {objective!r} is not known; use one of {sorted(schema.OBJECTIVES)}"
-        ) from None
+    """User-attribute key of a metric name (``m_sc`` -> ``m_sc_bytes``)."""
+    return _row(objective).key
 
 
 def maximized(objective: str) -> bool:
-    objective_key(objective)
-    return schema.OBJECTIVES[objective][1] == "maximize"
+    return _row(objective).maximized
 
 
 def load_points(study: optuna.Study) -> list[TrialPoint]:
@@ -111,8 +110,8 @@ def load_points(study: optuna.Study) -> list[TrialPoint]:
 def study_objectives(study: optuna.Study) -> tuple[str, ...]:
     """The study's objective names: its ``objectives`` user attribute (written by the search),
     else its metric names, when they are schema objectives; else ``DEFAULT_OBJECTIVES``."""
-    for names in (study.user_attrs.get(STUDY_ATTR_OBJECTIVES), study.metric_names):
-        if names and all(n in schema.OBJECTIVES for n in names):
+    for names in (study.user_attrs.get(schema.STUDY_ATTR_OBJECTIVES), study.metric_names):
+        if names and all(n in METRICS for n in names):
             return tuple(names)
     return DEFAULT_OBJECTIVES
 
@@ -262,16 +261,6 @@ def knee_ranking(
 
 # -- constraints ----------------------------------------------------------------------------
 
-# Constraint names as the search writes them (``studies.constraints``): "m_sc <= 0.25 MiB",
-# "macs <= 18 G", "params <= 29159715", "params <= 2.91597e+07", "psnr >= 28 dB"; the value is
-# in the name's unit, its number exact or rounded, "_" or "," allowed between digits.
-_CONSTRAINT_NAME = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$")
-_BYTE_ATTRS = ("m_sc_bytes", "peak_activation_bytes")
-CONSTRAINT_ATTRS = {
-    **{name: key for name, (key, _) in schema.OBJECTIVES.items()},
-    "macs_paper": "macs_paper",
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class ConstraintLimit:
@@ -283,46 +272,31 @@ class ConstraintLimit:
     attr: str | None
     op: str = "<="
     limit: float | None = None
+    parsed: bool = dataclasses.field(default=False, compare=False)  # a name Constraint reads
 
     def describe(self) -> str:
         """``"m_sc <= 40 KiB"``: the name when it says it all, else the name, op and limit."""
-        if _CONSTRAINT_NAME.match(self.name) or self.attr is None or self.limit is None:
+        if self.parsed or self.attr is None or self.limit is None:
             return self.name
-        if self.attr in _BYTE_ATTRS:
-            shown = format_bytes(self.limit)
-        elif self.attr in ("psnr", "ssim"):
-            shown = f"{self.limit:g}"
-        else:
-            shown = format_count(self.limit)
+        row = by_key(self.attr)
+        shown = row.format(self.limit) if row else f"{self.limit:g}"
         return f"{self.name} {self.op} {shown}"
 
 
 def parse_constraint_name(name: str) -> ConstraintLimit | None:
     """``"m_sc <= 0.25 MiB"`` -> ConstraintLimit(attr="m_sc_bytes", op="<=", limit=262144)."""
-    match = _CONSTRAINT_NAME.match(name)
-    if not match or match.group(1) not in CONSTRAINT_ATTRS:
-        return None
-    metric, op, number, unit = match.groups()
-    attr = CONSTRAINT_ATTRS[metric]
     try:
-        if attr in _BYTE_ATTRS:
-            limit = float(parse_bytes(number + unit, name))
-        elif attr in ("psnr", "ssim"):
-            if unit.lower() not in ("", "db"):
-                return None
-            limit = float(number.replace("_", "").replace(",", ""))
-        else:
-            limit = float(parse_count(number + unit, name))
-    except (ConfigError, ValueError):
+        c = Constraint.parse(name)
+    except ConfigError:
         return None
-    return ConstraintLimit(name, attr, op, limit)
+    return ConstraintLimit(name, c.key, c.op, c.limit_in_key_unit, parsed=True)
 
 
 def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, ConstraintLimit]:
     """Every constraint of the study's trials with its attribute and limit.
 
     Names the search writes (``"m_sc <= 40 KiB"``) say both. Any other name is taken as a
-    ``<=`` constraint on the objective or user attribute of that name, its value as ``measured -
+    ``<=`` constraint on the metric or user attribute of that name, its value as ``measured -
     limit`` in the attribute's unit, and the limit is read off the first trial that has both.
     """
     found: dict[str, ConstraintLimit] = {}
@@ -334,7 +308,7 @@ def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, ConstraintLimit
             if parsed is not None:
                 found[name] = parsed
                 continue
-            attr = CONSTRAINT_ATTRS.get(name, name)
+            attr = METRICS.get(name).key if name in METRICS else name
             measured = point.attrs.get(attr)
             if isinstance(measured, int | float) and not isinstance(measured, bool):
                 found[name] = ConstraintLimit(name, attr, "<=", float(measured) - float(value))

@@ -9,7 +9,7 @@ before the final one (``StudySpec.last_rung_step``; the spec requires one at or 
 ``grace_steps``), so every trial that reaches its final validation has passed the top rung
 already: it is never stopped there and reports its final scores.
 (``early_stopping.exempt_references: false`` lets ASHA stop them too.)
-A stopped trial becomes PRUNED in Optuna (``studies.outcome``): never in the Pareto front.
+A stopped trial becomes PRUNED in Optuna (``studies.search.outcome``): never in the Pareto front.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from studies.search.protocol import REFERENCE_KEY, STEP, VAL_PSNR
 from studies.spec import StudySpec
-
-REFERENCE_KEY = "reference_point"  # config key set by the searcher for reference trials
 
 
 class ReferenceASHA(ASHAScheduler):
@@ -36,14 +35,14 @@ class ReferenceASHA(ASHAScheduler):
         return TrialScheduler.CONTINUE if decision == TrialScheduler.STOP and exempt else decision
 
 
-def make_scheduler(spec: StudySpec) -> TrialScheduler:
+def make_trial_scheduler(spec: StudySpec) -> TrialScheduler:
     """ASHA on ``val_psnr`` over ``step`` if early stopping is on and trials train, else FIFO."""
     es = spec.early_stopping
     if not (es.enabled and spec.needs_training):
         return FIFOScheduler()
     return ReferenceASHA(
-        time_attr="step",
-        metric="val_psnr",
+        time_attr=STEP,
+        metric=VAL_PSNR,
         mode="max",
         grace_period=es.grace_steps,
         reduction_factor=es.reduction_factor,

@@ -1,4 +1,5 @@
-"""The ``unetmm`` command line: one subcommand per module in ``studies.commands``.
+"""The ``unetmm`` command line: one subcommand per module in this package
+(``studies.cli.<command>``; ``common`` holds the arguments several share).
 
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported
 only when its subcommand runs, so ``unetmm measure`` never pays for importing Ray. A user mistake
@@ -25,7 +26,7 @@ COMMANDS: dict[str, str] = {
 
 
 def _module(name: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"studies.commands.{name}")
+    return importlib.import_module(f"studies.cli.{name}")
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:

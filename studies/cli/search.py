@@ -1,4 +1,4 @@
-"""``unetmm search STUDY.yaml|PRESET``: run or resume a skip-design search (see studies.run)."""
+"""``unetmm search STUDY.yaml|PRESET``: run or resume a skip-design search (studies.search)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from studies.run import run_search
+    from studies.search.driver import run_search
     from studies.storage import shown
     console = Console(highlight=False, soft_wrap=True)
     result = run_search(spec, args.storage, args.ray_address, args.study_name, console)

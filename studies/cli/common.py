@@ -1,4 +1,4 @@
-"""Subcommands of ``unetmm``; see ``studies.cli``."""
+"""Arguments that several ``unetmm`` subcommands share."""
 
 from __future__ import annotations
 

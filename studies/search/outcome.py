@@ -1,7 +1,7 @@
 """The one place that maps what a trial reported to its Optuna state, values and attributes.
 
-A trial's worker reports three kinds of results (see ``studies.trial``); the searcher merges
-them into one ``attrs`` dict per trial and, when Ray ends the trial, calls ``decide``:
+A trial's worker reports three kinds of results (see ``studies.search.protocol``); the searcher
+merges them into one ``attrs`` dict per trial and, when Ray ends the trial, calls ``decide``:
 
 ==================================  ===========  ===========================================
 what happened                       status       Optuna state

@@ -10,7 +10,6 @@ it cannot know that trials with status ``stopped`` hold partial scores.
 
 from __future__ import annotations
 
-import copy
 import socket
 import socketserver
 import sys
@@ -22,7 +21,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import ConfigError
-from studies.load import open_storage, safe_url, storage_url
+from studies import compat
+from studies.storage import open_storage, shown, storage_url
 
 _PREFIX = "constraints:"
 
@@ -32,10 +32,8 @@ def with_constraint_list(trial: FrozenTrial) -> FrozenTrial:
     attrs = trial.system_attrs
     if "constraints" in attrs or not any(k.startswith(_PREFIX) for k in attrs):
         return trial
-    shown = copy.copy(trial)
     values = [float(attrs[k]) for k in sorted(attrs) if k.startswith(_PREFIX)]
-    shown._system_attrs = {**attrs, "constraints": values}  # the field FrozenTrial reads
-    return shown
+    return compat.with_system_attrs(trial, {"constraints": values})
 
 
 class ConstraintListStorage(optuna.storages.RDBStorage):
@@ -97,13 +95,13 @@ def open_dashboard(
 ) -> tuple[WSGIServer, str]:
     """A listening (not yet serving) dashboard server on ``storage`` and its URL (of
     ``study``'s page if given)."""
-    store = open_storage(storage, ConstraintListStorage)
+    store = open_storage(storage_url(storage), ConstraintListStorage)
     study_id = None
     if study is not None:
         names = [s.study_name for s in store.get_all_studies()]
         if study not in names:
             raise ConfigError(
-                f"--study: no study {study!r} in {safe_url(storage_url(storage))}; "
+                f"--study: no study {study!r} in {shown(storage_url(storage))}; "
                 f"studies there: {', '.join(sorted(names)) or 'none'}"
             )
         study_id = store.get_study_id_from_name(study)

@@ -15,7 +15,9 @@ with a partial score. This subclass keeps Ray's ask path and replaces the tell p
 - a design scored before (trained, stopped or infeasible) under the same fingerprint (target
   costs and proxy training settings) is not trained again: the worker is told to skip it
   (``REUSE_KEY``) and the trial copies the earlier trial's results (``copy_of``);
-- ``on_trial_complete``: ``studies.outcome`` decides COMPLETE / PRUNED / FAIL, writes the
+- ``on_trial_complete``, in named steps: ``_final_attrs`` (merge the last result into what the
+  trial reported), ``_copied_attrs`` (a reuse takes the earlier trial's results), then
+  ``studies.search.outcome`` decides COMPLETE / PRUNED / FAIL and ``_tell`` writes the
   attributes and constraints (``Trial.set_constraint``) and tells Optuna.
 
 Only the driver process touches the storage, so workers on other machines need no database
@@ -24,8 +26,6 @@ access.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,36 +33,26 @@ import optuna
 from optuna.trial import FixedTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces import SkipDesign, get_space
-from studies.early_stopping import REFERENCE_KEY
-from studies.heartbeat import Heartbeat, driver_id
-from studies.outcome import apply, decide
+from search_spaces import Candidate, get_space
+from studies import compat
 from studies.schema import (
     ATTR_ARCH,
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_DRIVER,
     ATTR_FINGERPRINT,
-    ATTR_PROXY_ARCH,
     ATTR_REFERENCE,
     ATTR_STATUS,
-    COST_EXTRA_KEYS,
-    COST_KEYS,
-    METRIC_EXTRA_KEYS,
-    METRIC_KEYS,
     STATUS_COMPLETE,
     STATUS_INFEASIBLE,
     STATUS_STOPPED,
     TIME_KEYS,
 )
+from studies.search import protocol
+from studies.search.heartbeat import Heartbeat, driver_id
+from studies.search.outcome import apply, decide
 from studies.spec import StudySpec
-from studies.trial import ARCH_KEY, NUMBER_KEY, REUSE_KEY
 
-# Result keys that become trial attributes (everything else in a Ray result is bookkeeping).
-REPORTED_KEYS = frozenset(
-    (*COST_KEYS, *COST_EXTRA_KEYS, *METRIC_KEYS, *METRIC_EXTRA_KEYS, *TIME_KEYS,
-     "status", "error", "broken", "proxy_arch")  # fmt: skip
-)
 REUSABLE = (STATUS_COMPLETE, STATUS_INFEASIBLE, STATUS_STOPPED)
 Listener = Callable[[str, optuna.trial.FrozenTrial], None]
 
@@ -89,7 +79,7 @@ class StudySearcher(OptunaSearch):
         self._fingerprint = spec.fingerprint
         self._constraint_names = sorted(c.name for c in spec.parsed_constraints)
         self._attrs: dict[str, dict[str, Any]] = {}
-        self._designs: list[SkipDesign] = []
+        self._candidates: list[Candidate] = []
         self._twins: dict[str, optuna.trial.FrozenTrial] = {}
         modes = ["max" if d == "maximize" else "min" for d in spec.directions]
         super().__init__(
@@ -103,37 +93,46 @@ class StudySearcher(OptunaSearch):
 
     @property
     def study(self) -> optuna.Study:
-        return self._ot_study
+        return compat.searcher_study(self)
+
+    @property
+    def _asked(self) -> dict[str, optuna.Trial]:
+        return compat.searcher_trials(self)
+
+    @property
+    def _told(self) -> set[str]:
+        return compat.searcher_completed(self)
 
     def _define(self, trial: Any) -> None:
         """The define-by-run function Ray calls: sample a design, keep it for ``suggest``."""
-        self._designs.append(self._search_space.suggest(trial, self._bounds))
+        self._candidates.append(self._search_space.suggest(trial, self._bounds))
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        self._designs.clear()
-        if trial_id not in self._ot_trials:  # ask here, claim at once; Ray's suggest reuses it
-            ot_trial = self._ot_study.ask()
-            self._ot_trials[trial_id] = ot_trial
+        self._candidates.clear()
+        if trial_id not in self._asked:  # ask here, claim at once; Ray's suggest reuses it
+            ot_trial = self.study.ask()
+            self._asked[trial_id] = ot_trial
             ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
-            self._heartbeat.add(ot_trial._trial_id)
+            self._heartbeat.add(compat.trial_id(ot_trial))
         params = super().suggest(trial_id)
-        ot_trial = self._ot_trials[trial_id]
-        if not self._designs:  # a re-suggest of a known trial: rebuild from its params
+        ot_trial = self._asked[trial_id]
+        if not self._candidates:  # a re-suggest of a known trial: rebuild from its params
             self._define(FixedTrial(ot_trial.params))
-        design = self._designs[-1]
-        arch = design.arch(self._backbone)
+        candidate = self._candidates[-1]
+        arch = candidate.arch(self._backbone)
         ot_trial.set_user_attr(ATTR_ARCH, arch.to_dict())
-        ot_trial.set_user_attr(ATTR_DESIGN, design.label)
+        ot_trial.set_user_attr(ATTR_DESIGN, candidate.label)
         ot_trial.set_user_attr(ATTR_FINGERPRINT, self._fingerprint)
         self._attrs[trial_id] = {"curve": []}
-        config = {**(params or {}), ARCH_KEY: arch.to_json(), NUMBER_KEY: ot_trial.number}
+        config = {**(params or {}), protocol.ARCH_KEY: arch.to_json(),
+                  protocol.NUMBER_KEY: ot_trial.number}  # fmt: skip
         reference = ot_trial.user_attrs.get(ATTR_REFERENCE)
         if reference:
-            config[REFERENCE_KEY] = reference
+            config[protocol.REFERENCE_KEY] = reference
         source = self._evaluated_twin(arch.to_dict())
         if source is not None:  # the same design was scored before: reuse, do not retrain
             self._twins[trial_id] = source
-            config[REUSE_KEY] = source.number
+            config[protocol.REUSE_KEY] = source.number
         self._notify("start", ot_trial)
         return config
 
@@ -141,8 +140,8 @@ class StudySearcher(OptunaSearch):
         """An earlier, original (not copied) trial of the same design and fingerprint that
         completed, was infeasible (under the same constraints) or was stopped: training is
         seeded, so a re-run would repeat it. Failed trials are run again."""
-        for t in self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                                   TrialState.PRUNED)):
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                               TrialState.PRUNED)):
             a = t.user_attrs
             if (a.get(ATTR_STATUS) in REUSABLE and ATTR_COPY_OF not in a
                     and a.get(ATTR_FINGERPRINT) == self._fingerprint and a.get(ATTR_ARCH) == arch
@@ -153,61 +152,66 @@ class StudySearcher(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         attrs = self._attrs.get(trial_id)
-        if attrs is None or trial_id in self._completed_trials:
+        if attrs is None or trial_id in self._told:
             return
-        if result.get("phase") == "train":
-            attrs["curve"].append([int(result["step"]), float(result["val_psnr"])])
+        phase = protocol.phase_of(result)
+        if phase == protocol.PHASE_TRAIN:
+            attrs["curve"].append(protocol.curve_point(result))
             return
-        fresh = {k: v for k, v in result.items() if k in REPORTED_KEYS and k != "curve"}
+        fresh = protocol.trial_attrs(result)
+        fresh.pop("curve", None)
         attrs.update(fresh)
-        if result.get("phase") == "costs":  # visible while the trial trains
-            ot_trial = self._ot_trials[trial_id]
+        if phase == protocol.PHASE_COSTS:  # visible while the trial trains
+            ot_trial = self._asked[trial_id]
             for key, value in fresh.items():
                 ot_trial.set_user_attr(key, value)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id in self._told or trial_id not in self._asked:
             return
-        attrs = self._attrs.pop(trial_id, {"curve": []})
-        phase = (result or {}).get("phase")
-        if phase == "final":
-            curve = attrs["curve"]
-            attrs.update({k: v for k, v in result.items() if k in REPORTED_KEYS})
-            if not result.get("curve"):
-                attrs["curve"] = curve
-        elif phase == "train":  # the result ASHA stopped the trial on
-            attrs["curve"].append([int(result["step"]), float(result["val_psnr"])])
+        attrs = self._final_attrs(self._attrs.pop(trial_id, {"curve": []}), result)
         twin = self._twins.pop(trial_id, None)
-        if twin is not None and phase == "final":
-            copied = {k: v for k, v in twin.user_attrs.items()
-                      if k in REPORTED_KEYS and k not in TIME_KEYS}  # fmt: skip
-            attrs = {**{k: v for k, v in attrs.items() if k in TIME_KEYS}, **copied,
-                     ATTR_COPY_OF: twin.number}  # fmt: skip
-        attrs = {k: v for k, v in attrs.items() if not _is_nan(v)}
-        if isinstance(attrs.get(ATTR_PROXY_ARCH), str):
-            attrs[ATTR_PROXY_ARCH] = json.loads(attrs[ATTR_PROXY_ARCH])
+        if twin is not None and protocol.phase_of(result) == protocol.PHASE_FINAL:
+            attrs = _copied_attrs(attrs, twin)
         outcome = decide(attrs, self._spec.objective_keys, self._spec.parsed_constraints, error)
-        ot_trial = self._ot_trials[trial_id]
-        apply(self._ot_study, ot_trial, outcome)
-        self._completed_trials.add(trial_id)
-        self._heartbeat.discard(ot_trial._trial_id)
+        self._tell(trial_id, outcome)
+
+    @staticmethod
+    def _final_attrs(attrs: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
+        """What the trial reported, with its last result merged in: the final phase's
+        attributes (its curve if it has one), or the validation ASHA stopped it on."""
+        phase = protocol.phase_of(result)
+        if phase == protocol.PHASE_FINAL:
+            final = protocol.trial_attrs(result)  # type: ignore[arg-type]
+            curve = attrs["curve"]
+            attrs = {**attrs, **final}
+            if not final.get("curve"):
+                attrs["curve"] = curve
+        elif phase == protocol.PHASE_TRAIN:
+            attrs["curve"].append(protocol.curve_point(result))  # type: ignore[arg-type]
+        return protocol.trial_attrs(attrs) | {"curve": attrs["curve"]}
+
+    def _tell(self, trial_id: str, outcome: Any) -> None:
+        ot_trial = self._asked[trial_id]
+        apply(self.study, ot_trial, outcome)
+        self._told.add(trial_id)
+        self._heartbeat.discard(compat.trial_id(ot_trial))
         self._notify("finish", ot_trial)
 
     def unfinished_trial_ids(self) -> set[int]:
         """Optuna trial ids this searcher asked for and has not told yet."""
-        done = self._completed_trials
-        return {t._trial_id for rid, t in self._ot_trials.items() if rid not in done}
+        return {compat.trial_id(t) for rid, t in self._asked.items() if rid not in self._told}
 
     def told_numbers(self) -> list[int]:
         """Numbers of the trials this searcher told Optuna about."""
-        done = self._completed_trials
-        return sorted(t.number for rid, t in self._ot_trials.items() if rid in done)
+        return sorted(t.number for rid, t in self._asked.items() if rid in self._told)
 
     def _notify(self, event: str, ot_trial: optuna.Trial) -> None:
         if self._listener is not None:
-            self._listener(event, self._ot_study._storage.get_trial(ot_trial._trial_id))
+            storage = compat.study_storage(self.study)
+            self._listener(event, storage.get_trial(compat.trial_id(ot_trial)))
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the searcher with the Tuner (for a Tuner.restore that unetmm never uses:
@@ -225,5 +229,9 @@ class StudySearcher(OptunaSearch):
         return None
 
 
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+def _copied_attrs(attrs: dict[str, Any], twin: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A reuse of ``twin``: its results, this trial's own times, and ``copy_of``."""
+    reported = protocol.reported_keys()
+    copied = {k: v for k, v in twin.user_attrs.items() if k in reported and k not in TIME_KEYS}
+    own_times = {k: v for k, v in attrs.items() if k in TIME_KEYS}
+    return {**own_times, **copied, ATTR_COPY_OF: twin.number}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from studies.commands import STUDY_HELP, add_storage_argument
+from studies.cli.common import STUDY_HELP, add_storage_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studies.export import export_study
-    from studies.load import load_study, safe_url, storage_url
+    from studies.results.export import export_study
+    from studies.storage import load_study, shown, storage_url
     from studies.units import parse_bytes, parse_count
 
     budgets: dict[str, float] = {}
@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         rule=args.rule,
         top=args.top,
         recipe=recipe,
-        storage_label=safe_url(storage_url(args.storage)),
+        storage_label=shown(storage_url(args.storage)),
         train_out_root=args.runs,
     )
-    from studies.export import describe_costs
+    from studies.results.export import describe_costs
 
     for item in written:
         p = item.pick.point

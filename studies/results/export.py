@@ -1,9 +1,9 @@
 """Export the best feasible designs of a study: a training config (YAML) and a model card each.
 
-Picking: the pool is the study's *eligible* trials (complete, feasible; see ``studies.pareto``)
-that carry their architecture (``arch``), within the user's budgets (``--max-m-sc``,
-``--max-macs``), one trial per design (the best PSNR stands for a design measured twice).
-Rules (``RULES``):
+Picking: the pool is the study's *eligible* trials (complete, feasible; see
+``studies.results.pareto``) that carry their architecture (``arch``), within the user's budgets
+(``--max-m-sc``, ``--max-macs``), one trial per design (the best PSNR stands for a design
+measured twice). Rules (``RULES``):
 
 - ``best``: highest PSNR, then lowest M_sc, then lowest trial number;
 - ``knee``: the knee of the pool's PSNR vs M_sc front: the front point farthest above the line
@@ -30,13 +30,12 @@ import yaml
 
 from nas.errors import ConfigError
 from nas.registry import Registry
-from studies import pareto, schema
-from studies.pareto import TrialPoint
-from studies.units import format_bytes, format_count
+from studies import schema
+from studies.metrics import SCORE, get_metric
+from studies.results import pareto
+from studies.results.pareto import TrialPoint
 from trainers.config import TrainConfig, validate
 
-SCORE = "psnr"
-BUDGET_ATTRS = {"m_sc": "m_sc_bytes", "macs": "macs"}
 # data settings that size the proxy's short run (a validation subset, an image cache), not a
 # full training: dropped from the exported config so they take ``DataConfig``'s defaults
 PROXY_ONLY_DATA = ("val_limit", "cache_mb")
@@ -79,26 +78,21 @@ def _one_per_design(points: Sequence[TrialPoint]) -> list[TrialPoint]:
     return sorted(best.values(), key=lambda p: p.number)
 
 
+DESCRIBED_COSTS = ("m_sc", "macs", "params")
+
+
 def describe_costs(p: TrialPoint) -> str:
-    a = p.attrs
-    parts = []
-    if "m_sc_bytes" in a:
-        parts.append(f"M_sc {format_bytes(a['m_sc_bytes'])}")
-    if "macs" in a:
-        parts.append(f"MACs {format_count(a['macs'])}")
-    if "params" in a:
-        parts.append(f"params {format_count(a['params'])}")
+    """``"M_sc 256 KiB, MACs 17.1 G, params 29.9 M, PSNR 26.31 dB"``."""
+    rows = [get_metric(name) for name in DESCRIBED_COSTS]
+    parts = [f"{m.short} {m.format(p.attrs[m.key])}" for m in rows if m.key in p.attrs]
     if p.value(SCORE) is not None:
         parts.append(f"PSNR {p.value(SCORE):.2f} dB")
     return ", ".join(parts)
 
 
 def _budget_text(budgets: Mapping[str, float]) -> str:
-    shown = {
-        "m_sc": lambda v: f"M_sc <= {format_bytes(v)}",
-        "macs": lambda v: f"MACs <= {format_count(v)}",
-    }
-    return " and ".join(shown[k](v) for k, v in budgets.items()) or "no budget"
+    shown = [f"{get_metric(k).short} <= {get_metric(k).format(v)}" for k, v in budgets.items()]
+    return " and ".join(shown) or "no budget"
 
 
 def pick_trials(
@@ -108,13 +102,14 @@ def pick_trials(
     top: int = 1,
     study_name: str = "the study",
 ) -> list[Pick]:
-    """Up to ``top`` eligible trials within ``budgets`` (``{"m_sc": bytes, "macs": count}``)
-    picked by ``rule``. None fits: ``ConfigError`` naming the closest eligible trial, or if none
-    is eligible the closest costed one and why it is not eligible."""
+    """Up to ``top`` eligible trials within ``budgets`` (cost metric name -> limit in its key's
+    unit, e.g. ``{"m_sc": bytes, "macs": count}``) picked by ``rule``. None fits:
+    ``ConfigError`` naming the closest eligible trial, or if none is eligible the closest costed
+    one and why it is not eligible."""
     budgets = dict(budgets or {})
     for name in budgets:
-        if name not in BUDGET_ATTRS:
-            raise ConfigError(f"budget {name!r} is not known; use one of {sorted(BUDGET_ATTRS)}")
+        if not get_metric(name, "budget").cost:
+            raise ConfigError(f"budget {name!r} is not a cost; budgets limit cost metrics")
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
     ranker = RULES.get(rule)
@@ -269,7 +264,7 @@ Training config: [`{config_name}`]({config_name})
 
 | cost | value |
 |---|---|
-| skip memory M_sc (peak) | {m_sc:,} bytes = {format_bytes(m_sc)}{saved} |
+| skip memory M_sc (peak) | {m_sc:,} bytes = {get_metric("m_sc").format(m_sc)}{saved} |
 | peak activation memory | {opt("peak_activation_bytes", "{:,}")} bytes |
 | MACs (fvcore: one multiply-add = 1) | {opt("macs", "{:,}")} |
 | MACs (paper / ptflops convention) | {opt("macs_paper", "{:,}")} |
@@ -331,7 +326,7 @@ def export_study(
     train_out_root: str = "runs",
 ) -> list[Exported]:
     """Pick trials (see ``pick_trials``); write ``<study>-trial<N>.yaml`` and ``.md`` for each."""
-    from studies.report import FullSkipMemory
+    from studies.results.report import FullSkipMemory
 
     points = pareto.load_points(study)
     picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")

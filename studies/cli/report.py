@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from studies.commands import STUDY_HELP, add_storage_argument
+from studies.cli.common import STUDY_HELP, add_storage_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studies.load import load_study, safe_url, storage_url
-    from studies.report import check_timelines, write_report
+    from studies.results.report import check_timelines, write_report
+    from studies.storage import load_study, shown, storage_url
 
     check_timelines(args.timelines)  # before the storage is opened
     study = load_study(args.storage, args.study)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     report = write_report(
         study,
         args.out,
-        storage_label=safe_url(storage_url(args.storage)),
+        storage_label=shown(storage_url(args.storage)),
         objectives=objectives,
         max_timelines=args.timelines,
     )

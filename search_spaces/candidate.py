@@ -1,4 +1,4 @@
-"""``SkipDesign``: what a search space returns, a skip-design config and a short label.
+"""``Candidate``: what a search space returns, a skip-design config and a short label.
 
 It builds nothing: ``arch(backbone)`` pairs it with a backbone config into an ``ArchConfig``,
 which ``nas.build_model`` and ``nas.measure_cost`` take.
@@ -13,7 +13,7 @@ from nas.config import ArchConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class SkipDesign:
+class Candidate:
     """One point of a search space.
 
     - ``skip``: a registered skip-design config (``FullSkipsConfig``, ``NoSkipsConfig``,

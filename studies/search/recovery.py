@@ -5,8 +5,8 @@ trial is stale when its driver (``ATTR_DRIVER``, ``host:pid:start``) is not know
 and
 
 - that driver ran on this host and is gone: known at once;
-- or its heartbeat (``studies.heartbeat``) is older than ``grace_period`` seconds: for drivers on
-  other hosts sharing a PostgreSQL study;
+- or its heartbeat (``studies.search.heartbeat``) is older than ``grace_period`` seconds: for
+  drivers on other hosts sharing a PostgreSQL study;
 - or it has no heartbeat and started more than ``grace_period`` seconds ago: its driver died
   between Optuna's ``ask`` and the first beat (the searcher writes both right after ``ask``).
 
@@ -22,10 +22,9 @@ import copy
 import datetime
 
 import optuna
-import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from studies.heartbeat import driver_alive
+from studies import compat
 from studies.schema import (
     ATTR_DRIVER,
     ATTR_ERROR,
@@ -34,6 +33,7 @@ from studies.schema import (
     ATTR_STATUS,
     STATUS_FAILED,
 )
+from studies.search.heartbeat import driver_alive
 
 DIED = "the search process running it died"
 SILENT = "its search process stopped beating (heartbeat older than {} s)"
@@ -61,7 +61,7 @@ def fail_and_requeue(
 ) -> list[int]:
     """Fail the still-RUNNING trials among ``reasons`` (trial id -> error) and queue a clean
     copy of each; returns the numbers of the trials failed."""
-    storage = study._storage
+    storage = compat.study_storage(study)
     failed = []
     for trial_id, reason in reasons.items():
         snapshot = copy.deepcopy(storage.get_trial(trial_id))
@@ -79,41 +79,22 @@ def fail_and_requeue(
     return failed
 
 
-def _heartbeat_ages(study: optuna.Study) -> dict[int, float]:
-    """Seconds since the last heartbeat of each RUNNING trial of ``study`` that has one (by the
-    database's clock, which also stamped the beats)."""
-    from optuna.storages._rdb import models
-
-    storage = getattr(study._storage, "_backend", study._storage)  # the RDBStorage under the cache
-    beat, trial = models.TrialHeartbeatModel, models.TrialModel
-    query = (
-        sqlalchemy.select(beat.trial_id, beat.heartbeat)
-        .join(trial, trial.trial_id == beat.trial_id)
-        .where(trial.study_id == study._study_id, trial.state == TrialState.RUNNING)
-    )
-    with storage.engine.connect() as conn:
-        now = conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()
-        rows = conn.execute(query).all()
-    now = now.replace(tzinfo=None) if isinstance(now, datetime.datetime) else now
-    return {tid: (now - at.replace(tzinfo=None)).total_seconds() for tid, at in rows}
-
-
 def stale_trials(study: optuna.Study, grace_period: int) -> dict[int, str]:
     """``trial id -> reason`` of the RUNNING trials of ``study`` that no live search runs."""
-    ages = _heartbeat_ages(study)
+    ages = compat.heartbeat_ages(study)
     now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock
     stale = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = t.user_attrs.get(ATTR_DRIVER)
         alive = driver_alive(driver) if driver else None
         if alive is False:
-            stale[t._trial_id] = DIED
-        elif alive is None and t._trial_id in ages:
-            if ages[t._trial_id] > grace_period:
-                stale[t._trial_id] = SILENT.format(grace_period)
+            stale[compat.trial_id(t)] = DIED
+        elif alive is None and compat.trial_id(t) in ages:
+            if ages[compat.trial_id(t)] > grace_period:
+                stale[compat.trial_id(t)] = SILENT.format(grace_period)
         elif alive is None and t.datetime_start is not None:
             if (now - t.datetime_start).total_seconds() > grace_period:
-                stale[t._trial_id] = UNCLAIMED.format(grace_period)
+                stale[compat.trial_id(t)] = UNCLAIMED.format(grace_period)
     return stale
 
 

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from nas.cost import MIB
 from studies.schema import ATTR_DESIGN, ATTR_ERROR, ATTR_REFERENCE, ATTR_STATUS, STATUS_FAILED
-from studies.trial import NUMBER_KEY
+from studies.search.protocol import NUMBER_KEY
 
 STATUS_STYLE = {"complete": "green", "stopped": "yellow", "infeasible": "magenta",
                 "failed": "red"}  # fmt: skip

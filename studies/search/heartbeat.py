@@ -51,7 +51,7 @@ class Heartbeat:
     """A daemon thread beating for ``add``-ed trial ids until ``discard``/``stop``."""
 
     def __init__(self, storage: optuna.storages.RDBStorage, interval: float) -> None:
-        self._storage = storage
+        self._db = storage
         self._interval = interval
         self._live: set[int] = set()
         self._lock = threading.Lock()
@@ -66,7 +66,7 @@ class Heartbeat:
     def add(self, trial_id: int) -> None:
         with self._lock:
             self._live.add(trial_id)
-        self._storage.record_heartbeat(trial_id)
+        self._db.record_heartbeat(trial_id)
 
     def discard(self, trial_id: int) -> None:
         with self._lock:
@@ -81,7 +81,7 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             for trial_id in self.live:
                 try:
-                    self._storage.record_heartbeat(trial_id)
+                    self._db.record_heartbeat(trial_id)
                 except Exception:  # noqa: BLE001  (a missed beat is retried next interval)
                     pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from studies.commands import add_storage_argument
+from studies.cli.common import add_storage_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studies.dashboard import WILDCARD_HOSTS, serve
+    from studies.results.dashboard import WILDCARD_HOSTS, serve
 
     def announce(url: str) -> None:
         note = "; it listens on all interfaces" if args.host in WILDCARD_HOSTS else ""

@@ -8,7 +8,7 @@ dead search left RUNNING and (5) queues the reference points the study has not s
 this run has room for (the rest wait for the next run), then (6) runs ``n_trials`` trials with
 Ray Tune: ``StudySearcher`` (OptunaSearch on the storage) asks (queued trials first),
 ``run_trial`` runs on a worker with ``cpus_per_trial`` CPUs, at most ``concurrency`` at once,
-and ASHA stops weak proxy runs (``studies.early_stopping``). Each run adds ``n_trials``
+and ASHA stops weak proxy runs (``studies.search.early_stopping``). Each run adds ``n_trials``
 finished trials (unless interrupted), so re-running the same spec on the same storage resumes
 the study with ``n_trials`` more. Tune's own files go to a temporary folder removed at the end.
 """
@@ -16,28 +16,19 @@ the study with ``n_trials`` more. Tune's own files go to a temporary folder remo
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import json
-import logging
-import os
 import shutil
-import socket
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
 from rich.console import Console
 
 from nas.errors import ConfigError
-from studies.early_stopping import make_scheduler
-from studies.heartbeat import Heartbeat
-from studies.recovery import fail_and_requeue, recover_stale
-from studies.samplers import make_sampler
+from studies import compat
 from studies.schema import (
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -46,6 +37,12 @@ from studies.schema import (
     STUDY_ATTR_OBJECTIVES,
     STUDY_ATTR_SPEC,
 )
+from studies.search.early_stopping import make_trial_scheduler
+from studies.search.heartbeat import Heartbeat
+from studies.search.protocol import TrialSettings
+from studies.search.ray_session import check_address, ray_session
+from studies.search.recovery import fail_and_requeue, recover_stale
+from studies.search.samplers import make_sampler
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
@@ -54,15 +51,6 @@ from studies.storage import (
     require_persistent,
     shown,
 )
-
-# Ray and Tune settings for a quiet, local, offline run (a user's own value wins).
-RAY_ENV = {
-    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # results carry phase-specific keys
-    "RAY_AIR_NEW_OUTPUT": "0",  # no Tune tables on stdout: Progress prints ours
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard result files
-    "RAY_DEDUP_LOGS": "0",
-}
 
 
 @dataclasses.dataclass
@@ -174,7 +162,7 @@ def enqueue_references(
     points |= {f"point{i}": p for i, p in enumerate(spec.point_params())}
     done = Queued([], [], [k for k, v in refs.items() if v is None])
     for name, params in points.items():
-        if study._should_skip_enqueue(params):  # seen (enqueue_trial's skip_if_exists test)
+        if compat.already_enqueued(study, params):  # seen (enqueue_trial's skip_if_exists test)
             continue
         if room is not None and len(done.queued) >= room:
             done.later.append(name)
@@ -182,78 +170,6 @@ def enqueue_references(
         study.enqueue_trial(params, user_attrs={ATTR_REFERENCE: name})
         done.queued.append(name)
     return done
-
-
-def _check_address(address: str) -> None:
-    """Fail in seconds, not minutes, when nothing listens at a Ray address ``host:port``."""
-    if address in ("auto", "local") or address.startswith("ray://"):
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
-            return
-    except (OSError, ValueError):
-        raise ConfigError(
-            f"--ray-address: nothing answers at {address!r}; start a head with "
-            "`ray start --head` and pass its address (host:port), or drop --ray-address"
-        ) from None
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
-    """Ray for this run: joined at ``address``, or local with ``num_cpus`` and no dashboard;
-    an already initialised Ray is used as it is (and left running)."""
-    import ray
-
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        yield
-        return
-    if address:
-        _check_address(address)
-        kwargs: dict[str, Any] = {"address": address}
-    else:
-        kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False}
-    with _quiet_stderr(enabled=bool(address)) as said:
-        try:
-            ray.init(**kwargs, logging_level=logging.ERROR, log_to_driver=False,
-                     configure_logging=True)  # fmt: skip
-        except (ConnectionError, RuntimeError) as exc:
-            hint = ""
-            if "AuthToken" in said() or "token" in str(exc).lower():
-                hint = ("; the cluster wants token authentication: set RAY_AUTH_MODE=token and "
-                        "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the head's token")  # fmt: skip
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"--ray-address: cannot join {address!r}: {first}{hint}") from None
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-@contextlib.contextmanager
-def _quiet_stderr(enabled: bool) -> Iterator[Any]:
-    """Hold back what Ray's C++ client prints on file descriptor 2 while joining (a line a
-    second while it retries); the caller can read it. Printed again unless discarded."""
-    if not enabled:
-        yield lambda: ""
-        return
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as held:
-        os.dup2(held.fileno(), 2)
-        text = lambda: (held.seek(0), held.read().decode(errors="replace"))[1]  # noqa: E731
-        failed = True
-        try:
-            yield text
-            failed = False
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if not failed:  # joined: show what Ray said, minus the retry noise
-                lines = [ln for ln in text().splitlines() if "gcs_client.cc" not in ln]
-                if lines:
-                    print("\n".join(lines), file=sys.stderr)
 
 
 def run_search(
@@ -264,13 +180,13 @@ def run_search(
     console: Console | None = None,
 ) -> SearchResult:
     """Run (or resume) ``spec``; see the module docstring. Returns what the run did."""
-    from studies.progress import Progress
-    from studies.searcher import StudySearcher
+    from studies.search.progress import Progress
+    from studies.search.searcher import StudySearcher
 
     t0 = time.perf_counter()
     console = console or Console(highlight=False)
     if ray_address:  # every cheap check before the storage is touched
-        _check_address(ray_address)
+        check_address(ray_address)
     url = normalize_url(storage_url or spec.storage or default_storage_url())
     require_persistent(url)
     name = study_name or spec.name
@@ -321,18 +237,18 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
     """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
     from ray import tune
 
-    from studies.progress import TrialStartCallback
-    from studies.trial import run_trial
+    from studies.search.progress import TrialStartCallback
+    from studies.search.worker import run_trial
 
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, spec=spec.model_dump(mode="json")),
+        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)),
         {"cpu": spec.cpus_per_trial},
     )
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=make_scheduler(spec),
+            scheduler=make_trial_scheduler(spec),
             num_samples=spec.n_trials,
             max_concurrent_trials=spec.concurrency,
             reuse_actors=True,

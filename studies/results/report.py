@@ -4,7 +4,7 @@ Contents: the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated, stoppe
 trials told apart, the constraint as a dashed line, reference points labelled), a 3-D view of the
 three objectives, the hypervolume of the feasible front over trials, parameter importances, the
 Fig. 1b M_sc timeline of the Pareto designs, and a table of the Pareto trials. Fronts come from
-``studies.pareto`` (complete and feasible trials only; see there).
+``studies.results.pareto`` (complete and feasible trials only; see there).
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from typing import Any
 import optuna
 
 from nas.errors import ConfigError
-from studies import pareto, plots, schema
-from studies.pareto import TrialPoint
-from studies.units import format_bytes, format_count
+from studies import schema
+from studies.metrics import METRICS, SCORE, Metric
+from studies.results import pareto
+from studies.results.pareto import TrialPoint
+from studies.results.plots import matplotlib as png
+from studies.results.plots import plotly as interactive
+from studies.results.plots import views as figure_data
 
-SCORE = "psnr"
 PNG_NAMES = ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances", "timelines")
 
 
@@ -156,37 +159,42 @@ class FullSkipMemory:
 
 
 def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, str]]:
-    """One row of display strings per trial (the HTML table and the CSV share them)."""
+    """One row of display strings per trial (the HTML table and the CSV share them): a column
+    per metric of ``studies.metrics`` that any listed trial has, in the table's order, M_sc
+    also as the share saved against full skips."""
     full_m_sc = FullSkipMemory()
+    shown = [METRICS.get(n) for n in METRICS.names()
+             if any(METRICS.get(n).key in p.attrs for p in front)]  # fmt: skip
     rows = []
     for p in front:
         a = p.attrs
-        full = full_m_sc(p)
-        m_sc = a.get("m_sc_bytes")
-        saved = f"{1 - m_sc / full:.1%}" if full and m_sc is not None else "n/a"
-        knobs = ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a)
-        ssim = a.get("ssim")
-        rows.append(
-            {
-                "trial": f"{p.number}" + (" (knee)" if p.number == knee else ""),
-                "design": p.design,
-                "knobs": knobs,
-                "M_sc bytes": f"{m_sc:,} ({format_bytes(m_sc)})" if m_sc is not None else "n/a",
-                "M_sc saved vs full": saved,
-                "MACs": format_count(a["macs"]) if "macs" in a else "n/a",
-                "params": format_count(a["params"]) if "params" in a else "n/a",
-                "peak memory": format_bytes(a["peak_activation_bytes"])
-                if "peak_activation_bytes" in a
-                else "n/a",
-                "PSNR dB": f"{a['psnr']:.3f}" if "psnr" in a else "n/a",
-                "SSIM": f"{ssim:.4f}" if ssim is not None else "n/a",
-                "constraints (value, <= 0 ok)": "; ".join(
-                    f"{k}: {v:+.4g}" for k, v in p.constraints.items()
+        row = {
+            "trial": f"{p.number}" + (" (knee)" if p.number == knee else ""),
+            "design": p.design,
+            "knobs": ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a),
+        }
+        for m in shown:
+            value = a.get(m.key)
+            text = "n/a" if value is None else m.format(value)
+            if m.name == "m_sc" and value is not None:
+                text = f"{value:,} ({text})"
+            row[_column(m)] = text
+            if m.name == "m_sc":
+                full = full_m_sc(p)
+                row["M_sc saved vs full"] = (
+                    f"{1 - value / full:.1%}" if full and value is not None else "n/a"
                 )
-                or "none",
-            }
+        row["constraints (value, <= 0 ok)"] = (
+            "; ".join(f"{k}: {v:+.4g}" for k, v in p.constraints.items()) or "none"
         )
+        rows.append(row)
     return rows
+
+
+def _column(m: Metric) -> str:
+    """``"M_sc bytes"``, ``"PSNR dB"``, ``"MACs"``: the metric's short name and its unit kind."""
+    suffix = {"bytes": " bytes", "db": " dB"}.get(m.unit, "")
+    return m.short + suffix
 
 
 def _skip_knobs(attrs: Mapping[str, Any]) -> str:
@@ -240,42 +248,42 @@ def write_report(
     counts = trial_counts(points)
 
     views = {
-        "pareto_m_sc": plots.scatter_view(
+        "pareto_m_sc": figure_data.scatter_view(
             points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc"
         ),
-        "pareto_macs": plots.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
+        "pareto_macs": figure_data.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
     }
-    view3d = plots.scatter3d_view(points, ("m_sc", "macs", SCORE))
+    view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", SCORE))
     hv = pareto.hypervolume_history(points, objectives)
     importances = param_importances(study, points, objectives)
     timelines = chosen_timelines(points, front, max_timelines)
     bits = next((int(p.attrs["bits"]) for p in points if "bits" in p.attrs), 8)
 
-    figures: dict[str, Any] = {name: plots.scatter_plotly(v) for name, v in views.items()}
-    figures["pareto_3d"] = plots.scatter3d_plotly(view3d)
-    figures["hypervolume"] = plots.hypervolume_plotly(hv)
+    figures: dict[str, Any] = {name: interactive.scatter_plotly(v) for name, v in views.items()}
+    figures["pareto_3d"] = interactive.scatter3d_plotly(view3d)
+    figures["hypervolume"] = interactive.hypervolume_plotly(hv)
     if importances:
-        figures["importances"] = plots.importances_plotly(importances)
+        figures["importances"] = interactive.importances_plotly(importances)
     if timelines:
-        figures["timelines"] = plots.timelines_plotly(timelines, bits)
+        figures["timelines"] = interactive.timelines_plotly(timelines, bits)
 
     pngs: dict[str, Path] = {}
     for name, view in views.items():
-        pngs[name] = plots.scatter_png(view, out / f"{name}.png")
-    pngs["pareto_3d"] = plots.scatter3d_png(view3d, out / "pareto_3d.png")
-    pngs["hypervolume"] = plots.hypervolume_png(hv, out / "hypervolume.png")
+        pngs[name] = png.scatter_png(view, out / f"{name}.png")
+    pngs["pareto_3d"] = png.scatter3d_png(view3d, out / "pareto_3d.png")
+    pngs["hypervolume"] = png.hypervolume_png(hv, out / "hypervolume.png")
     pngs["importances"] = (
-        plots.importances_png(importances, out / "importances.png")
+        png.importances_png(importances, out / "importances.png")
         if importances
-        else plots.placeholder_png(
+        else png.placeholder_png(
             "too few complete feasible trials with parameters for importances",
             out / "importances.png",
         )
     )
     pngs["timelines"] = (
-        plots.timelines_png(timelines, bits, out / "timelines.png")
+        png.timelines_png(timelines, bits, out / "timelines.png")
         if timelines
-        else plots.placeholder_png("no M_sc timelines stored", out / "timelines.png")
+        else png.placeholder_png("no M_sc timelines stored", out / "timelines.png")
     )
 
     rows = table_rows(front, knee)

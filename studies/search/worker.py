@@ -1,0 +1,111 @@
+"""What one trial does on its Ray worker: target costs -> constraint check -> proxy training.
+
+``run_trial(config, settings)`` is the Ray Tune trainable; ``studies.search.protocol`` states
+what it reads from ``config`` and the three phases it reports. A trial that breaks a hard
+constraint reports ``infeasible`` and is not trained. Any error is caught and reported as
+``failed`` with its reason, so the study goes on; only a worker that dies (or is stopped by
+ASHA) ends without a final report, and the searcher knows why.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from typing import Any
+
+from nas.config import ArchConfig
+from nas.cost import measure_cost
+from studies.constraints import broken, constraint_values
+from studies.metrics import cost_metrics
+from studies.schema import (
+    ATTR_BROKEN,
+    ATTR_ERROR,
+    ATTR_PROXY_ARCH,
+    ATTR_STATUS,
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_INFEASIBLE,
+)
+from studies.search import protocol
+from studies.search.protocol import TrialSettings
+
+
+def cost_attrs(arch: ArchConfig, settings: TrialSettings) -> dict[str, Any]:
+    """The target's costs as trial attributes: every cost metric's key, and the timeline."""
+    s = settings
+    r = measure_cost(arch, s.input_size, s.batch, s.bits, s.cost_engine)
+    return {
+        **{m.key: m.from_cost(r) for m in cost_metrics() if m.from_cost is not None},
+        "m_sc_timeline": [[label, int(b)] for label, b in r.m_sc_timeline],
+        "bits": r.bits,
+        "input_size": [r.height, r.width],
+        "cost_engine": r.engine,
+    }
+
+
+def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
+    """Costs, constraints, training; returns the final attributes (``status`` included)."""
+    import torch
+
+    t_start, t0 = time.time(), time.perf_counter()
+    torch.set_num_threads(settings.threads)
+    arch.skip.validate(arch.backbone.stage_channels)
+    costs = cost_attrs(arch, settings)
+    report(protocol.costs_result(costs, time.perf_counter() - t0, t_start))
+    violated = broken(constraint_values(settings.hard_constraints, costs))
+    if violated:
+        return {ATTR_STATUS: STATUS_INFEASIBLE, ATTR_BROKEN: violated}
+    if not settings.needs_training:
+        return {ATTR_STATUS: STATUS_COMPLETE}
+    return train(arch, settings, report)
+
+
+def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
+    """The proxy run: reports every validation; returns the final scores."""
+    from trainers.proxy import proxy_arch, train_and_eval
+
+    s = settings
+    proxy = proxy_arch(arch, s.proxy_backbone)
+    result = train_and_eval(
+        proxy, s.task, s.budget, s.data, threads=s.threads, seed=s.seed,
+        callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
+    )  # fmt: skip
+    out = {
+        ATTR_PROXY_ARCH: proxy.to_json(),
+        "psnr": float(result.psnr),
+        "ssim": float(result.ssim),
+        "input_psnr": float(result.input_psnr),
+        "steps": int(result.steps),
+        "curve": [[int(s), float(v)] for s, v in result.curve],
+        "seconds_train": float(result.seconds),
+    }
+    if not (math.isfinite(out["psnr"]) and math.isfinite(out["ssim"])):
+        return {**out, ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: "proxy scores are not finite"}
+    return {**out, ATTR_STATUS: STATUS_COMPLETE}
+
+
+def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
+    """The Ray Tune trainable (see ``studies.search.protocol``)."""
+    from ray import tune
+
+    t_start, t0, cpu0 = time.time(), time.perf_counter(), time.process_time()
+    try:
+        if config.get(protocol.REUSE_KEY) is not None:  # the searcher copies that trial's results
+            final = {}
+        else:
+            arch = ArchConfig.from_json(config[protocol.ARCH_KEY])
+            final = evaluate(arch, settings, tune.report)
+    except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
+        final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: _reason(exc)}
+    tune.report(protocol.final_result(
+        final, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
+        t_start=t_start, t_end=time.time()))  # fmt: skip
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: message (file:line)`` of the innermost frame, one line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}{where}"

@@ -1,0 +1,101 @@
+"""The one door to Optuna's and Ray's private names: nothing else may open it, and each use still
+works with the installed versions (an upgrade that breaks one fails here, loudly)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from studies import compat
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACKAGES = ("nas", "search_spaces", "trainers", "studies", "benchmarks")
+
+
+def _private_uses(path: pathlib.Path) -> list[str]:
+    """``file:line what`` for every private Optuna/Ray import and every access to a name of
+    ``compat.PRIVATE_NAMES``; in ``studies/``, also any ``obj._name`` on another object."""
+    found = []
+    tree = ast.parse(path.read_text(), str(path))
+    in_studies = path.relative_to(ROOT).parts[0] == "studies"
+    for node in ast.walk(tree):
+        where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+        modules = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[0] in ("optuna", "ray") and any(p.startswith("_") for p in parts):
+                found.append(f"{where} imports {module}")
+        if isinstance(node, ast.Attribute):
+            if node.attr in compat.PRIVATE_NAMES:
+                found.append(f"{where} touches {ast.unparse(node)}")
+            elif (in_studies and node.attr.startswith("_") and not node.attr.startswith("__")
+                  and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append(f"{where} touches {ast.unparse(node)}")  # fmt: skip
+    return found
+
+
+def test_no_module_but_compat_touches_private_optuna_or_ray_names():
+    files = [f for pkg in PACKAGES for f in (ROOT / pkg).rglob("*.py")]
+    assert len(files) > 60
+    offenders = [u for f in files if f != ROOT / "studies" / "compat.py" for u in _private_uses(f)]
+    assert offenders == []
+
+
+def test_the_scan_catches_a_private_use():
+    bad = ROOT / "studies" / "_scan_probe.py"
+    bad.write_text("import optuna.storages._rdb.models\n\ndef f(study):\n    return study._storage\n")
+    try:
+        assert [u.split(" ", 1)[1] for u in _private_uses(bad)] == [
+            "imports optuna.storages._rdb.models", "touches study._storage"]
+    finally:
+        bad.unlink()
+
+
+@pytest.fixture
+def study(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path / 'compat.db'}"
+    return optuna.create_study(storage=url, study_name="compat")
+
+
+def test_optuna_privates_still_work(study):
+    study.enqueue_trial({"x": 1.0})
+    assert compat.already_enqueued(study, {"x": 1.0})
+    assert not compat.already_enqueued(study, {"x": 2.0})
+    storage = compat.study_storage(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    trial = study.ask()
+    tid = compat.trial_id(trial)
+    frozen = storage.get_trial(tid)
+    assert compat.trial_id(frozen) == tid and frozen.state == TrialState.RUNNING
+    storage.record_heartbeat(tid)
+    ages = compat.heartbeat_ages(study)
+    assert set(ages) == {tid} and 0 <= ages[tid] < 60
+    shown = compat.with_system_attrs(frozen, {"constraints": [0.5]})
+    assert shown.system_attrs["constraints"] == [0.5] and "constraints" not in frozen.system_attrs
+    assert shown.number == frozen.number and shown.params == frozen.params
+
+
+def test_ray_optuna_search_privates_still_work(study):
+    from ray.tune.search.optuna import OptunaSearch
+
+    def space(trial):
+        trial.suggest_float("x", 0, 1)
+
+    searcher = OptunaSearch(space=space, metric="y", mode="min", study_name="compat",
+                            storage=compat.study_storage(study))  # fmt: skip
+    assert compat.searcher_study(searcher).study_name == "compat"
+    config = searcher.suggest("ray-1")
+    assert set(config) == {"x"}
+    assert list(compat.searcher_trials(searcher)) == ["ray-1"]
+    searcher.on_trial_complete("ray-1", {"y": 0.5})
+    assert "ray-1" in compat.searcher_completed(searcher)
+    assert study.trials[-1].state == TrialState.COMPLETE
