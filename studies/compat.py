@@ -50,6 +50,20 @@ def with_system_attrs(trial: FrozenTrial, extra: dict[str, Any]) -> FrozenTrial:
     return shown
 
 
+def storage_engine(storage: optuna.storages.BaseStorage) -> sqlalchemy.engine.Engine | None:
+    """The SQLAlchemy engine of an RDB storage (Optuna wraps it in a cache; None for other
+    storages). Waiting for: a public way to reach the RDBStorage under ``_CachedStorage``."""
+    storage = getattr(storage, "_backend", storage)
+    return storage.engine if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def write_constraint_list(trial: optuna.Trial, values: list[float]) -> None:
+    """Store ``values`` as the running ``trial``'s old-style ``constraints`` list system attribute
+    (what a sampler's ``constraints_func`` writes). Waiting for: optuna-dashboard reading Optuna
+    5's ``constraints:<name>`` attributes (0.21 reads only the list), or a public writer."""
+    trial.storage.set_trial_system_attr(trial._trial_id, "constraints", values)
+
+
 def heartbeat_ages(study: optuna.Study) -> dict[int, float]:
     """Seconds since the last heartbeat of each RUNNING trial of ``study`` that has one, by the
     database's clock (which also stamped the beats). Waiting for: a public read of

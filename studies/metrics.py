@@ -1,7 +1,8 @@
 """The one table of metrics: every name a study, a constraint, a plot, a report or an export uses.
 
 A ``Metric`` row says everything a reader needs: the trial user-attribute ``key`` its value is
-stored under, its Optuna ``direction``, its ``unit`` kind (how limits are written and values
+stored under (with its unit where it could be mistaken: ``psnr_db``, ``macs_fvcore``), its name
+in Optuna's ``study.metric_names`` (``optuna_name``: ``"PSNR [dB]"``), its Optuna ``direction``, its ``unit`` kind (how limits are written and values
 shown), its axis ``label``, whether it is a ``cost`` (known from the target model before any
 training: a constraint on it is *hard*, checked before a trial trains) and whether it may be an
 ``objective``. A cost metric may carry ``from_cost``, which reads it off a ``nas.CostReport``
@@ -31,6 +32,8 @@ UNITS: dict[str, dict[str, float]] = {
     "db": {"": 1, "db": 1},
     "ratio": {"": 1},
 }
+# unit kind -> how a raw stored value is counted (names of objectives in Optuna)
+RAW_UNITS: dict[str, str] = {"bytes": "bytes", "count": "", "db": "dB", "ratio": ""}
 # unit kind -> the spellings shown in messages
 SHOWN_UNITS: dict[str, tuple[str, ...]] = {
     "bytes": ("B", "kB", "MB", "GB", "KiB", "MiB", "GiB"),
@@ -57,6 +60,13 @@ class Metric:
     @property
     def maximized(self) -> bool:
         return self.direction == "maximize"
+
+    @property
+    def optuna_name(self) -> str:
+        """The objective's name in Optuna (``study.set_metric_names``), label and raw unit:
+        ``"PSNR [dB]"``, ``"skip memory M_sc [bytes]"``, ``"MACs (fvcore)"``."""
+        unit = RAW_UNITS[self.unit]
+        return f"{self.label} [{unit}]" if unit else self.label
 
     def format(self, value: float) -> str:
         """``262144`` -> ``"256 KiB"``; ``16.06e9`` -> ``"16.1 G"``; ``29.5`` -> ``"29.500 dB"``."""
@@ -110,6 +120,12 @@ def score_metrics() -> list[Metric]:
     return [METRICS.get(n) for n in METRICS.names() if not METRICS.get(n).cost]
 
 
+def by_optuna_name(name: str) -> Metric | None:
+    """The metric whose ``optuna_name`` (or, in older studies, name) is ``name``."""
+    return next((METRICS.get(n) for n in METRICS.names()
+                 if name in (n, METRICS.get(n).optuna_name)), None)  # fmt: skip
+
+
 def by_key(key: str) -> Metric | None:
     """The metric stored under trial attribute ``key`` (None: not a metric)."""
     return next((METRICS.get(n) for n in METRICS.names() if METRICS.get(n).key == key), None)
@@ -118,11 +134,11 @@ def by_key(key: str) -> Metric | None:
 SCORE = "psnr"  # the accuracy a front, a knee and an export rank by
 
 for _row in (
-    Metric("psnr", "psnr", "maximize", "db", "PSNR", "PSNR", cost=False),
+    Metric("psnr", "psnr_db", "maximize", "db", "PSNR", "PSNR", cost=False),
     Metric("ssim", "ssim", "maximize", "ratio", "SSIM", "SSIM", cost=False),
     Metric("m_sc", "m_sc_bytes", "minimize", "bytes", "skip memory M_sc", "M_sc", cost=True,
            from_cost=lambda r: r.m_sc_bytes),
-    Metric("macs", "macs", "minimize", "count", "MACs (fvcore)", "MACs", cost=True,
+    Metric("macs", "macs_fvcore", "minimize", "count", "MACs (fvcore)", "MACs", cost=True,
            from_cost=lambda r: r.macs),
     Metric("params", "params", "minimize", "count", "parameters", "params", cost=True,
            from_cost=lambda r: r.params),

@@ -1,50 +1,71 @@
 """What a unetmm trial stores in Optuna (the contract between search, report and export).
 
-Objective values are in the order of ``StudySpec.objectives`` (study.directions match); the study's
-user attributes hold ``objectives`` (names), ``spec`` (the StudySpec it was created with, as
+Objective values are in the order of ``StudySpec.objectives`` (study.directions match), and
+``study.metric_names`` names them with their units (``Metric.optuna_name``: ``"PSNR [dB]"``,
+``"skip memory M_sc [bytes]"``), so optuna-dashboard's axes read right. The study's user
+attributes hold ``objectives`` (metric names), ``spec`` (the StudySpec it was created with, as
 JSON-able data), ``fingerprint`` (``StudySpec.fingerprint``) and ``comparable`` (what it hashes:
-a run whose spec differs there is refused, see ``studies.run.prepare_study``).
-User attributes of every trial (``trial.user_attrs``), set as soon as they are known (a RUNNING
-trial already shows its arch in optuna-dashboard):
+a run whose spec differs there is refused, see ``studies.search.driver.prepare_study``).
 
-- ``ATTR_ARCH``: the target ArchConfig as a dict (``ArchConfig.from_dict`` rebuilds it);
-- ``ATTR_DESIGN``: a short human label of the design (e.g. "unetmm t=4 A=256 c=[2,4,8,32] d=1");
+A trial's data has two parts. **User attributes** (``trial.user_attrs``: what ``optuna trials``
+and optuna-dashboard list) hold short values only, each key with its unit where it could be
+mistaken, set as soon as they are known (a RUNNING trial already shows its design):
+
+- ``ATTR_DESIGN``: a short human label of the design (``"unetmm t=4 A=256 c=[2,4,8,32] d=1"``:
+  aggregation stage t, aggregated channels A, channels c_i each stage keeps (``-``: no skip),
+  IEM depth d); ``ATTR_ARCH_KEY``: 16 hex digits naming the exact ``ArchConfig``
+  (``ArchConfig.key()``: equal keys, equal designs);
 - ``ATTR_REFERENCE``: name of the reference point ("full", "none", "unetmm", "point0", ...) or
-  absent;
-- ``ATTR_DRIVER``: "host:pid:start" of the search process that ran it (crash recovery);
-- ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (``StudySpec.fingerprint``:
-  target costs and proxy training settings); only trials with the same one are compared or copied;
-- ``ATTR_RETRY_OF``: number of the failed trial (left RUNNING by a dead search) this one re-runs;
+  absent; ``ATTR_DRIVER``: "host:pid:start" of the search process that ran it (crash
+  recovery); ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (only trials with
+  the same one are compared or copied); ``ATTR_RETRY_OF``: number of the failed trial this one
+  re-runs; ``ATTR_COPY_OF``: number of the earlier trial whose results it copied (a design
+  already trained, or infeasible, is not evaluated again);
 - cost keys (target model at the study's input size and bit width): the key of every cost
-  metric of ``studies.metrics`` (``m_sc_bytes``, ``macs`` (fvcore), ``macs_paper``, ``params``,
-  ``peak_activation_bytes``), and ``m_sc_timeline`` (list of [label, bytes]), ``bits``,
-  ``input_size`` ([h, w]), ``cost_engine``;
-- ``ATTR_PROXY_ARCH``: the proxy ArchConfig the accuracy was measured on (if trained);
-- score keys: the key of every score metric (``psnr``, ``ssim``: final proxy validation scores;
-  absent if not trained),
-  ``input_psnr`` (the degraded validation inputs' own PSNR, the do-nothing baseline),
-  ``steps`` (proxy steps trained);
-- ``curve``: list of [step, psnr] of the proxy's validation evaluations (also for stopped trials);
+  metric of ``studies.metrics`` (``m_sc_bytes``, ``macs_fvcore``, ``macs_paper``, ``params``,
+  ``peak_activation_bytes``), and ``bits``, ``input_size`` ([h, w] pixels), ``cost_engine``;
+- score keys: the key of every score metric (``psnr_db``, ``ssim``: final proxy validation
+  scores; absent if not trained), ``input_psnr_db`` (the degraded validation inputs' own PSNR,
+  the do-nothing baseline), ``steps`` (proxy steps trained), ``val_step`` and ``val_psnr_db``
+  (the last validation: where a stopped trial stood);
 - time keys: ``seconds_cost``, ``seconds_train``, ``seconds`` (whole trial, in the worker),
-  ``cpu_seconds`` (CPU time of the worker process in the trial, all its threads),
-  ``t_start``, ``t_end`` (unix times in the worker: trials that overlap ran in parallel);
+  ``cpu_seconds`` (CPU time of the worker process, all threads), ``t_start_unix``,
+  ``t_end_unix`` (seconds since the epoch, in the worker: trials that overlap ran in parallel);
 - ``ATTR_STATUS``: one of ``STATUS_*`` below; ``ATTR_ERROR``: the reason of a failed trial;
-  ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
-- ``ATTR_COPY_OF``: number of the earlier trial whose results a trial of the same design copied
-  (a design already fully trained, or infeasible, is not evaluated again).
+  ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke.
+
+**Bulky data** (``BULKY_KEYS``: the target ``arch`` as a dict (``ArchConfig.from_dict``), the
+``proxy_arch`` trained, the ``m_sc_timeline`` ([label, bytes] at each stage boundary) and the
+validation ``curve`` ([step, psnr_db] pairs)) is stored as Optuna artifacts of the trial, JSON
+files kept in the study's own database (``studies.artifacts``): ``arch.json`` when the trial
+starts, ``results.json`` when it ends. ``studies.artifacts.trial_data`` reads both parts back
+as one dict of current keys.
+
+Constraints are stored twice, so that every tool reads them: ``Trial.set_constraint(name,
+value)`` (Optuna 5's ``constraints:<name>`` system attributes) and Optuna's older ``constraints``
+list of the same values in name order (what optuna-dashboard 0.21 reads, and what samplers
+write for ``constraints_func``). Feasible when every value is <= 0; ``value = measured - limit``
+in the constraint's unit (``limit - measured`` for >=). ``trial_constraints`` reads them by name.
+Cost constraints are hard (checked before training); accuracy constraints (psnr, ssim) are
+checked after training, so a trained trial can be COMPLETE and still infeasible.
 
 Optuna states: ``complete`` -> COMPLETE (values = objectives); ``stopped`` and ``infeasible`` ->
 PRUNED (no values, so neither can enter ``study.best_trials``); ``failed`` -> FAIL.
-Constraints are stored with ``Trial.set_constraint(name, value)`` (feasible when every value
-is <= 0): ``value = measured - limit`` in the constraint's unit (``limit - measured`` for >=).
-Cost constraints are hard (checked before training); accuracy constraints (psnr, ssim) are
-checked after training, so a trained trial can be COMPLETE and still infeasible: Optuna's
-``study.best_trials`` leaves it out.
+
+Studies written before these names (keys ``psnr``, ``macs``, ``input_psnr``, ``t_start``,
+``t_end``; bulky data as user attributes; constraints only as ``constraints:<name>``) are read
+through ``current``: ``LEGACY_KEYS`` maps the old keys to the new ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
 ATTR_ARCH = "arch"
+ATTR_ARCH_KEY = "arch_key"
 ATTR_PROXY_ARCH = "proxy_arch"
 ATTR_STATUS = "status"
 ATTR_REFERENCE = "reference"
@@ -60,12 +81,81 @@ STUDY_ATTR_SPEC = "spec"
 STUDY_ATTR_FINGERPRINT = "fingerprint"
 STUDY_ATTR_COMPARABLE = "comparable"
 
-# Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr``, ...).
-COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")
-METRIC_EXTRA_KEYS = ("input_psnr", "steps", "curve")
-TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", "t_start", "t_end")
+M_SC_TIMELINE = "m_sc_timeline"
+CURVE = "curve"
+INPUT_PSNR = "input_psnr_db"
+VAL_STEP = "val_step"
+VAL_PSNR = "val_psnr_db"
+T_START = "t_start_unix"
+T_END = "t_end_unix"
+
+# Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr_db``, ...).
+COST_EXTRA_KEYS = (M_SC_TIMELINE, "bits", "input_size", "cost_engine")
+METRIC_EXTRA_KEYS = (INPUT_PSNR, "steps", CURVE, VAL_STEP, VAL_PSNR)
+TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", T_START, T_END)
+BULKY_KEYS = (ATTR_ARCH, ATTR_PROXY_ARCH, M_SC_TIMELINE, CURVE)  # artifacts, not user attributes
 
 STATUS_COMPLETE = "complete"  # trained for the full proxy budget
 STATUS_STOPPED = "stopped"  # stopped early by the scheduler: partial score, never in the front
 STATUS_INFEASIBLE = "infeasible"  # broke a hard constraint: costs only, not trained
 STATUS_FAILED = "failed"  # raised or diverged (NaN loss); the reason is in ``error``
+
+# old key -> current key (studies written before units were part of the names)
+LEGACY_KEYS = {
+    "psnr": "psnr_db",
+    "macs": "macs_fvcore",
+    "input_psnr": INPUT_PSNR,
+    "t_start": T_START,
+    "t_end": T_END,
+}
+CONSTRAINT_PREFIX = "constraints:"  # Optuna 5's system attribute of one named constraint
+CONSTRAINT_LIST = "constraints"  # Optuna's older list of values (optuna-dashboard reads it)
+
+
+def split(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(user attributes, bulky data)``: what goes to ``set_user_attr`` and what to artifacts;
+    a curve also leaves its last point among the user attributes (``last_validation``)."""
+    compact = {k: v for k, v in attrs.items() if k not in BULKY_KEYS}
+    compact.update(last_validation(attrs.get(CURVE)))
+    return compact, {k: v for k, v in attrs.items() if k in BULKY_KEYS}
+
+
+def last_validation(curve: list[list[Any]] | None) -> dict[str, Any]:
+    """``{VAL_STEP, VAL_PSNR}`` of the curve's last point (empty without one)."""
+    if not curve:
+        return {}
+    step, psnr = curve[-1]
+    return {VAL_STEP: int(step), VAL_PSNR: float(psnr)}
+
+
+def current(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``attrs`` under today's keys: legacy keys renamed (``LEGACY_KEYS``), ``arch_key`` and the
+    last validation derived where an old trial stored only the arch and the curve."""
+    out = {LEGACY_KEYS.get(k, k): v for k, v in attrs.items()}
+    if ATTR_ARCH_KEY not in out and isinstance(out.get(ATTR_ARCH), dict):
+        from nas.config import ArchConfig
+
+        try:
+            out[ATTR_ARCH_KEY] = ArchConfig.from_dict(out[ATTR_ARCH]).key()
+        except Exception:  # noqa: BLE001 (an arch this version cannot read: no key)
+            pass
+    if VAL_STEP not in out:
+        out.update(last_validation(out.get(CURVE)))
+    return out
+
+
+def constraint_list(values: Mapping[str, float]) -> list[float]:
+    """The older list form of named constraint ``values`` (in name order)."""
+    return [float(values[name]) for name in sorted(values)]
+
+
+def trial_constraints(trial: FrozenTrial) -> dict[str, float]:
+    """A trial's constraint values by name: the ``constraints:<name>`` attributes; a trial that
+    has only the older list (written by a sampler's ``constraints_func``) gets names "0", "1".
+    ``FrozenTrial.constraints`` would list a value stored both ways twice."""
+    attrs = trial.system_attrs
+    named = {k[len(CONSTRAINT_PREFIX) :]: float(v) for k, v in attrs.items()
+             if k.startswith(CONSTRAINT_PREFIX)}  # fmt: skip
+    if named:
+        return named
+    return {str(i): float(v) for i, v in enumerate(attrs.get(CONSTRAINT_LIST) or ())}

@@ -1,11 +1,14 @@
 """Serve optuna-dashboard on a study storage, bound to 127.0.0.1 unless told otherwise.
 
-optuna-dashboard 0.21 reads constraint values only from the old ``constraints`` list system
-attribute, while Optuna 5's ``Trial.set_constraint`` stores one ``constraints:<name>`` attribute
-each, so its Pareto plot would call every trial feasible. ``ConstraintListStorage`` shows the
-dashboard both forms (read side only; the database is not changed). Two gaps remain that only
-``unetmm report`` closes: the dashboard's server-side "best trials" list ignores constraints, and
-it cannot know that trials with status ``stopped`` hold partial scores.
+Nothing is translated on the way: the search stores what a plain ``optuna-dashboard`` reads
+(``studies.schema``): objective names with units, constraints in the list form it reads as
+well as Optuna 5's named form, short user attributes. What ``unetmm dashboard`` adds is the
+study's artifact store (``studies.artifacts``), so the dashboard can show each trial's
+``arch.json`` and ``results.json``. Two gaps remain that only ``unetmm report`` closes: the
+dashboard's server-side "best trials" list ignores constraints, and it cannot know that trials
+with status ``stopped`` hold partial scores. Trials written before the list form (constraints
+only as ``constraints:<name>``) look feasible to it: ``old_constraint_trials`` counts them, and
+the command says so.
 """
 
 from __future__ import annotations
@@ -13,39 +16,26 @@ from __future__ import annotations
 import socket
 import socketserver
 import sys
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import ConfigError
-from studies import compat
+from studies import schema
+from studies.artifacts import artifact_store
 from studies.storage import open_storage, shown, storage_url
 
-_PREFIX = "constraints:"
 
-
-def with_constraint_list(trial: FrozenTrial) -> FrozenTrial:
-    """``trial`` with its ``constraints:<name>`` values also under the old ``constraints`` list."""
-    attrs = trial.system_attrs
-    if "constraints" in attrs or not any(k.startswith(_PREFIX) for k in attrs):
-        return trial
-    values = [float(attrs[k]) for k in sorted(attrs) if k.startswith(_PREFIX)]
-    return compat.with_system_attrs(trial, {"constraints": values})
-
-
-class ConstraintListStorage(optuna.storages.RDBStorage):
-    """An ``RDBStorage`` whose trials also carry the old ``constraints`` list (dashboard only)."""
-
-    def get_all_trials(
-        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
-    ) -> list[FrozenTrial]:
-        return [with_constraint_list(t) for t in super().get_all_trials(study_id, deepcopy, states)]
-
-    def get_trial(self, trial_id: int) -> FrozenTrial:
-        return with_constraint_list(super().get_trial(trial_id))
+def old_constraint_trials(store: optuna.storages.BaseStorage, study_id: int) -> int:
+    """Trials of the study whose constraints optuna-dashboard cannot see (named form only)."""
+    return sum(
+        1
+        for t in store.get_all_trials(study_id, deepcopy=False)
+        if schema.CONSTRAINT_LIST not in t.system_attrs
+        and any(k.startswith(schema.CONSTRAINT_PREFIX) for k in t.system_attrs)
+    )
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -63,7 +53,7 @@ def make_dashboard_server(
     """A WSGI server for optuna-dashboard on ``store`` (port 0 picks a free port)."""
     import optuna_dashboard
 
-    app = optuna_dashboard.wsgi(store)
+    app = optuna_dashboard.wsgi(store, artifact_store=artifact_store(store))
     try:
         return make_server(
             host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
@@ -95,7 +85,7 @@ def open_dashboard(
 ) -> tuple[WSGIServer, str]:
     """A listening (not yet serving) dashboard server on ``storage`` and its URL (of
     ``study``'s page if given)."""
-    store = open_storage(storage_url(storage), ConstraintListStorage)
+    store = open_storage(storage_url(storage))
     study_id = None
     if study is not None:
         names = [s.study_name for s in store.get_all_studies()]
@@ -105,6 +95,14 @@ def open_dashboard(
                 f"studies there: {', '.join(sorted(names)) or 'none'}"
             )
         study_id = store.get_study_id_from_name(study)
+    ids = [study_id] if study_id is not None else [
+        store.get_study_id_from_name(s.study_name) for s in store.get_all_studies()
+    ]
+    old = sum(old_constraint_trials(store, i) for i in ids)
+    if old:
+        print(f"note: {old} trial(s) were stored before constraints were written in the form "
+              "optuna-dashboard reads: it shows them as feasible (unetmm report tells them "
+              "apart)", file=sys.stderr)  # fmt: skip
     server = make_dashboard_server(store, host, port)
     return server, dashboard_url(server, study_id)
 

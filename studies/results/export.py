@@ -31,7 +31,7 @@ import yaml
 from nas.errors import ConfigError
 from nas.registry import Registry
 from studies import schema
-from studies.metrics import SCORE, get_metric
+from studies.metrics import METRICS, SCORE, get_metric
 from studies.results import pareto
 from studies.results.pareto import TrialPoint
 from trainers.config import TrainConfig, validate
@@ -235,11 +235,12 @@ def model_card(
         )
     else:
         rule = "the PSNR vs M_sc front has no knee (no point above the chord), so by PSNR"
-    timeline = "\n".join(f"| {label} | {b:,} |" for label, b in a.get("m_sc_timeline") or [])
-    curve = ", ".join(f"{step}: {v:.2f}" for step, v in (a.get("curve") or [])[-5:])
+    timeline = "\n".join(f"| {lb} | {b:,} |" for lb, b in a.get(schema.M_SC_TIMELINE) or [])
+    curve = ", ".join(f"{step}: {v:.2f}" for step, v in (a.get(schema.CURVE) or [])[-5:])
     rec = config.recipe
 
-    def opt(key: str, fmt: str = "{}") -> str:
+    def opt(key: str, fmt: str = "{}") -> str:  # a metric's name or an attribute key
+        key = get_metric(key).key if key in METRICS else key
         return fmt.format(a[key]) if a.get(key) is not None else "n/a"
 
     constraints = (
@@ -265,7 +266,7 @@ Training config: [`{config_name}`]({config_name})
 | cost | value |
 |---|---|
 | skip memory M_sc (peak) | {m_sc:,} bytes = {get_metric("m_sc").format(m_sc)}{saved} |
-| peak activation memory | {opt("peak_activation_bytes", "{:,}")} bytes |
+| peak activation memory | {opt("peak_memory", "{:,}")} bytes |
 | MACs (fvcore: one multiply-add = 1) | {opt("macs", "{:,}")} |
 | MACs (paper / ptflops convention) | {opt("macs_paper", "{:,}")} |
 | parameters | {opt("params", "{:,}")} |
@@ -282,7 +283,7 @@ Scored by a short proxy training run (narrow backbone, same skip design), which 
 it does not predict the PSNR of full training.
 
 - PSNR: {opt("psnr", "{:.3f} dB")}, SSIM: {opt("ssim", "{:.4f}")}
-- PSNR of the degraded input (the do-nothing baseline): {opt("input_psnr", "{:.3f} dB")}
+- PSNR of the degraded input (the do-nothing baseline): {opt(schema.INPUT_PSNR, "{:.3f} dB")}
 - proxy steps: {opt("steps")}; last evaluations (step: PSNR): {curve or "n/a"}
 - proxy architecture: `{json.dumps(a.get(schema.ATTR_PROXY_ARCH))}`
 

@@ -3,7 +3,7 @@
 A trial enters a front only if it is *eligible*: Optuna state COMPLETE, schema status
 ``complete`` (never ``stopped`` early by the scheduler, never ``infeasible``), every constraint
 value <= 0 (Optuna 5's ``Trial.set_constraint``, stored as ``constraints:<name>`` system
-attributes; read back with ``FrozenTrial.constraints``), and a finite score for every objective.
+attributes; read back by name with ``schema.trial_constraints``), and a finite score for every objective.
 Objectives are metric names of ``studies.metrics`` (``psnr``, ``m_sc``, ``macs``, ...); values
 come from the trial's user attributes, so the front does not depend on the order of the study's
 objective values.
@@ -20,8 +20,9 @@ import optuna
 
 from nas.errors import ConfigError
 from studies import schema
+from studies.artifacts import study_data
 from studies.constraints import Constraint
-from studies.metrics import METRICS, Metric, by_key
+from studies.metrics import METRICS, Metric, by_key, by_optuna_name
 
 DEFAULT_OBJECTIVES = ("psnr", "m_sc", "macs")
 REFERENCE_LABELS = {"full": "full skips", "none": "no skips", "unetmm": "UNet-- (paper)"}
@@ -37,14 +38,21 @@ class TrialPoint:
     params: Mapping[str, Any]
     constraints: Mapping[str, float]
 
+    def __post_init__(self) -> None:  # attributes under current keys (``schema.current``)
+        object.__setattr__(self, "attrs", schema.current(self.attrs))
+
     @classmethod
-    def from_trial(cls, trial: optuna.trial.FrozenTrial) -> TrialPoint:
+    def from_trial(
+        cls, trial: optuna.trial.FrozenTrial, data: Mapping[str, Any] | None = None
+    ) -> TrialPoint:
+        """``data``: everything the trial stored (``studies.artifacts.study_data``); default:
+        its user attributes only."""
         return cls(
             trial.number,
             trial.state.name,
-            dict(trial.user_attrs),
+            dict(data) if data is not None else schema.current(trial.user_attrs),
             dict(trial.params),
-            dict(trial.constraints),
+            schema.trial_constraints(trial),
         )
 
     @property
@@ -103,14 +111,18 @@ def maximized(objective: str) -> bool:
 
 
 def load_points(study: optuna.Study) -> list[TrialPoint]:
-    """Every trial of ``study`` (all states), in trial-number order."""
-    return [TrialPoint.from_trial(t) for t in study.get_trials(deepcopy=False)]
+    """Every trial of ``study`` (all states), in trial-number order, with all it stored."""
+    trials = study.get_trials(deepcopy=False)
+    data = study_data(study, trials)
+    return [TrialPoint.from_trial(t, data[t.number]) for t in trials]
 
 
 def study_objectives(study: optuna.Study) -> tuple[str, ...]:
     """The study's objective names: its ``objectives`` user attribute (written by the search),
-    else its metric names, when they are schema objectives; else ``DEFAULT_OBJECTIVES``."""
-    for names in (study.user_attrs.get(schema.STUDY_ATTR_OBJECTIVES), study.metric_names):
+    else its metric names (``"PSNR [dB]"`` or ``"psnr"``), when they are metrics; else
+    ``DEFAULT_OBJECTIVES``."""
+    named = [(m.name if (m := by_optuna_name(n)) else n) for n in study.metric_names or ()]
+    for names in (study.user_attrs.get(schema.STUDY_ATTR_OBJECTIVES), named):
         if names and all(n in METRICS for n in names):
             return tuple(names)
     return DEFAULT_OBJECTIVES
@@ -154,7 +166,9 @@ def pareto_front(
 
 def _twin_key(p: TrialPoint, objectives: Sequence[str]) -> tuple[str, tuple[float, ...]]:
     """Trials with equal keys are one design measured the same way."""
-    return repr(p.attrs.get(schema.ATTR_ARCH)), _loss(p, objectives)
+    return str(p.attrs.get(schema.ATTR_ARCH_KEY) or p.attrs.get(schema.ATTR_ARCH)), _loss(
+        p, objectives
+    )
 
 
 # -- hypervolume ----------------------------------------------------------------------------

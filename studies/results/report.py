@@ -1,10 +1,13 @@
 """``write_report``: one self-contained HTML page (plotly inlined, works offline) and PNG figures.
 
-Contents: the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated, stopped and infeasible
-trials told apart, the constraint as a dashed line, reference points labelled), a 3-D view of the
-three objectives, the hypervolume of the feasible front over trials, parameter importances, the
-Fig. 1b M_sc timeline of the Pareto designs, and a table of the Pareto trials. Fronts come from
-``studies.results.pareto`` (complete and feasible trials only; see there).
+Contents: a legend of the design labels, a table of the Pareto trials, the PSNR vs M_sc and PSNR
+vs MACs trade-offs (front, dominated, stopped, infeasible, repeated and untrained trials told
+apart: ``plots.views``; constraints as dashed lines; reference points labelled), a 3-D view of
+the three objectives, the hypervolume of the feasible front over trials, parameter importances
+(from ``MIN_IMPORTANCE_TRIALS`` complete feasible trials on; else a line saying why not), and
+the Fig. 1b M_sc timeline of the Pareto designs. The front is computed once
+(``studies.results.pareto``: complete and feasible trials only) and every figure marks the
+table's designs. plotly.js is inlined (4.7 MB of the page) so the page works offline, alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from studies.results.pareto import TrialPoint
 from studies.results.plots import matplotlib as png
 from studies.results.plots import plotly as interactive
 from studies.results.plots import views as figure_data
+from studies.results.plots.views import Importances
 
 PNG_NAMES = ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances", "timelines")
 
@@ -72,15 +76,18 @@ def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
     return counts
 
 
+MIN_IMPORTANCE_TRIALS = 10  # fewer complete feasible trials: importances are noise, not drawn
+
+
 def param_importances(
     study: optuna.Study, points: Sequence[TrialPoint], objectives: Sequence[str]
-) -> dict[str, dict[str, float]]:
+) -> Importances | None:
     """PED-ANOVA importances per objective over the eligible trials only (a copy in memory).
 
-    Empty when fewer than three eligible trials carry parameters (nothing to compare)."""
+    None when fewer than ``MIN_IMPORTANCE_TRIALS`` eligible trials carry parameters."""
     eligible = {p.number for p in points if p.eligible(objectives) and p.params}
-    if len(eligible) < 3:
-        return {}
+    if len(eligible) < MIN_IMPORTANCE_TRIALS:
+        return None
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created in memory" line
     try:
@@ -97,10 +104,40 @@ def param_importances(
                 (-1.0 if pareto.maximized(objective) else 1.0),
             )
             values = optuna.importance.get_param_importances(
-                copy, target=lambda t, k=key, s=sign: s * float(t.user_attrs[k])
+                copy, target=lambda t, k=key, s=sign: s * float(schema.current(t.user_attrs)[k])
             )
             out[objective] = {name: float(v) for name, v in values.items() if math.isfinite(v)}
-    return out
+    return Importances.of(out, len(eligible))
+
+
+def importance_gap(points: Sequence[TrialPoint], objectives: Sequence[str]) -> str:
+    """Why importances are not drawn (too few trials to rest on)."""
+    n = sum(1 for p in points if p.eligible(objectives) and p.params)
+    return (
+        f"Parameter importances need at least {MIN_IMPORTANCE_TRIALS} complete feasible trials "
+        f"with parameters; this study has {n}, too few to tell a parameter's effect from noise."
+    )
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """``"8 trials: 5 complete and feasible, 2 stopped early, 1 infeasible, 0 failed"``, then
+    unfinished and other trials where there are any."""
+    parts = [f"{counts['eligible']} complete and feasible", f"{counts['stopped']} stopped early",
+             f"{counts['infeasible']} infeasible", f"{counts['failed']} failed"]  # fmt: skip
+    parts += [f"{counts[k]} {k}" for k in ("unfinished", "other") if counts.get(k)]
+    return f"{counts['trials']} trials: " + ", ".join(parts)
+
+
+NOTATION = """<p class="note"><b>Design labels.</b> <code>full</code>: every encoder stage keeps its
+skip connection (the ordinary U-Net); <code>none</code>: no skip connections;
+<code>subset [1, 3]</code>: only stages E1 and E3 keep theirs (E1 is the shallowest);
+<code>unetmm t=4 A=256 c=[2,4,8,32] d=1</code>: UNet--, whose MSIAM module aggregates the
+reduced skips at the resolution of stage <b>t</b> (the deepest stage: paper Fig. 3a; shallower:
+3b/3c) into one map of <b>A</b> channels, the only one held until decoding; <b>c</b> lists the
+channels each stage's reduced skip keeps, E1 first (<code>-</code>: the stage takes no part);
+<b>d</b> is the IEM depth (ConvNeXt V2 blocks per decoder header). A trial's full
+architecture is in the study (<code>arch.json</code> artifact; <code>unetmm export</code> writes
+it as YAML).</p>"""
 
 
 def _spread(items: Sequence[TrialPoint], k: int) -> list[TrialPoint]:
@@ -123,12 +160,12 @@ def chosen_timelines(
     points: Sequence[TrialPoint], front: Sequence[TrialPoint], limit: int = 6
 ) -> dict[str, list[list[Any]]]:
     """Fig. 1b curves: the reference points, then up to ``limit`` Pareto designs."""
-    refs = [p for p in points if p.reference and p.attrs.get("m_sc_timeline")]
+    refs = [p for p in points if p.reference and p.attrs.get(schema.M_SC_TIMELINE)]
     chosen = refs + [p for p in _spread(list(front), limit) if not p.reference]
     return {
-        f"#{p.number} {p.design}": list(p.attrs["m_sc_timeline"])
+        f"#{p.number} {p.design}": list(p.attrs[schema.M_SC_TIMELINE])
         for p in chosen
-        if p.attrs.get("m_sc_timeline")
+        if p.attrs.get(schema.M_SC_TIMELINE)
     }
 
 
@@ -247,13 +284,16 @@ def write_report(
     knee = knee_rank[0][0].number if knee_rank and knee_rank[0][1] > 0 else None
     counts = trial_counts(points)
 
+    drawn_front = [p.number for p in front]  # every view marks the table's designs
     views = {
         "pareto_m_sc": figure_data.scatter_view(
-            points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc"
+            points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc", drawn_front
         ),
-        "pareto_macs": figure_data.scatter_view(points, "macs", SCORE, limits, "PSNR vs MACs"),
+        "pareto_macs": figure_data.scatter_view(
+            points, "macs", SCORE, limits, "PSNR vs MACs", drawn_front
+        ),
     }
-    view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", SCORE))
+    view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", SCORE), drawn_front)
     hv = pareto.hypervolume_history(points, objectives)
     importances = param_importances(study, points, objectives)
     timelines = chosen_timelines(points, front, max_timelines)
@@ -275,10 +315,7 @@ def write_report(
     pngs["importances"] = (
         png.importances_png(importances, out / "importances.png")
         if importances
-        else png.placeholder_png(
-            "too few complete feasible trials with parameters for importances",
-            out / "importances.png",
-        )
+        else png.placeholder_png(importance_gap(points, objectives), out / "importances.png")
     )
     pngs["timelines"] = (
         png.timelines_png(timelines, bits, out / "timelines.png")
@@ -307,6 +344,7 @@ def write_report(
         ref_rows,
         knee,
         plotly.offline.get_plotlyjs(),
+        {"importances": importance_gap(points, objectives)},
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
@@ -324,27 +362,32 @@ def _page(
     ref_rows: Sequence[Mapping[str, str]],
     knee: int | None,
     plotly_js: str,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
+    """The HTML page; ``notes``: figure key -> why that figure is missing (said in its place)."""
     esc = html.escape
+    notes = notes or {}
     constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
-    count_text = ", ".join(f"{k}: {v}" for k, v in counts.items())
-    divs = "\n".join(
-        f"<h2>{esc(title)}</h2>\n"
-        + figures[key].to_html(
-            full_html=False, include_plotlyjs=False, div_id=key.replace("_", "-")
-        )
-        for key, title in (
-            ("pareto_m_sc", "PSNR vs M_sc"),
-            ("pareto_macs", "PSNR vs MACs"),
-            ("pareto_3d", "Three objectives"),
-            ("hypervolume", "Hypervolume over trials"),
-            ("importances", "Parameter importances"),
-            ("timelines", "M_sc timeline of the Pareto designs (Fig. 1b)"),
-        )
-        if key in figures
-    )
+    sections = []
+    for key, title in (
+        ("pareto_m_sc", "PSNR vs M_sc"),
+        ("pareto_macs", "PSNR vs MACs"),
+        ("pareto_3d", "Three objectives"),
+        ("hypervolume", "Hypervolume over trials"),
+        ("importances", "Parameter importances"),
+        ("timelines", "M_sc timeline of the Pareto designs (Fig. 1b)"),
+    ):
+        if key in figures:
+            div = figures[key].to_html(
+                full_html=False, include_plotlyjs=False, div_id=key.replace("_", "-")
+            )
+            sections.append(f"<h2>{esc(title)}</h2>\n{div}")
+        elif key in notes:
+            sections.append(f"<h2>{esc(title)}</h2>\n<p class=\"note\">{esc(notes[key])}</p>")
+    divs = "\n".join(sections)
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     knee_text = f"trial {knee}" if knee is not None else "none (front too small)"
+    js_mb = len(plotly_js.encode()) / 1e6
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>unetmm report: {esc(name)}</title>
 <style>{_CSS}</style>
@@ -352,19 +395,24 @@ def _page(
 </head><body>
 <h1>unetmm study <code>{esc(name)}</code></h1>
 <p>Storage {esc(storage_label)}; written {when}. Objectives: {esc(", ".join(objectives))}.
-Constraints: {constraint_text}. Trials: {esc(count_text)}.</p>
+Constraints: {constraint_text}. {esc(counts_text(counts))}.</p>
 <p class="note">The front holds only trials that completed their full proxy budget (status
 <code>complete</code>) and meet every constraint (all <code>Trial.set_constraint</code> values
-&le; 0). Trials the scheduler stopped early keep a partial score and are drawn hollow, never in
-the front; infeasible trials are crosses (untrained ones on the bottom edge). Knee: the front
-point of PSNR vs M_sc farthest above the line joining the front's two extremes, both axes scaled
-to [0, 1]: {esc(knee_text)}.</p>
+&le; 0); every figure marks the same {len(rows)} front design(s) as the table. Trials the
+scheduler stopped early are drawn hollow at their last validation, never in the front; trials
+that broke a cost constraint were not trained and sit in a strip under each 2-D plot (left out
+of the 3-D view); a trial that repeats an earlier one's design and results is a small ring on
+it. Knee: the front point of PSNR vs M_sc farthest above the line joining the front's two
+extremes, both axes scaled to [0, 1]: {esc(knee_text)}.</p>
+{NOTATION}
 <h2>Pareto trials ({len(rows)}; front over {esc(", ".join(objectives))})</h2>
 {_html_table(rows, "pareto-table")}
 <h2>Reference points</h2>
 {_html_table(ref_rows, "reference-table")}
 {divs}
 <p class="note">PNG versions: {" ".join(f'<a href="{k}.png">{k}.png</a>' for k in PNG_NAMES)};
-table as CSV: <a href="pareto_trials.csv">pareto_trials.csv</a>.</p>
+table as CSV: <a href="pareto_trials.csv">pareto_trials.csv</a>. This page carries its own copy
+of plotly.js ({js_mb:.1f} MB of its size) so that it opens offline and on its own, e.g. as a mail
+attachment.</p>
 </body></html>
 """

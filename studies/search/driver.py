@@ -29,6 +29,7 @@ from rich.console import Console
 
 from nas.errors import ConfigError
 from studies import compat
+from studies.metrics import get_metric
 from studies.schema import (
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -85,6 +86,7 @@ def prepare_study(
         study.set_user_attr(STUDY_ATTR_SPEC, spec.model_dump(mode="json"))
         study.set_user_attr(STUDY_ATTR_FINGERPRINT, spec.fingerprint)
         study.set_user_attr(STUDY_ATTR_COMPARABLE, spec.comparable())
+        name_metrics(study, spec.objectives)
         return study
     stored = study.user_attrs.get(STUDY_ATTR_OBJECTIVES)
     directions = [d.name.lower() for d in study.directions]
@@ -104,7 +106,18 @@ def prepare_study(
     if STUDY_ATTR_FINGERPRINT not in study.user_attrs:  # a study from before fingerprints
         study.set_user_attr(STUDY_ATTR_FINGERPRINT, spec.fingerprint)
         study.set_user_attr(STUDY_ATTR_COMPARABLE, spec.comparable())
+    name_metrics(study, spec.objectives)  # a study from before metric names gets them now
     return study
+
+
+def name_metrics(study: optuna.Study, objectives: tuple[str, ...] | list[str]) -> None:
+    """Name the study's objective values with their units (``Metric.optuna_name``: ``"PSNR
+    [dB]"``), which optuna-dashboard and ``study.trials_dataframe`` show."""
+    names = [get_metric(o).optuna_name for o in objectives]
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def _stored_fingerprint(study: optuna.Study) -> tuple[str | None, dict[str, Any]]:

@@ -26,6 +26,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from studies import compat, schema
+from studies.artifacts import attach
 from studies.constraints import Constraint, constraint_values
 from studies.schema import (
     ATTR_ERROR,
@@ -87,9 +89,15 @@ def _finite(v: Any) -> bool:
 
 
 def apply(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
-    """Write ``outcome`` to the (still RUNNING) ``trial``: attributes, constraints, then tell."""
-    for key, value in outcome.attrs.items():
+    """Write ``outcome`` to the (still RUNNING) ``trial``: short attributes, bulky data as the
+    ``results.json`` artifact, constraints in both of Optuna's forms (``studies.schema``), then
+    tell."""
+    compact, bulky = schema.split(outcome.attrs)
+    for key, value in compact.items():
         trial.set_user_attr(key, value)
+    attach(trial, "results.json", bulky)
     for name, value in outcome.constraints.items():
         trial.set_constraint(name, value)
+    if outcome.constraints:
+        compat.write_constraint_list(trial, schema.constraint_list(outcome.constraints))
     study.tell(trial, outcome.values, state=outcome.state)

@@ -19,6 +19,8 @@ from rich.live import Live
 from rich.text import Text
 
 from nas.cost import MIB
+from studies import schema
+from studies.metrics import get_metric
 from studies.schema import ATTR_DESIGN, ATTR_ERROR, ATTR_REFERENCE, ATTR_STATUS, STATUS_FAILED
 from studies.search.protocol import NUMBER_KEY
 
@@ -71,17 +73,18 @@ class Progress:
                 f"{queued} | front {self.front} | {time.perf_counter() - self._t0:.0f} s")  # fmt: skip
 
     def _trial_line(self, t: optuna.trial.FrozenTrial, status: str) -> Text:
-        a = t.user_attrs
+        a = schema.current(t.user_attrs)
+        psnr, m_sc, macs = (get_metric(n).key for n in ("psnr", "m_sc", "macs"))
         ref = f" [{a[ATTR_REFERENCE]}]" if a.get(ATTR_REFERENCE) else ""
         bits = []
-        if "psnr" in a:
-            bits.append(f"PSNR {a['psnr']:.2f} dB")
-        elif a.get("curve"):
-            bits.append(f"PSNR {a['curve'][-1][1]:.2f} dB at step {a['curve'][-1][0]}")
-        if "m_sc_bytes" in a:
-            bits.append(f"M_sc {a['m_sc_bytes'] / MIB:.3f} MiB")
-        if "macs" in a:
-            bits.append(f"{a['macs'] / 1e9:.2f} GMACs")
+        if psnr in a:
+            bits.append(f"PSNR {a[psnr]:.2f} dB")
+        elif schema.VAL_PSNR in a:
+            bits.append(f"PSNR {a[schema.VAL_PSNR]:.2f} dB at step {a[schema.VAL_STEP]}")
+        if m_sc in a:
+            bits.append(f"M_sc {a[m_sc] / MIB:.3f} MiB")
+        if macs in a:
+            bits.append(f"{a[macs] / 1e9:.2f} GMACs")
         if "seconds" in a:
             bits.append(f"{a['seconds']:.0f} s")
         if status == STATUS_FAILED and a.get(ATTR_ERROR):

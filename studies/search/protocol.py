@@ -15,7 +15,7 @@ worker needs, resolved once by the driver (no StudySpec is validated in a worker
 Worker -> driver. ``tune.report`` results, each with ``PHASE``:
 
 1. ``PHASE_COSTS``: the cost attributes (``studies.metrics`` cost keys and
-   ``schema.COST_EXTRA_KEYS``), ``seconds_cost``, ``t_start``;
+   ``schema.COST_EXTRA_KEYS``), ``seconds_cost``, ``t_start_unix``;
 2. ``PHASE_TRAIN``: ``STEP`` and ``VAL_PSNR`` after every proxy validation (ASHA reads them);
 3. ``PHASE_FINAL``: ``status`` and the trial's scores, ``proxy_arch`` (a JSON string: Ray
    flattens nested dicts in results), curve, seconds and times.
@@ -86,7 +86,7 @@ class TrialSettings:
 
 
 def costs_result(costs: dict[str, Any], seconds: float, t_start: float) -> dict[str, Any]:
-    return {PHASE: PHASE_COSTS, **costs, "seconds_cost": seconds, "t_start": t_start}
+    return {PHASE: PHASE_COSTS, **costs, "seconds_cost": seconds, schema.T_START: t_start}
 
 
 def train_result(step: int, psnr: float) -> dict[str, Any]:

@@ -8,8 +8,9 @@ with a partial score. This subclass keeps Ray's ask path and replaces the tell p
 - ``suggest``: right after Optuna's ``ask`` the trial gets this driver's id and its first
   heartbeat (so crash recovery can always tell whose it is); the space runs define-by-run on
   it (inside Ray's suggest-captor); the design's target ``ArchConfig`` goes into the Ray config
-  (so workers need neither the space nor the sampler) and into the trial's attributes at once
-  (dashboards see RUNNING trials' designs), with the study's fingerprint;
+  (so workers need neither the space nor the sampler) and into the trial at once: its label
+  and key as attributes (dashboards see RUNNING trials' designs), the arch itself as the
+  ``arch.json`` artifact (``studies.artifacts``), with the study's fingerprint;
 - ``on_trial_result``: merges each result into the trial's attributes (costs are written at
   once; the validation curve is collected);
 - a design scored before (trained, stopped or infeasible) under the same fingerprint (target
@@ -34,9 +35,11 @@ from optuna.trial import FixedTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Candidate, get_space
-from studies import compat
+from studies import compat, schema
+from studies.artifacts import attach, trial_data
 from studies.schema import (
     ATTR_ARCH,
+    ATTR_ARCH_KEY,
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_DRIVER,
@@ -120,7 +123,8 @@ class StudySearcher(OptunaSearch):
             self._define(FixedTrial(ot_trial.params))
         candidate = self._candidates[-1]
         arch = candidate.arch(self._backbone)
-        ot_trial.set_user_attr(ATTR_ARCH, arch.to_dict())
+        ot_trial.set_user_attr(ATTR_ARCH_KEY, arch.key())
+        attach(ot_trial, "arch.json", {ATTR_ARCH: arch.to_dict()})
         ot_trial.set_user_attr(ATTR_DESIGN, candidate.label)
         ot_trial.set_user_attr(ATTR_FINGERPRINT, self._fingerprint)
         self._attrs[trial_id] = {"curve": []}
@@ -129,24 +133,25 @@ class StudySearcher(OptunaSearch):
         reference = ot_trial.user_attrs.get(ATTR_REFERENCE)
         if reference:
             config[protocol.REFERENCE_KEY] = reference
-        source = self._evaluated_twin(arch.to_dict())
+        source = self._evaluated_twin(arch.key())
         if source is not None:  # the same design was scored before: reuse, do not retrain
             self._twins[trial_id] = source
             config[protocol.REUSE_KEY] = source.number
         self._notify("start", ot_trial)
         return config
 
-    def _evaluated_twin(self, arch: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+    def _evaluated_twin(self, arch_key: str) -> optuna.trial.FrozenTrial | None:
         """An earlier, original (not copied) trial of the same design and fingerprint that
         completed, was infeasible (under the same constraints) or was stopped: training is
         seeded, so a re-run would repeat it. Failed trials are run again."""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                                TrialState.PRUNED)):
-            a = t.user_attrs
+            a = schema.current(t.user_attrs)
             if (a.get(ATTR_STATUS) in REUSABLE and ATTR_COPY_OF not in a
-                    and a.get(ATTR_FINGERPRINT) == self._fingerprint and a.get(ATTR_ARCH) == arch
+                    and a.get(ATTR_FINGERPRINT) == self._fingerprint
+                    and a.get(ATTR_ARCH_KEY) == arch_key
                     and (a[ATTR_STATUS] != STATUS_INFEASIBLE
-                         or sorted(t.constraints) == self._constraint_names)):
+                         or sorted(schema.trial_constraints(t)) == self._constraint_names)):
                 return t
         return None
 
@@ -163,7 +168,7 @@ class StudySearcher(OptunaSearch):
         attrs.update(fresh)
         if phase == protocol.PHASE_COSTS:  # visible while the trial trains
             ot_trial = self._asked[trial_id]
-            for key, value in fresh.items():
+            for key, value in schema.split(fresh)[0].items():  # bulky data: at the end
                 ot_trial.set_user_attr(key, value)
 
     def on_trial_complete(
@@ -174,7 +179,7 @@ class StudySearcher(OptunaSearch):
         attrs = self._final_attrs(self._attrs.pop(trial_id, {"curve": []}), result)
         twin = self._twins.pop(trial_id, None)
         if twin is not None and protocol.phase_of(result) == protocol.PHASE_FINAL:
-            attrs = _copied_attrs(attrs, twin)
+            attrs = _copied_attrs(attrs, twin.number, trial_data(self.study, twin))
         outcome = decide(attrs, self._spec.objective_keys, self._spec.parsed_constraints, error)
         self._tell(trial_id, outcome)
 
@@ -229,9 +234,10 @@ class StudySearcher(OptunaSearch):
         return None
 
 
-def _copied_attrs(attrs: dict[str, Any], twin: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """A reuse of ``twin``: its results, this trial's own times, and ``copy_of``."""
+def _copied_attrs(attrs: dict[str, Any], twin: int, stored: dict[str, Any]) -> dict[str, Any]:
+    """A reuse of trial ``twin`` (which ``stored`` its results): its results, this trial's own
+    times, and ``copy_of``."""
     reported = protocol.reported_keys()
-    copied = {k: v for k, v in twin.user_attrs.items() if k in reported and k not in TIME_KEYS}
+    copied = {k: v for k, v in stored.items() if k in reported and k not in TIME_KEYS}
     own_times = {k: v for k, v in attrs.items() if k in TIME_KEYS}
-    return {**own_times, **copied, ATTR_COPY_OF: twin.number}
+    return {**own_times, **copied, ATTR_COPY_OF: twin}

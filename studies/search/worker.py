@@ -17,9 +17,14 @@ from typing import Any
 from nas.config import ArchConfig
 from nas.cost import measure_cost
 from studies.constraints import broken, constraint_values
-from studies.metrics import cost_metrics
+from studies.metrics import cost_metrics, get_metric
 from studies.schema import (
     ATTR_BROKEN,
+    CURVE,
+    INPUT_PSNR,
+    M_SC_TIMELINE,
+    T_END,
+    T_START,
     ATTR_ERROR,
     ATTR_PROXY_ARCH,
     ATTR_STATUS,
@@ -37,7 +42,7 @@ def cost_attrs(arch: ArchConfig, settings: TrialSettings) -> dict[str, Any]:
     r = measure_cost(arch, s.input_size, s.batch, s.bits, s.cost_engine)
     return {
         **{m.key: m.from_cost(r) for m in cost_metrics() if m.from_cost is not None},
-        "m_sc_timeline": [[label, int(b)] for label, b in r.m_sc_timeline],
+        M_SC_TIMELINE: [[label, int(b)] for label, b in r.m_sc_timeline],
         "bits": r.bits,
         "input_size": [r.height, r.width],
         "cost_engine": r.engine,
@@ -71,16 +76,16 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
         proxy, s.task, s.budget, s.data, threads=s.threads, seed=s.seed,
         callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
     )  # fmt: skip
+    scores = {get_metric("psnr").key: float(result.psnr), get_metric("ssim").key: float(result.ssim)}
     out = {
         ATTR_PROXY_ARCH: proxy.to_json(),
-        "psnr": float(result.psnr),
-        "ssim": float(result.ssim),
-        "input_psnr": float(result.input_psnr),
+        **scores,
+        INPUT_PSNR: float(result.input_psnr),
         "steps": int(result.steps),
-        "curve": [[int(s), float(v)] for s, v in result.curve],
+        CURVE: [[int(s), float(v)] for s, v in result.curve],
         "seconds_train": float(result.seconds),
     }
-    if not (math.isfinite(out["psnr"]) and math.isfinite(out["ssim"])):
+    if not all(math.isfinite(v) for v in scores.values()):
         return {**out, ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: "proxy scores are not finite"}
     return {**out, ATTR_STATUS: STATUS_COMPLETE}
 
@@ -100,7 +105,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: _reason(exc)}
     tune.report(protocol.final_result(
         final, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
-        t_start=t_start, t_end=time.time()))  # fmt: skip
+        **{T_START: t_start, T_END: time.time()}))  # fmt: skip
 
 
 def _reason(exc: BaseException) -> str:
