@@ -64,10 +64,14 @@ class SQLArtifactStore:
         return io.BytesIO(found[artifact_id])
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.write_many({artifact_id: content_body.read()})
+
+    def write_many(self, bodies: Mapping[str, bytes]) -> None:
+        """Store several artifacts in one transaction (replacing any with the same id)."""
         self._create()
         with self.engine.begin() as conn:
-            conn.execute(_ROWS.delete().where(_ROWS.c.artifact_id == artifact_id))
-            conn.execute(_ROWS.insert().values(artifact_id=artifact_id, body=content_body.read()))
+            conn.execute(_ROWS.delete().where(_ROWS.c.artifact_id.in_(list(bodies))))
+            conn.execute(_ROWS.insert(), [{"artifact_id": k, "body": v} for k, v in bodies.items()])
 
     def remove(self, artifact_id: str) -> None:
         with self.engine.begin() as conn:
@@ -95,10 +99,16 @@ def artifact_store(storage: optuna.storages.BaseStorage) -> SQLArtifactStore | N
     return SQLArtifactStore(engine) if engine is not None else None
 
 
-def attach(trial: optuna.Trial, filename: str, data: Mapping[str, Any]) -> None:
-    """Upload ``data`` as the JSON artifact ``filename`` of the running ``trial`` (nothing when
-    ``data`` is empty or the storage keeps no artifacts)."""
-    store = artifact_store(trial.storage)
+def attach(
+    trial: optuna.Trial,
+    filename: str,
+    data: Mapping[str, Any],
+    store: SQLArtifactStore | None = None,
+) -> None:
+    """Upload ``data`` as the JSON artifact ``filename`` of the running ``trial`` into ``store``
+    (default: the trial's own database); nothing when ``data`` is empty or there is no store
+    (a study in memory)."""
+    store = store or artifact_store(trial.storage)
     if not data or store is None:
         return
     with tempfile.TemporaryDirectory(prefix="unetmm-artifact-") as tmp:

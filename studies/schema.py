@@ -59,9 +59,11 @@ through ``current``: ``LEGACY_KEYS`` maps the old keys to the new ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial
 
 ATTR_ARCH = "arch"
@@ -114,8 +116,10 @@ CONSTRAINT_LIST = "constraints"  # Optuna's older list of values (optuna-dashboa
 
 def split(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(user attributes, bulky data)``: what goes to ``set_user_attr`` and what to artifacts;
-    a curve also leaves its last point among the user attributes (``last_validation``)."""
-    compact = {k: v for k, v in attrs.items() if k not in BULKY_KEYS}
+    a curve also leaves its last point among the user attributes (``last_validation``); times
+    are kept to the millisecond."""
+    compact = {k: (round(v, 3) if k in TIME_KEYS and isinstance(v, float) else v)
+               for k, v in attrs.items() if k not in BULKY_KEYS}  # fmt: skip
     compact.update(last_validation(attrs.get(CURVE)))
     return compact, {k: v for k, v in attrs.items() if k in BULKY_KEYS}
 
@@ -159,3 +163,15 @@ def trial_constraints(trial: FrozenTrial) -> dict[str, float]:
     if named:
         return named
     return {str(i): float(v) for i, v in enumerate(attrs.get(CONSTRAINT_LIST) or ())}
+
+
+def name_metrics(study: optuna.Study, objectives: Sequence[str]) -> None:
+    """Name the study's objective values with their units (``Metric.optuna_name``: ``"PSNR
+    [dB]"``), which optuna-dashboard and ``study.trials_dataframe`` show."""
+    from studies.metrics import get_metric
+
+    names = [get_metric(o).optuna_name for o in objectives]
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)

@@ -29,7 +29,6 @@ from rich.console import Console
 
 from nas.errors import ConfigError
 from studies import compat
-from studies.metrics import get_metric
 from studies.schema import (
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -37,6 +36,7 @@ from studies.schema import (
     STUDY_ATTR_FINGERPRINT,
     STUDY_ATTR_OBJECTIVES,
     STUDY_ATTR_SPEC,
+    name_metrics,
 )
 from studies.search.early_stopping import make_trial_scheduler
 from studies.search.heartbeat import Heartbeat
@@ -108,16 +108,6 @@ def prepare_study(
         study.set_user_attr(STUDY_ATTR_COMPARABLE, spec.comparable())
     name_metrics(study, spec.objectives)  # a study from before metric names gets them now
     return study
-
-
-def name_metrics(study: optuna.Study, objectives: tuple[str, ...] | list[str]) -> None:
-    """Name the study's objective values with their units (``Metric.optuna_name``: ``"PSNR
-    [dB]"``), which optuna-dashboard and ``study.trials_dataframe`` show."""
-    names = [get_metric(o).optuna_name for o in objectives]
-    if study.metric_names != names:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(names)
 
 
 def _stored_fingerprint(study: optuna.Study) -> tuple[str | None, dict[str, Any]]:

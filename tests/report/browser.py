@@ -4,7 +4,9 @@ How: a probe script is injected as the first ``<script>`` of a *copy* of the pag
 itself stays as written). It records uncaught errors (also failed resource loads, in the capture
 phase), unhandled promise rejections and ``console.error`` calls, and after ``load`` writes them
 with a census of every plotly figure (SVGs, markers, canvases, traces) into ``<pre id="__probe">``.
-``chromium --headless --dump-dom`` prints the DOM after the page settled (``--virtual-time-budget``
+The census also holds the screen boxes ``[left, top, right, bottom]`` of each figure's
+annotation texts, legend, shapes (constraint lines) and plot areas, so tests can check that
+labels do not collide. ``chromium --headless --dump-dom`` prints the DOM after the page settled (``--virtual-time-budget``
 lets timers run), and the test parses the probe's JSON. The network is cut off with a proxy that
 does not exist, so a page that needs a CDN fails. As a second, independent source, Chromium's
 own log (``--enable-logging=stderr``) is scanned for ``Uncaught`` and ``Failed to load resource``
@@ -40,9 +42,14 @@ console.warn=function(){rec.warnings.push(Array.from(arguments).join(' '));
   return cw.apply(console,arguments);};
 window.addEventListener('load',function(){setTimeout(function(){
   var plots={};
+  function box(e){var r=e.getBoundingClientRect();return [r.left,r.top,r.right,r.bottom];}
+  function boxes(d,sel){return Array.from(d.querySelectorAll(sel)).map(box);}
   document.querySelectorAll('.plotly-graph-div').forEach(function(d){plots[d.id]={
     svg:d.querySelectorAll('svg.main-svg').length, points:d.querySelectorAll('path.point').length,
-    canvas:d.querySelectorAll('canvas').length, traces:(d.data||[]).length};});
+    canvas:d.querySelectorAll('canvas').length, traces:(d.data||[]).length,
+    names:(d.data||[]).map(function(t){return t.name||'';}),
+    annotations:boxes(d,'g.annotation-text-g'), legend:boxes(d,'g.legend'),
+    shapes:boxes(d,'.shapelayer path'), plotarea:boxes(d,'rect.nsewdrag')};});
   var pre=document.createElement('pre');pre.id='__probe';
   pre.textContent=JSON.stringify({errors:rec.errors,warnings:rec.warnings,plots:plots,
     plotly:typeof Plotly!=='undefined'?Plotly.version:null});

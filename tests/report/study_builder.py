@@ -1,8 +1,9 @@
 """A small REAL unetmm study in a SQLite file, for the report, dashboard and export tests.
 
 Each trial samples a skip design for NAFNet-w16, builds its real ``ArchConfig``, measures its real
-costs at 64x64 (``nas.measure_cost(engine="meta")``) and writes exactly the attributes of
-``studies.schema``. Only the accuracy is fake: a deterministic function of the measured costs
+costs at 64x64 (``nas.measure_cost(engine="meta")``) and is written by the search's own writer
+(``studies.search.outcome.apply``), so it holds exactly what ``studies.schema`` says (and
+``build_legacy_study`` writes the same trials the way older unetmm versions did). Only the accuracy is fake: a deterministic function of the measured costs
 (no training). The study also holds what a real search produces besides clean trials:
 
 - constraints named and valued as the search writes them (``studies.constraints``):
@@ -24,13 +25,14 @@ import dataclasses
 import math
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 
 import nas
 from nas.presets import backbone_preset, reference_designs
-from studies import schema
-from studies.metrics import cost_metrics
+from studies import compat, schema
+from studies.metrics import cost_metrics, get_metric
 
 INPUT = (64, 64)
 BITS = 8
@@ -85,21 +87,72 @@ def fake_psnr(m_sc: int, macs: int, full_macs: int) -> float:
     )
 
 
-def build_study(
-    path: Path | str, name: str = "report-test", n_trials: int = 24, seed: int = 3
-) -> BuiltStudy:
-    """Run a cheap but real unetmm-shaped study into the SQLite file ``path`` (or a storage URL).
+@dataclasses.dataclass
+class Record:
+    """One trial as the search would end it: state, objective values, attributes, constraints."""
 
-    The same arguments give the same trials (seeded sampler, deterministic costs and scores)."""
-    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    params: dict
+    distributions: dict
+    state: optuna.trial.TrialState
+    values: list[float] | None
+    attrs: dict
+    constraints: dict[str, float]
+
+
+def _records(n_trials: int, seed: int) -> list[Record]:
+    """The trials of the study, sampled in memory (seeded) and scored without training."""
     references = reference_designs(backbone_preset("nafnet-w16"))
     full_macs = nas.measure_cost(references["full"], INPUT, 1, BITS, "meta").macs
-    study = optuna.create_study(  # run in memory, then copy: one SQL transaction per trial
-        study_name=name,
-        directions=["maximize", "minimize", "minimize"],
-        sampler=optuna.samplers.RandomSampler(seed=seed),
-    )
+    psnr_key, macs_key = get_metric("psnr").key, get_metric("macs").key
+    sampler_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out: list[Record] = []
+    fixed = list(references.items())
+    for number in range(n_trials + len(fixed)):
+        trial = sampler_study.ask()
+        attrs: dict = {}
+        if number < len(fixed):
+            ref, arch = fixed[number]
+            attrs[schema.ATTR_REFERENCE] = ref
+        else:
+            ref, arch = None, sample_arch(trial)
+        attrs.update({schema.ATTR_ARCH: arch.to_dict(), schema.ATTR_PROXY_ARCH: arch.to_dict(),
+                      schema.ATTR_ARCH_KEY: arch.key(), schema.ATTR_DESIGN: design_label(arch)})  # fmt: skip
+        done = optuna.trial.TrialState.PRUNED
+        record = Record(trial.params, trial.distributions, done, None, attrs, {})
+        sampler_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        out.append(record)
+        try:
+            cost = nas.measure_cost(arch, INPUT, 1, BITS, "meta")
+        except nas.ConfigError as exc:
+            attrs.update({schema.ATTR_STATUS: schema.STATUS_FAILED, "error": str(exc)})
+            record.state = optuna.trial.TrialState.FAIL
+            continue
+        attrs.update({m.key: m.from_cost(cost) for m in cost_metrics()})
+        attrs.update({schema.M_SC_TIMELINE: [list(x) for x in cost.m_sc_timeline], "bits": BITS,
+                      "input_size": list(INPUT), "seconds_cost": cost.seconds})  # fmt: skip
+        record.constraints[M_SC_CONSTRAINT] = cost.m_sc_bytes / 1024 - M_SC_LIMIT / 1024
+        if cost.m_sc_bytes > M_SC_LIMIT:  # a hard constraint: not trained
+            attrs.update({schema.ATTR_STATUS: schema.STATUS_INFEASIBLE,
+                          schema.ATTR_BROKEN: [M_SC_CONSTRAINT]})  # fmt: skip
+            continue
+        psnr = fake_psnr(cost.m_sc_bytes, cost.macs, full_macs)
+        stopped = ref is None and number % 5 == 4
+        if stopped:  # partial score, made better than any complete one (see module docstring)
+            psnr += 6.0
+        attrs.update({schema.CURVE: [[100, psnr - 2.0], [200, psnr]], "seconds_train": 0.0,
+                      "seconds": cost.seconds, psnr_key: psnr, "ssim": round(psnr / 40.0, 4)})  # fmt: skip
+        if stopped:
+            attrs[schema.ATTR_STATUS] = schema.STATUS_STOPPED
+            continue
+        record.constraints[PSNR_CONSTRAINT] = PSNR_FLOOR - psnr
+        attrs[schema.ATTR_STATUS] = schema.STATUS_COMPLETE
+        record.state = optuna.trial.TrialState.COMPLETE
+        record.values = [psnr, float(cost.m_sc_bytes), float(cost.macs)]
+        assert attrs[macs_key] == cost.macs
+    return out
+
+
+def _study_attrs(study: optuna.Study, name: str) -> None:
     study.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
     spec = {
         "name": name,
@@ -110,55 +163,73 @@ def build_study(
         "constraints": [M_SC_CONSTRAINT, PSNR_CONSTRAINT],
     }
     study.set_user_attr("spec", spec)  # a part of the StudySpec the search stores
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["psnr", "m_sc", "macs"])
-    fixed: dict[int, tuple[str, nas.ArchConfig]] = {}
 
-    def objective(trial: optuna.Trial) -> tuple[float, float, float]:
-        if trial.number in fixed:
-            ref, arch = fixed[trial.number]
-            trial.set_user_attr(schema.ATTR_REFERENCE, ref)
-        else:
-            ref, arch = None, sample_arch(trial)
-        trial.set_user_attr(schema.ATTR_ARCH, arch.to_dict())
-        trial.set_user_attr(schema.ATTR_PROXY_ARCH, arch.to_dict())
-        trial.set_user_attr(schema.ATTR_DESIGN, design_label(arch))
-        try:
-            cost = nas.measure_cost(arch, INPUT, 1, BITS, "meta")
-        except nas.ConfigError as exc:
-            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_FAILED)
-            trial.set_user_attr("error", str(exc))
-            raise
-        for m in cost_metrics():
-            trial.set_user_attr(m.key, m.from_cost(cost))
-        trial.set_user_attr("m_sc_timeline", [list(x) for x in cost.m_sc_timeline])
-        trial.set_user_attr("bits", BITS)
-        trial.set_user_attr("input_size", list(INPUT))
-        trial.set_user_attr("seconds_cost", cost.seconds)
-        trial.set_constraint(M_SC_CONSTRAINT, cost.m_sc_bytes / 1024 - M_SC_LIMIT / 1024)
-        if cost.m_sc_bytes > M_SC_LIMIT:  # a hard constraint: not trained
-            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_INFEASIBLE)
-            trial.set_user_attr("broken", [M_SC_CONSTRAINT])
-            raise optuna.TrialPruned()
-        psnr = fake_psnr(cost.m_sc_bytes, cost.macs, full_macs)
-        stopped = ref is None and trial.number % 5 == 4
-        if stopped:  # partial score, made better than any complete one (see module docstring)
-            psnr += 6.0
-        trial.set_user_attr("psnr", psnr)
-        trial.set_user_attr("ssim", round(psnr / 40.0, 4))
-        trial.set_user_attr("curve", [[100, psnr - 2.0], [200, psnr]])
-        trial.set_user_attr("seconds_train", 0.0)
-        trial.set_user_attr("seconds", cost.seconds)
-        if stopped:
-            trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_STOPPED)
-            raise optuna.TrialPruned()
-        trial.set_constraint(PSNR_CONSTRAINT, PSNR_FLOOR - psnr)
-        trial.set_user_attr(schema.ATTR_STATUS, schema.STATUS_COMPLETE)
-        return psnr, float(cost.m_sc_bytes), float(cost.macs)
 
-    for i, (ref, arch) in enumerate(references.items()):
-        fixed[i] = (ref, arch)
-    study.optimize(objective, n_trials=n_trials + len(fixed), catch=(nas.ConfigError,))
-    optuna.copy_study(from_study_name=name, from_storage=study._storage, to_storage=url)
-    return BuiltStudy(path, url, name, M_SC_LIMIT, n_trials + len(fixed))
+class _Collected:
+    """An artifact store that keeps the bodies it is given (written later in one transaction)."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.bodies[artifact_id] = content_body.read()
+
+
+def build_study(
+    path: Path | str, name: str = "report-test", n_trials: int = 24, seed: int = 3
+) -> BuiltStudy:
+    """Write a cheap but real unetmm-shaped study into the SQLite file ``path`` (or a storage
+    URL), with the search's own writer (``outcome.apply``: short attributes, artifacts, both
+    constraint forms, metric names with units).
+
+    The same arguments give the same trials (seeded sampler, deterministic costs and scores)."""
+    from studies.artifacts import artifact_store, attach
+    from studies.search.outcome import Outcome, apply
+
+    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    records = _records(n_trials, seed)
+    # Written in memory (one SQL transaction per attribute is slow), then copied; the artifact
+    # bodies go straight to the target database, their metadata travels with the trials.
+    target = optuna.storages.RDBStorage(url)
+    store = _Collected()
+    study = optuna.create_study(study_name=name, directions=["maximize", "minimize", "minimize"])
+    _study_attrs(study, name)
+    schema.name_metrics(study, ["psnr", "m_sc", "macs"])
+    for r in records:
+        study.enqueue_trial(r.params)  # the sampled parameters, as a queued trial
+        trial = study.ask(r.distributions)
+        if r.attrs.get(schema.ATTR_REFERENCE):
+            trial.set_user_attr(schema.ATTR_REFERENCE, r.attrs[schema.ATTR_REFERENCE])
+        attach(trial, "results.json", schema.split(r.attrs)[1], store)
+        apply(study, trial, Outcome(r.state, r.values, r.attrs, r.constraints))
+    artifact_store(target).write_many(store.bodies)  # type: ignore[union-attr]
+    optuna.copy_study(from_study_name=name, from_storage=compat.study_storage(study),
+                      to_storage=target)  # fmt: skip
+    target.engine.dispose()
+    return BuiltStudy(path, url, name, M_SC_LIMIT, len(records))
+
+
+LEGACY_NAMES = {"psnr_db": "psnr", "macs_fvcore": "macs", "input_psnr_db": "input_psnr"}
+
+
+def build_legacy_study(
+    path: Path | str, name: str = "legacy", n_trials: int = 24, seed: int = 3
+) -> BuiltStudy:
+    """The same trials as ``build_study``, stored as unetmm wrote them before attribute names
+    carried units: keys ``psnr``/``macs``, every bulky value a user attribute, constraints only
+    as Optuna 5's ``constraints:<name>``, no metric names, no ``arch_key``."""
+    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    records = _records(n_trials, seed)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], study_name=name)
+    _study_attrs(study, name)
+    for r in records:
+        attrs = {LEGACY_NAMES.get(k, k): v for k, v in r.attrs.items() if k != schema.ATTR_ARCH_KEY}
+        study.add_trial(optuna.trial.create_trial(
+            state=r.state, values=r.values, params=r.params, distributions=r.distributions,
+            user_attrs=attrs, system_attrs={f"constraints:{k}": v for k, v in r.constraints.items()},
+        ))  # fmt: skip
+    optuna.copy_study(from_study_name=name, from_storage=compat.study_storage(study),
+                      to_storage=url)  # fmt: skip
+    return BuiltStudy(path, url, name, M_SC_LIMIT, len(records))

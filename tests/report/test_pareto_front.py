@@ -71,10 +71,10 @@ def test_constraint_limits_are_read_from_the_names(built_study) -> None:
     limits = pareto.constraint_limits(pareto.load_points(study))
     assert limits == {
         "m_sc <= 40 KiB": pareto.ConstraintLimit("m_sc <= 40 KiB", "m_sc_bytes", "<=", 40960.0),
-        "psnr >= 22 dB": pareto.ConstraintLimit("psnr >= 22 dB", "psnr", ">=", 22.0),
+        "psnr >= 22 dB": pareto.ConstraintLimit("psnr >= 22 dB", "psnr_db", ">=", 22.0),
     }
     parsed = pareto.parse_constraint_name("macs <= 17.5 G")
-    assert (parsed.attr, parsed.limit) == ("macs", 17.5e9)
+    assert (parsed.attr, parsed.limit) == ("macs_fvcore", 17.5e9)
     assert pareto.parse_constraint_name("m_sc <= 0.25 MiB").limit == 262144
     assert pareto.parse_constraint_name("latency <= 3 ms") is None
 
@@ -165,12 +165,12 @@ def test_knee_is_the_point_farthest_above_the_chord() -> None:
         ("m_sc <= 262144 B", "m_sc_bytes", "<=", 262_144),
         ("m_sc <= 3.75MiB", "m_sc_bytes", "<=", 3_932_160),
         ("peak_memory <= 4 MiB", "peak_activation_bytes", "<=", 4 * 2**20),
-        ("macs <= 18 G", "macs", "<=", 18e9),
-        ("macs <= 18000000000", "macs", "<=", 18e9),
-        ("macs <= 1.8e+10", "macs", "<=", 18e9),
+        ("macs <= 18 G", "macs_fvcore", "<=", 18e9),
+        ("macs <= 18000000000", "macs_fvcore", "<=", 18e9),
+        ("macs <= 1.8e+10", "macs_fvcore", "<=", 18e9),
         ("macs_paper <= 17.52 G", "macs_paper", "<=", 17.52e9),
-        ("psnr >= 28", "psnr", ">=", 28.0),
-        ("psnr >= 28.25 dB", "psnr", ">=", 28.25),
+        ("psnr >= 28", "psnr_db", ">=", 28.0),
+        ("psnr >= 28.25 dB", "psnr_db", ">=", 28.25),
         ("ssim >= 0.8", "ssim", ">=", 0.8),
     ],
 )
@@ -185,9 +185,10 @@ def test_constraint_names_that_say_no_limit(name) -> None:
     assert pareto.parse_constraint_name(name) is None
 
 
-def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> None:
+def test_a_repeated_front_design_is_listed_once_and_drawn_as_a_repeat() -> None:
     """Trial 3 repeats design 1 with the same scores (a copied result): the table's front lists
-    it once, the plots draw it with the front, not grey as dominated."""
+    it once, and the plots count it once too: a small ring on trial 1 (its hover says so), not
+    a second front point nor a grey dominated one."""
     from studies.results.plots import views as plots
 
     def point(number: int, design: str, psnr: float, m_sc: float) -> TrialPoint:
@@ -203,7 +204,8 @@ def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> No
     assert [p.number for p in with_repeats] == [0, 1, 3, 4]
     view = plots.scatter_view(points, "m_sc", "psnr", {}, "t")
     drawn = {s.kind: s.numbers for s in view.series}
-    assert drawn["front"] == (0, 1, 3, 4) and drawn["feasible"] == (2,)
+    assert drawn["front"] == (0, 1, 4) and drawn["feasible"] == (2,) and drawn["repeat"] == (3,)
+    assert "repeated by #3" in next(s for s in view.series if s.kind == "front").text[1]
     # A repeat with other scores (noise) is another measurement: dominated, drawn grey.
     noisy = [*points[:3], point(3, "b", 24.5, 10.0), points[4]]
     drawn = {s.kind: s.numbers for s in plots.scatter_view(noisy, "m_sc", "psnr", {}, "t").series}

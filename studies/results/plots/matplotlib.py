@@ -26,8 +26,10 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Any, path: Path, laid_out: bool = False) -> Path:
+    """Write ``fig`` (laid out with ``tight_layout`` unless ``laid_out``) and close it."""
+    if not laid_out:
+        fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")  # legends placed outside the axes included
     _pyplot().close(fig)
     return path
@@ -42,7 +44,11 @@ def _marker_kwargs(kind: str) -> dict[str, Any]:
 
 
 def scatter_png(view: ScatterView, path: Path) -> Path:
-    """Main panel over a strip of untrained trials, as ``plotly.scatter_plotly``."""
+    return _save(scatter_figure(view), path, laid_out=True)
+
+
+def scatter_figure(view: ScatterView) -> Any:
+    """Main panel over a strip of untrained trials, as ``plotly.scatter_plotly`` (laid out)."""
     plt = _pyplot()
     fig, (ax, strip) = plt.subplots(2, 1, sharex=True, figsize=(8, 6.4), dpi=110,
                                     gridspec_kw={"height_ratios": [10, 1.1], "hspace": 0.06})  # fmt: skip
@@ -87,9 +93,7 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
     names = [n for a in (ax, strip) for n in a.get_legend_handles_labels()[1]]
     fig.legend(handles, names, fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.subplots_adjust(bottom=0.08 + 0.035 * ((len(names) + 1) // 2) + 0.07, top=0.93)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def scatter3d_png(view: Scatter3DView, path: Path) -> Path:
@@ -144,6 +148,11 @@ def importances_png(imp: Importances, path: Path) -> Path:
 
 def timelines_png(timelines: Mapping[str, Sequence[Sequence[Any]]], bits: int, path: Path) -> Path:
     """Fig. 1b from plain ``[label, bytes]`` timelines (what a trial stores)."""
+    return _save(timelines_figure(timelines, bits), path)
+
+
+def timelines_figure(timelines: Mapping[str, Sequence[Sequence[Any]]], bits: int) -> Any:
+    """The figure of ``timelines_png``, legend under the axes."""
     plt = _pyplot()
     unit = unit_for("m_sc", [b for tl in timelines.values() for _, b in tl])
     fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=110)
@@ -161,7 +170,7 @@ def timelines_png(timelines: Mapping[str, Sequence[Sequence[Any]]], bits: int, p
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    return _save(fig, path)
+    return fig
 
 
 def placeholder_png(text: str, path: Path) -> Path:

@@ -170,12 +170,14 @@ def hover_text(p: TrialPoint, repeats: Sequence[int] = ()) -> str:
     return f"#{p.number} {p.design}<br>{score}; {costs}<br>status {p.status}{also}"
 
 
-def _kind(p: TrialPoint, front_numbers: set[int]) -> str | None:
+def _kind(p: TrialPoint, front_numbers: set[int], score: str) -> str | None:
     """The series a trial is drawn in (before repeats); None: not drawn (failed, running)."""
     if p.state not in ("COMPLETE", "PRUNED") or p.status == schema.STATUS_FAILED:
         return None
+    if shown_value(p, score) is None:
+        return "untrained"
     if not p.feasible:
-        return "untrained" if shown_value(p, "psnr") is None else "infeasible"
+        return "infeasible"
     if p.status == schema.STATUS_STOPPED:
         return "stopped"
     if p.status != schema.STATUS_COMPLETE or p.state != "COMPLETE":
@@ -192,11 +194,11 @@ def _sort(
     grouped: dict[str, list[TrialPoint]] = {k: [] for k in STYLE}
     seen: set[Any] = set()
     for p in sorted(points, key=lambda p: p.number):
-        kind = _kind(p, front_numbers)
+        kind = _kind(p, front_numbers, axes[-1])
         if kind is None or any(p.value(a) is None for a in axes[:-1]):
             continue
         twin = _twin(p, axes)
-        if twin is not None and twin in seen and kind != "front":
+        if twin is not None and twin in seen and kind not in ("front", "untrained"):
             kind = "repeat"
         seen.add(twin)
         grouped[kind].append(p)
@@ -261,7 +263,7 @@ def scatter_view(
     grouped = _sort(points, front_numbers, (x, y))
     repeats = _repeats_of(grouped, (x, y))
     main = [p for k, ps in grouped.items() if k != "untrained" for p in ps]
-    xu = unit_for(x, [p.value(x) for p in main + grouped["untrained"]])  # type: ignore[misc]
+    xu = unit_for(x, [p.value(x) for p in main or grouped["untrained"]])  # type: ignore[misc]
     yu = unit_for(y, [v for p in main if (v := shown_value(p, y)) is not None])
 
     def xv(p: TrialPoint) -> float:
