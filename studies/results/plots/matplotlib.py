@@ -108,7 +108,9 @@ def scatter3d_png(view: Scatter3DView, path: Path) -> Path:
     ax.set(xlabel=view.titles[0], ylabel=view.titles[1], zlabel=view.titles[2])
     left_out = f"\n{len(view.left_out)} untrained trial(s) (no PSNR) not drawn" if view.left_out else ""
     ax.set_title(view.title + left_out, fontsize=11)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    if any(s.numbers for s in view.series):
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2,
+                  frameon=False)  # fmt: skip
     return _save(fig, path)
 
 
