@@ -8,7 +8,6 @@ pyproject bounds both libraries below their next major versions.
 
 from __future__ import annotations
 
-import copy
 import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 # The private attributes and modules used below (the source scan forbids them elsewhere).
 PRIVATE_NAMES = frozenset({
-    "_should_skip_enqueue", "_storage", "_backend", "_study_id", "_trial_id", "_system_attrs",
+    "_should_skip_enqueue", "_storage", "_backend", "_study_id", "_trial_id",
     "_ot_study", "_ot_trials", "_completed_trials", "_rdb",
 })  # fmt: skip
 
@@ -40,14 +39,6 @@ def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage id of a live or frozen trial. Waiting for: a public ``trial_id`` (the
     storage API takes ids, while trials only show their number)."""
     return trial._trial_id
-
-
-def with_system_attrs(trial: FrozenTrial, extra: dict[str, Any]) -> FrozenTrial:
-    """A shallow copy of ``trial`` whose system attributes also hold ``extra``. Waiting for: a
-    public way to build a FrozenTrial from another with changed system attributes."""
-    shown = copy.copy(trial)
-    shown._system_attrs = {**trial.system_attrs, **extra}
-    return shown
 
 
 def storage_engine(storage: optuna.storages.BaseStorage) -> sqlalchemy.engine.Engine | None:

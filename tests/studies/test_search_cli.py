@@ -38,8 +38,8 @@ def load(url: str, name: str) -> optuna.Study:
 
 
 def overlapping_pairs(trials: list[optuna.trial.FrozenTrial]) -> int:
-    spans = [(t.user_attrs["t_start"], t.user_attrs["t_end"]) for t in trials
-             if "t_end" in t.user_attrs and t.user_attrs.get("seconds", 0) > 1]  # fmt: skip
+    spans = [(t.user_attrs["t_start_unix"], t.user_attrs["t_end_unix"]) for t in trials
+             if "t_end_unix" in t.user_attrs and t.user_attrs.get("seconds", 0) > 1]  # fmt: skip
     return sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1])
 
 

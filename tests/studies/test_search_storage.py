@@ -17,6 +17,8 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.errors import ConfigError
+from studies import schema
+from studies.artifacts import trial_data
 from studies.search.driver import Queued, enqueue_references, prepare_study
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.protocol import ARCH_KEY, REUSE_KEY
@@ -143,15 +145,15 @@ def _searcher(study_spec, storage_url, name):
 
 
 def _costs(m_sc, macs=16e9):
-    return {"phase": "costs", "m_sc_bytes": m_sc, "macs": macs, "macs_paper": macs,
+    return {"phase": "costs", "m_sc_bytes": m_sc, "macs_fvcore": macs, "macs_paper": macs,
             "params": 29_000_000, "peak_activation_bytes": 50_000_000, "bits": 8,
             "input_size": [256, 256], "m_sc_timeline": [["E1", m_sc]], "cost_engine": "meta",
-            "seconds_cost": 0.2, "t_start": 100.0}  # fmt: skip
+            "seconds_cost": 0.2, "t_start_unix": 100.0}  # fmt: skip
 
 
 def _final(status, **metrics):
-    return {"phase": "final", "status": status, "seconds": 9.0, "t_start": 100.0, "t_end": 109.0,
-            **metrics}  # fmt: skip
+    return {"phase": "final", "status": status, "seconds": 9.0, "t_start_unix": 100.0,
+            "t_end_unix": 109.0, **{("psnr_db" if k == "psnr" else k): v for k, v in metrics.items()}}  # fmt: skip
 
 
 def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front(storage_url):
@@ -192,10 +194,14 @@ def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front
         "complete", "stopped", "infeasible", "failed", "complete", "failed"]  # fmt: skip
     t0, t1, t2, t3, t4, t5 = trials
     assert t0.values == [22.0, 262_144, 16e9]
-    assert t0.constraints == {"m_sc <= 1 MiB": -0.75, "psnr >= 21": -1.0}
-    assert t0.user_attrs["arch"]["skip"] == {"name": "subset", "stages": [4]}
+    assert schema.trial_constraints(t0) == {"m_sc <= 1 MiB": -0.75, "psnr >= 21": -1.0}
+    assert t0.system_attrs["constraints"] == [-0.75, -1.0]  # the list optuna-dashboard reads
+    assert trial_data(study, t0)["arch"]["skip"] == {"name": "subset", "stages": [4]}
+    assert "arch" not in t0.user_attrs and "curve" not in t0.user_attrs
     assert t0.user_attrs["design"] == "subset [4]" and t0.user_attrs["seconds"] == 9.0
-    assert t1.values is None and t1.user_attrs["curve"] == [[50, 35.0]] and "psnr" not in t1.user_attrs
+    assert t1.values is None and trial_data(study, t1)["curve"] == [[50, 35.0]]
+    assert (t1.user_attrs["val_step"], t1.user_attrs["val_psnr_db"]) == (50, 35.0)
+    assert "psnr_db" not in t1.user_attrs
     assert t2.values is None and t2.constraints["m_sc <= 1 MiB"] == pytest.approx(1.0)
     assert "died" in t3.user_attrs["error"]
     assert t4.constraints["psnr >= 21"] == pytest.approx(0.6)
@@ -217,7 +223,8 @@ def test_a_design_scored_before_is_copied_not_retrained(storage_url):
     searcher.on_trial_complete("a", _final("complete", psnr=23.0, ssim=0.7, steps=100))
     config = searcher.suggest("b")
     assert config[REUSE_KEY] == 0
-    searcher.on_trial_complete("b", {"phase": "final", "seconds": 0.01, "t_start": 5.0, "t_end": 5.01})
+    searcher.on_trial_complete("b", {"phase": "final", "seconds": 0.01, "t_start_unix": 5.0,
+                                     "t_end_unix": 5.01})  # fmt: skip
     a, b = searcher.study.get_trials()
     assert b.state == TrialState.COMPLETE and b.values == a.values
     assert b.user_attrs["copy_of"] == 0 and b.user_attrs["seconds"] == 0.01
