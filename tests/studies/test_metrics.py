@@ -37,7 +37,7 @@ def test_a_registered_metric_is_an_objective_a_constraint_and_a_report_column(la
     spec = parse_spec({"name": "lat", "objectives": ["psnr", "latency"],
                        "constraints": ["latency <= 5k", "m_sc <= 1 MiB"]}, "")  # fmt: skip
     assert spec.directions == ["maximize", "minimize"]
-    assert spec.objective_keys == ["psnr", "latency_ms"]
+    assert spec.objective_keys == ["psnr_db", "latency_ms"]
     hard = [c for c in spec.parsed_constraints if c.is_cost]
     assert [(c.key, c.limit_in_key_unit) for c in hard] == [("latency_ms", 5000.0),
                                                             ("m_sc_bytes", 2**20.0)]  # fmt: skip

@@ -17,7 +17,7 @@ def test_presets_ship_and_load():
     target = paper.target.backbone_config()
     assert (target.width, paper.target.input_size, paper.target.bits) == (32, (256, 256), 8)
     assert paper.directions == ["maximize", "minimize", "minimize"]
-    assert paper.objective_keys == ["psnr", "m_sc_bytes", "macs"]
+    assert paper.objective_keys == ["psnr_db", "m_sc_bytes", "macs_fvcore"]
     m_sc, macs = paper.parsed_constraints
     assert m_sc.value(256 * 32 * 32) == 0.0  # the paper's UNet--: exactly 0.25 MiB, feasible
     assert macs.value(18.5e9) == pytest.approx(0.5)
