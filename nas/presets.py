@@ -52,7 +52,7 @@ def _model_names() -> dict[str, tuple[str, str]]:
     return {f"{b}-{d}": (b, d) for b in BACKBONE_PRESETS.names() for d in SKIP_DESIGNS.names()}
 
 
-def list_models(filter: str = "") -> list[str]:  # noqa: A002  (timm's name for it)
+def list_models(filter: str = "") -> list[str]:  # timm's name for the pattern
     """Names ``create_model`` accepts, sorted: ``<backbone preset>-<skip design>``, e.g.
     ``nafnet-sidd-full`` (NAFNet as published), ``nafnet-sidd-unetmm`` (the paper's UNet--).
     ``filter`` is a shell-style pattern (``"nafnet-*-unetmm"``); empty lists all."""

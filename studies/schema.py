@@ -59,6 +59,7 @@ through ``current``: ``LEGACY_KEYS`` maps the old keys to the new ones.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -139,10 +140,8 @@ def current(attrs: Mapping[str, Any]) -> dict[str, Any]:
     if ATTR_ARCH_KEY not in out and isinstance(out.get(ATTR_ARCH), dict):
         from nas.config import ArchConfig
 
-        try:
+        with contextlib.suppress(Exception):  # an arch this version cannot read: no key
             out[ATTR_ARCH_KEY] = ArchConfig.from_dict(out[ATTR_ARCH]).key()
-        except Exception:  # noqa: BLE001 (an arch this version cannot read: no key)
-            pass
     if VAL_STEP not in out:
         out.update(last_validation(out.get(CURVE)))
     return out

@@ -99,16 +99,17 @@ class CostReport:
     def summary(self) -> str:
         """Five short lines: what was measured, then M_sc, peak activations, MACs, params."""
         at = next((label for label, b in self.m_sc_timeline if b == self.m_sc_bytes), "-")
-        return "\n".join((
-            f"{self.design}, input {self.input_shape}, {self.bits} bit ({self.engine} engine)",
-            f"  skip memory M_sc   {format_bytes(self.m_sc_bytes)} "
-            f"({self.m_sc_bytes:,} B; peak at {at})",
-            f"  peak activations   {format_bytes(self.peak_activation_bytes)} "
+        rows = {
+            "skip memory M_sc": f"{format_bytes(self.m_sc_bytes)} ({self.m_sc_bytes:,} B; "
+            f"peak at {at})",
+            "peak activations": f"{format_bytes(self.peak_activation_bytes)} "
             f"(at {self.peak_activation_stage})",
-            f"  MACs               {format_count(self.macs)} (fvcore), "
-            f"{format_count(self.macs_paper)} (paper convention)",
-            f"  params             {format_count(self.params)}",
-        ))  # fmt: skip
+            "MACs": f"{format_count(self.macs)} (fvcore), {format_count(self.macs_paper)} "
+            "(paper convention)",
+            "params": format_count(self.params),
+        }
+        head = f"{self.design}, input {self.input_shape}, {self.bits} bit ({self.engine} engine)"
+        return "\n".join([head, *(f"  {k:<18} {v}" for k, v in rows.items())])
 
     def __repr__(self) -> str:
         """One line (the full fields: ``to_dict()``; readable: ``summary()``)."""

@@ -95,9 +95,11 @@ def open_dashboard(
                 f"studies there: {', '.join(sorted(names)) or 'none'}"
             )
         study_id = store.get_study_id_from_name(study)
-    ids = [study_id] if study_id is not None else [
-        store.get_study_id_from_name(s.study_name) for s in store.get_all_studies()
-    ]
+    ids = (
+        [study_id]
+        if study_id is not None
+        else [store.get_study_id_from_name(s.study_name) for s in store.get_all_studies()]
+    )
     old = sum(old_constraint_trials(store, i) for i in ids)
     if old:
         print(f"note: {old} trial(s) were stored before constraints were written in the form "

@@ -383,7 +383,7 @@ def _page(
             )
             sections.append(f"<h2>{esc(title)}</h2>\n{div}")
         elif key in notes:
-            sections.append(f"<h2>{esc(title)}</h2>\n<p class=\"note\">{esc(notes[key])}</p>")
+            sections.append(f'<h2>{esc(title)}</h2>\n<p class="note">{esc(notes[key])}</p>')
     divs = "\n".join(sections)
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     knee_text = f"trial {knee}" if knee is not None else "none (front too small)"

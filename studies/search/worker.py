@@ -20,17 +20,17 @@ from studies.constraints import broken, constraint_values
 from studies.metrics import cost_metrics, get_metric
 from studies.schema import (
     ATTR_BROKEN,
-    CURVE,
-    INPUT_PSNR,
-    M_SC_TIMELINE,
-    T_END,
-    T_START,
     ATTR_ERROR,
     ATTR_PROXY_ARCH,
     ATTR_STATUS,
+    CURVE,
+    INPUT_PSNR,
+    M_SC_TIMELINE,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_INFEASIBLE,
+    T_END,
+    T_START,
 )
 from studies.search import protocol
 from studies.search.protocol import TrialSettings
@@ -76,7 +76,10 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
         proxy, s.task, s.budget, s.data, threads=s.threads, seed=s.seed,
         callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
     )  # fmt: skip
-    scores = {get_metric("psnr").key: float(result.psnr), get_metric("ssim").key: float(result.ssim)}
+    scores = {
+        get_metric("psnr").key: float(result.psnr),
+        get_metric("ssim").key: float(result.ssim),
+    }
     out = {
         ATTR_PROXY_ARCH: proxy.to_json(),
         **scores,

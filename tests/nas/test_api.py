@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 import nas
@@ -35,8 +35,9 @@ def test_model_config_is_the_paper_design_and_takes_overrides() -> None:
     assert nas.measure_cost(paper, (256, 256), engine="meta").m_sc_bytes == 262_144  # Table 4
     assert nas.model_config("nafnet-sidd-full").skip == nas.FullSkipsConfig()
     # Overrides go to whichever config has the field; the paper point follows the depth.
-    arch = nas.model_config("unet-w32-d3-unetmm", aggregated_channels=64, in_channels=1,
-                            out_channels=1)
+    arch = nas.model_config(
+        "unet-w32-d3-unetmm", aggregated_channels=64, in_channels=1, out_channels=1
+    )
     assert arch.skip.aggregated_channels == 64 and arch.backbone.in_channels == 1
     assert arch.skip.ratios == (1 / 16, 1 / 16, 1 / 8)
     assert nas.model_config("nafnet-w16-subset", stages=[1, 3]).skip.stages == (1, 3)
@@ -57,8 +58,8 @@ def test_create_model_builds_a_working_module() -> None:
 @pytest.mark.parametrize(
     ("name", "overrides", "message"),
     [
-        ("nafnet-sid-unetmm", {}, "model: unknown name 'nafnet-sid-unetmm'; did you mean "
-                                  "nafnet-sidd-unetmm"),
+        ("nafnet-sid-unetmm", {},
+         "model: unknown name 'nafnet-sid-unetmm'; did you mean nafnet-sidd-unetmm"),
         ("nafnet-sidd-unetmm", {"widht": 64}, "model nafnet-sidd-unetmm: 'widht' is not a field"),
         ("nafnet-sidd-unetmm", {"width": "wide"}, "backbone.width: must be an integer"),
         ("nafnet-sidd-subset", {"stages": (7,)}, "skip.stages: [7] out of range"),

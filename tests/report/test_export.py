@@ -138,7 +138,9 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
         assert model(torch.rand(1, 3, 32, 48)).shape == (1, 3, 32, 48)
     card = (tmp_path / f"{stem}.md").read_text()
     assert f"Trial **{pick.number}** of study `{built_study.name}`" in card
-    assert f"{pick.attrs['m_sc_bytes']:,} bytes" in card and f"{pick.attrs['macs_fvcore']:,}" in card
+    assert (
+        f"{pick.attrs['m_sc_bytes']:,} bytes" in card and f"{pick.attrs['macs_fvcore']:,}" in card
+    )
     assert f"PSNR: {pick.attrs['psnr_db']:.3f} dB" in card
     assert f"unetmm train {stem}.yaml" in card
 

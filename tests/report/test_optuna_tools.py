@@ -136,6 +136,7 @@ def test_an_old_study_reads_the_same_as_a_new_one(built_study, legacy_study, tmp
     new, old = _load(built_study), _load(legacy_study)
     assert old.trials[3].user_attrs["psnr"] and "m_sc_timeline" in old.trials[3].user_attrs
     new_points, old_points = pareto.load_points(new), pareto.load_points(old)
+
     def untimed(points: list) -> list[dict]:  # times are stored to the millisecond now
         return [{k: v for k, v in p.attrs.items() if k not in schema.TIME_KEYS} for p in points]
 
@@ -157,7 +158,9 @@ def test_resuming_an_old_study_names_its_metrics(legacy_study, tmp_path) -> None
 
     copy = tmp_path / "resume.db"
     shutil.copy(legacy_study.path, copy)
-    assert _load(BuiltStudy(copy, f"sqlite:///{copy}", legacy_study.name, 0, 0)).metric_names is None
+    assert (
+        _load(BuiltStudy(copy, f"sqlite:///{copy}", legacy_study.name, 0, 0)).metric_names is None
+    )
     spec = load_spec("quick")
     url = f"sqlite:///{copy}"
     optuna.load_study(study_name=legacy_study.name, storage=url).set_user_attr(
@@ -187,11 +190,13 @@ def test_unetmm_dashboard_serves_the_artifacts_and_flags_old_trials(built_study,
     finally:
         server.shutdown()
         server.server_close()
+    code = (
+        "from studies.results.dashboard import open_dashboard as o;"
+        f"s, u = o({legacy_study.url!r}, port=0); s.server_close()"
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", "from studies.results.dashboard import open_dashboard as o;"
-         f"s, u = o({legacy_study.url!r}, port=0); s.server_close()"],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=120,
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "note: 26 trial(s) were stored before constraints" in proc.stderr

@@ -262,6 +262,7 @@ def test_a_stopped_trial_without_a_final_score_is_drawn_at_its_last_validation()
 
 def _macs_points() -> list[pareto.TrialPoint]:
     """Scored designs at 16-17.1 G MACs, one untrained far out at 51.9 G, a limit at 18 G."""
+
     def point(n: int, macs: float, psnr: float | None, ref: str | None = None):
         attrs = {"m_sc_bytes": 1000 * n, "macs_fvcore": macs, "arch_key": f"k{n}",
                  "status": "complete" if psnr else "infeasible"}  # fmt: skip

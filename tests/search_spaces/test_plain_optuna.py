@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _example() -> str:
     block = re.search(r"### The search space from plain Optuna.*?```python\n(.*?)```",
-                      README.read_text(), re.S)  # fmt: skip
+                      README.read_text(), re.DOTALL)  # fmt: skip
     assert block, "README lost its plain-Optuna example"
     return block.group(1)
 

@@ -64,4 +64,7 @@ def test_constraints_are_read_by_name_in_either_form(trial) -> None:
     assert schema.trial_constraints(frozen) == {"m_sc <= 1 MiB": -0.5, "psnr >= 21": 1.5}
     listed = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=1.0,
                                        system_attrs={"constraints": [0.25, -1.0]})  # fmt: skip
-    assert schema.trial_constraints(listed) == {"0": 0.25, "1": -1.0}  # a sampler's constraints_func
+    assert schema.trial_constraints(listed) == {
+        "0": 0.25,
+        "1": -1.0,
+    }  # a sampler's constraints_func

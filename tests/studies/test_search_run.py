@@ -15,6 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from studies import schema
+from studies.artifacts import trial_data
 from studies.metrics import cost_metrics, get_metric
 from studies.schema import TIME_KEYS
 from studies.search.driver import run_search
@@ -56,25 +58,28 @@ def test_search_statuses_front_and_resume(storage_url, local_ray):
     assert [t.user_attrs["reference"] for t in (full, none, unetmm)] == ["full", "none", "unetmm"]
 
     assert full.state == TrialState.COMPLETE and full.user_attrs["status"] == "complete"
-    a = full.user_attrs
-    assert full.values == [a["psnr"], a["m_sc_bytes"], a["macs"]]
+    study = optuna.load_study(study_name="tiny", storage=storage_url)
+    a = trial_data(study, full)  # user attributes and the trial's artifacts
+    assert not set(full.user_attrs) & set(schema.BULKY_KEYS)  # optuna trials rows stay short
+    assert full.values == [a["psnr_db"], a["m_sc_bytes"], a["macs_fvcore"]]
     assert a["m_sc_bytes"] == 3 * 2**20 + 3 * 2**18  # 3.75 MiB: NAFNet-w32 skips at 8 bit
     assert a["params"] == 29_159_715 and a["steps"] == 60
-    assert a["psnr"] > a["input_psnr"] + 1  # the proxy learned something
+    assert a["psnr_db"] > a["input_psnr_db"] + 1  # the proxy learned something
     assert [s for s, _ in a["curve"]] == [30, 60]
     for key in (*(m.key for m in cost_metrics()), *TIME_KEYS, "ssim", "arch", "proxy_arch", "design", "driver"):
         assert key in a, key
     assert a["fingerprint"] == spec.fingerprint == study.user_attrs["fingerprint"]
-    assert a["proxy_arch"]["backbone"]["width"] == 16 and a["t_end"] > a["t_start"]
-    assert full.constraints == {"params <= 29.5 M": pytest.approx(29.159715 - 29.5)}
+    assert a["proxy_arch"]["backbone"]["width"] == 16 and a["t_end_unix"] > a["t_start_unix"]
+    assert schema.trial_constraints(full) == {"params <= 29.5 M": pytest.approx(29.159715 - 29.5)}
+    assert full.system_attrs["constraints"] == [pytest.approx(29.159715 - 29.5)]  # dashboard
 
     assert none.state == TrialState.PRUNED and none.user_attrs["status"] == "stopped"
-    assert none.values is None and [s for s, _ in none.user_attrs["curve"]] == [30]
-    assert none.user_attrs["curve"][0][1] < full.user_attrs["curve"][0][1]
+    assert none.values is None and [s for s, _ in trial_data(study, none)["curve"]] == [30]
+    assert none.user_attrs["val_step"] == 30 and none.user_attrs["val_psnr_db"] < a["curve"][0][1]
 
     assert unetmm.state == TrialState.PRUNED and unetmm.user_attrs["status"] == "infeasible"
     assert unetmm.user_attrs["broken"] == ["params <= 29.5 M"]
-    assert unetmm.constraints["params <= 29.5 M"] > 0 and "psnr" not in unetmm.user_attrs
+    assert unetmm.constraints["params <= 29.5 M"] > 0 and "psnr_db" not in unetmm.user_attrs
     assert unetmm.user_attrs["m_sc_bytes"] == 256 * 32 * 32  # the paper's 0.25 MiB
 
     assert first.statuses == {"complete": 1, "stopped": 1}

@@ -106,7 +106,9 @@ def scatter3d_png(view: Scatter3DView, path: Path) -> Path:
     for x, y, z, text in view.labels:
         ax.text(x, y, z, f"  {text}", fontsize=8)
     ax.set(xlabel=view.titles[0], ylabel=view.titles[1], zlabel=view.titles[2])
-    left_out = f"\n{len(view.left_out)} untrained trial(s) (no PSNR) not drawn" if view.left_out else ""
+    left_out = (
+        f"\n{len(view.left_out)} untrained trial(s) (no PSNR) not drawn" if view.left_out else ""
+    )
     ax.set_title(view.title + left_out, fontsize=11)
     if any(s.numbers for s in view.series):
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2,

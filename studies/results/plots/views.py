@@ -124,8 +124,10 @@ class ScatterView:
     log_x: bool  # x spans more than LOG_SPAN (all values > 0)
 
     def count(self, kind: str) -> int:
-        return len(self.strip.numbers) if kind == "untrained" else next(
-            (len(s.numbers) for s in self.series if s.kind == kind), 0
+        return (
+            len(self.strip.numbers)
+            if kind == "untrained"
+            else next((len(s.numbers) for s in self.series if s.kind == kind), 0)
         )
 
     def beyond(self) -> dict[str, str]:
@@ -360,7 +362,8 @@ def scatter3d_view(
         ))  # fmt: skip
     labels = tuple(
         (*at(p), REFERENCE_LABELS.get(p.reference, p.reference))  # type: ignore[arg-type]
-        for p in drawn if p.reference and p not in grouped["repeat"]
+        for p in drawn
+        if p.reference and p not in grouped["repeat"]
     )
     return Scatter3DView(
         f"{get_metric(z).short} vs {get_metric(x).short} and {get_metric(y).short}",
@@ -392,4 +395,6 @@ class Importances:
     @property
     def title(self) -> str:
         zero = f"; {self.zero} more with none not shown" if self.zero else ""
-        return f"Parameter importances (PED-ANOVA) over {self.trials} complete feasible trials{zero}"
+        return (
+            f"Parameter importances (PED-ANOVA) over {self.trials} complete feasible trials{zero}"
+        )
