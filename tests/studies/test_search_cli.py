@@ -24,8 +24,8 @@ from studies.storage import open_storage
 
 PY = sys.executable
 OPTUNA = str(Path(sys.executable).with_name("optuna"))
-TRIAL_KEYS = ("m_sc_bytes", "macs", "params", "peak_activation_bytes", "psnr", "ssim", "seconds",
-              "arch")  # fmt: skip
+TRIAL_KEYS = ("m_sc_bytes", "macs_fvcore", "params", "peak_activation_bytes", "psnr_db", "ssim",
+              "seconds", "design", "arch_key")  # fmt: skip
 
 
 def search(*args: str, cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -53,21 +53,39 @@ def test_quick_preset_end_to_end_then_optuna_reads_it(tmp_path, subprocess_env):
     url = f"sqlite:///{tmp_path / 'unetmm.db'}"  # the default storage in the working directory
     print(f"quick preset: {wall:.0f} s end to end\n{done.stdout}")
 
-    # another process reads the study, as any Optuna client would
-    code = ("import json, optuna; s = optuna.load_study(study_name='quick', storage=%r); "
-            "print(json.dumps([[t.number, t.state.name, t.user_attrs] for t in s.trials]))" % url)
+    # another process reads the study, as any Optuna client would: short attributes, and the
+    # architecture as an Optuna artifact (its store: the study's own database)
+    code = f"""
+import json, os, tempfile
+import optuna
+from studies.artifacts import artifact_store
+storage = optuna.storages.RDBStorage({url!r})
+study = optuna.load_study(study_name="quick", storage=storage)
+store, folder = artifact_store(storage), tempfile.mkdtemp()
+def arch(trial):
+    meta = next(m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=storage)
+                if m.filename == "arch.json")
+    path = os.path.join(folder, meta.artifact_id)
+    optuna.artifacts.download_artifact(artifact_store=store, artifact_id=meta.artifact_id,
+                                       file_path=path)
+    return json.load(open(path))["arch"]
+print(json.dumps([[t.number, t.state.name, t.user_attrs, arch(t)] for t in study.trials]))
+"""
     other = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env, check=True)
     rows = json.loads(other.stdout)
     assert len(rows) == 8
-    complete = [attrs for _, state, attrs in rows if state == "COMPLETE"]
+    complete = [(attrs, arch) for _, state, attrs, arch in rows if state == "COMPLETE"]
     assert complete
-    for attrs in complete:
+    for attrs, arch in complete:
         assert all(k in attrs for k in TRIAL_KEYS), sorted(attrs)
-        assert attrs["status"] == "complete" and attrs["arch"]["backbone"]["width"] == 32
+        assert attrs["status"] == "complete" and arch["backbone"]["width"] == 32
 
     listed = subprocess.run([OPTUNA, "trials", "--study-name", "quick", "--storage", url, "-f",
                              "json"], capture_output=True, text=True, env=env, check=True)  # fmt: skip
     assert len(json.loads(listed.stdout)) == 8
+    table = subprocess.run([OPTUNA, "trials", "--study-name", "quick", "--storage", url],
+                           capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
+    assert max(map(len, table.splitlines())) < 1100  # 2,028 characters when attributes held JSON
     best = subprocess.run([OPTUNA, "best-trials", "--study-name", "quick", "--storage", url, "-f",
                            "json"], capture_output=True, text=True, env=env, check=True)  # fmt: skip
     front = {row["number"] for row in json.loads(best.stdout)}

@@ -71,7 +71,7 @@ def scatter_figure(view: ScatterView) -> Any:
         (strip if lab.in_strip else ax).annotate(
             lab.text, (lab.x, lab.y), xytext=(14 * lab.dx, 12 * lab.dy),
             textcoords="offset points", ha="left" if lab.dx > 0 else "right",
-            va="bottom" if lab.dy > 0 else "top", fontsize=9,
+            va={1: "bottom", 0: "center", -1: "top"}[lab.dy], fontsize=9,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
             arrowprops={"arrowstyle": "->", "lw": 0.8},
         )  # fmt: skip

@@ -60,13 +60,15 @@ def scatter_plotly(view: ScatterView) -> Any:
     for lab in view.labels:
         fig.add_annotation(
             x=ax_x(lab.x), y=lab.y, text=lab.text, showarrow=True, arrowhead=2,
-            ax=40 * lab.dx, ay=-28 * lab.dy, xanchor="left" if lab.dx > 0 else "right",
+            ax=(40 if lab.dy else 14) * lab.dx, ay=-28 * lab.dy,
+            xanchor="left" if lab.dx > 0 else "right",
             row=2 if lab.in_strip else 1, col=1, bgcolor="rgba(255,255,255,0.8)",
         )  # fmt: skip
     for side, text in view.beyond().items():  # outside the plot, beside the strip's edge
         fig.add_annotation(
             x=1.0 if side == "right" else 0.0, xref="paper", y=0, yref="y2", text=text,
             showarrow=False, xanchor="left" if side == "right" else "right", font={"size": 11},
+            xshift=10 if side == "right" else -10,  # clear of the marker on the edge
         )  # fmt: skip
     fig.update_layout(title=view.title, template="plotly_white", height=600, legend=LEGEND_BELOW,
                       margin={"b": 150, "r": 130})  # fmt: skip

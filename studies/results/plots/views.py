@@ -95,14 +95,14 @@ class Series:
 
 @dataclasses.dataclass(frozen=True)
 class Label:
-    """A reference point's label at ``(x, y)``; ``dx``/``dy`` (+1 or -1) say which way the text
-    goes from the point (right/up when positive), away from the nearest edges."""
+    """A reference point's label at ``(x, y)``; ``dx``/``dy`` (+1, -1; ``dy`` 0: level) say which
+    way the text goes from the point (right/up when positive), away from the nearest edges."""
 
     x: float
     y: float
     text: str
     dx: int
-    dy: int
+    dy: int  # 0: level with the point (labels in the strip)
     in_strip: bool = False  # an untrained reference point: its label belongs to the strip
 
 
@@ -132,7 +132,7 @@ class ScatterView:
 
     def beyond(self) -> dict[str, str]:
         """``{"right": "#3: 51.9 G →"}``: the strip points drawn on an edge, by side, with
-        their values (two lines at most: ``<br>``)."""
+        their values and reference names (two lines at most: ``<br>``)."""
         hi = 10 ** self.x_range[1] if self.log_x else self.x_range[1]
         at = dict(zip(self.strip.numbers, self.strip.x))
         sides: dict[str, list[str]] = {}
@@ -241,6 +241,18 @@ def _label(x: float, y: float, text: str, xr: tuple[float, float], yr: tuple[flo
     return Label(x, y, text, -1 if fx > 0.6 else 1, -1 if fy > 0.75 else 1, in_strip)
 
 
+def _strip_label(x: float, text: str, lines: Sequence[float], xr: tuple[float, float],
+                 log_x: bool) -> Label:  # fmt: skip
+    """A label beside a strip point (the strip is one text high): it points away from the
+    nearest constraint line, else away from the nearer edge."""
+    if lines:
+        nearest = min(lines, key=lambda v: abs(v - x))
+        dx = 1 if x >= nearest else -1
+    else:
+        dx = _label(x, 0.0, text, xr, (0.0, 1.0), log_x).dx
+    return Label(x, 0.0, text, dx, 0, in_strip=True)
+
+
 def _staircase(points: Sequence[TrialPoint], x: str, y: str, xu: Unit, yu: Unit) -> tuple:
     """The front designs best on (x, y), as a step line (x ascending)."""
     best = pareto_front(points, (y, x))
@@ -294,10 +306,12 @@ def scatter_view(
     )  # fmt: skip
     untrained = grouped["untrained"]
     strip_x = tuple(min(max(xv(p), lo), hi) for p in untrained)
-    clamped = tuple(
-        (p.number, get_metric(x).format(p.value(x)))  # type: ignore[arg-type]
-        for p, sx in zip(untrained, strip_x) if sx != xv(p)
-    )  # fmt: skip
+
+    def named(p: TrialPoint) -> str:  # a reference point beyond the edge says which it is
+        ref = f" ({REFERENCE_LABELS.get(p.reference, p.reference)})" if p.reference else ""
+        return f"{get_metric(x).format(p.value(x))}{ref}"  # type: ignore[arg-type]
+
+    clamped = tuple((p.number, named(p)) for p, sx in zip(untrained, strip_x) if sx != xv(p))
     strip = Series("untrained", tuple(p.number for p in untrained), strip_x,
                    (0.0,) * len(untrained),
                    tuple(hover_text(p, repeats.get(p.number, ())) for p in untrained))  # fmt: skip
@@ -308,9 +322,9 @@ def scatter_view(
                log_x)  # type: ignore[arg-type]
         for p in main if p.reference
     ) + tuple(
-        _label(sx, 0.0, REFERENCE_LABELS.get(p.reference, p.reference), x_range, (0.0, 0.0),
-               log_x, in_strip=True)  # type: ignore[arg-type]
-        for p, sx in zip(untrained, strip_x) if p.reference
+        _strip_label(sx, REFERENCE_LABELS.get(p.reference, p.reference), [v for v, _ in vlines],
+                     x_range, log_x)  # type: ignore[arg-type]
+        for p, sx in zip(untrained, strip_x) if p.reference and sx == xv(p)
     )  # fmt: skip
     line = _staircase([p for p in grouped["front"]], x, y, xu, yu)
     return ScatterView(title, axis_title(x, xu), axis_title(y, yu), series, strip, clamped,
