@@ -7,7 +7,7 @@ the three objectives, the hypervolume of the feasible front over trials, paramet
 (from ``MIN_IMPORTANCE_TRIALS`` complete feasible trials on; else a line saying why not), and
 the Fig. 1b M_sc timeline of the Pareto designs. The front is computed once
 (``studies.results.pareto``: complete and feasible trials only) and every figure marks the
-table's designs. plotly.js is inlined (4.7 MB of the page) so the page works offline, alone.
+table's designs. plotly.js is inlined (4.8 of its 4.9 MB) so the page works offline, alone.
 """
 
 from __future__ import annotations
