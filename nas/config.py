@@ -163,16 +163,59 @@ class ArchConfig:
         return dataclasses.replace(self, **changes)
 
 
+MAX_YAML_BYTES = 1 << 20  # a config or study file is a few KiB; more is the wrong file
+MAX_YAML_ITEMS = 100_000  # values after YAML aliases are expanded (a study has ~100)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
+
+
 def read_yaml(path: str | Path, what: str = "config file") -> Any:
-    """``yaml.safe_load`` of a file; an unreadable file or bad YAML is one ``ConfigError`` line."""
+    """``yaml.safe_load`` of a small UTF-8 file. An unreadable file, one larger than
+    ``MAX_YAML_BYTES`` (refused before it is parsed), text that is not UTF-8, bad YAML, or YAML
+    whose aliases expand to more than ``MAX_YAML_ITEMS`` values is one ``ConfigError`` line."""
     path = Path(path)
+    name = str(path)
     try:
-        return yaml.safe_load(path.read_text())
+        with open(path, "rb") as fh:  # at most one byte past the limit (a pipe, /dev/zero, ...)
+            raw = fh.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{what} {name!r} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{what} {name!r} is larger than {MAX_YAML_BYTES // 2**20} MiB, far more than a "
+            "config needs; is it the right file?"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {name!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {first}") from None
+        raise ConfigError(f"{what} {name!r} is not valid YAML: {first}") from None
+    if _expanded_size(data, MAX_YAML_ITEMS) > MAX_YAML_ITEMS:
+        raise ConfigError(
+            f"{what} {name!r} holds more than {MAX_YAML_ITEMS:,} values once its YAML aliases "
+            "(*name) are expanded; write the values out"
+        )
+    return data
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds, counting shared (aliased) ones each time; stops counting
+    past ``limit``, so this costs at most ``limit`` steps however large the expansion."""
+    count, todo = 0, [data]
+    while todo and count <= limit:
+        value = todo.pop()
+        count += 1
+        if isinstance(value, dict):
+            todo += [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple):
+            todo += value
+    return count
 
 
 def load_config(path: str | Path) -> ArchConfig:
