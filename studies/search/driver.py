@@ -10,7 +10,9 @@ Ray Tune: ``StudySearcher`` (OptunaSearch on the storage) asks (queued trials fi
 ``run_trial`` runs on a worker with ``cpus_per_trial`` CPUs, at most ``concurrency`` at once,
 and ASHA stops weak proxy runs (``studies.search.early_stopping``). Each run adds ``n_trials``
 finished trials (unless interrupted), so re-running the same spec on the same storage resumes
-the study with ``n_trials`` more. Tune's own files go to a temporary folder removed at the end.
+the study with ``n_trials`` more. Tune's own files go to the run's scratch folder
+(``ray_session``), removed at the end. A storage that stops answering mid-run ends it with one
+``StorageLost`` line (``studies.storage``); re-running resumes once the storage is back.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import shutil
-import tempfile
 import time
 import warnings
 from typing import Any
@@ -46,8 +46,10 @@ from studies.search.samplers import make_sampler
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
+    ignoring_lost,
     normalize_url,
     open_storage,
+    raise_if_lost,
     require_persistent,
     shown,
 )
@@ -197,10 +199,10 @@ def run_search(
     rec = spec.recovery
     heartbeat = Heartbeat(storage, rec.heartbeat_interval)
     progress = Progress(study, spec.n_trials, console)
-    ray_dir = tempfile.mkdtemp(prefix="unetmm-ray-")
     searcher, recovered, left = None, [], []
     try:
-        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial):
+        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
+                         spec.cpus_per_trial) as run_dir:  # fmt: skip
             # Ray is up (or joined): only now are trials failed, re-queued or queued
             recovered = recover_stale(study, rec.grace_period, rec.max_retry)
             if recovered:
@@ -220,15 +222,20 @@ def run_search(
             heartbeat.start()
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
             with progress:
-                _tune(spec, name, searcher, progress, ray_dir)
+                _tune(spec, name, searcher, progress, str(run_dir / "tune"))
+    except Exception as exc:
+        raise_if_lost(exc, url)  # one line: the storage stopped answering (trials are safe)
+        raise
     finally:
         heartbeat.stop()
         if searcher is not None:
-            unfinished = dict.fromkeys(searcher.unfinished_trial_ids(), "the search was interrupted")
-            left = fail_and_requeue(study, unfinished, rec.max_retry)
-            if left:
-                console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the next run")
-        shutil.rmtree(ray_dir, ignore_errors=True)
+            with ignoring_lost():  # then the next run re-queues them: their driver is gone
+                unfinished = dict.fromkeys(searcher.unfinished_trial_ids(),
+                                           "the search was interrupted")  # fmt: skip
+                left = fail_and_requeue(study, unfinished, rec.max_retry)
+                if left:
+                    console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the "
+                                  "next run")  # fmt: skip
     told = searcher.told_numbers() if searcher is not None else []
     return _summary(study, name, url, before, recovered, left, told, t0)
 
