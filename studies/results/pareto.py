@@ -207,7 +207,7 @@ def _loss_all(p: TrialPoint) -> tuple[Any, ...]:
 # -- hypervolume ----------------------------------------------------------------------------
 
 
-def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
+def hypervolume(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     """Exact hypervolume (minimisation) dominated by ``points`` and bounded by ``ref``."""
     points = [p for p in points if all(x < r for x, r in zip(p, ref))]
     if not points:
@@ -226,7 +226,7 @@ def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     for i, p in enumerate(points):
         top = points[i + 1][-1] if i + 1 < len(points) else ref[-1]
         if top > p[-1]:
-            volume += (top - p[-1]) * _hv([q[:-1] for q in points[: i + 1]], ref[:-1])
+            volume += (top - p[-1]) * hypervolume([q[:-1] for q in points[: i + 1]], ref[:-1])
     return volume
 
 
@@ -264,7 +264,7 @@ def hypervolume_history(
         new = scaled.get(point.number)
         if new is not None and not any(q == new or _dominates(q, new) for q in front):
             front = [q for q in front if not _dominates(new, q)] + [new]  # only the front counts
-            hv = _hv(list(front), ref) / 1.1 ** len(objectives)
+            hv = hypervolume(list(front), ref) / 1.1 ** len(objectives)
         numbers.append(point.number)
         values.append(hv)
     return HypervolumeHistory(objectives, tuple(numbers), tuple(values))
