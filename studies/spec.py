@@ -211,13 +211,17 @@ class SamplerSpec(StrictModel):
 
 
 class EarlyStoppingSpec(StrictModel):
-    """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
-    only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
-    are never stopped unless ``exempt_references`` is false."""
+    """Stopping proxy runs early at rungs of ``grace_steps * reduction_factor**k`` steps
+    (``studies.search.early_stopping``): ``rule: pareto`` stops a run only when a run at least
+    as cheap on every cost objective was more than ``margin_db`` ahead at the rung; ``rule:
+    asha`` keeps the best 1/``reduction_factor`` by PSNR alone. Reference points are never
+    stopped unless ``exempt_references`` is false."""
 
     enabled: bool = True
+    rule: Literal["pareto", "asha"] = "pareto"
     grace_steps: int = Field(100, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    margin_db: float = Field(0.5, ge=0)
     exempt_references: bool = True
 
     @model_validator(mode="before")

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SQLAlchemy URL or .db file of the study storage (default: the spec's, "
                    "else sqlite:///unetmm.db in the working directory)")  # fmt: skip
     add_storage_flags(p, "study name (default: the spec's name)")
-    p.add_argument("--n-trials", type=int, metavar="N", help="finished trials this run adds")
+    p.add_argument("--n-trials", type=int, metavar="N", help="designs this run judges (trains); "
+                   "infeasible proposals and copies of designs judged before are extra")
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
@@ -66,14 +67,16 @@ def run(args: argparse.Namespace) -> int:
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None
-    s = result.statuses
+    judged, other = result.statuses, result.not_trained
     console.print(
         f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
-        f"{len(result.run_trials)} trial(s) this run "
-        f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
-        f"{result.trials_after} finished"
+        f"{len(result.judged)} design(s) judged this run ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
+        + f"), {sum(other.values())} proposal(s) not trained ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(other.items())) or "none")
+        + f"); the study has {result.trials_after} finished trial(s)"
         + (f" and {result.waiting} queued for the next run" if result.waiting else "")
-        + f"; Pareto front (feasible, fully trained): trials {result.front}"
+        + f"; Pareto front (feasible, fully trained, one trial per design): {result.front}"
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
