@@ -31,7 +31,10 @@ trial already shows its arch in optuna-dashboard):
 - ``ATTR_STATUS``: one of ``STATUS_*`` below; ``ATTR_ERROR``: the reason of a failed trial;
   ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
 - ``ATTR_COPY_OF``: number of the earlier trial whose results a trial of the same design copied
-  (a design already fully trained, or infeasible, is not evaluated again).
+  (a design already fully trained, or infeasible, is not evaluated again);
+- ``ATTR_SCORE_CACHED``: true when the scores came from the persistent score cache
+  (``studies.search.score_cache``: the same design, proxy, task, data, budget, seed and code
+  trained before, in any study) instead of a training run; absent when trained.
 
 Optuna states: ``complete`` -> COMPLETE (values = objectives); ``stopped`` and ``infeasible`` ->
 PRUNED (no values, so neither can enter ``study.best_trials``); ``failed`` -> FAIL.
@@ -55,6 +58,7 @@ ATTR_BROKEN = "broken"
 ATTR_COPY_OF = "copy_of"
 ATTR_FINGERPRINT = "fingerprint"
 ATTR_RETRY_OF = "retry_of"
+ATTR_SCORE_CACHED = "score_cached"
 STUDY_ATTR_OBJECTIVES = "objectives"
 STUDY_ATTR_SPEC = "spec"
 STUDY_ATTR_FINGERPRINT = "fingerprint"
