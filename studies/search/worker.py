@@ -103,13 +103,13 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
             arch = ArchConfig.from_json(config[protocol.ARCH_KEY])
             final = evaluate(arch, settings, tune.report)
     except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
-        final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: _reason(exc)}
+        final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)}
     tune.report(protocol.final_result(
         final, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
         t_start=t_start, t_end=time.time()))  # fmt: skip
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """``Type: message (file:line)`` of the innermost frame, one line."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
