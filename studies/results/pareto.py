@@ -183,6 +183,11 @@ def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     return volume
 
 
+def hypervolume(losses: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Exact hypervolume dominated by ``losses`` (every objective minimised) up to ``ref``."""
+    return _hv([tuple(p) for p in losses], tuple(ref))
+
+
 @dataclasses.dataclass(frozen=True)
 class HypervolumeHistory:
     """Hypervolume of the eligible front after each trial, normalised to [0, 1].

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -186,7 +187,9 @@ def prepare_confirm_study(
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        study.set_metric_names([pareto.objective_key("psnr")])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([pareto.objective_key("psnr")])
         study.set_user_attr(schema.STUDY_ATTR_CONFIRM_OF, source.study_name)
         study.set_user_attr(schema.STUDY_ATTR_FIDELITY, fields)
         study.set_user_attr(schema.STUDY_ATTR_FINGERPRINT, _fingerprint(fields))
