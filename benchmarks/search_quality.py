@@ -130,9 +130,12 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict
     t0 = time.perf_counter()
     error = None
     try:
-        run_search(spec, url, console=Console(quiet=True))
+        result = run_search(spec, url, console=Console(quiet=True))
     except Exception as exc:  # noqa: BLE001  (a sampler that cannot take the space is reported)
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    else:
+        if result.interrupted:  # Ctrl-C: Ray Tune stops the run and returns; so do we
+            raise KeyboardInterrupt
     wall = time.perf_counter() - t0
     trials = records(optuna.load_study(study_name=name, storage=url))
     return {
@@ -310,7 +313,7 @@ def main() -> None:
                       f"{r['counts']}, {r['wall_s']:.0f} s" + (f", {r['error']}" if r["error"] else ""),
                       flush=True)  # fmt: skip
                 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
-                                        capture_output=True).stdout.strip()  # fmt: skip
+                                        capture_output=True, check=False).stdout.strip()  # fmt: skip
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({
                     "settings": settings, "commit": commit,

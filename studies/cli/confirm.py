@@ -28,10 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "backbone itself (slow on a CPU)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=d.seeds, metavar="S",
                    help=f"runs per design, seeds study-seed .. +S-1 (default {d.seeds})")
-    p.add_argument("--concurrency", type=int, default=d.concurrency, metavar="N",
-                   help="runs at once")
-    p.add_argument("--cpus-per-trial", type=int, default=d.cpus_per_trial, metavar="N",
-                   help="CPUs (threads) per run")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="runs at once (default: the study's)")
+    p.add_argument("--cpus-per-trial", type=int, metavar="N",
+                   help="CPUs (threads) per run (default: the study's)")
     p.add_argument("--name", metavar="NAME",
                    help="linked study to write (default: <study>.confirm); a new name for "
                    "another fidelity")  # fmt: skip

@@ -336,10 +336,11 @@ def report_section(study: optuna.Study, out_dir: Path) -> tuple[str, Path | None
 
     conf = load_confirmation(study)
     if conf is None or not conf.designs:
-        return ("<h2>Confirmed at higher fidelity</h2>\n<p class=\"note\">Not confirmed yet: "
+        hint = ("<h2>Confirmed at higher fidelity</h2>\n<p class=\"note\">Not confirmed yet: "
                 "<code>unetmm confirm STORAGE --study "
                 f"{html.escape(study.study_name)}</code> re-trains the front at a higher "
-                "fidelity.</p>", None)  # fmt: skip
+                "fidelity.</p>")  # fmt: skip
+        return hint, None
     png = figure.confirmed_png(conf, Path(out_dir) / "confirmed.png")
     div = figure.confirmed_plotly(conf).to_html(full_html=False, include_plotlyjs=False,
                                                 div_id="confirmed")  # fmt: skip

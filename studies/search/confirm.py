@@ -15,11 +15,14 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
 4. starts Ray (or joins it at ``ray_address``), fails the linked study's RUNNING trials whose
    driver is gone (``studies.search.recovery``: dead process or silent heartbeat), and skips every
    job that has a COMPLETE trial, or a RUNNING one of a live driver: nothing is trained twice;
-5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs, at most ``concurrency`` at once,
+5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs, at most ``concurrency`` at once
+   (both the study's unless given),
    each through the search's own ``worker.train`` (so the persistent score cache serves a run
    trained before): a job's trial is asked when its task starts (with this driver's id and a
    heartbeat) and told when it ends: COMPLETE with the confirmed PSNR, or FAIL with the reason
-   (a later run tries a failed job again);
+   (a later run tries a failed job again). A job is checked again just before it starts, so
+   two confirmations of one study at once mostly split the work, but only one at a time is
+   sure to train nothing twice;
 6. when interrupted (Ctrl-C, an error), fails its unfinished trials ("interrupted"): the same
    command resumes. Last, it stores the summary in the linked study and returns it.
 """
@@ -77,8 +80,8 @@ class ConfirmOptions:
     scale: float | None = None  # DEFAULT_SCALE when neither is given
     backbone: str = "proxy"
     seeds: int = 2
-    concurrency: int = 1
-    cpus_per_trial: int = 1
+    concurrency: int | None = None  # None: the study's
+    cpus_per_trial: int | None = None  # None: the study's
     score_cache: bool = True
     name: str | None = None  # linked study (default <study>.confirm)
 
@@ -86,7 +89,7 @@ class ConfirmOptions:
         for flag, value in (("--top", self.top), ("--seeds", self.seeds),
                             ("--concurrency", self.concurrency),
                             ("--cpus-per-trial", self.cpus_per_trial)):  # fmt: skip
-            if value < 1:
+            if value is not None and value < 1:
                 raise ConfigError(f"{flag}: must be >= 1, got {value}")
         if self.steps is not None and self.scale is not None:
             raise ConfigError("--steps/--scale: give one of them (steps, or a multiple of the "
@@ -98,6 +101,13 @@ class ConfirmOptions:
         if self.backbone not in BACKBONES:
             raise ConfigError(f"--backbone: {self.backbone!r} is not one of {list(BACKBONES)}")
         return self
+
+    def for_study(self, spec: StudySpec) -> ConfirmOptions:
+        """These options with the study's concurrency and CPUs per trial where not given."""
+        return dataclasses.replace(
+            self, concurrency=self.concurrency or spec.concurrency,
+            cpus_per_trial=self.cpus_per_trial or spec.cpus_per_trial,
+        )  # fmt: skip
 
     def budget(self, proxy: ProxyBudget) -> ProxyBudget:
         """The study's proxy budget at this fidelity."""
@@ -260,6 +270,8 @@ class _Runner:
         while queue or self.live:
             while queue and len(self.live) < self.options.concurrency:
                 job = queue.pop(0)
+                if self._taken(job):  # another driver took it since the run started
+                    continue
                 trial = self.study.ask()
                 for key, value in _job_attrs(job, self.driver).items():
                     trial.set_user_attr(key, value)
@@ -284,6 +296,11 @@ class _Runner:
                 self.told.append(trial.number)
                 self._say(trial, job, attrs, total)
                 self._notify("finish", trial)
+
+    def _taken(self, job: Job) -> bool:
+        states = (TrialState.COMPLETE, TrialState.RUNNING)
+        return any(t.user_attrs.get(schema.ATTR_JOB) == job.key
+                   for t in self.study.get_trials(deepcopy=False, states=states))  # fmt: skip
 
     def _say(self, trial: optuna.Trial, job: Job, attrs: dict[str, Any], total: int) -> None:
         p = job.point
@@ -331,6 +348,7 @@ def run_confirm(
         check_address(ray_address)
     source = load_study(storage, study_name)
     spec = source_spec(source)
+    options = options.for_study(spec)
     settings = job_settings(spec, options)
     fields = fidelity(spec, settings, options)
     name = options.name or source.study_name + schema.CONFIRM_SUFFIX

@@ -56,8 +56,9 @@ def _version(package: str) -> str:
 def code_versions() -> dict[str, str]:
     """What the code that trains and scores is: source hashes of ``nas`` and ``trainers``, and
     the versions of torch, numpy and scikit-image."""
-    import nas
     import torch
+
+    import nas
     import trainers
 
     return {
