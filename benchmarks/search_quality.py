@@ -212,7 +212,8 @@ def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("hypervolume (dB x MiB x GMACs)")
     ax.set_title(f"Hypervolume vs trials: PSNR up, M_sc down, MACs down; reference point "
                  f"({REFERENCE['psnr']:g} dB, {REFERENCE['m_sc_mib']:g} MiB, "
-                 f"{REFERENCE['gmacs']:g} G); mean and range over seeds", fontsize=9, wrap=True)  # fmt: skip
+                 f"{REFERENCE['gmacs']:g} G); mean and range over seeds",
+                 fontsize=9, wrap=True)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -242,7 +243,8 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
     console = Console(width=200)
     console.print(table)
     contenders = {k: v["hv_ratio_to_random"] for k, v in summary.items()
-                  if k in ("tpe", "nsga2", "gp") and v["hv_ratio_to_random"] is not None}  # fmt: skip
+                  if k in ("tpe", "nsga2", "gp")
+                  and v["hv_ratio_to_random"] is not None}  # fmt: skip
     if contenders:
         best = max(contenders, key=contenders.get)  # type: ignore[arg-type]
         verdict = "met" if contenders[best] >= GOAL else "NOT met"
@@ -291,7 +293,8 @@ def main() -> None:
     if args.json.exists() and not args.fresh:
         data = json.loads(args.json.read_text())
     settings = {"preset": args.preset, "trials": args.trials, "steps": args.steps,
-                "reference_point": REFERENCE, "early_stopping": False, "concurrency": 1}  # fmt: skip
+                "reference_point": REFERENCE, "early_stopping": False,
+                "concurrency": 1}  # fmt: skip
     if data.get("settings", settings) != settings:
         raise SystemExit(f"{args.json} holds runs with other settings {data['settings']}; "
                          "use --fresh or another --json")  # fmt: skip
@@ -309,11 +312,11 @@ def main() -> None:
                     continue
                 runs[key] = run_one(sampler, seed, args, url)
                 r = runs[key]
-                print(f"{key}: HV {r['hv_curve'][-1] if r['hv_curve'] else 0:.3f}, "
-                      f"{r['counts']}, {r['wall_s']:.0f} s" + (f", {r['error']}" if r["error"] else ""),
-                      flush=True)  # fmt: skip
+                hv = r["hv_curve"][-1] if r["hv_curve"] else 0.0
+                print(f"{key}: HV {hv:.3f}, {r['counts']}, {r['wall_s']:.0f} s"
+                      + (f", {r['error']}" if r["error"] else ""), flush=True)  # fmt: skip
                 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
-                                        capture_output=True, check=False).stdout.strip()  # fmt: skip
+                                        capture_output=True, check=False).stdout.strip()
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({
                     "settings": settings, "commit": commit,

@@ -1,5 +1,5 @@
-"""``unetmm confirm STORAGE [--study NAME] [--top K] [--steps N | --scale F] [--backbone proxy|target]
-[--seeds S]``: re-train a study's front at a higher fidelity into ``<study>.confirm``
+"""``unetmm confirm STORAGE [--study NAME] [--top K] [--steps N | --scale F]
+[--backbone proxy|target] [--seeds S]``: re-train a study's front at a higher fidelity into ``<study>.confirm``
 (``studies.search.confirm``); the same command resumes a killed or interrupted run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading a study's confirmation: which designs to confirm, their confirmed scores, how ranks moved.
+"""Reading a confirmation: which designs to confirm, their confirmed scores, how ranks moved.
 
 ``unetmm confirm`` (``studies.search.confirm``) re-trains a study's front at a higher fidelity
 and stores each (design, seed) run as a trial of a *linked study* in the same storage,
@@ -231,7 +231,8 @@ def summarize(confirm_study: optuna.Study) -> Confirmation:
               for d, pr, cr in zip(both, proxy_ranks, confirmed_ranks)}  # fmt: skip
     designs = [ranked.get(d.source_trial, d) for d in designs]
     designs.sort(key=lambda d: (d.proxy_rank is None, d.proxy_rank or 0, d.source_trial))
-    tau, rho = rank_correlations([d.proxy_psnr for d in both], [d.mean for d in both])  # type: ignore[misc]
+    tau, rho = rank_correlations([d.proxy_psnr for d in both],  # type: ignore[misc]
+                                 [d.mean for d in both])  # type: ignore[misc]
     attrs = confirm_study.user_attrs
     return Confirmation(
         study_name=confirm_study.study_name,

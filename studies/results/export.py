@@ -354,8 +354,8 @@ def export_study(
     points = pareto.load_points(study)
     picks, scores, note = _confirmed_picks(study, points, budgets, rule, top), "confirmed", ""
     if picks is None:
-        picks, scores = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}"), "proxy"
-        note = _proxy_note(study)
+        picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")
+        scores, note = "proxy", _proxy_note(study)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = study.user_attrs.get("spec") or {}

@@ -254,8 +254,10 @@ def _job_attrs(job: Job, driver: str) -> dict[str, Any]:
 class _Runner:
     """Runs jobs as Ray tasks into the linked study (see the module docstring, step 5)."""
 
-    def __init__(self, study: optuna.Study, settings: TrialSettings, options: ConfirmOptions,
-                 heartbeat: Heartbeat, console: Console, listener: Listener | None) -> None:  # fmt: skip
+    def __init__(
+        self, study: optuna.Study, settings: TrialSettings, options: ConfirmOptions,
+        heartbeat: Heartbeat, console: Console, listener: Listener | None,
+    ) -> None:  # fmt: skip
         self.study, self.settings, self.options = study, settings, options
         self.heartbeat, self.console, self.listener = heartbeat, console, listener
         self.driver = driver_id()
@@ -304,7 +306,8 @@ class _Runner:
 
     def _say(self, trial: optuna.Trial, job: Job, attrs: dict[str, Any], total: int) -> None:
         p = job.point
-        head = f"[{len(self.told)}/{total}] trial {trial.number}: #{p.number} {p.design} seed {job.seed}"
+        head = (f"[{len(self.told)}/{total}] trial {trial.number}: #{p.number} {p.design} "
+                f"seed {job.seed}")  # fmt: skip
         if attrs.get(schema.ATTR_STATUS) == schema.STATUS_COMPLETE:
             cached = " (score cache)" if attrs.get(schema.ATTR_SCORE_CACHED) else ""
             self.console.print(f"{head}: PSNR {attrs['psnr']:.2f} dB (proxy "

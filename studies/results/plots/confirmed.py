@@ -16,8 +16,8 @@ NAMES = {False: "searched design", True: "reference point"}
 
 
 def _points(conf: Confirmation, reference: bool) -> list[DesignScores]:
-    return [d for d in conf.designs
-            if d.proxy_psnr is not None and d.mean is not None and bool(d.reference) == reference]  # fmt: skip
+    return [d for d in conf.designs if d.proxy_psnr is not None and d.mean is not None
+            and bool(d.reference) == reference]  # fmt: skip
 
 
 def _bars(ds: list[DesignScores]) -> tuple[list[float], list[float]]:
