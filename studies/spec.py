@@ -28,6 +28,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
     recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
     seed: 0
+    score_cache: true             # reuse proxy scores trained before (studies.search.score_cache)
 
 Every problem raises ``ConfigError`` with the field's path, e.g. ``n_trials: Input should be
 greater than or equal to 1``. A study file is read with ``nas.config.read_yaml`` (size, UTF-8
@@ -279,6 +280,7 @@ class StudySpec(StrictModel):
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
     recovery: RecoverySpec = RecoverySpec()
     seed: int = 0
+    score_cache: bool = True
 
     @field_validator("name")
     @classmethod
@@ -366,8 +368,8 @@ class StudySpec(StrictModel):
         """What makes trial results of two runs comparable (``fingerprint`` hashes it): the
         target's costs (resolved backbone, input size, bits, batch) and the proxy's training
         (resolved backbone, task, data but its cache size, budget) and the seed. Everything else
-        (n_trials, concurrency, sampler, space, constraints, storage, ...) may change between
-        runs of one study."""
+        (n_trials, concurrency, sampler, space, constraints, storage, score_cache, ...) may
+        change between runs of one study."""
         target = self.target.backbone_config()
         fields = {
             "target.backbone": target.to_dict(),

@@ -34,6 +34,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from nas.errors import ConfigError, UnetmmError
+from studies.schema import STUDY_ATTR_CONFIRM_OF
 
 DEFAULT_DB = "unetmm.db"
 CONNECT_TIMEOUT_S = 5
@@ -214,11 +215,13 @@ def _lost_creation_race(exc: sqlalchemy.exc.SQLAlchemyError) -> bool:
 
 def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
     """The study named ``study_name`` in the existing ``storage`` (a ``.db`` path or a URL; its
-    only study when no name is given)."""
+    only study when no name is given, not counting the confirmations of ``unetmm confirm``)."""
     url = storage_url(storage)
     store = open_existing(url)
-    names = [s.study_name for s in store.get_all_studies()]
-    if study_name is None:
+    studies = store.get_all_studies()
+    names = [s.study_name for s in studies]
+    if study_name is None:  # a confirmation (``unetmm confirm``) does not count as a choice
+        names = [s.study_name for s in studies if STUDY_ATTR_CONFIRM_OF not in s.user_attrs] or names
         if len(names) != 1:
             listed = ", ".join(sorted(names)) or "none"
             raise ConfigError(
@@ -226,7 +229,7 @@ def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
                 "pick one with --study NAME"
             )
         study_name = names[0]
-    if study_name not in names:
+    if study_name not in [s.study_name for s in studies]:
         listed = ", ".join(sorted(names)) or "none"
         raise ConfigError(
             f"--study: no study {study_name!r} in {shown(url)}; studies there: {listed}"

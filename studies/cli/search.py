@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a local one; a cluster with token authentication (Ray's default) also needs "
                    "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN in the environment")  # fmt: skip
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial fully")
+    p.add_argument("--no-score-cache", action="store_true",
+                   help="train every design, even one whose proxy score is in the persistent "
+                   "score cache (~/.cache/unetmm/scores or $UNETMM_CACHE_DIR/scores)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "cpus_per_trial": args.cpus_per_trial,
         "sampler": args.sampler,
         "early_stopping": False if args.no_early_stopping else None,
+        "score_cache": False if args.no_score_cache else None,
     }
     spec = spec.with_overrides(**changes)
     spec.check_inputs()
