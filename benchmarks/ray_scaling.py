@@ -25,6 +25,7 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
+from studies.schema import T_END, T_START
 from studies.search.driver import RAY_ENV, run_search
 from studies.spec import parse_spec
 
@@ -45,7 +46,7 @@ def tiny_spec(concurrency: int, steps: int) -> dict:
 
 def spans(study: optuna.Study) -> dict[str, float]:
     """Span, summed durations and overlap of the study's trials, from worker timestamps."""
-    times = sorted((t.user_attrs["t_start"], t.user_attrs["t_end"]) for t in study.trials)
+    times = sorted((t.user_attrs[T_START], t.user_attrs[T_END]) for t in study.trials)
     (s0, e0), (s1, e1) = times
     shorter = min(e0 - s0, e1 - s1)
     cpu = sum(t.user_attrs["cpu_seconds"] for t in study.trials)

@@ -97,6 +97,6 @@ def model_config(name: str, **overrides: Any) -> ArchConfig:
 
 
 def create_model(name: str, **overrides: Any) -> torch.nn.Module:
-    """The model ``name`` (see ``list_models``) as a freshly initialised ``nn.Module``;
-    ``overrides`` as in ``model_config``: ``nas.create_model("nafnet-sidd-unetmm", iem_depth=2)``."""
+    """The model ``name`` (see ``list_models``) as a freshly initialised ``nn.Module``,
+    ``overrides`` as in ``model_config``: ``create_model("nafnet-sidd-unetmm", iem_depth=2)``."""
     return build_model(model_config(name, **overrides))

@@ -2,8 +2,8 @@
 
 A ``Metric`` row says everything a reader needs: the trial user-attribute ``key`` its value is
 stored under (with its unit where it could be mistaken: ``psnr_db``, ``macs_fvcore``), its name
-in Optuna's ``study.metric_names`` (``optuna_name``: ``"PSNR [dB]"``), its Optuna ``direction``, its ``unit`` kind (how limits are written and values
-shown), its axis ``label``, whether it is a ``cost`` (known from the target model before any
+in Optuna's ``study.metric_names`` (``optuna_name``: ``"PSNR [dB]"``), its Optuna
+``direction``, its ``unit`` kind (how limits are written and values shown), its axis ``label``, whether it is a ``cost`` (known from the target model before any
 training: a constraint on it is *hard*, checked before a trial trains) and whether it may be an
 ``objective``. A cost metric may carry ``from_cost``, which reads it off a ``nas.CostReport``
 (what the worker stores for the trial).

@@ -25,7 +25,7 @@ import optuna
 from nas.errors import ConfigError
 from studies import schema
 from studies.artifacts import artifact_store
-from studies.storage import open_storage, shown, storage_url
+from studies.storage import open_existing, shown, storage_url
 
 
 def old_constraint_trials(store: optuna.storages.BaseStorage, study_id: int) -> int:
@@ -85,7 +85,7 @@ def open_dashboard(
 ) -> tuple[WSGIServer, str]:
     """A listening (not yet serving) dashboard server on ``storage`` and its URL (of
     ``study``'s page if given)."""
-    store = open_storage(storage_url(storage))
+    store = open_existing(storage_url(storage))
     study_id = None
     if study is not None:
         names = [s.study_name for s in store.get_all_studies()]

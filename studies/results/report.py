@@ -1,13 +1,16 @@
 """``write_report``: one self-contained HTML page (plotly inlined, works offline) and PNG figures.
 
-Contents: a legend of the design labels, a table of the Pareto trials, the PSNR vs M_sc and PSNR
-vs MACs trade-offs (front, dominated, stopped, infeasible, repeated and untrained trials told
-apart: ``plots.views``; constraints as dashed lines; reference points labelled), a 3-D view of
-the three objectives, the hypervolume of the feasible front over trials, parameter importances
-(from ``MIN_IMPORTANCE_TRIALS`` complete feasible trials on; else a line saying why not), and
-the Fig. 1b M_sc timeline of the Pareto designs. The front is computed once
-(``studies.results.pareto``: complete and feasible trials only) and every figure marks the
-table's designs. plotly.js is inlined (4.8 of its 4.9 MB) so the page works offline, alone.
+Contents: a legend of the design labels, a table of the Pareto trials (one row per design, with
+how many trials measured it), the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated,
+stopped, infeasible, repeated and untrained trials told apart: ``plots.views``; constraints as
+dashed lines; reference points labelled), a 3-D view of the three objectives, the hypervolume of
+the feasible front over trials, parameter importances (from ``MIN_IMPORTANCE_TRIALS`` complete
+feasible trials on; else a line saying why not), the Fig. 1b M_sc timeline of the Pareto
+designs, and, once ``unetmm confirm`` ran, the confirmed scores
+(``studies.results.confirm.report_section``: proxy vs confirmed PSNR, rank changes,
+``confirmed.png``). The front is computed once (``studies.results.pareto``: complete and
+feasible trials only) and every figure marks the table's designs. plotly.js is inlined (4.8 of
+the page's 4.9 MB) so the page works offline, alone.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import optuna
 from nas.errors import ConfigError
 from studies import schema
 from studies.metrics import METRICS, SCORE, Metric
-from studies.results import pareto
+from studies.results import confirm, pareto
 from studies.results.pareto import TrialPoint
 from studies.results.plots import matplotlib as png
 from studies.results.plots import plotly as interactive
@@ -195,10 +198,13 @@ class FullSkipMemory:
         return self._cache[key]
 
 
-def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, str]]:
+def table_rows(
+    front: Sequence[TrialPoint], knee: int | None, counts: Mapping[int, int] | None = None
+) -> list[dict[str, str]]:
     """One row of display strings per trial (the HTML table and the CSV share them): a column
     per metric of ``studies.metrics`` that any listed trial has, in the table's order, M_sc
-    also as the share saved against full skips."""
+    also as the share saved against full skips; with ``counts`` (trial number -> trials of its
+    design, ``pareto.DesignRow.count``), how many trials measured the design."""
     full_m_sc = FullSkipMemory()
     shown = [METRICS.get(n) for n in METRICS.names()
              if any(METRICS.get(n).key in p.attrs for p in front)]  # fmt: skip
@@ -210,6 +216,8 @@ def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, 
             "design": p.design,
             "knobs": ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a),
         }
+        if counts is not None:
+            row["trials of design"] = str(counts.get(p.number, 1))
         for m in shown:
             value = a.get(m.key)
             text = "n/a" if value is None else m.format(value)
@@ -279,7 +287,8 @@ def write_report(
     for o in objectives:
         pareto.objective_key(o)  # unknown names raise ConfigError
     limits = pareto.constraint_limits(points)
-    front = pareto.pareto_front(points, objectives)
+    front_rows = pareto.distinct_front(points, objectives)
+    front = [r.point for r in front_rows]
     knee_rank = pareto.knee_ranking(points, "m_sc", SCORE)
     knee = knee_rank[0][0].number if knee_rank and knee_rank[0][1] > 0 else None
     counts = trial_counts(points)
@@ -323,7 +332,11 @@ def write_report(
         else png.placeholder_png("no M_sc timelines stored", out / "timelines.png")
     )
 
-    rows = table_rows(front, knee)
+    confirmed_html, confirmed_png = confirm.report_section(study, out)
+    if confirmed_png is not None:
+        pngs["confirmed"] = confirmed_png
+
+    rows = table_rows(front, knee, {r.point.number: r.count for r in front_rows})
     ref_rows = table_rows(
         [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
     )
@@ -344,6 +357,7 @@ def write_report(
         ref_rows,
         knee,
         plotly.offline.get_plotlyjs(),
+        confirmed_html,
         {"importances": importance_gap(points, objectives)},
     )
     html_path = out / "report.html"
@@ -362,6 +376,7 @@ def _page(
     ref_rows: Sequence[Mapping[str, str]],
     knee: int | None,
     plotly_js: str,
+    confirmed_html: str = "",
     notes: Mapping[str, str] | None = None,
 ) -> str:
     """The HTML page; ``notes``: figure key -> why that figure is missing (said in its place)."""
@@ -410,6 +425,7 @@ extremes, both axes scaled to [0, 1]: {esc(knee_text)}.</p>
 <h2>Reference points</h2>
 {_html_table(ref_rows, "reference-table")}
 {divs}
+{confirmed_html}
 <p class="note">PNG versions: {" ".join(f'<a href="{k}.png">{k}.png</a>' for k in PNG_NAMES)};
 table as CSV: <a href="pareto_trials.csv">pareto_trials.csv</a>. This page carries its own copy
 of plotly.js ({js_mb:.1f} MB of its size) so that it opens offline and on its own, e.g. as a mail

@@ -50,8 +50,9 @@ def scatter_png(view: ScatterView, path: Path) -> Path:
 def scatter_figure(view: ScatterView) -> Any:
     """Main panel over a strip of untrained trials, as ``plotly.scatter_plotly`` (laid out)."""
     plt = _pyplot()
+    grid = {"height_ratios": [10, 1.1], "hspace": 0.06}
     fig, (ax, strip) = plt.subplots(2, 1, sharex=True, figsize=(8, 6.4), dpi=110,
-                                    gridspec_kw={"height_ratios": [10, 1.1], "hspace": 0.06})  # fmt: skip
+                                    gridspec_kw=grid)  # fmt: skip
     xs, ys = view.front_line
     if xs:
         ax.step(xs, ys, where="post", color=STYLE["front"][1], linewidth=1,

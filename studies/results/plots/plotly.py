@@ -39,8 +39,9 @@ def scatter_plotly(view: ScatterView) -> Any:
             name="front on these two axes", hoverinfo="skip"), row=1, col=1)  # fmt: skip
     for s in view.series:
         if s.numbers:
-            fig.add_trace(go.Scatter(x=s.x, y=s.y, text=s.text, hoverinfo="text", mode="markers",
-                                     name=s.legend, marker=_marker(s.kind)), row=1, col=1)  # fmt: skip
+            trace = go.Scatter(x=s.x, y=s.y, text=s.text, hoverinfo="text", mode="markers",
+                               name=s.legend, marker=_marker(s.kind))  # fmt: skip
+            fig.add_trace(trace, row=1, col=1)
     if view.strip.numbers:
         s = view.strip
         fig.add_trace(go.Scatter(x=s.x, y=s.y, text=s.text, hoverinfo="text", mode="markers",

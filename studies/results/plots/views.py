@@ -301,7 +301,8 @@ def scatter_view(
 
     series = tuple(
         Series(kind, tuple(p.number for p in ps), tuple(xv(p) for p in ps),
-               tuple(yv(p) for p in ps), tuple(hover_text(p, repeats.get(p.number, ())) for p in ps))
+               tuple(yv(p) for p in ps),
+               tuple(hover_text(p, repeats.get(p.number, ())) for p in ps))
         for kind, ps in grouped.items() if kind != "untrained"
     )  # fmt: skip
     untrained = grouped["untrained"]
