@@ -149,12 +149,17 @@ CONSTRAINT_LIST = "constraints"  # Optuna's older list of values (optuna-dashboa
 
 def split(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(user attributes, bulky data)``: what goes to ``set_user_attr`` and what to artifacts;
-    a curve also leaves its last point among the user attributes (``last_validation``); times
-    are kept to the millisecond."""
-    compact = {k: (round(v, 3) if k in TIME_KEYS and isinstance(v, float) else v)
-               for k, v in attrs.items() if k not in BULKY_KEYS}  # fmt: skip
+    a curve also leaves its last point among the user attributes (``last_validation``); epoch
+    times are kept to the millisecond, durations to 4 significant digits."""
+    compact = {k: _short_time(k, v) for k, v in attrs.items() if k not in BULKY_KEYS}
     compact.update(last_validation(attrs.get(CURVE)))
     return compact, {k: v for k, v in attrs.items() if k in BULKY_KEYS}
+
+
+def _short_time(key: str, value: Any) -> Any:
+    if key not in TIME_KEYS or not isinstance(value, float):
+        return value
+    return round(value, 3) if key in (T_START, T_END) else float(f"{value:.4g}")
 
 
 def last_validation(curve: list[list[Any]] | None) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from studies.metrics import METRICS, by_optuna_name
 def test_split_keeps_bulky_data_out_of_the_attributes() -> None:
     arch = nas.model_config("nafnet-w16-unetmm")
     attrs = {"arch": arch.to_dict(), "proxy_arch": arch.to_dict(), "m_sc_timeline": [["E1", 4]],
-             "curve": [[50, 20.5], [100, 21.25]], "psnr_db": 21.25, "seconds": 1.23456789,
+             "curve": [[50, 20.5], [100, 21.25]], "psnr_db": 21.25, "seconds": 1.23456789, "seconds_cost": 0.000213456,
              "t_start_unix": 1764490000.123456, "steps": 100}  # fmt: skip
     compact, bulky = schema.split(attrs)
     assert set(bulky) == {"arch", "proxy_arch", "m_sc_timeline", "curve"}
-    assert compact == {"psnr_db": 21.25, "seconds": 1.235, "t_start_unix": 1764490000.123,
+    assert compact == {"psnr_db": 21.25, "seconds": 1.235, "seconds_cost": 0.0002135,
+                       "t_start_unix": 1764490000.123,
                        "steps": 100, "val_step": 100, "val_psnr_db": 21.25}  # fmt: skip
 
 

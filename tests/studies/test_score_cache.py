@@ -158,8 +158,8 @@ def test_the_worker_marks_a_cached_score_and_the_spec_switch_keeps_the_fingerpri
     second = train(target, settings, reports.append)
     assert second["score_cached"] is True and len(reports) == 1  # nothing reported: not trained
     assert second["seconds_train"] == 0.0
-    assert {k: second[k] for k in ("psnr", "ssim", "curve", "proxy_arch")} == {
-        k: first[k] for k in ("psnr", "ssim", "curve", "proxy_arch")}  # fmt: skip
+    assert {k: second[k] for k in ("psnr_db", "ssim", "curve", "proxy_arch")} == {
+        k: first[k] for k in ("psnr_db", "ssim", "curve", "proxy_arch")}  # fmt: skip
     assert "score_cached" in reported_keys()
 
     off = spec.with_overrides(score_cache=False)

@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from studies import schema
 from studies.results import pareto
 from studies.results.report import trial_counts
 from studies.search.driver import prepare_study
@@ -92,9 +93,10 @@ def test_infeasible_proposals_take_no_slot_and_the_sampler_sees_them(driver):
         # NSGA-II, NSGA-III and GP read (COMPLETE trials only) and TPE too
         assert t.state == TrialState.COMPLETE and t.user_attrs["status"] == "infeasible"
         assert t.values[0] == -math.inf and t.values[1] == m_sc
-        assert t.constraints == {"m_sc <= 1 MiB": pytest.approx(m_sc / MIB - 1)}
+        assert schema.trial_constraints(t) == {"m_sc <= 1 MiB": pytest.approx(m_sc / MIB - 1)}
+        assert t.system_attrs["constraints"] == [pytest.approx(m_sc / MIB - 1)]  # the list form
     # a sampler's constraints function (Optuna's older API) reads the stored values back
-    constraints_func = lambda t: list(t.constraints.values())  # noqa: E731
+    constraints_func = lambda t: list(schema.trial_constraints(t).values())  # noqa: E731
     assert [constraints_func(t) for t in study.get_trials(states=(TrialState.COMPLETE,))] == [
         [pytest.approx(1.0)], [pytest.approx(2.0)], [pytest.approx(-0.75)]]  # fmt: skip
     # never a scored design: not in Optuna's front, nor ours, counted apart in the report
