@@ -311,7 +311,8 @@ class _Runner:
                 f"seed {job.seed}")  # fmt: skip
         if attrs.get(schema.ATTR_STATUS) == schema.STATUS_COMPLETE:
             cached = " (score cache)" if attrs.get(schema.ATTR_SCORE_CACHED) else ""
-            self.console.print(f"{head}: PSNR {attrs['psnr']:.2f} dB (proxy "
+            psnr = attrs[get_metric("psnr").key]
+            self.console.print(f"{head}: PSNR {psnr:.2f} dB (proxy "
                                f"{proxy_score(p)[0]:.2f}){cached}")  # fmt: skip
         else:
             self.console.print(f"{head}: failed: {attrs.get(schema.ATTR_ERROR)}")
