@@ -57,7 +57,7 @@ class Variant:
         return not self.budget
 
 
-_CL = dict(channels_last=True, fused_norm=False, fused_optimizer=False)
+_CL = {"channels_last": True, "fused_norm": False, "fused_optimizer": False}
 VARIANTS: dict[str, Variant] = {
     "eager": Variant(EAGER),
     "fused_adamw": Variant(EAGER.model_copy(update={"fused_optimizer": True})),

@@ -30,9 +30,9 @@ once per process too (``train_source`` is cached), so a Ray worker prepares its 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable
-import functools
 from functools import lru_cache
 from pathlib import Path
 

@@ -33,10 +33,10 @@ from trainers.config import DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     TrainingDiverged,
+    compute_settings,
     evaluate,
     make_optimizer,
     make_scheduler,
-    compute_settings,
     train_step,
 )
 from trainers.runtime import Executor
@@ -118,20 +118,21 @@ class ProxyRun:
     """One proxy run, advanced a step at a time (``train_and_eval`` drives one to the end; a
     benchmark can interleave several). Building it prepares the data (cached per process: see
     ``trainers.data``) and the model from ``seed`` without touching the caller's torch RNG;
-    ``runtime`` says how the steps execute (``trainers.runtime.Executor``)."""
+    ``runtime`` (default ``ProxyRuntime()``) says how the steps execute
+    (``trainers.runtime.Executor``)."""
 
     def __init__(self, arch: ArchConfig, task: TaskConfig, budget: ProxyBudget,
                  data: DataConfig, seed: int = 0,
-                 runtime: ProxyRuntime = ProxyRuntime()) -> None:  # fmt: skip
+                 runtime: ProxyRuntime | None = None) -> None:  # fmt: skip
         t0 = time.perf_counter()
         self.budget = budget
         self.val = validation_set(data, task, budget.val_crop)
         self.stream = TrainStream(train_source(data), task, budget.crop, budget.batch, seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.executor = Executor.build(build_model(arch), runtime)
+            self.executor = Executor.build(build_model(arch), runtime or ProxyRuntime())
         self.optimizer = make_optimizer(self.executor.model.parameters(), budget,
-                                        fused=runtime.fused_optimizer)  # fmt: skip
+                                        fused=self.executor.runtime.fused_optimizer)  # fmt: skip
         self.scheduler = make_scheduler(self.optimizer, budget, budget.steps)
         self.step, self.curve = 0, []
         self.psnr, self.ssim = math.nan, math.nan
@@ -194,7 +195,7 @@ def train_and_eval(
     data = data if data is not None else DataConfig()
     t0 = time.perf_counter()
     with compute_settings(threads):
-        run = ProxyRun(arch, task, budget, data, seed, runtime or ProxyRuntime())
+        run = ProxyRun(arch, task, budget, data, seed, runtime)
         stopped = False
         while not run.done:
             score = run.advance()

@@ -43,7 +43,6 @@ from tqdm import tqdm
 from nas.errors import ConfigError
 from nas.model import build_model
 from trainers.config import TrainConfig
-from trainers.runtime import resolve_device
 from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     compute_settings,
@@ -52,6 +51,7 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
+from trainers.runtime import resolve_device
 
 CKPT = re.compile(r"^ckpt_(\d{8})\.pt$")
 
