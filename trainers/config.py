@@ -252,6 +252,37 @@ class ProxyBudget(_Optim):
         )
 
 
+class ProxyRuntime(_Strict):
+    """How a proxy run executes, not what it computes: none of these fields changes a score
+    beyond float rounding, so none belongs in a study's fingerprint (``ProxyBudget`` does).
+
+    - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``
+      (``trainers.runtime.resolve_device``);
+    - ``channels_last``: NHWC tensors (oneDNN's depthwise convolutions run ~2.5x faster on CPU);
+    - ``fused_norm``: NAFNet's channel LayerNorm as one ``layer_norm`` kernel (instead of eight
+      element-wise ones) during training; fast together with ``channels_last`` only;
+    - ``fused_optimizer``: Adam(W)'s single-kernel implementation;
+    - ``compile``: ``torch.compile`` (inductor) the training forward; validation stays eager. On
+      CPU each new architecture costs a long compile (``benchmarks/proxy_speed.py``);
+    - ``autocast``: ``bf16`` mixed precision in the training forward (a GPU option: CPUs without
+      native bf16 run it many times slower).
+
+    The defaults are the fastest CPU combination whose PSNR matched eager float32 within 0.1 dB
+    in ``benchmarks/proxy_speed.py``.
+    """
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    channels_last: bool = True
+    fused_norm: bool = True
+    fused_optimizer: bool = True
+    compile: bool = False
+    autocast: Literal["off", "bf16"] = "off"
+
+
+EAGER = ProxyRuntime(channels_last=False, fused_norm=False, fused_optimizer=False)
+"""Today's proxy before ``ProxyRuntime``: eager float32, NCHW, unfused (the speed baseline)."""
+
+
 class Recipe(_Optim):
     """A full training run; defaults are the paper's SIDD recipe (Sec. 4.1): Adam
     (0.9, 0.9), no weight decay, lr 1e-3 -> 1e-7 cosine, 200K iterations, batch 32, 256 crops,

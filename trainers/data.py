@@ -24,7 +24,8 @@ training starts (a search runs it before its first trial).
 Training batches are a pure function of ``(seed, step)``: the images, crop positions, flips and
 the degradation noise of step k never depend on earlier steps, so a resumed run sees exactly the
 batches an uninterrupted one would. Validation pairs are built once per process (``validation_set``
-is cached) with fixed-seed noise, so scores compare across trials.
+is cached) with fixed-seed noise, so scores compare across trials; the training images are decoded
+once per process too (``train_source`` is cached), so a Ray worker prepares its data once.
 """
 
 from __future__ import annotations
@@ -253,15 +254,15 @@ def check_data(data: DataConfig, field: str = "data") -> None:
         )
 
 
-@lru_cache(maxsize=4)
-def _builtin_train() -> ImageSource:
-    """The built-in training photographs, decoded once per process."""
-    return open_source(BUILTIN, DataConfig(), "data.train", BUILTIN_TRAIN)
-
-
 def train_source(data: DataConfig) -> ImageSource:
-    if data.train == BUILTIN:
-        return _builtin_train()
+    """The training images ``data`` names, one ``ImageSource`` per process and training data
+    (the validation fields do not matter): a worker's later trials reuse the images its first
+    trial decoded. A folder's files are listed on the first call."""
+    return _train_source(data.model_copy(update={"val": data.train, "val_limit": None}))
+
+
+@lru_cache(maxsize=2)
+def _train_source(data: DataConfig) -> ImageSource:
     return open_source(data.train, data, "data.train", BUILTIN_TRAIN)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,9 +25,14 @@ class TrainingDiverged(UnetmmError):
     """The training loss or a validation score became NaN or infinite."""
 
 
-def make_optimizer(params: Iterable[nn.Parameter], opt: _Optim) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Iterable[nn.Parameter], opt: _Optim, fused: bool = False
+) -> torch.optim.Optimizer:
+    """Adam or AdamW as ``opt`` says; ``fused``: the single-kernel implementation (same update
+    up to float rounding)."""
     cls = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+    return cls(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay,
+               fused=fused or None)  # fmt: skip
 
 
 def make_scheduler(
@@ -41,15 +47,20 @@ def make_scheduler(
 
 
 def train_step(
-    model: nn.Module,
+    model: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     inp: torch.Tensor,
     target: torch.Tensor,
     step: int,
+    precision: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> float:
-    """One optimisation step; returns the loss (minus the batch PSNR, in dB)."""
-    loss = psnr_loss(model(inp), target)
+    """One optimisation step; returns the loss (minus the batch PSNR, in dB). ``model`` is any
+    forward (a module or its compiled form); it runs inside ``precision()`` (e.g. autocast), the
+    loss in float32."""
+    with precision():
+        out = model(inp)
+    loss = psnr_loss(out.float(), target)
     value = float(loss.detach())
     if not math.isfinite(value):
         raise TrainingDiverged(
@@ -63,19 +74,24 @@ def train_step(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, val: ValSet, step: int) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    val: ValSet,
+    step: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> tuple[float, float]:
     """Mean per-image (PSNR, SSIM) of ``model`` on ``val`` (eval mode, then back to train).
 
-    The images are moved to the model's device. Raises ``TrainingDiverged`` naming ``step`` and
-    the metric if either score is NaN or infinite (e.g. weights that became NaN in the last
-    optimizer step)."""
+    The images are moved to the model's device, inputs in ``memory_format``. Raises
+    ``TrainingDiverged`` naming ``step`` and the metric if either score is NaN or infinite (e.g.
+    weights that became NaN in the last optimizer step)."""
     was_training = model.training
     device = next(model.parameters()).device
     model.eval()
     p, s = [], []
     try:
         for inp, target in val.batches():
-            inp, target = inp.to(device), target.to(device)
+            inp, target = inp.to(device, memory_format=memory_format), target.to(device)
             out = model(inp)
             p.append(psnr(out, target))
             s.append(ssim(out, target))

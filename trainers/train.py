@@ -51,6 +51,7 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
+from trainers.runtime import resolve_device
 
 CKPT = re.compile(r"^ckpt_(\d{8})\.pt$")
 
@@ -210,8 +211,7 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     and ``TrainingDiverged`` (NaN/inf loss or validation score)."""
     r = config.recipe
     out_dir = Path(config.out_dir)
-    if r.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("recipe.device: cuda is not available on this machine; use cpu")
+    resolve_device(r.device, "recipe.device")  # ConfigError before any work without a GPU
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         val = validation_set(config.data, config.task, r.val_crop)
         stream = TrainStream(train_source(config.data), config.task, r.crop, r.batch, r.seed)
