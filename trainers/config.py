@@ -252,7 +252,7 @@ class ProxyBudget(_Optim):
         )
 
 
-class ProxyRuntime(_Strict):
+class ProxyRuntime(StrictModel):
     """How a proxy run executes, not what it computes: none of these fields changes a score
     beyond float rounding, so none belongs in a study's fingerprint (``ProxyBudget`` does).
 
