@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nas.backbones import NAFNetConfig, UNetConfig, nafnet_gopro, nafnet_sidd
+from nas.backbones import NAFNetConfig, UNetConfig, mscan_tiny, nafnet_gopro, nafnet_sidd
 from nas.config import ArchConfig
 from nas.registry import Registry
 from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
@@ -16,6 +16,7 @@ BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1
 BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
 BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
 BACKBONE_PRESETS.register("unet-w32-d5")(lambda: UNetConfig(width=32, depth=5))
+BACKBONE_PRESETS.register("mscan-tiny")(mscan_tiny)
 
 
 def backbone_preset(name: str) -> object:
