@@ -36,8 +36,8 @@ import math
 import torch
 from torch import nn
 
-from nas.backbones.base import Backbone
-from nas.config import ConfigBase, _check, bool_field, int_field, ints_field, set_fields
+from nas.backbones.base import Backbone, BackboneConfigBase
+from nas.config import bool_field, check, int_field, ints_field, set_fields
 from nas.registry import BACKBONES
 
 STEM_STRIDE = 4  # E1 of MSCAN is at a quarter of the input resolution
@@ -45,7 +45,7 @@ STEM_STRIDE = 4  # E1 of MSCAN is at a quarter of the input resolution
 
 @BACKBONES.register("mscan")
 @dataclasses.dataclass(frozen=True)
-class MSCANConfig(ConfigBase):
+class MSCANConfig(BackboneConfigBase):
     """MSCAN encoder + light decoder. Defaults: MSCAN-tiny with a 1-channel (alpha) head."""
 
     name = "mscan"
@@ -69,12 +69,12 @@ class MSCANConfig(ConfigBase):
             head_channels=int_field(self.head_channels, "backbone.head_channels", 1),
         )
         n = len(self.embed_dims)
-        _check(n >= 1, "backbone.embed_dims", "needs at least one stage")
+        check(n >= 1, "backbone.embed_dims", "needs at least one stage")
         for field in ("depths", "mlp_ratios"):
             count = len(getattr(self, field))
-            _check(count == n, f"backbone.{field}",
+            check(count == n, f"backbone.{field}",
                    f"needs {n} entries (one per stage, as embed_dims), got {count}")  # fmt: skip
-        _check(
+        check(
             not self.residual or self.in_channels == self.out_channels,
             "backbone.residual",
             "needs in_channels == out_channels; set residual: false for an alpha head",
