@@ -134,7 +134,7 @@ def run_design(arch: Any, names: list[str], budget: ProxyBudget, task: TaskConfi
             "eval_s": run.seconds_eval,
             "evals": len(run.curve),
             "own_s": t.own_s(run.seconds_eval),
-            "psnr": run.psnr if finished else None,
+            "psnr": run.scores.get("psnr") if finished else None,
             "curve": run.curve,
             "turns": t.turns,
         }
@@ -164,7 +164,7 @@ def breakdown(arch: Any, names: list[str], budget: ProxyBudget, task: TaskConfig
                 run.optimizer.step()
                 t.append(time.perf_counter())
                 if i == steps + 1:
-                    evaluate(ex.model, run.val, i, ex.memory_format)
+                    evaluate(ex.model, run.val, i, memory_format=ex.memory_format)
                     t.append(time.perf_counter())
             if i < 2:
                 continue
