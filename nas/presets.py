@@ -12,6 +12,7 @@ from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
 BACKBONE_PRESETS: Registry[Callable[[], object]] = Registry("backbone preset")
 BACKBONE_PRESETS.register("nafnet-sidd")(nafnet_sidd)
 BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
+BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
 BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
 BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
