@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from nas import ArchConfig, FullSkipsConfig, UNetMMConfig, build_model, measure_cost
+from nas.backbones import mscan_tiny
 from nas.cost.counters import paper_macs
 from nas.cost.macs import fvcore_macs
-from nas.backbones import mscan_tiny
 from nas.presets import reference_designs
 
 MIB = 2**20

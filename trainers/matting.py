@@ -217,7 +217,7 @@ def matting_validation_set(data: DataConfig, val_crop: int | None) -> ValSet:
         rows += [(name, *item) for name, item in pairs if item is not None]
     if not rows:
         raise ConfigError(f"data.val: none of the images in {data.val!r} can be read")
-    one = lambda a: _to_tensor([a])  # noqa: E731  (H, W, C) -> (1, C, H, W)
+    one = lambda a: _to_tensor([a])
     trimaps = () if any(r[3] is None for r in rows) else tuple(one(r[3]) for r in rows)
     return ValSet(
         names=tuple(r[0] for r in rows),

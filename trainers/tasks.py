@@ -67,7 +67,7 @@ def _alpha_head(backbone: Any, task: str) -> None:
 
 RESTORATION = TaskKind(
     stream=lambda data, task, crop, batch, seed: TrainStream(
-        train_source(data), task, crop, batch, seed),  # fmt: skip
+        train_source(data), task, crop, batch, seed),
     validation=validation_set,
     loss=psnr_loss,
     scores=restoration_scores,

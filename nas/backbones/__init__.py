@@ -6,8 +6,8 @@ from nas.backbones.nafnet import NAFNet, NAFNetConfig, nafnet_gopro, nafnet_sidd
 from nas.backbones.unet import UNet, UNetConfig
 
 __all__ = [
-    "Backbone",
     "MSCAN",
+    "Backbone",
     "MSCANConfig",
     "NAFNet",
     "NAFNetConfig",

@@ -14,8 +14,8 @@ from nas import ArchConfig, FullSkipsConfig, NAFNetConfig
 from nas.backbones import MSCANConfig
 from nas.errors import ConfigError
 from trainers.config import DataConfig, ProxyBudget, TaskConfig
-from trainers.matting import MattingStream, matting_validation_set
 from trainers.mattes import random_alpha, trimap_of
+from trainers.matting import MattingStream, matting_validation_set
 from trainers.metrics import matting_scores, mse, sad, unknown_region
 from trainers.proxy import train_and_eval
 
