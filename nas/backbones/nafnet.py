@@ -49,7 +49,7 @@ class NAFNetConfig(BackboneConfigBase):
             img_channels=int_field(self.img_channels, "backbone.img_channels", 1),
             tlc_train_size=None if tlc is None else ints_field(tlc, "backbone.tlc_train_size", 1),
         )
-        _check(
+        check(
             self.tlc_train_size is None or len(self.tlc_train_size) == 2,
             "backbone.tlc_train_size",
             f"needs [height, width] of the training crops (e.g. [256, 256]), got {tlc!r}",
