@@ -280,7 +280,8 @@ def print_table(target: dict[str, float], proxies: dict[str, dict[str, float]],
         have = [d for d in names if math.isfinite(col.get(d, math.nan))]
         pr[p] = dict(zip(have, ranks([col[d] for d in have])))
     head = " | ".join(f"{p} | r" for p in proxies)
-    print("\nValidation PSNR (dB), denoise sigma 25; costs of the target at 256x256, 8 bit")
+    print("\nValidation PSNR (dB), denoise sigma 25; costs of the target at 256x256, 8 bit;"
+          " r: rank among the designs that column has")  # fmt: skip
     print(f"| design | M_sc MiB | params M | MACs G | target | r | {head} | target s |")
     print("|---|" + "---|" * (6 + 2 * len(proxies)))
     for d in names:
