@@ -50,7 +50,7 @@ def fresh_worker_probe(preset: str) -> dict[str, float]:
 
     lap("import torch")
     torch.set_num_threads(1)
-    from studies.trial import cost_attrs  # what Ray imports to run the trainable
+    from studies.search.worker import cost_attrs  # what Ray imports to run the trainable
 
     lap("import studies.trial")
     from nas.presets import reference_designs
@@ -95,7 +95,7 @@ def time_ray_start(cpus: int) -> dict[str, float]:
 
     import ray
 
-    from studies.run import RAY_ENV
+    from studies.search.ray_session import RAY_ENV
 
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
     from rich.console import Console
 
-    from studies.run import run_search
+    from studies.search.driver import run_search
     from studies.spec import load_spec
 
     spec = load_spec(args.preset).with_overrides(concurrency=args.concurrency,

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.run import run_search
+from studies.search.driver import run_search
 from studies.spec import load_spec, parse_spec
 
 TINY_BUDGET = {"steps": 4, "eval_every": 2, "batch": 2, "crop": 32, "val_crop": 48}
