@@ -52,18 +52,20 @@ def fresh_worker_probe(preset: str) -> dict[str, float]:
     torch.set_num_threads(1)
     from studies.search.worker import cost_attrs  # what Ray imports to run the trainable
 
-    lap("import studies.trial")
+    lap("import studies.search.worker")
     from nas.presets import reference_designs
+    from studies.search.protocol import TrialSettings
     from studies.spec import load_spec
 
     spec = load_spec(preset)
+    settings = TrialSettings.from_spec(spec)
     refs = reference_designs(spec.target.backbone_config())
     lap("load the spec")
-    cost_attrs(refs["full"], spec)
+    cost_attrs(refs["full"], settings)
     lap("cost measurement, cold (first in the process)")
-    cost_attrs(refs["unetmm"], spec)
+    cost_attrs(refs["unetmm"], settings)
     lap("cost measurement, warm (another design)")
-    cost_attrs(refs["full"], spec)
+    cost_attrs(refs["full"], settings)
     lap("cost measurement, cached (same design)")
     from trainers.loop import compute_settings
     from trainers.proxy import ProxyRun, proxy_arch
