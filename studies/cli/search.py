@@ -16,7 +16,8 @@ from studies.cli.common import add_storage_flags, storage_of
 # flag -> attribute of the parsed arguments, in the order the resume command lists them
 RESUME_FLAGS = {"--storage": "storage", "--study-name": "study", "--n-trials": "n_trials",
                 "--seed": "seed", "--concurrency": "concurrency",
-                "--cpus-per-trial": "cpus_per_trial", "--sampler": "sampler",
+                "--cpus-per-trial": "cpus_per_trial", "--gpus-per-trial": "gpus_per_trial",
+                "--sampler": "sampler",
                 "--ray-address": "ray_address"}  # fmt: skip
 
 
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
+    p.add_argument("--gpus-per-trial", type=float, metavar="G",
+                   help="GPUs per trial, fractional (0.25: four trials share a GPU); the proxy "
+                   "trains on its GPU share (default: the spec's gpus_per_trial, 0)")  # fmt: skip
     p.add_argument("--sampler", metavar="NAME", help="tpe, nsga2, nsga3, random or gp")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join an existing Ray cluster (host:port or auto) instead of starting "
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "concurrency": args.concurrency,
         "cpus_per_trial": args.cpus_per_trial,
+        "gpus_per_trial": args.gpus_per_trial,
         "sampler": args.sampler,
         "early_stopping": False if args.no_early_stopping else None,
         "score_cache": False if args.no_score_cache else None,

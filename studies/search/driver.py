@@ -47,7 +47,12 @@ from studies.search import claims
 from studies.search.early_stopping import make_trial_scheduler
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.protocol import TrialSettings
-from studies.search.ray_session import check_address, ray_session
+from studies.search.ray_session import (
+    check_address,
+    check_cluster_gpus,
+    check_gpus,
+    ray_session,
+)
 from studies.search.recovery import (
     INTERRUPTED,
     NO_SLOT,
@@ -241,6 +246,9 @@ def run_search(
     console = console or Console(highlight=False)
     if ray_address:  # every cheap check before the storage is touched
         check_address(ray_address)
+    gpus = check_gpus(spec.gpus_per_trial, spec.gpu_fallback, ray_address)
+    if gpus != spec.gpus_per_trial:  # the user allowed the CPU instead
+        spec = spec.with_overrides(gpus_per_trial=gpus)
     url = normalize_url(storage_url or spec.storage or default_storage_url())
     require_persistent(url)
     name = study_name or spec.name
@@ -258,6 +266,8 @@ def run_search(
     try:
         with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
                          spec.cpus_per_trial) as run_dir:  # fmt: skip
+            if ray_address and spec.gpus_per_trial:
+                check_cluster_gpus(spec.gpus_per_trial)
             # Ray is up (or joined): only now are trials failed, re-queued or queued
             recovered = recover_stale(study, rec.grace_period, rec.max_retry)
             if recovered:
@@ -304,9 +314,11 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
     from studies.search.progress import TrialStartCallback
     from studies.search.worker import run_trial
 
+    resources = {"cpu": spec.cpus_per_trial}
+    if spec.gpus_per_trial:
+        resources["gpu"] = spec.gpus_per_trial
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)),
-        {"cpu": spec.cpus_per_trial},
+        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)), resources
     )
     tuner = tune.Tuner(
         trainable,

@@ -204,3 +204,38 @@ def _quiet_stderr(enabled: bool) -> Iterator[Any]:
                 lines = [ln for ln in text().splitlines() if "gcs_client.cc" not in ln]
                 if lines:
                     print("\n".join(lines), file=sys.stderr)
+
+
+def check_gpus(gpus_per_trial: float, fallback: bool, address: str | None) -> float:
+    """The GPUs per trial this run asks Ray for. Locally a GPU request needs a GPU torch can
+    see: without one it is a ``ConfigError`` before any trial, or with ``fallback`` 0 (the
+    trials run on the CPU) and one ``warning:`` line. A joined cluster is checked once joined
+    (``check_cluster_gpus``)."""
+    if gpus_per_trial <= 0 or address:
+        return max(gpus_per_trial, 0.0)
+    import torch
+
+    if torch.cuda.is_available():
+        return gpus_per_trial
+    if fallback:
+        print(f"warning: gpus_per_trial: {gpus_per_trial:g} but torch sees no GPU here; the "
+              "trials run on the CPU (gpu_fallback: true)", file=sys.stderr, flush=True)  # fmt: skip
+        return 0.0
+    raise ConfigError(
+        f"gpus_per_trial: {gpus_per_trial:g} asks for a GPU share per trial, but torch sees no "
+        "GPU on this machine (torch.cuda.is_available() is False); set gpus_per_trial: 0, or "
+        "gpu_fallback: true to run on the CPU, or join a GPU cluster with --ray-address"
+    )
+
+
+def check_cluster_gpus(gpus_per_trial: float) -> None:
+    """``ConfigError`` when the joined Ray cluster has fewer GPUs than one trial asks for
+    (Ray would keep the trials pending forever)."""
+    import ray
+
+    have = float(ray.cluster_resources().get("GPU", 0))
+    if gpus_per_trial > have:
+        raise ConfigError(
+            f"--gpus-per-trial: a trial asks for {gpus_per_trial:g} GPU(s), but the cluster has "
+            f"{have:g}; lower it, or join a cluster with GPUs"
+        )
