@@ -34,7 +34,8 @@ designs, cannot loop forever).
 ``on_trial_result`` merges each result into the trial's attributes; ``on_trial_complete`` merges
 the last result (``_final_attrs``) and lets ``outcome`` decide COMPLETE / PRUNED / FAIL.
 ``settle`` (at the end of a run) waits for parked trials whose holder another search is still
-training. Only the driver process touches the storage.
+training, and fails and re-queues for a later run the ones that won their design again (its
+holder failed) when no slot is left. Only the driver process touches the storage.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -184,7 +186,9 @@ class StudySearcher(OptunaSearch):
         params and architecture, written to the trial's attributes."""
         self._candidates.clear()
         self._asked[trial_id] = ot_trial
-        params = super().suggest(trial_id) or {}
+        with warnings.catch_warnings():  # Ray times the sampler's work as the space's (> 1 s)
+            warnings.filterwarnings("ignore", "Define-by-run function passed", UserWarning)
+            params = super().suggest(trial_id) or {}
         if not self._candidates:  # params fixed already: rebuild the design from them
             self._define(FixedTrial(ot_trial.params))
         candidate = self._candidates[-1]
