@@ -55,7 +55,6 @@ from studies.search.ray_session import (
 )
 from studies.search.recovery import (
     INTERRUPTED,
-    NO_SLOT,
     fail_and_requeue,
     infrastructure_failure,
     recover_stale,
@@ -288,8 +287,7 @@ def run_search(
                 if searcher.parked:
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
-                idle = searcher.settle()
-            left = fail_and_requeue(study, dict.fromkeys(idle, NO_SLOT), rec.max_retry)
+                left = searcher.settle()
             if searcher.stop_reason:
                 console.print(f"stopped early: {searcher.stop_reason}")
     except Exception as exc:

@@ -158,6 +158,17 @@ def test_two_drivers_never_train_one_design_twice(storage_url):
         designs = [t.user_attrs["design"] for t in study.get_trials()
                    if t.state != TrialState.FAIL and "copy_of" not in t.user_attrs]  # fmt: skip
         assert len(designs) == len(set(designs))  # each design trained once
+        # at the end of a run: a design freed by a failed holder, and no slot left to train it
+        study.enqueue_trial(subset())
+        study.enqueue_trial(subset())
+        study.enqueue_trial(subset(3))  # a copy of trial 2
+        study.enqueue_trial(a.spec.reference_params()["unetmm"])  # the paper's point (256 KiB)
+        assert a.searcher.suggest("a2")[NUMBER_KEY] == 6
+        assert b.searcher.suggest("b3")[NUMBER_KEY] == 9 and b.searcher.parked == [7]
+        a.train("a2", None)
+        assert b.searcher.settle(poll=0.1) == [7]  # failed, and a clean copy queued for later
+        retry = study.get_trials(states=(TrialState.WAITING,))
+        assert [t.user_attrs["retry_of"] for t in retry] == [7] and retry[0].params == subset()
     finally:
         a.close()
         b.close()
