@@ -136,10 +136,10 @@ class ProxyRun:
                  runtime: ProxyRuntime | None = None) -> None:  # fmt: skip
         t0 = time.perf_counter()
         self.budget, self.kind = budget, TASKS.get(task.name)
+        self.kind.check_model(arch.backbone, task.name)  # from the config, before building
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(arch)
-        self.kind.check_model(model.backbone, task.name)
         self.val = self.kind.validation(data, task, budget.val_crop)
         self.stream = self.kind.stream(data, task, budget.crop, budget.batch, seed)
         self.executor = Executor.build(model, runtime or ProxyRuntime())

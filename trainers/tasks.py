@@ -8,7 +8,9 @@ A ``TaskKind`` gives, for a task config and data config:
 - ``loss(pred, target)``: the scalar training loss;
 - ``scores(pred, target, trimap)``: per-image scores ``name -> (B,)``; always ``psnr`` and
   ``ssim`` (the proxy's ranking score is ``psnr``, whatever the task), plus the task's own;
-- ``check_model(backbone)``: raises ``ConfigError`` unless the model's input/output channels fit.
+- ``check_model(backbone, task_name)``: raises ``ConfigError`` unless the backbone's input/output
+  channels fit the task; ``backbone`` is a backbone config or module (both state
+  ``in_channels`` and ``out_channels``), so a study can check before building anything.
 
 Restoration (``denoise``, ``deblur``, ``sr``): the model maps a degraded image to the clean one;
 NAFNet's PSNR loss; PSNR and SSIM. Matting: an RGB image to a 1-channel alpha; L1 loss; PSNR and

@@ -216,10 +216,10 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     resolve_device(r.device, "recipe.device")  # ConfigError before any work without a GPU
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         kind = TASKS.get(config.task.name)
+        kind.check_model(config.arch.backbone, config.task.name)
         val = kind.validation(config.data, config.task, r.val_crop)
         stream = kind.stream(config.data, config.task, r.crop, r.batch, r.seed)
         run = _Run(config)
-        kind.check_model(run.model.backbone, config.task.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume:  # only now: a bad config above leaves the old run untouched
             for _, path in checkpoints(out_dir):

@@ -78,6 +78,14 @@ class NAFNetConfig(BackboneConfigBase):
         return tuple(t // stride * int(1.5 * t) // t for t in self.tlc_train_size)  # type: ignore[return-value]
 
     @property
+    def in_channels(self) -> int:
+        return self.img_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.img_channels
+
+    @property
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(self.width * 2**i for i in range(len(self.enc_blk_nums)))
 
