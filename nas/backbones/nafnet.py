@@ -89,10 +89,6 @@ class NAFNetConfig(BackboneConfigBase):
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(self.width * 2**i for i in range(len(self.enc_blk_nums)))
 
-    @property
-    def in_channels(self) -> int:
-        return self.img_channels
-
     def build(self, skip_present: tuple[bool, ...]) -> NAFNet:
         return NAFNet(self, skip_present)
 
