@@ -60,15 +60,17 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from studies.search.driver import run_search
+    from studies.signals import stop_requested
     from studies.storage import StorageLost, shown
     console = Console(highlight=False, soft_wrap=True)
     try:
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None
+    interrupted = bool(result.interrupted) or stop_requested()  # (no trial running then too)
     s = result.statuses
     console.print(
-        f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
+        f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
         f"{len(result.run_trials)} trial(s) this run "
         f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
         f"{result.trials_after} finished"
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
-    if result.interrupted:
+    if interrupted:
         console.print("interrupted: the same command resumes the study")
         return 130
     return 0

@@ -240,12 +240,18 @@ def run_search(
     return _summary(study, name, url, before, recovered, left, told, t0)
 
 
+STOPPING = ("stopping: the running trials are failed and queued for the next run (Ctrl-C again "
+            "stops at once)")
+
+
 def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
     """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
     from ray import tune
 
     from studies.search.progress import TrialStartCallback
+    from studies.search.ray_session import signal_stopper
     from studies.search.worker import run_trial
+    from studies.signals import graceful_stop
 
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)),
@@ -266,9 +272,11 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
             verbose=0,
             callbacks=[TrialStartCallback(progress)],
             failure_config=tune.FailureConfig(max_failures=0),
+            stop=signal_stopper(),  # Ctrl-C / SIGTERM: Tune stops the trials, we re-queue them
         ),
     )
-    tuner.fit()
+    with graceful_stop(STOPPING):
+        tuner.fit()
 
 
 def _finished(study: optuna.Study) -> int:
