@@ -37,6 +37,8 @@ from tests.studies.faults import (
 )
 
 PY = sys.executable
+STOPPING = ("stopping: the running trials are failed and queued for the next run (Ctrl-C again "
+            "stops at once)")
 
 
 def start_search(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -138,9 +140,7 @@ def test_sigterm_is_ctrl_c_and_local_ray_listens_on_loopback_only(to, tmp_path, 
             os.killpg(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 130, err[-3000:]
-        assert err.strip().splitlines() == [
-            "stopping: the running trials are failed and queued for the next run (Ctrl-C again "
-            "stops at once)"]  # no stack dump, no traceback
+        assert err.strip().splitlines() == [STOPPING]  # no stack dump, no traceback
         assert "interrupted: the same command resumes the study" in out
         assert settle(proc.pid) == []
         assert not run_dirs[0].exists()
