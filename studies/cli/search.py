@@ -61,12 +61,18 @@ def run(args: argparse.Namespace) -> int:
 
     from studies.search.driver import run_search
     from studies.signals import stop_requested
-    from studies.storage import StorageLost, shown
+    from studies.storage import StorageLost, default_storage_url, lost_reason, shown
     console = Console(highlight=False, soft_wrap=True)
     try:
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None
+    except Exception as exc:  # lost before or after the trials ran (opening, summing up)
+        reason = lost_reason(exc)
+        if reason is None:
+            raise
+        url = storage or spec.storage or default_storage_url()
+        raise StorageLost(url, reason, resume_command(args)) from None
     interrupted = bool(result.interrupted) or stop_requested()  # (no trial running then too)
     s = result.statuses
     console.print(
