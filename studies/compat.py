@@ -13,6 +13,7 @@ import copy
 import datetime
 import os
 from collections.abc import Iterator
+import json
 from typing import Any
 
 import optuna
@@ -73,6 +74,32 @@ def heartbeat_ages(study: optuna.Study) -> dict[int, float]:
         rows = conn.execute(query).all()
     now = now.replace(tzinfo=None) if isinstance(now, datetime.datetime) else now
     return {tid: (now - at.replace(tzinfo=None)).total_seconds() for tid, at in rows}
+
+
+def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's system attributes, read from the storage. Waiting for: a public
+    ``Study.system_attrs`` (removed in Optuna 3; the storage method needs the private id)."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def insert_study_system_attr(study: optuna.Study, key: str, value: Any) -> bool:
+    """Store the study system attribute ``key`` only if the study has none: one INSERT, which
+    the table's unique (study_id, key) index makes atomic across processes and machines (on
+    SQLite and PostgreSQL alike). True if this call stored it, False if ``key`` was there.
+    Waiting for: an insert-if-absent in the storage API (``set_study_system_attr`` upserts and
+    swallows the IntegrityError of a concurrent insert, so a caller cannot tell who won)."""
+    from optuna.storages._rdb import models
+
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # the RDBStorage under the cache
+    table = models.StudySystemAttributeModel.__table__
+    row = {"study_id": study._study_id, "key": key, "value_json": json.dumps(value)}
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(sqlalchemy.insert(table).values(**row))
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
 
 
 # -- Ray Tune's OptunaSearch -----------------------------------------------------------------

@@ -28,6 +28,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
     recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
     seed: 0
+    score_cache: true             # reuse proxy scores trained before (studies.search.score_cache)
 
 Every problem raises ``ConfigError`` with the field's path, e.g. ``n_trials: Input should be
 greater than or equal to 1``. A study file is read with ``nas.config.read_yaml`` (size, UTF-8
@@ -211,13 +212,17 @@ class SamplerSpec(StrictModel):
 
 
 class EarlyStoppingSpec(StrictModel):
-    """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
-    only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
-    are never stopped unless ``exempt_references`` is false."""
+    """Stopping proxy runs early at rungs of ``grace_steps * reduction_factor**k`` steps
+    (``studies.search.early_stopping``): ``rule: pareto`` stops a run only when a run at least
+    as cheap on every cost objective was more than ``margin_db`` ahead at the rung; ``rule:
+    asha`` keeps the best 1/``reduction_factor`` by PSNR alone. Reference points are never
+    stopped unless ``exempt_references`` is false."""
 
     enabled: bool = True
+    rule: Literal["pareto", "asha"] = "pareto"
     grace_steps: int = Field(100, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    margin_db: float = Field(0.5, ge=0)
     exempt_references: bool = True
 
     @model_validator(mode="before")
@@ -275,6 +280,7 @@ class StudySpec(StrictModel):
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
     recovery: RecoverySpec = RecoverySpec()
     seed: int = 0
+    score_cache: bool = True
 
     @field_validator("name")
     @classmethod
@@ -362,8 +368,8 @@ class StudySpec(StrictModel):
         """What makes trial results of two runs comparable (``fingerprint`` hashes it): the
         target's costs (resolved backbone, input size, bits, batch) and the proxy's training
         (resolved backbone, task, data but its cache size, budget) and the seed. Everything else
-        (n_trials, concurrency, sampler, space, constraints, storage, ...) may change between
-        runs of one study."""
+        (n_trials, concurrency, sampler, space, constraints, storage, score_cache, ...) may
+        change between runs of one study."""
         target = self.target.backbone_config()
         fields = {
             "target.backbone": target.to_dict(),

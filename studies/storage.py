@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
+import random
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,12 +34,14 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from nas.errors import ConfigError, UnetmmError
+from studies.schema import STUDY_ATTR_CONFIRM_OF
 
 DEFAULT_DB = "unetmm.db"
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_S = 30
 # Tables every Optuna RDB schema has (the rest came with later schema versions)
 OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
+CREATION_RETRIES = 10  # tries at creating the tables of a fresh database that others create too
 
 
 def default_storage_url(workdir: str | Path | None = None) -> str:
@@ -134,9 +138,18 @@ def open_storage(
                 "choose another --storage"
             )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return storage_class(url, engine_kwargs=_engine_kwargs(url), **options)
+        for attempt in range(CREATION_RETRIES):
+            try:
+                return _create(storage_class, url, options)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                    sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+                # several drivers create the tables of a fresh database at once, table by
+                # table: this one's CREATE TABLE (or version row) came second; the next try
+                # finds more of them made, and skips what exists
+                if not _lost_creation_race(exc) or attempt == CREATION_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.1, 0.5))
+        raise AssertionError("unreachable")
     except sqlalchemy.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         raise ConfigError(
@@ -185,15 +198,30 @@ def open_existing(
         return open_storage(url, storage_class, skip_table_creation=True)
     except RuntimeError as exc:  # Optuna: the schema is older or newer than this Optuna's
         raise ConfigError(f"STORAGE: {where}: {str(exc).strip()}") from None
+def _create(
+    storage_class: type[optuna.storages.RDBStorage], url: str, options: dict[str, Any]
+) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return storage_class(url, engine_kwargs=_engine_kwargs(url), **options)
+
+
+def _lost_creation_race(exc: sqlalchemy.exc.SQLAlchemyError) -> bool:
+    """A unique violation or "already exists" from creating Optuna's tables (PostgreSQL:
+    UniqueViolation on pg_type or the version row, DuplicateTable; SQLite: table exists)."""
+    text = str(exc.orig or exc).lower()
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in text
 
 
 def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
     """The study named ``study_name`` in the existing ``storage`` (a ``.db`` path or a URL; its
-    only study when no name is given)."""
+    only study when no name is given, not counting the confirmations of ``unetmm confirm``)."""
     url = storage_url(storage)
     store = open_existing(url)
-    names = [s.study_name for s in store.get_all_studies()]
-    if study_name is None:
+    studies = store.get_all_studies()
+    names = [s.study_name for s in studies]
+    if study_name is None:  # a confirmation (``unetmm confirm``) does not count as a choice
+        names = [s.study_name for s in studies if STUDY_ATTR_CONFIRM_OF not in s.user_attrs] or names
         if len(names) != 1:
             listed = ", ".join(sorted(names)) or "none"
             raise ConfigError(
@@ -201,7 +229,7 @@ def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
                 "pick one with --study NAME"
             )
         study_name = names[0]
-    if study_name not in names:
+    if study_name not in [s.study_name for s in studies]:
         listed = ", ".join(sorted(names)) or "none"
         raise ConfigError(
             f"--study: no study {study_name!r} in {shown(url)}; studies there: {listed}"

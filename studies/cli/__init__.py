@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "search": "Run (or resume) a skip-design search from a study YAML or a preset name.",
     "report": "Write the HTML/PNG Pareto report of a stored study.",
     "dashboard": "Serve optuna-dashboard on a study storage (127.0.0.1).",
+    "confirm": "Re-train a study's front at a higher fidelity and compare the rankings.",
     "export": "Export the best feasible designs of a study as training configs.",
     "train": "Train an exported (or hand-written) config, with checkpoints and resume.",
 }

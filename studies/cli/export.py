@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         )
     from studies.results.export import describe_costs
 
+    if written:
+        print(f"ranked by {written[0].scores} PSNR"
+              + (" (unetmm confirm)" if written[0].scores == "confirmed" else ""))
     for item in written:
         p = item.pick.point
         print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p)}")

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SQLAlchemy URL or .db file of the study storage (default: the spec's, "
                    "else sqlite:///unetmm.db in the working directory)")  # fmt: skip
     add_storage_flags(p, "study name (default: the spec's name)")
-    p.add_argument("--n-trials", type=int, metavar="N", help="finished trials this run adds")
+    p.add_argument("--n-trials", type=int, metavar="N", help="designs this run judges (trains); "
+                   "infeasible proposals and copies of designs judged before are extra")
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
@@ -37,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a local one; a cluster with token authentication (Ray's default) also needs "
                    "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN in the environment")  # fmt: skip
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial fully")
+    p.add_argument("--no-score-cache", action="store_true",
+                   help="train every design, even one whose proxy score is in the persistent "
+                   "score cache (~/.cache/unetmm/scores or $UNETMM_CACHE_DIR/scores)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "cpus_per_trial": args.cpus_per_trial,
         "sampler": args.sampler,
         "early_stopping": False if args.no_early_stopping else None,
+        "score_cache": False if args.no_score_cache else None,
     }
     spec = spec.with_overrides(**changes)
     spec.check_inputs()
@@ -74,14 +79,16 @@ def run(args: argparse.Namespace) -> int:
         url = storage or spec.storage or default_storage_url()
         raise StorageLost(url, reason, resume_command(args)) from None
     interrupted = bool(result.interrupted) or stop_requested()  # (no trial running then too)
-    s = result.statuses
+    judged, other = result.statuses, result.not_trained
     console.print(
         f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
-        f"{len(result.run_trials)} trial(s) this run "
-        f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
-        f"{result.trials_after} finished"
+        f"{len(result.judged)} design(s) judged this run ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
+        + f"), {sum(other.values())} proposal(s) not trained ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(other.items())) or "none")
+        + f"); the study has {result.trials_after} finished trial(s)"
         + (f" and {result.waiting} queued for the next run" if result.waiting else "")
-        + f"; Pareto front (feasible, fully trained): trials {result.front}"
+        + f"; Pareto front (feasible, fully trained, one trial per design): {result.front}"
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
@@ -112,6 +119,6 @@ def resume_command(args: argparse.Namespace) -> str:
             value = shown(value) if value and "://" in value else value
         if value is not None:
             words += [flag, str(value)]
-    if args.no_early_stopping:
-        words.append("--no-early-stopping")
+    words += [flag for flag in ("--no-early-stopping", "--no-score-cache")
+              if getattr(args, flag[2:].replace("-", "_"), False)]  # fmt: skip
     return shlex.join(words)

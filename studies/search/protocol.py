@@ -5,8 +5,6 @@ parameters (Ray's OptunaSearch puts them there; the worker ignores them) and
 
 - ``ARCH_KEY``: the target ``ArchConfig`` as JSON;
 - ``NUMBER_KEY``: the Optuna trial number (progress lines, logs);
-- ``REUSE_KEY``: number of an earlier trial of the same design, whose results the driver copies
-  (the worker then reports only its final phase, with no work done);
 - ``REFERENCE_KEY``: the reference point's name (early stopping exempts it).
 
 Every trial also gets the study's ``TrialSettings`` (``tune.with_parameters``): exactly what a
@@ -37,7 +35,6 @@ from studies.metrics import METRICS
 
 ARCH_KEY = "arch_json"
 NUMBER_KEY = "optuna_number"
-REUSE_KEY = "reuse_trial"
 REFERENCE_KEY = "reference_point"
 
 PHASE = "phase"
@@ -64,6 +61,7 @@ class TrialSettings:
     budget: Any  # trainers.config.ProxyBudget
     seed: int
     threads: int
+    score_cache: bool = True  # read and write the persistent score cache
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:
@@ -82,6 +80,7 @@ class TrialSettings:
             budget=p.budget,
             seed=spec.seed,
             threads=spec.cpus_per_trial,
+            score_cache=spec.score_cache,
         )
 
 
@@ -111,7 +110,7 @@ def reported_keys() -> frozenset[str]:
     return frozenset(
         (*(METRICS.get(n).key for n in METRICS.names()), *schema.COST_EXTRA_KEYS,
          *schema.METRIC_EXTRA_KEYS, *schema.TIME_KEYS, schema.ATTR_STATUS, schema.ATTR_ERROR,
-         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH)
+         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH, schema.ATTR_SCORE_CACHED)
     )  # fmt: skip
 
 
