@@ -70,15 +70,23 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from studies.search.driver import run_search
-    from studies.storage import StorageLost, shown
+    from studies.signals import stop_requested
+    from studies.storage import StorageLost, default_storage_url, lost_reason, shown
     console = Console(highlight=False, soft_wrap=True)
     try:
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None
+    except Exception as exc:  # lost before or after the trials ran (opening, summing up)
+        reason = lost_reason(exc)
+        if reason is None:
+            raise
+        url = storage or spec.storage or default_storage_url()
+        raise StorageLost(url, reason, resume_command(args)) from None
+    interrupted = bool(result.interrupted) or stop_requested()  # (no trial running then too)
     judged, other = result.statuses, result.not_trained
     console.print(
-        f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
+        f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
         f"{len(result.judged)} design(s) judged this run ("
         + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
         + f"), {sum(other.values())} proposal(s) not trained ("
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
-    if result.interrupted:
+    if interrupted:
         console.print("interrupted: the same command resumes the study")
         return 130
     return 0
@@ -116,6 +124,6 @@ def resume_command(args: argparse.Namespace) -> str:
             value = shown(value) if value and "://" in value else value
         if value is not None:
             words += [flag, str(value)]
-    if args.no_early_stopping:
-        words.append("--no-early-stopping")
+    words += [flag for flag in ("--no-early-stopping", "--no-score-cache")
+              if getattr(args, flag[2:].replace("-", "_"), False)]  # fmt: skip
     return shlex.join(words)

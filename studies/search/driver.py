@@ -60,6 +60,7 @@ from studies.search.recovery import (
     recover_stale,
 )
 from studies.search.samplers import make_sampler
+from studies.signals import stop_requested
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
@@ -284,10 +285,15 @@ def run_search(
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
             with progress:
                 _tune(spec, name, searcher, progress, str(run_dir / "tune"))
-                if searcher.parked:
+                if searcher.parked and not stop_requested():
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
+<<<<<<< HEAD
                 left = searcher.settle()
+=======
+                idle = [] if stop_requested() else searcher.settle()  # stopped: re-queued below
+            left = fail_and_requeue(study, dict.fromkeys(idle, NO_SLOT), rec.max_retry)
+>>>>>>> reliable
             if searcher.stop_reason:
                 console.print(f"stopped early: {searcher.stop_reason}")
     except Exception as exc:
@@ -305,12 +311,18 @@ def run_search(
     return _summary(study, name, url, before, recovered, left, searcher, t0, run, seed)
 
 
+STOPPING = ("stopping: the running trials are failed and queued for the next run (Ctrl-C again "
+            "stops at once)")
+
+
 def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
     """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
     from ray import tune
 
     from studies.search.progress import TrialStartCallback
+    from studies.search.ray_session import signal_stopper
     from studies.search.worker import run_trial
+    from studies.signals import graceful_stop
 
     resources = {"cpu": spec.cpus_per_trial}
     if spec.gpus_per_trial:
@@ -333,9 +345,11 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
             verbose=0,
             callbacks=[TrialStartCallback(progress)],
             failure_config=tune.FailureConfig(max_failures=0),
+            stop=signal_stopper(),  # Ctrl-C / SIGTERM: Tune stops the trials, we re-queue them
         ),
     )
-    tuner.fit()
+    with graceful_stop(STOPPING):
+        tuner.fit()
 
 
 def _finished(study: optuna.Study) -> int:

@@ -6,7 +6,9 @@ when no node has the CPUs one trial asks for) and shuts it down afterwards; an a
 initialised Ray is used as it is. Each run gets a scratch folder (``unetmm-run-*`` in the temp
 dir: Tune's files and a local Ray's session files), removed at the end; the folders of runs that
 were killed (their process is gone) are removed when the next run starts. While the session is
-up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it).
+up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it), and a
+local Ray's own processes ignore it, so a SIGTERM to the whole process group stops the search
+as cleanly as one to the search alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from nas.errors import ConfigError
 from studies import compat
 from studies.search.heartbeat import driver_alive, driver_id
-from studies.signals import sigterm_as_interrupt
+from studies.signals import children_ignore_sigterm, sigterm_as_interrupt
 
 # Ray and Tune settings for a quiet, local, offline run (a user's own value wins).
 RAY_ENV = {
@@ -34,6 +36,7 @@ RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard result files
     "RAY_DEDUP_LOGS": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: studies.signals.graceful_stop
 }
 RUN_PREFIX = "unetmm-run-"
 OWNER_FILE = "owner"  # driver_id() of the run that made the folder
@@ -96,7 +99,8 @@ def _ray(address: str | None, num_cpus: int, cpus_per_trial: int | None, run_dir
             local = stack.enter_context(compat.local_ray_options(str(run_dir / "ray")))
             kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False,
                       **local}  # fmt: skip
-        _init(ray, kwargs, address)
+        with children_ignore_sigterm() if not address else contextlib.nullcontext():
+            _init(ray, kwargs, address)  # a local Ray's processes wait for this one to stop them
         stack.callback(ray.shutdown)
         if address and cpus_per_trial:
             check_fits(address, cpus_per_trial)
@@ -116,6 +120,24 @@ def _init(ray: Any, kwargs: dict[str, Any], address: str | None) -> None:
                         "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the head's token")  # fmt: skip
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--ray-address: cannot join {address!r}: {first}{hint}") from None
+
+
+def signal_stopper() -> Any:
+    """A Ray Tune stopper that ends the experiment once Ctrl-C or SIGTERM asked to stop
+    (``studies.signals.graceful_stop``): Tune then stops every trial without telling the
+    searcher, so the search fails and re-queues them."""
+    from ray import tune
+
+    from studies.signals import stop_requested
+
+    class SignalStopper(tune.Stopper):
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return stop_requested()
+
+    return SignalStopper()
 
 
 def available_cpus() -> int:
