@@ -288,12 +288,7 @@ def run_search(
                 if searcher.parked and not stop_requested():
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
-<<<<<<< HEAD
-                left = searcher.settle()
-=======
-                idle = [] if stop_requested() else searcher.settle()  # stopped: re-queued below
-            left = fail_and_requeue(study, dict.fromkeys(idle, NO_SLOT), rec.max_retry)
->>>>>>> reliable
+                left = [] if stop_requested() else searcher.settle()  # stopped: re-queued below
             if searcher.stop_reason:
                 console.print(f"stopped early: {searcher.stop_reason}")
     except Exception as exc:
