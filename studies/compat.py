@@ -8,8 +8,11 @@ pyproject bounds both libraries below their next major versions.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
+import os
+from collections.abc import Iterator
 import json
 from typing import Any
 
@@ -115,3 +118,29 @@ def searcher_trials(searcher: Any) -> dict[str, optuna.Trial]:
 def searcher_completed(searcher: Any) -> set[str]:
     """Ray trial ids already told (the live set: callers add to it)."""
     return searcher._completed_trials
+
+
+# -- Ray core --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def local_ray_options(temp_dir: str) -> Iterator[dict[str, Any]]:
+    """``ray.init`` keyword arguments for a local Ray that listens on 127.0.0.1 only and keeps
+    its session files (logs, sockets) under ``temp_dir``; valid while the block runs (start Ray
+    inside it). Waiting for: public ``ray.init`` arguments for both. ``_temp_dir`` is private;
+    ``_node_ip_address="127.0.0.1"`` is turned into the machine's address
+    (``services.resolve_ip_for_localhost``), so Ray's servers would listen on every interface.
+    Only the switch Ray keeps for laptops (``ENABLE_RAY_CLUSTER``, read from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when Ray is imported, which happened already) makes
+    the node address 127.0.0.1, and Ray's servers bind to the node address."""
+    from ray._private import ray_constants
+
+    key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    saved_env, saved = os.environ.get(key), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[key], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield {"_temp_dir": temp_dir}
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved_env

@@ -31,7 +31,10 @@ trial already shows its arch in optuna-dashboard):
 - ``ATTR_STATUS``: one of ``STATUS_*`` below; ``ATTR_ERROR``: the reason of a failed trial;
   ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
 - ``ATTR_COPY_OF``: number of the earlier trial whose results a trial of the same design copied
-  (a design already fully trained, or infeasible, is not evaluated again).
+  (a design already fully trained, or infeasible, is not evaluated again);
+- ``ATTR_SCORE_CACHED``: true when the scores came from the persistent score cache
+  (``studies.search.score_cache``: the same design, proxy, task, data, budget, seed and code
+  trained before, in any study) instead of a training run; absent when trained.
 
 Optuna states: ``complete`` -> COMPLETE (values = objectives); ``stopped`` and ``infeasible`` ->
 PRUNED (no values, so neither can enter ``study.best_trials``); ``failed`` -> FAIL.
@@ -40,6 +43,21 @@ is <= 0): ``value = measured - limit`` in the constraint's unit (``limit - measu
 Cost constraints are hard (checked before training); accuracy constraints (psnr, ssim) are
 checked after training, so a trained trial can be COMPLETE and still infeasible: Optuna's
 ``study.best_trials`` leaves it out.
+
+Confirmation studies (``unetmm confirm``, ``studies.search.confirm``): a study's front re-trained
+at a higher fidelity is a *linked study* in the same storage, ``<study>.confirm`` by default, one
+trial per (design, seed), value = the confirmed PSNR (maximize). Its user attributes:
+``STUDY_ATTR_CONFIRM_OF`` (the source study's name), ``STUDY_ATTR_FIDELITY`` (what was trained:
+``backbone`` proxy/target, the trained backbone config, task, data, budget, the source study's
+fingerprint), ``STUDY_ATTR_FINGERPRINT`` (a hash of the fidelity: a re-run at another fidelity is
+refused) and ``STUDY_ATTR_CONFIRM_SUMMARY`` (per design: proxy and confirmed PSNR, ranks; Kendall
+tau and Spearman; ``studies.results.confirm.Confirmation.to_json``). Each trial stores
+``ATTR_SOURCE_TRIAL`` (the number of the source study's trial it confirms), ``ATTR_JOB`` (design
+hash and seed: what makes a job done), ``ATTR_SEED``, ``ATTR_PROXY_PSNR`` (the source trial's
+proxy PSNR; ``ATTR_PROXY_PARTIAL`` true when the source was stopped early and this is its last
+validation), ``ATTR_ARCH``, ``ATTR_DESIGN``, ``ATTR_REFERENCE``, the source's cost keys, the
+trained run's score keys as above (``ATTR_PROXY_ARCH`` = the architecture trained), ``status``,
+``error``, ``driver`` and ``score_cached``.
 """
 
 from __future__ import annotations
@@ -55,10 +73,22 @@ ATTR_BROKEN = "broken"
 ATTR_COPY_OF = "copy_of"
 ATTR_FINGERPRINT = "fingerprint"
 ATTR_RETRY_OF = "retry_of"
+ATTR_SCORE_CACHED = "score_cached"
 STUDY_ATTR_OBJECTIVES = "objectives"
 STUDY_ATTR_SPEC = "spec"
 STUDY_ATTR_FINGERPRINT = "fingerprint"
 STUDY_ATTR_COMPARABLE = "comparable"
+
+# confirmation studies (see the module docstring)
+CONFIRM_SUFFIX = ".confirm"
+STUDY_ATTR_CONFIRM_OF = "confirm_of"
+STUDY_ATTR_FIDELITY = "fidelity"
+STUDY_ATTR_CONFIRM_SUMMARY = "summary"
+ATTR_SOURCE_TRIAL = "source_trial"
+ATTR_JOB = "job"
+ATTR_SEED = "seed"
+ATTR_PROXY_PSNR = "proxy_psnr"
+ATTR_PROXY_PARTIAL = "proxy_partial"
 
 # Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr``, ...).
 COST_EXTRA_KEYS = ("m_sc_timeline", "bits", "input_size", "cost_engine")

@@ -10,6 +10,11 @@ measurement stands for a design measured twice, copies of its result are not lis
   joining the front's two extremes, both axes scaled to [0, 1] (``pareto.knee_ranking``);
   ``--top K`` takes the next ones by that distance (front points only).
 
+Scores: when the study was confirmed at a higher fidelity (``unetmm confirm``: a linked
+``<study>.confirm`` study, ``studies.results.confirm``), the pool is the confirmed designs and
+``psnr`` is their confirmed PSNR (mean over seeds); if no confirmed design fits the budgets, the
+proxy scores of all designs are used. The model card says which.
+
 The config is a ``trainers.config.TrainConfig``: the trial's target architecture (``arch:`` at
 the top, so ``nas.load_config`` reads it too), the study's task and data (less the proxy-only
 settings ``PROXY_ONLY_DATA``, which take their full-training defaults), and the paper's recipe
@@ -33,6 +38,7 @@ from nas.registry import Registry
 from studies import schema
 from studies.metrics import SCORE, get_metric
 from studies.results import pareto
+from studies.results.confirm import load_confirmation, with_confirmed_scores
 from studies.results.pareto import TrialPoint
 from trainers.config import TrainConfig, validate
 
@@ -209,8 +215,10 @@ def model_card(
     full_m_sc: int | None,
     config: TrainConfig,
     budgets: Mapping[str, float],
+    scores_note: str = "",
 ) -> str:
-    """A Markdown page: where the design comes from, its measured costs, its proxy scores."""
+    """A Markdown page: where the design comes from, its measured costs, its confirmed scores
+    (when ranked by them) and its proxy scores. ``scores_note``: why proxy scores were used."""
     p, a = pick.point, pick.point.attrs
     m_sc = int(a.get("m_sc_bytes", 0))
     size = a.get("input_size") or ["?", "?"]
@@ -221,7 +229,7 @@ def model_card(
         else ""
     )
     if pick.rule == "best":
-        rule = "highest proxy PSNR"
+        rule = f"highest {'confirmed' if a.get('confirmed') else 'proxy'} PSNR"
     elif pick.knee_score:
         rule = (
             f"knee of the PSNR vs M_sc front: {pick.knee_score:.3f} above the chord, axes in [0, 1]"
@@ -239,11 +247,13 @@ def model_card(
         "\n".join(f"- `{k}`: {v:+.4g} (feasible: <= 0)" for k, v in p.constraints.items())
         or "- none"
     )
+    proxy_psnr = a.get(schema.ATTR_PROXY_PSNR, a.get(SCORE))
+    scores_section = _scores_section(a.get("confirmed"), scores_note)
     return f"""# {p.design}
 
 Trial **{p.number}** of study `{study_name}` (storage `{storage_label}`), picked as rank
 {pick.rank} by rule `{pick.rule}` ({rule}) among complete, feasible trials with
-{_budget_text(budgets)}.
+{_budget_text(budgets)}, ranked by {"confirmed" if a.get("confirmed") else "proxy"} PSNR.
 
 Training config: [`{config_name}`]({config_name})
 
@@ -269,12 +279,13 @@ M_sc held at the end of each stage (Fig. 1b):
 |---|---|
 {timeline}
 
+{scores_section}
 ## Proxy scores
 
 Scored by a short proxy training run (narrow backbone, same skip design), which ranks designs;
 it does not predict the PSNR of full training.
 
-- PSNR: {opt("psnr", "{:.3f} dB")}, SSIM: {opt("ssim", "{:.4f}")}
+- PSNR: {"n/a" if proxy_psnr is None else f"{proxy_psnr:.3f} dB"}, SSIM: {opt("ssim", "{:.4f}")}
 - PSNR of the degraded input (the do-nothing baseline): {opt("input_psnr", "{:.3f} dB")}
 - proxy steps: {opt("steps")}; last evaluations (step: PSNR): {curve or "n/a"}
 - proxy architecture: `{json.dumps(a.get(schema.ATTR_PROXY_ARCH))}`
@@ -300,11 +311,30 @@ model = nas.build_model(nas.load_config("{config_name}"))
 """
 
 
+def _scores_section(confirmed: Mapping[str, Any] | None, note: str) -> str:
+    """The card's "Confirmed scores" section (what the pick was ranked by), or ``note``."""
+    if not confirmed:
+        return f"{note}\n" if note else ""
+    runs = ", ".join(f"seed {s}: {v:.3f}" for s, v in sorted(confirmed["runs"].items()))
+    return f"""## Confirmed scores (ranked by these)
+
+Re-trained at a higher fidelity by `unetmm confirm` (study `{confirmed["study"]}`:
+{confirmed["fidelity"]}).
+
+- confirmed PSNR: {confirmed["mean"]:.3f} dB mean, {confirmed["std"]:.3f} dB standard deviation
+  over seeds ({runs})
+- rank among the confirmed designs: {confirmed["confirmed_rank"]} (by proxy PSNR:
+  {confirmed["proxy_rank"]})
+- {confirmed["agreement"]}
+"""
+
+
 @dataclasses.dataclass(frozen=True)
 class Exported:
     pick: Pick
     config: Path
     card: Path
+    scores: str = "proxy"  # what the pick was ranked by: "confirmed" or "proxy"
 
 
 def export_study(
@@ -322,7 +352,10 @@ def export_study(
     from studies.results.report import FullSkipMemory
 
     points = pareto.load_points(study)
-    picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")
+    picks, scores, note = _confirmed_picks(study, points, budgets, rule, top), "confirmed", ""
+    if picks is None:
+        picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")
+        scores, note = "proxy", _proxy_note(study)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = study.user_attrs.get("spec") or {}
@@ -345,8 +378,34 @@ def export_study(
             full_m_sc(pick.point),
             config,
             dict(budgets or {}),
+            note,
         )
         card_path = out / f"{stem}.md"
         card_path.write_text(card)
-        written.append(Exported(pick, config_path, card_path))
+        written.append(Exported(pick, config_path, card_path, scores))
     return written
+
+
+def _confirmed_picks(
+    study: optuna.Study, points: Sequence[TrialPoint], budgets: Mapping[str, float] | None,
+    rule: str, top: int,
+) -> list[Pick] | None:  # fmt: skip
+    """Picks among the confirmed designs, by confirmed PSNR; None without a confirmation or
+    when no confirmed design fits the budgets."""
+    conf = load_confirmation(study)
+    if conf is None:
+        return None
+    try:
+        return pick_trials(with_confirmed_scores(points, conf), budgets, rule, top)
+    except ConfigError:
+        return None
+
+
+def _proxy_note(study: optuna.Study) -> str:
+    """Why a card shows proxy scores only."""
+    if load_confirmation(study) is None:
+        return (f"Not confirmed at a higher fidelity: `unetmm confirm STORAGE --study "
+                f"{study.study_name}` re-trains the front (more steps, seeds, or the target "
+                "backbone) and export then ranks by its scores.\n")  # fmt: skip
+    return ("The study was confirmed at a higher fidelity, but no confirmed design fits the "
+            "budgets: this pick is ranked by proxy PSNR.\n")

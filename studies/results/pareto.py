@@ -207,9 +207,10 @@ def _loss_all(p: TrialPoint) -> tuple[Any, ...]:
 # -- hypervolume ----------------------------------------------------------------------------
 
 
-def hypervolume(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
-    """Exact hypervolume (minimisation) dominated by ``points`` and bounded by ``ref``."""
-    points = [p for p in points if all(x < r for x, r in zip(p, ref))]
+def hypervolume(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Exact hypervolume (every objective minimised) dominated by ``points`` up to ``ref``."""
+    ref = tuple(ref)
+    points = [tuple(p) for p in points if all(x < r for x, r in zip(p, ref))]
     if not points:
         return 0.0
     if len(ref) == 1:

@@ -3,8 +3,10 @@
 Contents: the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated, stopped and infeasible
 trials told apart, the constraint as a dashed line, reference points labelled), a 3-D view of the
 three objectives, the hypervolume of the feasible front over trials, parameter importances, the
-Fig. 1b M_sc timeline of the Pareto designs, and a table of the Pareto trials. Fronts come from
-``studies.results.pareto`` (complete and feasible trials only; see there).
+Fig. 1b M_sc timeline of the Pareto designs, a table of the Pareto trials, and, once
+``unetmm confirm`` ran, the confirmed scores (``studies.results.confirm.report_section``: proxy
+vs confirmed PSNR, rank changes, ``confirmed.png``). Fronts come from ``studies.results.pareto``
+(complete and feasible trials only; see there).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import optuna
 from nas.errors import ConfigError
 from studies import schema
 from studies.metrics import METRICS, SCORE, Metric
-from studies.results import pareto
+from studies.results import confirm, pareto
 from studies.results.pareto import TrialPoint
 from studies.results.plots import matplotlib as png
 from studies.results.plots import plotly as interactive
@@ -292,6 +294,10 @@ def write_report(
         else png.placeholder_png("no M_sc timelines stored", out / "timelines.png")
     )
 
+    confirmed_html, confirmed_png = confirm.report_section(study, out)
+    if confirmed_png is not None:
+        pngs["confirmed"] = confirmed_png
+
     rows = table_rows(front, knee, {r.point.number: r.count for r in front_rows})
     ref_rows = table_rows(
         [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
@@ -313,6 +319,7 @@ def write_report(
         ref_rows,
         knee,
         plotly.offline.get_plotlyjs(),
+        confirmed_html,
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
@@ -330,6 +337,7 @@ def _page(
     ref_rows: Sequence[Mapping[str, str]],
     knee: int | None,
     plotly_js: str,
+    confirmed_html: str = "",
 ) -> str:
     esc = html.escape
     constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
@@ -370,6 +378,7 @@ to [0, 1]: {esc(knee_text)}.</p>
 <h2>Reference points</h2>
 {_html_table(ref_rows, "reference-table")}
 {divs}
+{confirmed_html}
 <p class="note">PNG versions: {" ".join(f'<a href="{k}.png">{k}.png</a>' for k in PNG_NAMES)};
 table as CSV: <a href="pareto_trials.csv">pareto_trials.csv</a>.</p>
 </body></html>

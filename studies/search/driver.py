@@ -16,7 +16,9 @@ stops runs that cannot reach the front (``studies.search.early_stopping``). Each
 ``n_trials`` designs (unless interrupted, or the sampler runs out of new feasible designs), so
 re-running the same spec on the same storage resumes the study with ``n_trials`` more; each
 run claims an index and seeds its sampler from it (``claims.run_seed``), so several drivers on
-one study sample different designs. Tune's own files go to a temporary folder removed at the end.
+one study sample different designs. Tune's own files go to the run's scratch folder
+(``ray_session``), removed at the end. A storage that stops answering mid-run ends it with one
+``StorageLost`` line (``studies.storage``); re-running resumes once the storage is back.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import shutil
-import tempfile
 import time
 from typing import Any
 
@@ -58,8 +58,10 @@ from studies.search.samplers import make_sampler
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
+    ignoring_lost,
     normalize_url,
     open_storage,
+    raise_if_lost,
     require_persistent,
     shown,
 )
@@ -248,13 +250,13 @@ def run_search(
     rec = spec.recovery
     heartbeat = Heartbeat(storage, rec.heartbeat_interval)
     progress = Progress(study, spec.n_trials, console, spec.objectives)
-    ray_dir = tempfile.mkdtemp(prefix="unetmm-ray-")
     searcher, recovered, left = None, [], []
     driver = driver_id()
     run = claims.claim_run(study, driver)
     seed = claims.run_seed(spec.seed, run)
     try:
-        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial):
+        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
+                         spec.cpus_per_trial) as run_dir:  # fmt: skip
             # Ray is up (or joined): only now are trials failed, re-queued or queued
             recovered = recover_stale(study, rec.grace_period, rec.max_retry)
             if recovered:
@@ -271,21 +273,25 @@ def run_search(
             heartbeat.start()
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
             with progress:
-                _tune(spec, name, searcher, progress, ray_dir)
+                _tune(spec, name, searcher, progress, str(run_dir / "tune"))
                 if searcher.parked:
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
                 left = searcher.settle()
             if searcher.stop_reason:
                 console.print(f"stopped early: {searcher.stop_reason}")
+    except Exception as exc:
+        raise_if_lost(exc, url)  # one line: the storage stopped answering (trials are safe)
+        raise
     finally:
         heartbeat.stop()
         if searcher is not None:
-            unfinished = dict.fromkeys(searcher.unfinished_trial_ids(), INTERRUPTED)
-            left += fail_and_requeue(study, unfinished, rec.max_retry)
-            if left:
-                console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the next run")
-        shutil.rmtree(ray_dir, ignore_errors=True)
+            with ignoring_lost():  # then the next run re-queues them: their driver is gone
+                unfinished = dict.fromkeys(searcher.unfinished_trial_ids(), INTERRUPTED)
+                left += fail_and_requeue(study, unfinished, rec.max_retry)
+                if left:
+                    console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the "
+                                  "next run")  # fmt: skip
     return _summary(study, name, url, before, recovered, left, searcher, t0, run, seed)
 
 

@@ -61,6 +61,7 @@ class TrialSettings:
     budget: Any  # trainers.config.ProxyBudget
     seed: int
     threads: int
+    score_cache: bool = True  # read and write the persistent score cache
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:
@@ -79,6 +80,7 @@ class TrialSettings:
             budget=p.budget,
             seed=spec.seed,
             threads=spec.cpus_per_trial,
+            score_cache=spec.score_cache,
         )
 
 
@@ -108,7 +110,7 @@ def reported_keys() -> frozenset[str]:
     return frozenset(
         (*(METRICS.get(n).key for n in METRICS.names()), *schema.COST_EXTRA_KEYS,
          *schema.METRIC_EXTRA_KEYS, *schema.TIME_KEYS, schema.ATTR_STATUS, schema.ATTR_ERROR,
-         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH)
+         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH, schema.ATTR_SCORE_CACHED)
     )  # fmt: skip
 
 

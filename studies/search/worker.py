@@ -22,6 +22,7 @@ from studies.schema import (
     ATTR_BROKEN,
     ATTR_ERROR,
     ATTR_PROXY_ARCH,
+    ATTR_SCORE_CACHED,
     ATTR_STATUS,
     STATUS_COMPLETE,
     STATUS_FAILED,
@@ -62,13 +63,16 @@ def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str
 
 
 def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
-    """The proxy run: reports every validation; returns the final scores."""
-    from trainers.proxy import proxy_arch, train_and_eval
+    """The proxy run: reports every validation; returns the final scores. A score found in the
+    persistent score cache (``settings.score_cache``) is returned at once, marked
+    ``score_cached`` (no validation is reported: the early stopper has nothing to judge)."""
+    from studies.search.score_cache import cached_train_and_eval
+    from trainers.proxy import proxy_arch
 
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
-    result = train_and_eval(
-        proxy, s.task, s.budget, s.data, threads=s.threads, seed=s.seed,
+    result, cached = cached_train_and_eval(
+        proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads, enabled=s.score_cache,
         callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
     )  # fmt: skip
     out = {
@@ -78,8 +82,10 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
         "input_psnr": float(result.input_psnr),
         "steps": int(result.steps),
         "curve": [[int(s), float(v)] for s, v in result.curve],
-        "seconds_train": float(result.seconds),
+        "seconds_train": 0.0 if cached else float(result.seconds),
     }
+    if cached:
+        out[ATTR_SCORE_CACHED] = True
     if not (math.isfinite(out["psnr"]) and math.isfinite(out["ssim"])):
         return {**out, ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: "proxy scores are not finite"}
     return {**out, ATTR_STATUS: STATUS_COMPLETE}

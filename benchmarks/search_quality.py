@@ -1,0 +1,335 @@
+"""Search quality: do unetmm's samplers find better fronts than random sampling, at equal budget?
+
+For every sampler of ``studies.search.samplers.SAMPLERS`` (tpe, nsga2, nsga3, random, gp, and
+any registered later; ``--samplers`` picks some) and every seed, one study of the ``quick``
+preset (``skip_designs`` space, NAFNet-w32 target costs at 256x256 8-bit, width-16 proxy at the
+preset's budget, constraints M_sc <= 4 MiB and MACs <= 18 G) runs ``--trials`` trials, the three
+reference points included, one trial at a time, early stopping off (every trained design is
+judged on its final score). The study seed is both the sampler's and the proxy training's seed.
+Proxy scores come from the persistent score cache when a design was trained before at that seed
+(across samplers), so repeats are cheap; the costs of a cached run are reported apart.
+
+Per sampler, mean and spread over seeds:
+
+- hypervolume (HV) of the complete, feasible trials over (PSNR up, M_sc down, MACs down), in
+  dB x MiB x GMACs, against the fixed reference point ``REFERENCE`` (PSNR 20 dB, about the noisy
+  input's; M_sc 4 MiB and MACs 18 G: the preset's constraints); its ratio to random's mean (goal:
+  >= 1.2 for at least one of tpe, nsga2, gp); HV against trial count as a PNG;
+- the best PSNR among trials with M_sc <= 0.25 MiB (the paper's memory);
+- whether any trial dominates the paper's UNet-- point of the same study (M_sc and MACs no
+  higher, PSNR no lower, one strictly better);
+- wall time per run, and trials trained / served by the score cache / copied / infeasible.
+
+Each finished run is written to the JSON at once; a re-run skips the runs already there
+(``--fresh`` starts over); studies live in ``--workdir``.
+
+    PYTHONPATH=. python benchmarks/search_quality.py                       # all samplers, 3 seeds
+    PYTHONPATH=. python benchmarks/search_quality.py --samplers tpe random --trials 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import math
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from studies.results.pareto import TrialPoint, hypervolume
+from studies.search.samplers import SAMPLERS
+from studies.spec import load_spec
+
+MIB = 2**20
+REFERENCE = {"psnr": 20.0, "m_sc_mib": 4.0, "gmacs": 18.0}  # the HV reference point
+LOW_MEMORY = 0.25 * MIB  # "best PSNR with M_sc <= 0.25 MiB"
+PAPER = "unetmm"  # the reference point name of the paper's UNet-- design
+BASELINE = "random"
+GOAL = 1.2
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def loss(t: dict[str, Any]) -> tuple[float, float, float]:
+    """A trial's objectives, minimised, in the HV's units."""
+    return (-t["psnr"], t["m_sc_bytes"] / MIB, t["macs"] / 1e9)
+
+
+REF_LOSS = (-REFERENCE["psnr"], REFERENCE["m_sc_mib"], REFERENCE["gmacs"])
+
+
+def records(study: optuna.Study) -> list[dict[str, Any]]:
+    """One plain record per trial, in trial order."""
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        p = TrialPoint.from_trial(t)
+        a = t.user_attrs
+        out.append({
+            "number": t.number, "state": t.state.name, "status": a.get("status"),
+            "reference": a.get("reference"), "design": a.get("design"),
+            "arch": a.get("arch"), "eligible": p.eligible(("psnr", "m_sc", "macs")),
+            "psnr": a.get("psnr"), "m_sc_bytes": a.get("m_sc_bytes"), "macs": a.get("macs"),
+            "copy_of": a.get("copy_of"), "score_cached": bool(a.get("score_cached")),
+            "seconds": a.get("seconds"), "seconds_train": a.get("seconds_train"),
+        })  # fmt: skip
+    return out
+
+
+def hv_curve(trials: list[dict[str, Any]]) -> list[float]:
+    """HV of the eligible trials among the first k, for k = 1 .. len(trials)."""
+    curve, pool = [], []
+    for t in trials:
+        if t["eligible"]:
+            pool.append(loss(t))
+        curve.append(hypervolume(pool, REF_LOSS))
+    return curve
+
+
+def paper_dominated(trials: list[dict[str, Any]]) -> bool | None:
+    """Whether another design dominates the paper's point (None: the paper point untrained)."""
+    paper = next((t for t in trials if t["reference"] == PAPER and t["eligible"]), None)
+    if paper is None:
+        return None
+    p = loss(paper)
+    return any(
+        all(x <= y for x, y in zip(loss(t), p)) and any(x < y for x, y in zip(loss(t), p))
+        for t in trials if t["eligible"] and t["arch"] != paper["arch"]
+    )  # fmt: skip
+
+
+def best_low_memory(trials: list[dict[str, Any]]) -> float | None:
+    scores = [t["psnr"] for t in trials if t["eligible"] and t["m_sc_bytes"] <= LOW_MEMORY]
+    return max(scores, default=None)
+
+
+def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """One study (created afresh) of ``args.trials`` trials; its records and measures."""
+    from rich.console import Console
+
+    from studies.search.driver import run_search
+
+    name = f"sq-{sampler}-seed{seed}"
+    try:
+        optuna.delete_study(study_name=name, storage=url)  # an unfinished earlier attempt
+    except KeyError:
+        pass
+    spec = load_spec(args.preset)
+    budget = spec.proxy.budget.model_copy(update={"steps": args.steps}) if args.steps else None
+    proxy = spec.proxy.model_copy(update={"budget": budget}) if budget else spec.proxy
+    spec = spec.with_overrides(
+        name=name, sampler={"name": sampler}, seed=seed, n_trials=args.trials, concurrency=1,
+        cpus_per_trial=1, early_stopping=False, proxy=proxy.model_dump(),
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    error = None
+    try:
+        result = run_search(spec, url, console=Console(quiet=True))
+    except Exception as exc:  # noqa: BLE001  (a sampler that cannot take the space is reported)
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    else:
+        if result.interrupted:  # Ctrl-C: Ray Tune stops the run and returns; so do we
+            raise KeyboardInterrupt
+    wall = time.perf_counter() - t0
+    trials = records(optuna.load_study(study_name=name, storage=url))
+    return {
+        "sampler": sampler, "seed": seed, "wall_s": wall, "error": error, "trials": trials,
+        "hv_curve": hv_curve(trials), "best_psnr_low_memory": best_low_memory(trials),
+        "dominates_paper": paper_dominated(trials), "budget_steps": spec.proxy.budget.steps,
+        "counts": {
+            "trials": len(trials),
+            "trained": sum(1 for t in trials if t["status"] in ("complete", "stopped")
+                           and t["copy_of"] is None and not t["score_cached"]),
+            "score_cached": sum(t["score_cached"] and t["copy_of"] is None for t in trials),
+            "copies": sum(t["copy_of"] is not None for t in trials),
+            "infeasible": sum(t["status"] == "infeasible" for t in trials),
+            "failed": sum(t["status"] == "failed" for t in trials),
+            "distinct_designs": len({json.dumps(t["arch"], sort_keys=True) for t in trials}),
+        },
+    }  # fmt: skip
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    vals = [v for v in values if v is not None]
+    return {
+        "mean": statistics.fmean(vals) if vals else None,
+        "std": statistics.stdev(vals) if len(vals) > 1 else 0.0 if vals else None,
+        "min": min(vals, default=None), "max": max(vals, default=None),
+    }  # fmt: skip
+
+
+def summarize(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    by_sampler: dict[str, list[dict[str, Any]]] = {}
+    for run in runs.values():
+        by_sampler.setdefault(run["sampler"], []).append(run)
+    out = {}
+    for sampler, rs in by_sampler.items():
+        rs.sort(key=lambda r: r["seed"])
+        out[sampler] = {
+            "seeds": [r["seed"] for r in rs],
+            "hv": _stats([r["hv_curve"][-1] if r["hv_curve"] else 0.0 for r in rs]),
+            "hv_per_seed": [r["hv_curve"][-1] if r["hv_curve"] else 0.0 for r in rs],
+            "best_psnr_low_memory": _stats([r["best_psnr_low_memory"] for r in rs]),
+            "dominates_paper": [r["dominates_paper"] for r in rs],
+            "wall_s": _stats([r["wall_s"] for r in rs]),
+            "counts": {k: sum(r["counts"][k] for r in rs) for k in rs[0]["counts"]},
+            "errors": [r["error"] for r in rs if r["error"]],
+        }  # fmt: skip
+    base = (out.get(BASELINE) or {}).get("hv", {}).get("mean")
+    for s in out.values():
+        s["hv_ratio_to_random"] = s["hv"]["mean"] / base if base else None
+    return out
+
+
+def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
+    """Mean HV against trial count per sampler, with the seeds' range as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    samplers = sorted({r["sampler"] for r in runs.values()})
+    for sampler in samplers:
+        curves = [r["hv_curve"] for r in runs.values() if r["sampler"] == sampler and r["hv_curve"]]
+        if not curves:
+            continue
+        n = min(map(len, curves))
+        xs = list(range(1, n + 1))
+        cols = [[c[i] for c in curves] for i in range(n)]
+        mean = [statistics.fmean(c) for c in cols]
+        line = ax.plot(xs, mean, label=f"{sampler} ({len(curves)} seeds)",
+                       linestyle="--" if sampler == BASELINE else "-")[0]  # fmt: skip
+        ax.fill_between(xs, [min(c) for c in cols], [max(c) for c in cols],
+                        color=line.get_color(), alpha=0.12)  # fmt: skip
+    ax.set_xlabel("trials (reference points first)")
+    ax.set_ylabel("hypervolume (dB x MiB x GMACs)")
+    ax.set_title(f"Hypervolume vs trials: PSNR up, M_sc down, MACs down; reference point "
+                 f"({REFERENCE['psnr']:g} dB, {REFERENCE['m_sc_mib']:g} MiB, "
+                 f"{REFERENCE['gmacs']:g} G); mean and range over seeds",
+                 fontsize=9, wrap=True)  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"search quality: {trials} trials a run (3 references included)")
+    for col in ("sampler", "seeds", "HV mean", "HV std", "HV / random", "best PSNR M_sc<=0.25MiB",
+                "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible"):
+        table.add_column(col, justify="left" if col == "sampler" else "right")
+    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)  # noqa: E731
+    for sampler, s in sorted(summary.items()):
+        b, c = s["best_psnr_low_memory"], s["counts"]
+        beats = s["dominates_paper"]
+        table.add_row(
+            sampler, str(len(s["seeds"])), fmt(s["hv"]["mean"]), fmt(s["hv"]["std"]),
+            fmt(s["hv_ratio_to_random"], ".2f"),
+            f"{fmt(b['mean'], '.2f')} [{fmt(b['min'], '.2f')}, {fmt(b['max'], '.2f')}]",
+            f"{sum(bool(x) for x in beats)}/{len(beats)}", fmt(s["wall_s"]["mean"], ".0f"),
+            str(c["trained"]), str(c["score_cached"]), str(c["copies"]), str(c["infeasible"]),
+        )  # fmt: skip
+    console = Console(width=200)
+    console.print(table)
+    contenders = {k: v["hv_ratio_to_random"] for k, v in summary.items()
+                  if k in ("tpe", "nsga2", "gp")
+                  and v["hv_ratio_to_random"] is not None}  # fmt: skip
+    if contenders:
+        best = max(contenders, key=contenders.get)  # type: ignore[arg-type]
+        verdict = "met" if contenders[best] >= GOAL else "NOT met"
+        console.print(f"goal (one of tpe, nsga2, gp >= {GOAL}x random's mean HV): {verdict}; "
+                      f"best {best} at {contenders[best]:.2f}x")  # fmt: skip
+    for sampler, s in summary.items():
+        for err in s["errors"]:
+            console.print(f"{sampler}: {err}")
+
+
+def sampler_sources(names: list[str]) -> dict[str, str]:
+    """How each sampler was built (its factory's source): the defaults measured."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = inspect.getsource(SAMPLERS.get(name)).strip()
+        except (OSError, TypeError):
+            out[name] = repr(SAMPLERS.get(name))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samplers", nargs="+", default=SAMPLERS.names(),
+                   help=f"default: every registered sampler ({', '.join(SAMPLERS.names())})")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--trials", type=int, default=24, help="trials a run, references included")
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--steps", type=int, help="override the preset's proxy steps")
+    p.add_argument("--json", type=Path, default=RESULTS / "search_quality.json")
+    p.add_argument("--png", type=Path, default=RESULTS / "search_quality.png")
+    p.add_argument("--workdir", type=Path,
+                   default=Path(tempfile.gettempdir()) / "unetmm-search-quality")
+    p.add_argument("--fresh", action="store_true", help="forget the runs in --json")
+    args = p.parse_args()
+    for name in args.samplers:
+        SAMPLERS.get(name)  # an unknown name fails before anything runs
+
+    import ray
+
+    from studies.search.ray_session import RAY_ENV
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{args.workdir / 'search_quality.db'}"
+    data: dict[str, Any] = {}
+    if args.json.exists() and not args.fresh:
+        data = json.loads(args.json.read_text())
+    settings = {"preset": args.preset, "trials": args.trials, "steps": args.steps,
+                "reference_point": REFERENCE, "early_stopping": False,
+                "concurrency": 1}  # fmt: skip
+    if data.get("settings", settings) != settings:
+        raise SystemExit(f"{args.json} holds runs with other settings {data['settings']}; "
+                         "use --fresh or another --json")  # fmt: skip
+    runs = data.get("runs", {})
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)  # fmt: skip
+    try:
+        for seed in args.seeds:  # seed-major: a seed's designs are cached for the next sampler
+            for sampler in args.samplers:
+                key = f"{sampler}/seed{seed}"
+                if key in runs:
+                    continue
+                runs[key] = run_one(sampler, seed, args, url)
+                r = runs[key]
+                hv = r["hv_curve"][-1] if r["hv_curve"] else 0.0
+                print(f"{key}: HV {hv:.3f}, {r['counts']}, {r['wall_s']:.0f} s"
+                      + (f", {r['error']}" if r["error"] else ""), flush=True)  # fmt: skip
+                commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
+                                        capture_output=True, check=False).stdout.strip()
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({
+                    "settings": settings, "commit": commit,
+                    "samplers": sampler_sources(sorted({r["sampler"] for r in runs.values()})),
+                    "runs": runs, "summary": summarize(runs)}, indent=1))  # fmt: skip
+    finally:
+        ray.shutdown()
+    summary = summarize(runs)
+    plot(runs, args.png)
+    print_table(summary, args.trials)
+    print(f"wrote {args.json} and {args.png}")
+    assert all(math.isfinite(s["hv"]["mean"]) for s in summary.values())
+
+
+if __name__ == "__main__":
+    main()

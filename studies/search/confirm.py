@@ -1,0 +1,414 @@
+"""``run_confirm``: a study's front re-trained at a higher fidelity, on Ray, into a linked study.
+
+What is stored where, and why a linked study: ``studies.schema`` ("Confirmation studies") and
+``studies.results.confirm``. A run
+
+1. loads the source study and the spec it was searched with, and resolves the fidelity: the
+   study's proxy budget with ``steps`` steps or ``scale`` times its steps (default 4x), on the
+   proxy backbone or on the target backbone itself (``backbone``), at seeds ``seed .. seed +
+   seeds - 1`` (the study's seed first);
+2. creates the linked study (``<study>.confirm`` unless ``name``) or loads it: a fidelity other
+   than the one it was created with is refused with the flag named (use another ``--name``);
+   more ``top`` or more ``seeds`` than before only adds jobs;
+3. picks the designs (``studies.results.confirm.select_designs``: the front's first ``top`` by
+   proxy PSNR, plus the trained reference points); a job is one (design, seed);
+4. starts Ray (or joins it at ``ray_address``), fails the linked study's RUNNING trials whose
+   driver is gone (``studies.search.recovery``: dead process or silent heartbeat), and skips every
+   job that has a COMPLETE trial, or a RUNNING one of a live driver: nothing is trained twice;
+5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs, at most ``concurrency`` at once
+   (both the study's unless given),
+   each through the search's own ``worker.train`` (so the persistent score cache serves a run
+   trained before): a job's trial is asked when its task starts (with this driver's id and a
+   heartbeat) and told when it ends: COMPLETE with the confirmed PSNR, or FAIL with the reason
+   (a later run tries a failed job again). A job is checked again just before it starts, so
+   two confirmations of one study at once mostly split the work, but only one at a time is
+   sure to train nothing twice;
+6. when interrupted (Ctrl-C, an error), fails its unfinished trials ("interrupted"): the same
+   command resumes. Last, it stores the summary in the linked study and returns it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from nas.config import ArchConfig
+from nas.errors import ConfigError
+from studies import compat, schema
+from studies.metrics import cost_metrics
+from studies.results import pareto
+from studies.results.confirm import (
+    Confirmation,
+    agreement_text,
+    job_key,
+    proxy_score,
+    select_designs,
+    summarize,
+    table_rows,
+)
+from studies.results.pareto import TrialPoint
+from studies.search.heartbeat import Heartbeat, driver_id
+from studies.search.outcome import apply, decide
+from studies.search.protocol import TrialSettings, trial_attrs
+from studies.search.ray_session import check_address, ray_session
+from studies.search.recovery import fail_and_requeue, stale_trials
+from studies.spec import StudySpec
+from studies.storage import load_study
+from trainers.config import ProxyBudget
+
+BACKBONES = ("proxy", "target")
+DEFAULT_SCALE = 4.0
+INTERRUPTED = "the confirmation was interrupted"
+Listener = Callable[[str, FrozenTrial], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfirmOptions:
+    """What ``unetmm confirm`` asks for (``check`` names a bad flag in a ``ConfigError``)."""
+
+    top: int = 5
+    steps: int | None = None
+    scale: float | None = None  # DEFAULT_SCALE when neither is given
+    backbone: str = "proxy"
+    seeds: int = 2
+    concurrency: int | None = None  # None: the study's
+    cpus_per_trial: int | None = None  # None: the study's
+    score_cache: bool = True
+    name: str | None = None  # linked study (default <study>.confirm)
+
+    def check(self) -> ConfirmOptions:
+        for flag, value in (("--top", self.top), ("--seeds", self.seeds),
+                            ("--concurrency", self.concurrency),
+                            ("--cpus-per-trial", self.cpus_per_trial)):  # fmt: skip
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag}: must be >= 1, got {value}")
+        if self.steps is not None and self.scale is not None:
+            raise ConfigError("--steps/--scale: give one of them (steps, or a multiple of the "
+                              "study's proxy steps)")  # fmt: skip
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps: must be >= 1, got {self.steps}")
+        if self.scale is not None and not self.scale > 0:
+            raise ConfigError(f"--scale: must be > 0, got {self.scale}")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"--backbone: {self.backbone!r} is not one of {list(BACKBONES)}")
+        return self
+
+    def for_study(self, spec: StudySpec) -> ConfirmOptions:
+        """These options with the study's concurrency and CPUs per trial where not given."""
+        return dataclasses.replace(
+            self, concurrency=self.concurrency or spec.concurrency,
+            cpus_per_trial=self.cpus_per_trial or spec.cpus_per_trial,
+        )  # fmt: skip
+
+    def budget(self, proxy: ProxyBudget) -> ProxyBudget:
+        """The study's proxy budget at this fidelity."""
+        if self.steps is not None:
+            return proxy.scaled(self.steps / proxy.steps).model_copy(update={"steps": self.steps})
+        return proxy.scaled(self.scale if self.scale is not None else DEFAULT_SCALE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One (design, seed) to train."""
+
+    point: TrialPoint
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return job_key(self.point.attrs.get(schema.ATTR_ARCH), self.seed)
+
+
+@dataclasses.dataclass
+class ConfirmResult:
+    """What one run did, and the confirmation after it."""
+
+    study_name: str
+    jobs: int  # (design, seed) pairs asked for
+    done_before: int  # of them complete before this run
+    ran: list[int]  # trial numbers this run told
+    recovered: list[int]  # stale trials failed at the start
+    interrupted: list[int]  # this run's unfinished trials, failed at its end
+    confirmation: Confirmation
+    seconds: float
+
+
+def source_spec(study: optuna.Study) -> StudySpec:
+    """The spec the source study was searched with (its ``spec`` attribute)."""
+    try:
+        return StudySpec.model_validate(study.user_attrs[schema.STUDY_ATTR_SPEC])
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(
+            f"--study: {study.study_name!r} has no usable stored spec ({type(exc).__name__}); "
+            "confirm reads the proxy settings from a study written by `unetmm search`"
+        ) from None
+
+
+def job_settings(spec: StudySpec, options: ConfirmOptions) -> TrialSettings:
+    """The worker settings of every job (the seed is set per job)."""
+    base = TrialSettings.from_spec(spec)
+    backbone = (spec.target.backbone_config() if options.backbone == "target"
+                else base.proxy_backbone)  # fmt: skip
+    return dataclasses.replace(
+        base, proxy_backbone=backbone, budget=options.budget(spec.proxy.budget),
+        threads=options.cpus_per_trial, score_cache=options.score_cache, hard_constraints=(),
+        needs_training=True,
+    )  # fmt: skip
+
+
+def fidelity(spec: StudySpec, settings: TrialSettings, options: ConfirmOptions) -> dict[str, Any]:
+    """What the confirmed runs are trained with (the linked study keeps it; seeds excluded)."""
+    fields = {
+        "backbone": options.backbone,
+        "trained_backbone": settings.proxy_backbone.to_dict(),
+        "task": settings.task.model_dump(mode="json"),
+        "data": settings.data.model_dump(mode="json", exclude={"cache_mb"}),
+        "budget": settings.budget.model_dump(mode="json"),
+        "source_fingerprint": spec.fingerprint,
+    }
+    return json.loads(json.dumps(fields))
+
+
+def _fingerprint(fields: dict[str, Any]) -> str:
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+FLAGS = {"backbone": "--backbone", "trained_backbone": "--backbone", "budget": "--steps/--scale"}
+
+
+def prepare_confirm_study(
+    source: optuna.Study, name: str, fields: dict[str, Any]
+) -> optuna.Study:
+    """Create the linked study ``name`` or load it (same source and fidelity required)."""
+    storage = compat.study_storage(source)
+    if name == source.study_name:
+        raise ConfigError(f"--name: {name!r} is the source study itself; choose another name")
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([pareto.objective_key("psnr")])
+        study.set_user_attr(schema.STUDY_ATTR_CONFIRM_OF, source.study_name)
+        study.set_user_attr(schema.STUDY_ATTR_FIDELITY, fields)
+        study.set_user_attr(schema.STUDY_ATTR_FINGERPRINT, _fingerprint(fields))
+        return study
+    attrs = study.user_attrs
+    if attrs.get(schema.STUDY_ATTR_CONFIRM_OF) != source.study_name:
+        raise ConfigError(
+            f"--name: study {name!r} in this storage is not a confirmation of "
+            f"{source.study_name!r}; choose another --name"
+        )
+    if attrs.get(schema.STUDY_ATTR_FINGERPRINT) != _fingerprint(fields):
+        old = attrs.get(schema.STUDY_ATTR_FIDELITY) or {}
+        changed = [k for k in sorted(set(old) | set(fields)) if old.get(k) != fields.get(k)]
+        flag = next((FLAGS[k] for k in changed if k in FLAGS), "--name")
+        shown = "; ".join(f"{k} {json.dumps(old.get(k))} -> {json.dumps(fields.get(k))}"
+                          for k in changed if k != "trained_backbone")  # fmt: skip
+        raise ConfigError(
+            f"{flag}: {name!r} was confirmed at another fidelity ({shown or 'source study'}), so "
+            "its runs would not compare; put it back, or confirm into a new study with --name NEW"
+        )
+    return study
+
+
+def _confirm_job(arch_json: str, settings: TrialSettings) -> dict[str, Any]:
+    """One job on a Ray worker: the search's proxy training, never raising."""
+    from studies.search.worker import failure_reason, train
+
+    t_start, t0 = time.time(), time.perf_counter()
+    try:
+        out = train(ArchConfig.from_json(arch_json), settings, lambda result: None)
+    except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
+        out = {schema.ATTR_STATUS: schema.STATUS_FAILED, schema.ATTR_ERROR: failure_reason(exc)}
+    return {**out, "seconds": time.perf_counter() - t0, "t_start": t_start, "t_end": time.time()}
+
+
+def _job_attrs(job: Job, driver: str) -> dict[str, Any]:
+    p = job.point
+    proxy, partial = proxy_score(p)
+    costs = {m.key: p.attrs[m.key] for m in cost_metrics() if m.key in p.attrs}
+    attrs = {
+        schema.ATTR_DRIVER: driver, schema.ATTR_JOB: job.key,
+        schema.ATTR_SOURCE_TRIAL: p.number, schema.ATTR_SEED: job.seed,
+        schema.ATTR_ARCH: p.attrs[schema.ATTR_ARCH], schema.ATTR_DESIGN: p.attrs.get(
+            schema.ATTR_DESIGN, f"trial {p.number}"),
+        schema.ATTR_PROXY_PSNR: proxy, schema.ATTR_PROXY_PARTIAL: partial, **costs,
+    }  # fmt: skip
+    if p.reference:
+        attrs[schema.ATTR_REFERENCE] = p.reference
+    return attrs
+
+
+class _Runner:
+    """Runs jobs as Ray tasks into the linked study (see the module docstring, step 5)."""
+
+    def __init__(
+        self, study: optuna.Study, settings: TrialSettings, options: ConfirmOptions,
+        heartbeat: Heartbeat, console: Console, listener: Listener | None,
+    ) -> None:  # fmt: skip
+        self.study, self.settings, self.options = study, settings, options
+        self.heartbeat, self.console, self.listener = heartbeat, console, listener
+        self.driver = driver_id()
+        self.live: dict[Any, tuple[optuna.Trial, Job]] = {}  # Ray ref -> (trial, job)
+        self.told: list[int] = []
+
+    def run(self, jobs: list[Job]) -> None:
+        import ray
+
+        task = ray.remote(num_cpus=self.options.cpus_per_trial, max_retries=0)(_confirm_job)
+        queue, total = list(jobs), len(jobs)
+        while queue or self.live:
+            while queue and len(self.live) < self.options.concurrency:
+                job = queue.pop(0)
+                if self._taken(job):  # another driver took it since the run started
+                    continue
+                trial = self.study.ask()
+                for key, value in _job_attrs(job, self.driver).items():
+                    trial.set_user_attr(key, value)
+                self.heartbeat.add(compat.trial_id(trial))
+                arch_json = ArchConfig.from_dict(job.point.attrs[schema.ATTR_ARCH]).to_json()
+                ref = task.remote(arch_json, dataclasses.replace(self.settings, seed=job.seed))
+                self.live[ref] = (trial, job)
+                self._notify("start", trial)
+            ready, _ = ray.wait(list(self.live), num_returns=1)
+            for ref in ready:
+                trial, job = self.live.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001  (the worker died)
+                    from studies.search.worker import failure_reason
+
+                    result = {schema.ATTR_STATUS: schema.STATUS_FAILED,
+                              schema.ATTR_ERROR: failure_reason(exc)}  # fmt: skip
+                attrs = trial_attrs(result)
+                apply(self.study, trial, decide(attrs, [pareto.objective_key("psnr")], ()))
+                self.heartbeat.discard(compat.trial_id(trial))
+                self.told.append(trial.number)
+                self._say(trial, job, attrs, total)
+                self._notify("finish", trial)
+
+    def _taken(self, job: Job) -> bool:
+        states = (TrialState.COMPLETE, TrialState.RUNNING)
+        return any(t.user_attrs.get(schema.ATTR_JOB) == job.key
+                   for t in self.study.get_trials(deepcopy=False, states=states))  # fmt: skip
+
+    def _say(self, trial: optuna.Trial, job: Job, attrs: dict[str, Any], total: int) -> None:
+        p = job.point
+        head = (f"[{len(self.told)}/{total}] trial {trial.number}: #{p.number} {p.design} "
+                f"seed {job.seed}")  # fmt: skip
+        if attrs.get(schema.ATTR_STATUS) == schema.STATUS_COMPLETE:
+            cached = " (score cache)" if attrs.get(schema.ATTR_SCORE_CACHED) else ""
+            self.console.print(f"{head}: PSNR {attrs['psnr']:.2f} dB (proxy "
+                               f"{proxy_score(p)[0]:.2f}){cached}")  # fmt: skip
+        else:
+            self.console.print(f"{head}: failed: {attrs.get(schema.ATTR_ERROR)}")
+
+    def _notify(self, event: str, trial: optuna.Trial) -> None:
+        if self.listener is not None:
+            storage = compat.study_storage(self.study)
+            self.listener(event, storage.get_trial(compat.trial_id(trial)))
+
+    def stop(self) -> list[int]:
+        """Cancel the live tasks and fail their trials; returns the trial numbers failed."""
+        import ray
+
+        for ref in self.live:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001  (already finished or gone)
+                pass
+        reasons = {compat.trial_id(t): INTERRUPTED for t, _ in self.live.values()}
+        self.live.clear()
+        return fail_and_requeue(self.study, reasons, max_retry=0)
+
+
+def run_confirm(
+    storage: str,
+    study_name: str | None = None,
+    options: ConfirmOptions | None = None,
+    *,
+    ray_address: str | None = None,
+    console: Console | None = None,
+    listener: Listener | None = None,
+) -> ConfirmResult:
+    """Confirm the front of ``study_name`` in ``storage`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    options = (options or ConfirmOptions()).check()
+    console = console or Console(highlight=False, soft_wrap=True)
+    if ray_address:
+        check_address(ray_address)
+    source = load_study(storage, study_name)
+    spec = source_spec(source)
+    options = options.for_study(spec)
+    settings = job_settings(spec, options)
+    fields = fidelity(spec, settings, options)
+    name = options.name or source.study_name + schema.CONFIRM_SUFFIX
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = prepare_confirm_study(source, name, fields)
+    designs = select_designs(pareto.load_points(source), pareto.study_objectives(source),
+                             options.top)  # fmt: skip
+    if not designs:
+        raise ConfigError(f"--study: {source.study_name!r} has no complete, feasible design "
+                          "to confirm yet; run more of the search first")  # fmt: skip
+    jobs = [Job(p, spec.seed + i) for p in designs for i in range(options.seeds)]
+    rec = spec.recovery
+    heartbeat = Heartbeat(compat.study_storage(study), rec.heartbeat_interval)
+    runner = _Runner(study, settings, options, heartbeat, console, listener)
+    recovered, interrupted, done_before = [], [], 0
+    try:
+        with ray_session(ray_address, options.concurrency * options.cpus_per_trial):
+            recovered = fail_and_requeue(study, stale_trials(study, rec.grace_period), 0)
+            if recovered:
+                console.print(f"failed {len(recovered)} trial(s) a stopped confirmation left "
+                              f"running: {recovered}; their jobs run again")  # fmt: skip
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                              TrialState.RUNNING))
+            taken = {t.user_attrs.get(schema.ATTR_JOB): t.state for t in trials}
+            todo = [j for j in jobs if j.key not in taken]
+            done_before = sum(taken.get(j.key) == TrialState.COMPLETE for j in jobs)
+            console.print(
+                f"confirming {len(designs)} design(s) x {options.seeds} seed(s) of study "
+                f"{source.study_name!r} into {name!r} ({options.backbone} backbone, "
+                f"{settings.budget.steps} steps): {done_before} done before, {len(todo)} to run"
+                + (f", {len(jobs) - len(todo) - done_before} running elsewhere"
+                   if len(jobs) - len(todo) - done_before else ""))  # fmt: skip
+            heartbeat.start()
+            try:
+                runner.run(todo)
+            finally:
+                interrupted = runner.stop()
+                if interrupted:
+                    console.print(f"failed {len(interrupted)} unfinished trial(s) "
+                                  f"{interrupted}; the same command resumes")  # fmt: skip
+    finally:
+        heartbeat.stop()
+        conf = summarize(study)
+        study.set_user_attr(schema.STUDY_ATTR_CONFIRM_SUMMARY, conf.to_json())
+    return ConfirmResult(name, len(jobs), done_before, sorted(runner.told), recovered,
+                         interrupted, conf, time.perf_counter() - t0)  # fmt: skip
+
+
+def print_confirmation(conf: Confirmation, console: Console) -> None:
+    """The per-design table (plain text, one line a design) and the rank agreement."""
+    rows = table_rows(conf)
+    console.print(f"{conf.study_name}: {conf.describe_fidelity()}", markup=False)
+    if rows:
+        widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
+        line = lambda r: "  ".join(  # noqa: E731
+            v.ljust(widths[k]) if k == "design" else v.rjust(widths[k]) for k, v in r.items())
+        console.print(line({k: k for k in widths}), markup=False, crop=False, overflow="ignore")
+        for row in rows:
+            console.print(line(row), markup=False, crop=False, overflow="ignore")
+    console.print(agreement_text(conf), markup=False)
