@@ -184,3 +184,26 @@ def test_nothing_feasible_ends_the_run_after_a_bounded_number_of_proposals(stora
         assert "6 proposals in a row" in d.searcher.stop_reason
     finally:
         d.close()
+
+
+def test_a_study_from_before_with_infeasible_trials_pruned_resumes(driver):
+    """Studies written before infeasible trials were COMPLETE hold them PRUNED, without values:
+    they resume, their infeasible trials stay out of every front, new ones are COMPLETE."""
+    study = driver.study
+    old = study.ask()
+    for key, value in {"status": "infeasible", "m_sc_bytes": 2 * MIB, "broken": ["m_sc <= 1 MiB"],
+                       "arch": {"skip": {"name": "subset", "stages": [1]}}}.items():  # fmt: skip
+        old.set_user_attr(key, value)
+    old.set_constraint("m_sc <= 1 MiB", 1.0)
+    study.tell(old, state=TrialState.PRUNED)
+    study.enqueue_trial(subset(1))  # the same design, proposed again
+    study.enqueue_trial(subset(4))
+    assert driver.searcher.suggest("a")[NUMBER_KEY] == 2
+    old_one, new_one = study.get_trials()[:2]
+    assert (old_one.state, new_one.state) == (TrialState.PRUNED, TrialState.COMPLETE)
+    assert new_one.user_attrs["status"] == "infeasible" and "copy_of" not in new_one.user_attrs
+    driver.train("a", 24.0, 0.25 * MIB)
+    points = pareto.load_points(study)
+    assert trial_counts(points)["infeasible"] == 2
+    assert [p.number for p in pareto.pareto_front(points, ("psnr", "m_sc", "macs"))] == [2]
+    assert [t.number for t in study.best_trials] == [2]
