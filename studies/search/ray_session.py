@@ -99,12 +99,14 @@ def _ray(address: str | None, num_cpus: int, cpus_per_trial: int | None, run_dir
             local = stack.enter_context(compat.local_ray_options(str(run_dir / "ray")))
             kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False,
                       **local}  # fmt: skip
+        # A local Ray's processes ignore SIGTERM (this one stops them); one that arrives while
+        # Ray starts is held, and delivered once our handler replaced the one ray.init set.
         with children_ignore_sigterm() if not address else contextlib.nullcontext():
-            _init(ray, kwargs, address)  # a local Ray's processes wait for this one to stop them
-        stack.callback(ray.shutdown)
+            _init(ray, kwargs, address)
+            stack.callback(ray.shutdown)
+            stack.enter_context(sigterm_as_interrupt())
         if address and cpus_per_trial:
             check_fits(address, cpus_per_trial)
-        stack.enter_context(sigterm_as_interrupt())  # after ray.init, which replaced it
         yield
 
 
