@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import re
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterator

@@ -41,7 +41,6 @@ from optuna.trial import TrialState
 
 from studies.constraints import Constraint, constraint_values
 from studies.metrics import by_key
-from studies.search.recovery import WORKER_DIED
 from studies.schema import (
     ATTR_COPY_OF,
     ATTR_ERROR,
@@ -51,6 +50,7 @@ from studies.schema import (
     STATUS_INFEASIBLE,
     STATUS_STOPPED,
 )
+from studies.search.recovery import WORKER_DIED
 
 STATES = {
     STATUS_COMPLETE: TrialState.COMPLETE,
