@@ -106,8 +106,7 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
         "infeasible": statuses.count("infeasible"),
         "infeasible_after_10": (after.count("infeasible") / len(after)) if after else 0.0,
         "copies": sum("copy_of" in t.user_attrs for t in trials),
-        "front": [[r.point.value("psnr"), r.point.value("m_sc"), r.point.value("macs")]
-                  for r in front],  # fmt: skip
+        "front": [[r.point.value(o) for o in ("psnr", "m_sc", "macs")] for r in front],
         "seconds": time.perf_counter() - t0,
     }
 
@@ -149,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{'HV / random':>11}")  # fmt: skip
     for sampler in args.samplers:
         mine = [r for r in rows if r["sampler"] == sampler]
-        mean = lambda k: statistics.mean(r[k] for r in mine)  # noqa: E731
-        print(f"{sampler:<32} {mean('proposals'):>9.1f} {mean('infeasible_after_10'):>20.0%} "
-              f"{mean('copies'):>6.1f} {mean('hv') / base:>11.2f}")  # fmt: skip
+        mean = {k: statistics.mean(r[k] for r in mine)
+                for k in ("proposals", "infeasible_after_10", "copies", "hv")}  # fmt: skip
+        print(f"{sampler:<32} {mean['proposals']:>9.1f} {mean['infeasible_after_10']:>20.0%} "
+              f"{mean['copies']:>6.1f} {mean['hv'] / base:>11.2f}")  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"preset": args.preset, "n_trials": args.n_trials,
                                            "rows": rows}, indent=1))  # fmt: skip

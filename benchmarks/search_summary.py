@@ -24,6 +24,8 @@ import optuna
 from studies.results import pareto
 from studies.storage import load_study
 
+METRIC_COLUMNS = ("psnr", "m_sc", "macs")
+
 
 def summary(study: optuna.Study) -> dict:
     points = pareto.load_points(study)
@@ -45,8 +47,10 @@ def summary(study: optuna.Study) -> dict:
         "stopped": sum(p.status == "stopped" and p.attrs.get("copy_of") is None for p in points),
         "infeasible_after_10": after.count("infeasible") / len(after) if after else 0.0,
         "best_trials": [t.number for t in study.best_trials],
-        "front": [(r.point.number, r.count, r.point.design, r.point.value("psnr"),
-                   r.point.value("m_sc"), r.point.value("macs")) for r in rows],  # fmt: skip
+        "front": [
+            (r.point.number, r.count, r.point.design, *(r.point.value(o) for o in METRIC_COLUMNS))
+            for r in rows
+        ],
         "paper": (paper.number, paper.value("psnr"), paper.value("m_sc")) if paper else None,
     }
 

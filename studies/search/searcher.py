@@ -253,11 +253,11 @@ class StudySearcher(OptunaSearch):
         if won.won:
             return TRAIN
         holder = self._store.get_trial(won.holder)
-        if holder.state.is_finished():  # finished since the twin search: copy it
-            self._tell_copy(ot_trial, holder)
+        if holder.state in (TrialState.COMPLETE, TrialState.PRUNED):  # ended since the twin
+            self._tell_copy(ot_trial, holder)  # search above: copy it
             return COPY
-        self._parked[tid] = _Parked(ot_trial, digest, won.holder)
-        return PARKED
+        self._parked[tid] = _Parked(ot_trial, digest, won.holder)  # (failed just now: the next
+        return PARKED  # settle claims the design again)
 
     def _holder_failed(self, holder: int) -> bool:
         """Whether the trial holding a design claim failed (or is a stale RUNNING one)."""
