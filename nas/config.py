@@ -163,16 +163,74 @@ class ArchConfig:
         return dataclasses.replace(self, **changes)
 
 
+MAX_YAML_BYTES = 256 << 10  # a config or study file is a few KiB; more is the wrong file
+MAX_YAML_ITEMS = 1_000_000  # values once YAML aliases are expanded (the text holds far fewer)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
+
+
 def read_yaml(path: str | Path, what: str = "config file") -> Any:
-    """``yaml.safe_load`` of a file; an unreadable file or bad YAML is one ``ConfigError`` line."""
+    """``yaml.safe_load`` of a small UTF-8 file. An unreadable file, one larger than
+    ``MAX_YAML_BYTES`` (refused before it is parsed), text that is not UTF-8, bad YAML, or YAML
+    whose aliases expand to more than ``MAX_YAML_ITEMS`` values is one ``ConfigError`` line."""
     path = Path(path)
+    name = str(path)
     try:
-        return yaml.safe_load(path.read_text())
+        with open(path, "rb") as fh:  # at most one byte past the limit (a pipe, /dev/zero, ...)
+            raw = fh.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{what} {name!r} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{what} {name!r} is larger than {MAX_YAML_BYTES >> 10} KiB, far more than a "
+            "config needs (YAML takes seconds per MiB to read); is it the right file?"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {name!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {first}") from None
+        raise ConfigError(f"{what} {name!r} is not valid YAML: {first}") from None
+    size = _expanded_size(data)
+    if size is None:
+        raise ConfigError(f"{what} {name!r} refers to itself through a YAML alias (*name)")
+    if size > MAX_YAML_ITEMS:
+        raise ConfigError(
+            f"{what} {name!r} holds {size:,} values once its YAML aliases (*name) are "
+            f"expanded, more than the {MAX_YAML_ITEMS:,} a config may have; write the values out"
+        )
+    return data
+
+
+def _expanded_size(data: Any) -> int | None:
+    """How many values ``data`` holds with shared (aliased) containers counted each time they
+    appear, as a validator would walk it; None if a container contains itself. Each distinct
+    container is visited once, so this costs what the YAML text holds, not its expansion."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)] if isinstance(data, dict | list) else []
+    while stack:
+        node, children_done = stack.pop()
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        if children_done:
+            visiting.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            continue
+        if id(node) in sizes:
+            continue
+        visiting.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if isinstance(child, dict | list):
+                if id(child) in visiting:
+                    return None
+                stack.append((child, False))
+    return sizes.get(id(data), 1)
 
 
 def load_config(path: str | Path) -> ArchConfig:

@@ -8,8 +8,12 @@ pyproject bounds both libraries below their next major versions.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
+import os
+from collections.abc import Iterator
+import json
 from typing import Any
 
 import optuna
@@ -72,6 +76,32 @@ def heartbeat_ages(study: optuna.Study) -> dict[int, float]:
     return {tid: (now - at.replace(tzinfo=None)).total_seconds() for tid, at in rows}
 
 
+def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's system attributes, read from the storage. Waiting for: a public
+    ``Study.system_attrs`` (removed in Optuna 3; the storage method needs the private id)."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def insert_study_system_attr(study: optuna.Study, key: str, value: Any) -> bool:
+    """Store the study system attribute ``key`` only if the study has none: one INSERT, which
+    the table's unique (study_id, key) index makes atomic across processes and machines (on
+    SQLite and PostgreSQL alike). True if this call stored it, False if ``key`` was there.
+    Waiting for: an insert-if-absent in the storage API (``set_study_system_attr`` upserts and
+    swallows the IntegrityError of a concurrent insert, so a caller cannot tell who won)."""
+    from optuna.storages._rdb import models
+
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # the RDBStorage under the cache
+    table = models.StudySystemAttributeModel.__table__
+    row = {"study_id": study._study_id, "key": key, "value_json": json.dumps(value)}
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(sqlalchemy.insert(table).values(**row))
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
+
+
 # -- Ray Tune's OptunaSearch -----------------------------------------------------------------
 # unetmm's searcher subclasses OptunaSearch to ask trials itself (claiming them at once) and to
 # tell them with their own state and attributes; OptunaSearch keeps its study and trials in
@@ -88,3 +118,29 @@ def searcher_trials(searcher: Any) -> dict[str, optuna.Trial]:
 def searcher_completed(searcher: Any) -> set[str]:
     """Ray trial ids already told (the live set: callers add to it)."""
     return searcher._completed_trials
+
+
+# -- Ray core --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def local_ray_options(temp_dir: str) -> Iterator[dict[str, Any]]:
+    """``ray.init`` keyword arguments for a local Ray that listens on 127.0.0.1 only and keeps
+    its session files (logs, sockets) under ``temp_dir``; valid while the block runs (start Ray
+    inside it). Waiting for: public ``ray.init`` arguments for both. ``_temp_dir`` is private;
+    ``_node_ip_address="127.0.0.1"`` is turned into the machine's address
+    (``services.resolve_ip_for_localhost``), so Ray's servers would listen on every interface.
+    Only the switch Ray keeps for laptops (``ENABLE_RAY_CLUSTER``, read from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when Ray is imported, which happened already) makes
+    the node address 127.0.0.1, and Ray's servers bind to the node address."""
+    from ray._private import ray_constants
+
+    key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    saved_env, saved = os.environ.get(key), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[key], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield {"_temp_dir": temp_dir}
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved_env

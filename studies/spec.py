@@ -31,7 +31,11 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     score_cache: true             # reuse proxy scores trained before (studies.search.score_cache)
 
 Every problem raises ``ConfigError`` with the field's path, e.g. ``n_trials: Input should be
-greater than or equal to 1``.
+greater than or equal to 1``. A study file is read with ``nas.config.read_yaml`` (size, UTF-8
+and alias limits), its top-level keys are checked before anything else, and a YAML bool is
+never taken for a number. ``check_inputs`` checks, before a search starts, what the fields
+alone cannot tell: that the proxy's data folders exist and hold readable images. A storage URL
+is dumped to JSON (the study's ``spec`` attribute) with its password masked.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    FieldSerializationInfo,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -206,13 +212,17 @@ class SamplerSpec(StrictModel):
 
 
 class EarlyStoppingSpec(StrictModel):
-    """ASHA on the proxy's validation PSNR: after ``grace_steps`` training steps, at each rung
-    only the best 1/``reduction_factor`` of the trials that reached it go on. Reference points
-    are never stopped unless ``exempt_references`` is false."""
+    """Stopping proxy runs early at rungs of ``grace_steps * reduction_factor**k`` steps
+    (``studies.search.early_stopping``): ``rule: pareto`` stops a run only when a run at least
+    as cheap on every cost objective was more than ``margin_db`` ahead at the rung; ``rule:
+    asha`` keeps the best 1/``reduction_factor`` by PSNR alone. Reference points are never
+    stopped unless ``exempt_references`` is false."""
 
     enabled: bool = True
+    rule: Literal["pareto", "asha"] = "pareto"
     grace_steps: int = Field(100, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    margin_db: float = Field(0.5, ge=0)
     exempt_references: bool = True
 
     @model_validator(mode="before")
@@ -232,6 +242,25 @@ class RecoverySpec(StrictModel):
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_NAME = 128  # Optuna's column holds 512; a name is typed and read by people
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a study name (None: nothing)."""
+    if not _NAME.match(name):
+        return (f"{name!r}: use letters, digits, '_', '.', '-' (no spaces), starting with a "
+                "letter or digit")  # fmt: skip
+    if len(name) > MAX_NAME:
+        return f"is {len(name)} characters long; use at most {MAX_NAME}"
+    return None
+
+
+def check_study_name(name: str, field: str = "name") -> str:
+    """``name`` if it is a valid study name (the rule of ``StudySpec.name``), else ConfigError."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"{field}: {problem}")
+    return name
 
 
 class StudySpec(StrictModel):
@@ -256,9 +285,17 @@ class StudySpec(StrictModel):
     @field_validator("name")
     @classmethod
     def _study_name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(f"{v!r}: use letters, digits, '_', '.', '-' (no spaces)")
+        problem = name_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v
+
+    @field_serializer("storage")
+    def _storage_masked(self, v: str | None, info: FieldSerializationInfo) -> str | None:
+        """In JSON (what the study stores and shows), the URL's password is masked."""
+        from studies.storage import shown
+
+        return shown(v) if v is not None and info.mode == "json" else v
 
     @field_validator("storage")
     @classmethod
@@ -398,6 +435,14 @@ class StudySpec(StrictModel):
         return [encode_point(space, p, bounds, f"space.points[{i}]")
                 for i, p in enumerate(self.space.points)]  # fmt: skip
 
+    def check_inputs(self) -> None:
+        """What can go wrong before the first trial beyond the fields themselves: the proxy's
+        data folders (when a trial trains) exist and hold images that can be read."""
+        if self.needs_training:
+            from trainers.data import check_data
+
+            check_data(self.proxy.data, "proxy.data")
+
     def with_overrides(self, **changes: Any) -> StudySpec:
         """A validated copy with top-level fields replaced (None values are ignored)."""
         data = self.model_dump(mode="python")
@@ -411,6 +456,10 @@ def parse_spec(data: Any, source: str) -> StudySpec:
     prefix = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix}expected a mapping of study fields (name, target, ...)")
+    unknown = [str(k) for k in data if k not in StudySpec.model_fields]
+    if unknown:  # before validating the rest, however large
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown field; check its spelling (fields: "
+                          f"{', '.join(StudySpec.model_fields)})")  # fmt: skip
     try:
         return StudySpec.model_validate(data)
     except UnetmmError as exc:

@@ -6,13 +6,26 @@ moments when two processes write at once. Reading commands (report, export, dash
 existing storage as a ``.db`` path or a URL (``storage_url``) and open a study in it with
 ``load_study``: a SQLite file that does not exist (Optuna would silently create an empty one), an
 unknown study name (the error lists the names there are), or several studies and no name are
-one-line ``ConfigError``s too.
+one-line ``ConfigError``s too. They open it with ``open_existing``, which creates nothing: a
+database without Optuna's tables (an empty file, another program's database) is refused before
+Optuna would add its schema to it.
+
+A storage that stops answering mid-search (a PostgreSQL server stopped, a SQLite file turned
+read-only) surfaces as a chain of SQLAlchemy and Optuna errors, often wrapped by Ray Tune;
+``raise_if_lost`` turns such a chain into one ``StorageLost`` line, and ``ignoring_lost``
+lets the clean-up that follows skip the writes the storage cannot take any more (a re-run
+recovers the trials left RUNNING: their driver is gone).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import re
+import random
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +33,15 @@ import optuna
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
-from nas.errors import ConfigError
+from nas.errors import ConfigError, UnetmmError
 from studies.schema import STUDY_ATTR_CONFIRM_OF
 
 DEFAULT_DB = "unetmm.db"
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_S = 30
+# Tables every Optuna RDB schema has (the rest came with later schema versions)
+OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
+CREATION_RETRIES = 10  # tries at creating the tables of a fresh database that others create too
 
 
 def default_storage_url(workdir: str | Path | None = None) -> str:
@@ -39,7 +55,7 @@ def normalize_url(url: str) -> str:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
         raise ConfigError(
-            f"storage: {url!r} is not a SQLAlchemy URL; write sqlite:///study.db or "
+            f"storage: {masked(url)!r} is not a SQLAlchemy URL; write sqlite:///study.db or "
             "postgresql+psycopg://user@host:5432/db"
         ) from None
     if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
@@ -65,7 +81,16 @@ def shown(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
-        return url
+        return masked(url)
+
+
+_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@`` in it replaced by ``***``
+    (for strings that are not valid URLs, where SQLAlchemy cannot parse out the password)."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def storage_url(storage: str) -> str:
@@ -113,9 +138,18 @@ def open_storage(
                 "choose another --storage"
             )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return storage_class(url, engine_kwargs=_engine_kwargs(url), **options)
+        for attempt in range(CREATION_RETRIES):
+            try:
+                return _create(storage_class, url, options)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                    sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+                # several drivers create the tables of a fresh database at once, table by
+                # table: this one's CREATE TABLE (or version row) came second; the next try
+                # finds more of them made, and skips what exists
+                if not _lost_creation_race(exc) or attempt == CREATION_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.1, 0.5))
+        raise AssertionError("unreachable")
     except sqlalchemy.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         raise ConfigError(
@@ -130,11 +164,60 @@ def open_storage(
         raise ConfigError(f"storage: {where}: {str(exc).splitlines()[0]}") from None
 
 
+def open_existing(
+    url: str,
+    storage_class: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage,
+) -> optuna.storages.RDBStorage:
+    """``open_storage`` for reading commands: creates nothing. A database without Optuna's
+    tables (an empty file, another program's database, a file that is no database) is one
+    ``ConfigError`` line, and so is a schema this Optuna cannot read."""
+    url = normalize_url(url)
+    where = shown(url)
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except sqlalchemy.exc.OperationalError as exc:
+        raise ConfigError(
+            f"STORAGE: cannot reach {where}: {_first_line(exc)}; start the database server or "
+            "fix the storage"
+        ) from None
+    except sqlalchemy.exc.DatabaseError as exc:  # e.g. "file is not a database"
+        raise ConfigError(f"STORAGE: {where} is not a study storage ({_first_line(exc)})") from None
+    except (ImportError, sqlalchemy.exc.ArgumentError) as exc:
+        raise ConfigError(f"STORAGE: {where} names an unavailable database driver ({exc})") from None
+    finally:
+        engine.dispose()
+    missing = [t for t in OPTUNA_TABLES if t not in tables]
+    if missing:
+        what = f"{len(tables)} other table(s)" if tables else "no tables at all"
+        raise ConfigError(
+            f"STORAGE: {where} holds no Optuna study ({what}; missing {', '.join(missing)}); "
+            "give the storage a `unetmm search` wrote"
+        )
+    try:
+        return open_storage(url, storage_class, skip_table_creation=True)
+    except RuntimeError as exc:  # Optuna: the schema is older or newer than this Optuna's
+        raise ConfigError(f"STORAGE: {where}: {str(exc).strip()}") from None
+def _create(
+    storage_class: type[optuna.storages.RDBStorage], url: str, options: dict[str, Any]
+) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return storage_class(url, engine_kwargs=_engine_kwargs(url), **options)
+
+
+def _lost_creation_race(exc: sqlalchemy.exc.SQLAlchemyError) -> bool:
+    """A unique violation or "already exists" from creating Optuna's tables (PostgreSQL:
+    UniqueViolation on pg_type or the version row, DuplicateTable; SQLite: table exists)."""
+    text = str(exc.orig or exc).lower()
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in text
+
+
 def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
     """The study named ``study_name`` in the existing ``storage`` (a ``.db`` path or a URL; its
     only study when no name is given, not counting the confirmations of ``unetmm confirm``)."""
     url = storage_url(storage)
-    store = open_storage(url)
+    store = open_existing(url)
     studies = store.get_all_studies()
     names = [s.study_name for s in studies]
     if study_name is None:  # a confirmation (``unetmm confirm``) does not count as a choice
@@ -152,3 +235,74 @@ def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
             f"--study: no study {study_name!r} in {shown(url)}; studies there: {listed}"
         )
     return optuna.load_study(study_name=study_name, storage=store)
+
+
+# -- a storage lost mid-search ----------------------------------------------------------------
+class StorageLost(UnetmmError):
+    """The study storage stopped answering during a search; the message says what to do."""
+
+    def __init__(self, url: str, reason: str, resume: str | None = None) -> None:
+        self.url, self.reason, self.resume = url, reason, resume
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        how = (f"resume with: {self.resume}" if self.resume else
+               "run the same command again to resume")  # fmt: skip
+        return (
+            f"storage: {shown(self.url)} stopped answering ({self.reason}); the trials finished "
+            f"before are safe in it; once it answers again, {how}"
+        )
+
+    def with_resume(self, command: str) -> StorageLost:
+        """The same error, naming ``command`` as the way to resume."""
+        return StorageLost(self.url, self.reason, command)
+
+
+# What a lost connection or a storage that refuses writes looks like from here (a constraint
+# violation or a bug is none of these and keeps its traceback).
+_LOST = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def lost_reason(exc: BaseException) -> str | None:
+    """Why the storage stopped answering, if ``exc`` (or an exception it was raised from or
+    while handling, e.g. inside Ray Tune) is a lost connection or a refused write; else None."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, StorageLost):
+            return e.reason
+        if isinstance(e, _LOST) or (isinstance(e, sqlalchemy.exc.DBAPIError)
+                                    and e.connection_invalidated):  # fmt: skip
+            return _first_line(e)
+        todo += [e.__cause__, e.__context__]
+    return None
+
+
+def raise_if_lost(exc: BaseException, url: str) -> None:
+    """Raise ``StorageLost`` (one line) if ``exc`` comes from a storage that stopped answering."""
+    reason = lost_reason(exc)
+    if reason is not None:
+        raise StorageLost(url, reason) from None
+
+
+@contextlib.contextmanager
+def ignoring_lost() -> Iterator[None]:
+    """Skip the rest of the block if the storage stopped answering (other errors pass)."""
+    try:
+        yield
+    except Exception as exc:
+        if lost_reason(exc) is None:
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line, without SQLAlchemy's decoration."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = line.removeprefix("connection failed: ")
+    return masked(line if len(line) <= 160 else line[:157] + "...")

@@ -22,8 +22,11 @@ where images come from and how they are laid out.
 
 from __future__ import annotations
 
+import json
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
@@ -44,9 +47,63 @@ BUILTIN = "builtin"
 
 
 class StrictModel(BaseModel):
-    """A frozen model that refuses unknown keys: every YAML section of a config or study."""
+    """A frozen model that refuses unknown keys: every YAML section of a config or study. A
+    YAML ``true``/``false`` where a number belongs (pydantic would take it as 1 or 0) is
+    refused too, in its fields and in the plain pydantic models inside them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        found = _bool_for_number(field.annotation, value) if field is not None else None
+        if found is not None:
+            where, wanted, got = found
+            if where.startswith("."):  # inside a plain model: name the field there
+                raise ConfigError(f"{where[1:]}: must be {wanted}, got {got}")
+            raise ValueError(f"must be {wanted}, got {got}" + (f" at {where}" if where else ""))
+        return value
+
+
+def _bool_for_number(annotation: Any, value: Any) -> tuple[str, str, str] | None:
+    """``(where, wanted, got)`` if ``value`` holds a bool where ``annotation`` wants an int
+    or a float (``where``: ``""``, ``"[i]"`` or ``".field"`` below it); None otherwise."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _bool_for_number(args[0], value)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1 or isinstance(value, bool):
+            leaves = {a for a in options if isinstance(a, type)}
+            if isinstance(value, bool) and (bool in leaves or not leaves & {int, float}):
+                return None
+            return _bool_for_number(options[0], value) if len(options) == 1 else (
+                "", _wanted(leaves), json.dumps(value))  # fmt: skip
+        return None
+    if isinstance(value, bool):
+        if annotation in (int, float):
+            return "", _wanted({annotation}), json.dumps(value)
+        return None
+    if origin in (tuple, list) and isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            item_type = args[0] if len(args) != len(value) or args[-1:] == (...,) else args[i]
+            found = _bool_for_number(item_type, item) if args else None
+            if found is not None:
+                return f"[{i}]{found[0]}", found[1], found[2]
+        return None
+    is_plain_model = (isinstance(annotation, type) and issubclass(annotation, BaseModel)
+                      and not issubclass(annotation, StrictModel))  # fmt: skip
+    if is_plain_model and isinstance(value, dict):
+        for key, field in annotation.model_fields.items():
+            found = _bool_for_number(field.annotation, value.get(key)) if key in value else None
+            if found is not None:
+                return f".{key}{found[0]}", found[1], found[2]
+    return None
+
+
+def _wanted(types_: set[Any]) -> str:
+    return "an integer" if types_ == {int} else "a number"
 
 
 class TaskConfig(StrictModel):

@@ -18,7 +18,8 @@ images that get the task's synthetic degradation; paired folders (``data.paired`
 file name (``input_pattern``/``target_pattern``, SIDD's own layout), see
 ``trainers.config.DataConfig``. An unreadable or corrupt file (or a pair whose sizes differ) is
 skipped with an ``ImageSkipped`` warning naming it; a missing folder, or one with no usable image
-or pair, raises ``ConfigError`` naming the config field.
+or pair, raises ``ConfigError`` naming the config field. ``check_data`` finds these before any
+training starts (a search runs it before its first trial).
 
 Training batches are a pure function of ``(seed, step)``: the images, crop positions, flips and
 the degradation noise of step k never depend on earlier steps, so a resumed run sees exactly the
@@ -226,6 +227,30 @@ def open_source(spec: str, data: DataConfig, field: str, builtin: tuple[str, ...
     else:
         loaders = [(str(p), _file_loader(p)) for p in list_images(spec, field)]
     return ImageSource(loaders, data.cache_mb * 2**20)
+
+
+CHECK_TRIES = 8  # images decoded per folder by check_data before it calls the folder unreadable
+
+
+def check_data(data: DataConfig, field: str = "data") -> None:
+    """``ConfigError`` naming ``field.train``/``field.val`` if a folder does not exist, holds no
+    image (or pair), or none of its first ``CHECK_TRIES`` images can be decoded. Built-in
+    images need no check."""
+    for name, spec, builtin in (("train", data.train, BUILTIN_TRAIN),
+                                ("val", data.val, BUILTIN_VAL)):  # fmt: skip
+        if spec == BUILTIN:
+            continue
+        source = open_source(spec, data, f"{field}.{name}", builtin)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", ImageSkipped)
+            tried = min(CHECK_TRIES, len(source))
+            if any(source.get(i) is not None for i in range(tried)):
+                continue
+        first = str(said[0].message) if said else f"{source.names[0]} cannot be read"
+        raise ConfigError(
+            f"{field}.{name}: none of the first {tried} image(s) in {spec!r} can be read "
+            f"({first.removeprefix('skipping ')}); check the files or the folder"
+        )
 
 
 @lru_cache(maxsize=4)

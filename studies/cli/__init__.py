@@ -3,7 +3,8 @@
 
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported
 only when its subcommand runs, so ``unetmm measure`` never pays for importing Ray. A user mistake
-(any ``UnetmmError``) prints one ``error: ...`` line and exits 2; Ctrl-C exits 130.
+(any ``UnetmmError``, or a command line argparse cannot parse) prints one ``error: ...`` line
+and exits 2; Ctrl-C and SIGTERM exit 130 (``studies.signals``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,27 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nas.errors import UnetmmError
+from studies.signals import sigterm_as_interrupt
+
+USAGE = """\
+unetmm searches U-Net skip-connection designs (full, none, subsets, UNet--'s MSIAM + IEM) for
+the best restoration accuracy per byte of skip memory (M_sc) and per MAC.
+
+a typical session:
+  unetmm measure                            costs of the paper's designs (Table 4)
+  unetmm search quick                       a short search; the study goes to ./unetmm.db
+  unetmm search quick                       the same command again resumes it (more trials)
+  unetmm report --out report/               the Pareto front as HTML and PNGs
+  unetmm export --max-m-sc 1MiB --out picks/  the best design within a budget, as a config
+  unetmm train picks/quick-trial7.yaml      full training of the design it picked
+
+Studies live in a storage: a SQLite .db file or a PostgreSQL URL, given as STORAGE or
+--storage (default ./unetmm.db); a storage holding several studies needs --study NAME.
+"""
+EPILOG = "Help on one command: unetmm COMMAND --help."
 
 COMMANDS: dict[str, str] = {
     "measure": "Print a Table-4-style cost comparison of skip designs (M_sc, MACs, params).",
@@ -30,9 +50,30 @@ def _module(name: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"studies.cli.{name}")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported in one ``error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def version() -> str:
+    """The installed unetmm version ("unknown" when run from a source tree without install)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("unetmm")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unetmm", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser = Parser(prog="unetmm", description=USAGE, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"unetmm {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                title="commands")  # fmt: skip
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -44,9 +85,13 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
+    if not argv:  # what to do is the question: the overview answers it
+        parser.print_help()
+        return 2
     args = parser.parse_args(argv)
     try:
-        return int(_module(args.command).run(args) or 0)
+        with sigterm_as_interrupt():
+            return int(_module(args.command).run(args) or 0)
     except UnetmmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

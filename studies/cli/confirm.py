@@ -1,12 +1,13 @@
 """``unetmm confirm STORAGE [--study NAME] [--top K] [--steps N | --scale F]
-[--backbone proxy|target] [--seeds S]``: re-train a study's front at a higher fidelity into ``<study>.confirm``
-(``studies.search.confirm``); the same command resumes a killed or interrupted run."""
+[--backbone proxy|target] [--seeds S]``: re-train a study's front at a higher fidelity into
+``<study>.confirm`` (``studies.search.confirm``); the same command resumes a killed or
+interrupted run."""
 
 from __future__ import annotations
 
 import argparse
 
-from studies.cli.common import STUDY_HELP, add_storage_argument
+from studies.cli.common import add_storage_argument, storage_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,7 +15,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = ConfirmOptions()
     add_storage_argument(p)
-    p.add_argument("--study", metavar="NAME", help=STUDY_HELP)
     p.add_argument("--top", type=int, default=d.top, metavar="K",
                    help=f"front designs to confirm, by proxy PSNR (default {d.top}); the "
                    "trained reference points are always added")  # fmt: skip
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         score_cache=not args.no_score_cache, name=args.name,
     ).check()  # fmt: skip
     console = Console(highlight=False, soft_wrap=True)
-    result = run_confirm(args.storage, args.study, options, ray_address=args.ray_address,
+    result = run_confirm(storage_of(args), args.study, options, ray_address=args.ray_address,
                          console=console)  # fmt: skip
     print_confirmation(result.confirmation, console)
     console.print(f"done after {result.seconds:.0f} s: {len(result.ran)} run(s) this time, "

@@ -1,4 +1,4 @@
-"""``unetmm export STORAGE --study NAME --max-m-sc 0.25MiB [--rule best|knee] [--top K] --out DIR``.
+"""``unetmm export [STORAGE] [--study NAME] --max-m-sc 0.25MiB [--rule best|knee] [--top K] --out DIR``.
 
 Writes a training config (YAML) and a model card (Markdown) per picked trial.
 """
@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from studies.cli.common import STUDY_HELP, add_storage_argument
+from studies.cli.common import add_storage_argument, output_folder, storage_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_storage_argument(p)
-    p.add_argument("--study", metavar="NAME", help=STUDY_HELP)
     p.add_argument(
         "--max-m-sc", metavar="BYTES", help="skip-memory budget, e.g. 0.25MiB, 256KiB, 262144"
     )
@@ -55,17 +54,19 @@ def run(args: argparse.Namespace) -> int:
     recipe = {
         k: getattr(args, k) for k in ("iterations", "batch", "crop") if getattr(args, k) is not None
     }
-    study = load_study(args.storage, args.study)
-    written = export_study(
-        study,
-        args.out,
-        budgets=budgets,
-        rule=args.rule,
-        top=args.top,
-        recipe=recipe,
-        storage_label=shown(storage_url(args.storage)),
-        train_out_root=args.runs,
-    )
+    storage = storage_of(args)
+    study = load_study(storage, args.study)
+    with output_folder(args.out, "--out") as out:
+        written = export_study(
+            study,
+            out,
+            budgets=budgets,
+            rule=args.rule,
+            top=args.top,
+            recipe=recipe,
+            storage_label=shown(storage_url(storage)),
+            train_out_root=args.runs,
+        )
     from studies.results.export import describe_costs
 
     if written:

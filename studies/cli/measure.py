@@ -1,4 +1,7 @@
-"""``unetmm measure``: the paper's Table 4 for any backbone, input size and bit width."""
+"""``unetmm measure``: the paper's Table 4 for any backbone, input size and bit width.
+
+``--plot`` and ``--json`` are checked before anything is measured (folder exists and takes
+files, a format matplotlib writes)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from nas.cost import MIB, measure_cost
 from nas.errors import ConfigError
 from nas.presets import BACKBONE_PRESETS, backbone_preset, reference_designs
 from nas.skips import FullSkipsConfig
+from studies.cli.common import output_file
+
+# what matplotlib's Agg/PDF/SVG/PS backends write, by suffix
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -54,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     size = parse_size(args.size)
+    plot = output_file(args.plot, "--plot", PLOT_SUFFIXES) if args.plot else None
+    json_path = output_file(args.json, "--json") if args.json else None
     designs = reference_designs(backbone_preset(args.backbone))
     for path in args.config:
         designs[path] = load_config(path)
@@ -87,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
             f"{r.params / 1e6:.2f}", f"{r.peak_activation_bytes / MIB:.2f}",
         )  # fmt: skip
     console.print(table)
-    if args.plot:
+    if plot is not None:
         from nas.cost.plot import plot_skip_timelines
 
-        console.print(f"wrote {plot_skip_timelines(reports, args.plot)}")
-    if args.json:
-        with open(args.json, "w") as fh:
+        console.print(f"wrote {plot_skip_timelines(reports, plot)}")
+    if json_path is not None:
+        with open(json_path, "w") as fh:
             json.dump({k: r.to_dict() for k, r in reports.items()}, fh, indent=1)
-        console.print(f"wrote {args.json}")
+        console.print(f"wrote {json_path}")
     return 0

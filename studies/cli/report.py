@@ -1,15 +1,16 @@
-"""``unetmm report STORAGE [--study NAME] --out DIR``: the HTML/PNG Pareto report of a study."""
+"""``unetmm report [STORAGE] [--study NAME] --out DIR``: the HTML/PNG Pareto report of a study.
+
+Prints every file it wrote (the page, the PNGs, the CSV of the Pareto trials)."""
 
 from __future__ import annotations
 
 import argparse
 
-from studies.cli.common import STUDY_HELP, add_storage_argument
+from studies.cli.common import add_storage_argument, output_folder, storage_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_storage_argument(p)
-    p.add_argument("--study", metavar="NAME", help=STUDY_HELP)
     p.add_argument(
         "--out", metavar="DIR", required=True, help="folder for report.html and the PNGs"
     )
@@ -34,15 +35,17 @@ def run(args: argparse.Namespace) -> int:
     from studies.storage import load_study, shown, storage_url
 
     check_timelines(args.timelines)  # before the storage is opened
-    study = load_study(args.storage, args.study)
+    storage = storage_of(args)
+    study = load_study(storage, args.study)
     objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
-    report = write_report(
-        study,
-        args.out,
-        storage_label=shown(storage_url(args.storage)),
-        objectives=objectives,
-        max_timelines=args.timelines,
-    )
+    with output_folder(args.out, "--out") as out:
+        report = write_report(
+            study,
+            out,
+            storage_label=shown(storage_url(storage)),
+            objectives=objectives,
+            max_timelines=args.timelines,
+        )
     c = report.counts
     print(
         f"study {study.study_name}: {c['trials']} trials, {c['eligible']} complete and feasible, "
@@ -50,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.front)} on the front"
         + (f", knee: trial {report.knee}" if report.knee is not None else "")
     )
-    print(f"wrote {report.html}")
-    for path in report.pngs.values():
+    for path in (report.html, *report.pngs.values(), report.csv):
         print(f"wrote {path}")
     return 0

@@ -1,18 +1,34 @@
-"""``unetmm search STUDY.yaml|PRESET``: run or resume a skip-design search (studies.search)."""
+"""``unetmm search STUDY.yaml|PRESET [STORAGE]``: run or resume a skip-design search
+(``studies.search``).
+
+Before Ray starts, the spec's inputs are checked (``StudySpec.check_inputs``: data folders and
+their images; a study name given by flag obeys the spec's rule). A storage that stops answering
+mid-search ends the command with one line naming the command that resumes it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+
+from studies.cli.common import add_storage_flags, storage_of
+
+# flag -> attribute of the parsed arguments, in the order the resume command lists them
+RESUME_FLAGS = {"--storage": "storage", "--study-name": "study", "--n-trials": "n_trials",
+                "--seed": "seed", "--concurrency": "concurrency",
+                "--cpus-per-trial": "cpus_per_trial", "--sampler": "sampler",
+                "--ray-address": "ray_address"}  # fmt: skip
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", metavar="STUDY", help="a study YAML file or a preset name (quick, "
+    p.add_argument("spec", metavar="STUDY", help="a study YAML file or a preset name (quick, "
                    "nafnet_sidd)")  # fmt: skip
-    p.add_argument("--storage", metavar="URL",
-                   help="SQLAlchemy URL of the study storage (default: the spec's, else "
-                   "sqlite:///unetmm.db in the working directory)")  # fmt: skip
-    p.add_argument("--study-name", metavar="NAME", help="study name (default: the spec's name)")
-    p.add_argument("--n-trials", type=int, metavar="N", help="finished trials this run adds")
+    p.add_argument("storage", nargs="?", metavar="STORAGE",
+                   help="SQLAlchemy URL or .db file of the study storage (default: the spec's, "
+                   "else sqlite:///unetmm.db in the working directory)")  # fmt: skip
+    add_storage_flags(p, "study name (default: the spec's name)")
+    p.add_argument("--n-trials", type=int, metavar="N", help="designs this run judges (trains); "
+                   "infeasible proposals and copies of designs judged before are extra")
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
@@ -28,9 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studies.spec import load_spec
+    from studies.spec import check_study_name, load_spec
 
-    spec = load_spec(args.study)  # a mistake in the spec is reported before Ray is imported
+    spec = load_spec(args.spec)  # a mistake in the spec is reported before Ray is imported
+    storage = search_storage(storage_of(args, default=None))
+    if args.study is not None:
+        check_study_name(args.study, "--study-name")
     changes = {
         "n_trials": args.n_trials,
         "seed": args.seed,
@@ -41,21 +60,27 @@ def run(args: argparse.Namespace) -> int:
         "score_cache": False if args.no_score_cache else None,
     }
     spec = spec.with_overrides(**changes)
+    spec.check_inputs()
 
     from rich.console import Console
 
     from studies.search.driver import run_search
-    from studies.storage import shown
+    from studies.storage import StorageLost, shown
     console = Console(highlight=False, soft_wrap=True)
-    result = run_search(spec, args.storage, args.ray_address, args.study_name, console)
-    s = result.statuses
+    try:
+        result = run_search(spec, storage, args.ray_address, args.study, console)
+    except StorageLost as exc:
+        raise exc.with_resume(resume_command(args)) from None
+    judged, other = result.statuses, result.not_trained
     console.print(
         f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
-        f"{len(result.run_trials)} trial(s) this run "
-        f"({', '.join(f'{v} {k}' for k, v in sorted(s.items())) or 'none'}); the study has "
-        f"{result.trials_after} finished"
+        f"{len(result.judged)} design(s) judged this run ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
+        + f"), {sum(other.values())} proposal(s) not trained ("
+        + (", ".join(f"{v} {k}" for k, v in sorted(other.items())) or "none")
+        + f"); the study has {result.trials_after} finished trial(s)"
         + (f" and {result.waiting} queued for the next run" if result.waiting else "")
-        + f"; Pareto front (feasible, fully trained): trials {result.front}"
+        + f"; Pareto front (feasible, fully trained, one trial per design): {result.front}"
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
@@ -63,3 +88,29 @@ def run(args: argparse.Namespace) -> int:
         console.print("interrupted: the same command resumes the study")
         return 130
     return 0
+
+
+def search_storage(storage: str | None) -> str | None:
+    """A storage given as a path (``runs/study.db``) as a SQLite URL; URLs pass through."""
+    from pathlib import Path
+
+    if storage is None or "://" in storage:
+        return storage
+    return f"sqlite:///{Path(storage).expanduser().resolve()}"
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that resumes this search (the storage's password masked)."""
+    from studies.storage import shown
+
+    words = ["unetmm", "search", args.spec]
+    for flag, attr in RESUME_FLAGS.items():
+        value = getattr(args, attr, None)
+        if flag == "--storage":
+            value = storage_of(args, default=None)
+            value = shown(value) if value and "://" in value else value
+        if value is not None:
+            words += [flag, str(value)]
+    if args.no_early_stopping:
+        words.append("--no-early-stopping")
+    return shlex.join(words)

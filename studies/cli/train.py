@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from nas.errors import ConfigError
+from studies.cli.common import output_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag}: must be >= {least}, got {value}")
         data["recipe"][field] = value
     config = validate(TrainConfig, data)
-    result = train(config, resume=not args.no_resume, onnx=args.onnx, progress=not args.quiet)
+    with output_folder(config.out_dir, "--out" if args.out else "out_dir"):
+        result = train(config, resume=not args.no_resume, onnx=args.onnx, progress=not args.quiet)
     if result.resumed_from:
         print(f"resumed from step {result.resumed_from}")
     print(

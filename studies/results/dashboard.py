@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import ConfigError
 from studies import compat
-from studies.storage import open_storage, shown, storage_url
+from studies.storage import open_existing, shown, storage_url
 
 _PREFIX = "constraints:"
 
@@ -95,7 +95,7 @@ def open_dashboard(
 ) -> tuple[WSGIServer, str]:
     """A listening (not yet serving) dashboard server on ``storage`` and its URL (of
     ``study``'s page if given)."""
-    store = open_storage(storage_url(storage), ConstraintListStorage)
+    store = open_existing(storage_url(storage), ConstraintListStorage)
     study_id = None
     if study is not None:
         names = [s.study_name for s in store.get_all_studies()]

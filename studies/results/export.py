@@ -2,8 +2,8 @@
 
 Picking: the pool is the study's *eligible* trials (complete, feasible; see
 ``studies.results.pareto``) that carry their architecture (``arch``), within the user's budgets
-(``--max-m-sc``, ``--max-macs``), one trial per design (the best PSNR stands for a design
-measured twice). Rules (``RULES``):
+(``--max-m-sc``, ``--max-macs``), one trial per design (``pareto.distinct_designs``: its first
+measurement stands for a design measured twice, copies of its result are not listed again). Rules (``RULES``):
 
 - ``best``: highest PSNR, then lowest M_sc, then lowest trial number;
 - ``knee``: the knee of the pool's PSNR vs M_sc front: the front point farthest above the line
@@ -38,7 +38,7 @@ from nas.registry import Registry
 from studies import schema
 from studies.metrics import SCORE, get_metric
 from studies.results import pareto
-from studies.results.confirm import load_confirmation, one_per_design, with_confirmed_scores
+from studies.results.confirm import load_confirmation, with_confirmed_scores
 from studies.results.pareto import TrialPoint
 from trainers.config import TrainConfig, validate
 
@@ -78,6 +78,7 @@ def _within(p: TrialPoint, budgets: Mapping[str, float]) -> bool:
 
 
 DESCRIBED_COSTS = ("m_sc", "macs", "params")
+EXPORT_OBJECTIVES = (SCORE, "m_sc", "macs")  # what a trial must have measured to be picked
 
 
 def describe_costs(p: TrialPoint) -> str:
@@ -112,9 +113,8 @@ def pick_trials(
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
     ranker = RULES.get(rule)
-    eligible = one_per_design(
-        [p for p in points if p.eligible((SCORE, "m_sc", "macs")) and p.attrs.get(schema.ATTR_ARCH)]
-    )
+    eligible = [row.point for row in pareto.distinct_designs(points, EXPORT_OBJECTIVES)
+                if row.point.attrs.get(schema.ATTR_ARCH)]  # fmt: skip
     pool = [p for p in eligible if _within(p, budgets)]
     ranked = ranker(pool)
     if not ranked:

@@ -6,12 +6,19 @@ value <= 0 (Optuna 5's ``Trial.set_constraint``, stored as ``constraints:<name>`
 attributes; read back with ``FrozenTrial.constraints``), and a finite score for every objective.
 Objectives are metric names of ``studies.metrics`` (``psnr``, ``m_sc``, ``macs``, ...); values
 come from the trial's user attributes, so the front does not depend on the order of the study's
-objective values.
+objective values (nor on the worst-score values an infeasible trial holds for Optuna's samplers).
+
+A front lists *designs*, not trials: eligible trials of one design (the same target
+architecture, ``arch``) form one ``DesignRow``, standing at its first measurement (its earliest
+trial that is not a copy), with every trial of it counted (copies of its result, repeats).
+``distinct_designs``/``distinct_front`` are the one grouping the report's table, the export, the
+search's summary and its progress line count with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -126,43 +133,84 @@ def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
+@dataclasses.dataclass(frozen=True)
+class DesignRow:
+    """One design: ``point`` stands for it (its first measurement), ``trials`` are all its
+    eligible trials in number order (``point`` among them; copies and repeats besides)."""
+
+    point: TrialPoint
+    trials: tuple[TrialPoint, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.trials)
+
+    @property
+    def copies(self) -> tuple[TrialPoint, ...]:
+        """The design's other trials with the same scores as ``point`` (copies of its result)."""
+        return tuple(q for q in self.trials if q is not self.point and _same(q, self.point))
+
+
+def design_key(p: TrialPoint) -> str:
+    """What makes two trials one design: the target architecture (a trial without one is its
+    own design)."""
+    arch = p.attrs.get(schema.ATTR_ARCH)
+    return json.dumps(arch, sort_keys=True) if arch is not None else f"trial {p.number}"
+
+
+def distinct_designs(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[DesignRow]:
+    """The eligible trials over ``objectives`` grouped by design, in order of first trial."""
+    groups: dict[str, list[TrialPoint]] = {}
+    for p in sorted(points, key=lambda p: p.number):
+        if p.eligible(objectives):
+            groups.setdefault(design_key(p), []).append(p)
+    rows = []
+    for trials in groups.values():
+        originals = [p for p in trials if schema.ATTR_COPY_OF not in p.attrs]
+        rows.append(DesignRow((originals or trials)[0], tuple(trials)))
+    return rows
+
+
+def distinct_front(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[DesignRow]:
+    """The designs no other design dominates over ``objectives`` (each at its ``point``),
+    sorted by the first minimised objective."""
+    rows = distinct_designs(points, objectives)
+    losses = [_loss(r.point, objectives) for r in rows]
+    front = [r for r, lr in zip(rows, losses) if not any(_dominates(q, lr) for q in losses)]
+    costs = [o for o in objectives if not maximized(o)] or list(objectives)
+    front.sort(key=lambda r: (_loss(r.point, costs), r.point.number))
+    return front
+
+
 def pareto_front(
     points: Iterable[TrialPoint], objectives: Sequence[str], repeats: bool = False
 ) -> list[TrialPoint]:
-    """Eligible, non-dominated points over ``objectives``, sorted by the first minimised one.
-
-    A design measured again with the same scores (the sampler repeats itself, or the search
-    copies an earlier result) appears once: the earliest trial stands for it. ``repeats=True``
-    keeps those repeats too, right after the trial they repeat (what the plots draw).
-    """
-    pool: list[TrialPoint] = []
-    twins: dict[Any, list[TrialPoint]] = {}
-    for p in sorted(points, key=lambda p: p.number):
-        if p.eligible(objectives):
-            twin = _twin_key(p, objectives)
-            if twin not in twins:
-                pool.append(p)
-            twins.setdefault(twin, []).append(p)
-    losses = [_loss(p, objectives) for p in pool]
-    front = [p for p, lp in zip(pool, losses) if not any(_dominates(q, lp) for q in losses)]
-    costs = [o for o in objectives if not maximized(o)] or list(objectives)
-    front.sort(key=lambda p: (_loss(p, costs), p.number))
+    """The trials standing for the ``distinct_front`` designs. ``repeats=True`` adds, right
+    after each, the design's trials with the same scores (copies of its result: what the plots
+    draw with the front); a repeat measured with other scores is not added."""
+    objectives = tuple(objectives)
+    front = distinct_front(points, objectives)
     if not repeats:
-        return front
-    return [q for p in front for q in twins[_twin_key(p, objectives)]]
+        return [r.point for r in front]
+    return [q for r in front for q in (r.point, *r.copies)]
 
 
-def _twin_key(p: TrialPoint, objectives: Sequence[str]) -> tuple[str, tuple[float, ...]]:
-    """Trials with equal keys are one design measured the same way."""
-    return repr(p.attrs.get(schema.ATTR_ARCH)), _loss(p, objectives)
+def _same(a: TrialPoint, b: TrialPoint) -> bool:
+    return a.attrs.get(schema.ATTR_COPY_OF) == b.number or _loss_all(a) == _loss_all(b)
+
+
+def _loss_all(p: TrialPoint) -> tuple[Any, ...]:
+    """Every metric value of ``p`` (None where not measured): equal for a copy and its source."""
+    return tuple(p.value(n) for n in METRICS.names())
 
 
 # -- hypervolume ----------------------------------------------------------------------------
 
 
-def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
-    """Exact hypervolume (minimisation) dominated by ``points`` and bounded by ``ref``."""
-    points = [p for p in points if all(x < r for x, r in zip(p, ref))]
+def hypervolume(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Exact hypervolume (every objective minimised) dominated by ``points`` up to ``ref``."""
+    ref = tuple(ref)
+    points = [tuple(p) for p in points if all(x < r for x, r in zip(p, ref))]
     if not points:
         return 0.0
     if len(ref) == 1:
@@ -179,13 +227,8 @@ def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     for i, p in enumerate(points):
         top = points[i + 1][-1] if i + 1 < len(points) else ref[-1]
         if top > p[-1]:
-            volume += (top - p[-1]) * _hv([q[:-1] for q in points[: i + 1]], ref[:-1])
+            volume += (top - p[-1]) * hypervolume([q[:-1] for q in points[: i + 1]], ref[:-1])
     return volume
-
-
-def hypervolume(losses: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
-    """Exact hypervolume dominated by ``losses`` (every objective minimised) up to ``ref``."""
-    return _hv([tuple(p) for p in losses], tuple(ref))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +265,7 @@ def hypervolume_history(
         new = scaled.get(point.number)
         if new is not None and not any(q == new or _dominates(q, new) for q in front):
             front = [q for q in front if not _dominates(new, q)] + [new]  # only the front counts
-            hv = _hv(list(front), ref) / 1.1 ** len(objectives)
+            hv = hypervolume(list(front), ref) / 1.1 ** len(objectives)
         numbers.append(point.number)
         values.append(hv)
     return HypervolumeHistory(objectives, tuple(numbers), tuple(values))

@@ -160,10 +160,13 @@ class FullSkipMemory:
         return self._cache[key]
 
 
-def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, str]]:
+def table_rows(
+    front: Sequence[TrialPoint], knee: int | None, counts: Mapping[int, int] | None = None
+) -> list[dict[str, str]]:
     """One row of display strings per trial (the HTML table and the CSV share them): a column
     per metric of ``studies.metrics`` that any listed trial has, in the table's order, M_sc
-    also as the share saved against full skips."""
+    also as the share saved against full skips; with ``counts`` (trial number -> trials of its
+    design, ``pareto.DesignRow.count``), how many trials measured the design."""
     full_m_sc = FullSkipMemory()
     shown = [METRICS.get(n) for n in METRICS.names()
              if any(METRICS.get(n).key in p.attrs for p in front)]  # fmt: skip
@@ -175,6 +178,8 @@ def table_rows(front: Sequence[TrialPoint], knee: int | None) -> list[dict[str, 
             "design": p.design,
             "knobs": ", ".join(f"{k}={v}" for k, v in p.params.items()) or _skip_knobs(a),
         }
+        if counts is not None:
+            row["trials of design"] = str(counts.get(p.number, 1))
         for m in shown:
             value = a.get(m.key)
             text = "n/a" if value is None else m.format(value)
@@ -244,7 +249,8 @@ def write_report(
     for o in objectives:
         pareto.objective_key(o)  # unknown names raise ConfigError
     limits = pareto.constraint_limits(points)
-    front = pareto.pareto_front(points, objectives)
+    front_rows = pareto.distinct_front(points, objectives)
+    front = [r.point for r in front_rows]
     knee_rank = pareto.knee_ranking(points, "m_sc", SCORE)
     knee = knee_rank[0][0].number if knee_rank and knee_rank[0][1] > 0 else None
     counts = trial_counts(points)
@@ -292,7 +298,7 @@ def write_report(
     if confirmed_png is not None:
         pngs["confirmed"] = confirmed_png
 
-    rows = table_rows(front, knee)
+    rows = table_rows(front, knee, {r.point.number: r.count for r in front_rows})
     ref_rows = table_rows(
         [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
     )

@@ -2,15 +2,23 @@
 
 A run (1) opens the storage (fails fast with one line if it does not answer; an in-memory
 SQLite URL is refused), (2) creates the study or loads it (same objectives and fingerprint
-required: ``prepare_study``), (3) starts Ray locally with ``concurrency * cpus_per_trial`` CPUs
-and no dashboard, or joins it at ``ray_address``, and only then (4) fails and re-queues trials a
-dead search left RUNNING and (5) queues the reference points the study has not seen, as many as
-this run has room for (the rest wait for the next run), then (6) runs ``n_trials`` trials with
-Ray Tune: ``StudySearcher`` (OptunaSearch on the storage) asks (queued trials first),
-``run_trial`` runs on a worker with ``cpus_per_trial`` CPUs, at most ``concurrency`` at once,
-and ASHA stops weak proxy runs (``studies.search.early_stopping``). Each run adds ``n_trials``
-finished trials (unless interrupted), so re-running the same spec on the same storage resumes
-the study with ``n_trials`` more. Tune's own files go to a temporary folder removed at the end.
+required: ``prepare_study``; two drivers creating it at once both end up on the one study),
+(3) starts Ray locally with ``concurrency * cpus_per_trial`` CPUs and no dashboard, or joins it
+at ``ray_address``, and only then (4) fails and re-queues trials a dead search left RUNNING and
+(5) queues the reference points the study has not seen, as many as this run has room for (the
+rest wait for the next run), each once per study however many drivers start together
+(``claims``), and again, a bounded number of times, one whose trials failed for an
+infrastructure reason; then (6) runs ``n_trials`` Ray trials: ``StudySearcher`` (OptunaSearch
+on the storage) asks (queued trials first) until a proposal is worth training (infeasible ones
+and designs judged before are told at once and cost no trial), ``run_trial`` runs on a worker
+with ``cpus_per_trial`` CPUs, at most ``concurrency`` at once, and the early-stopping scheduler
+stops runs that cannot reach the front (``studies.search.early_stopping``). Each run judges
+``n_trials`` designs (unless interrupted, or the sampler runs out of new feasible designs), so
+re-running the same spec on the same storage resumes the study with ``n_trials`` more; each
+run claims an index and seeds its sampler from it (``claims.run_seed``), so several drivers on
+one study sample different designs. Tune's own files go to the run's scratch folder
+(``ray_session``), removed at the end. A storage that stops answering mid-run ends it with one
+``StorageLost`` line (``studies.storage``); re-running resumes once the storage is back.
 """
 
 from __future__ import annotations
@@ -18,10 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import shutil
-import tempfile
 import time
-import warnings
 from typing import Any
 
 import optuna
@@ -30,6 +35,7 @@ from rich.console import Console
 from nas.errors import ConfigError
 from studies import compat
 from studies.schema import (
+    ATTR_COPY_OF,
     ATTR_REFERENCE,
     ATTR_STATUS,
     STUDY_ATTR_COMPARABLE,
@@ -37,17 +43,26 @@ from studies.schema import (
     STUDY_ATTR_OBJECTIVES,
     STUDY_ATTR_SPEC,
 )
+from studies.search import claims
 from studies.search.early_stopping import make_trial_scheduler
-from studies.search.heartbeat import Heartbeat
+from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.protocol import TrialSettings
 from studies.search.ray_session import check_address, ray_session
-from studies.search.recovery import fail_and_requeue, recover_stale
+from studies.search.recovery import (
+    INTERRUPTED,
+    NO_SLOT,
+    fail_and_requeue,
+    infrastructure_failure,
+    recover_stale,
+)
 from studies.search.samplers import make_sampler
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
+    ignoring_lost,
     normalize_url,
     open_storage,
+    raise_if_lost,
     require_persistent,
     shown,
 )
@@ -60,14 +75,19 @@ class SearchResult:
     study_name: str
     storage_url: str
     trials_before: int  # finished trials (complete, pruned, failed) before the run
-    trials_after: int  # finished trials after it: trials_before + n_trials unless interrupted
+    trials_after: int  # finished trials after it: before + judged + rejected proposals
     waiting: int  # trials queued for a later run (re-queued ones beyond this run's n_trials)
     run_trials: list[int]  # numbers of the trials this run told
+    judged: list[int]  # numbers of the trials this run trained (or costed): n_trials of them
     recovered: list[int]  # stale trials failed and re-queued at the start
     interrupted: list[int]  # this run's unfinished trials, failed and re-queued at its end
-    statuses: dict[str, int]  # over this run's trials
-    front: list[int]  # numbers of study.best_trials after the run
+    statuses: dict[str, int]  # over this run's judged trials
+    not_trained: dict[str, int]  # this run's other proposals: infeasible, copy, failed
+    front: list[int]  # the study's Pareto front after the run: one trial per design
     seconds: float
+    run_index: int = 0  # this run's index among the study's runs (claims.claim_run)
+    seed: int | None = None  # the sampler seed this run used
+    stop_reason: str | None = None  # why the run judged fewer than n_trials designs
 
 
 def prepare_study(
@@ -79,13 +99,17 @@ def prepare_study(
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=study_name, storage=storage,
-                                    directions=spec.directions)  # fmt: skip
+        try:
+            study = optuna.create_study(study_name=study_name, storage=storage,
+                                        directions=spec.directions)  # fmt: skip
+        except optuna.exceptions.DuplicatedStudyError:  # another driver created it just now
+            study = optuna.load_study(study_name=study_name, storage=storage)
+    if STUDY_ATTR_OBJECTIVES not in study.user_attrs and not study.get_trials(deepcopy=False):
+        # new (here, or by a driver racing this one with the same spec: the same values)
         study.set_user_attr(STUDY_ATTR_OBJECTIVES, list(spec.objectives))
         study.set_user_attr(STUDY_ATTR_SPEC, spec.model_dump(mode="json"))
         study.set_user_attr(STUDY_ATTR_FINGERPRINT, spec.fingerprint)
         study.set_user_attr(STUDY_ATTR_COMPARABLE, spec.comparable())
-        return study
     stored = study.user_attrs.get(STUDY_ATTR_OBJECTIVES)
     directions = [d.name.lower() for d in study.directions]
     if stored != list(spec.objectives) or directions != spec.directions:
@@ -140,6 +164,7 @@ class Queued:
     queued: list[str]  # queued now
     later: list[str]  # not seen yet, but this run has no room: queued by a later run
     skipped: list[str]  # references the space cannot express with these bounds
+    given_up: list[str] = dataclasses.field(default_factory=list)  # failed too often
 
     def messages(self, space: str, n_trials: int) -> list[str]:
         out = []
@@ -149,26 +174,55 @@ class Queued:
         if self.later:
             out.append(f"reference point(s) {self.later} wait for a later run: this run's "
                        f"{n_trials} trial(s) go to the queued ones first")  # fmt: skip
+        if self.given_up:
+            out.append(f"reference point(s) {self.given_up} failed for infrastructure reasons "
+                       "as often as recovery.max_retry allows; not queued again")  # fmt: skip
         return out
 
 
 def enqueue_references(
-    study: optuna.Study, spec: StudySpec, room: int | None = None
+    study: optuna.Study,
+    spec: StudySpec,
+    room: int | None = None,
+    driver: str | None = None,
 ) -> Queued:
     """Queue the reference points and user points the study has not seen, at most ``room``
-    of them (None: all), in the spec's order."""
+    of them (None: all), in the spec's order; each after winning its claim (``claims``), so a
+    point is queued once per study even when several drivers start together. A point whose
+    trials all failed for an infrastructure reason (``recovery.infrastructure_failure``) is
+    queued again, at most ``recovery.max_retry`` times; a claim that no trial followed within
+    ``recovery.grace_period`` seconds (its driver died in between) counts as such a failure."""
     refs = spec.reference_params()
     points = {k: v for k, v in refs.items() if v is not None}
     points |= {f"point{i}": p for i, p in enumerate(spec.point_params())}
     done = Queued([], [], [k for k, v in refs.items() if v is None])
+    driver = driver or driver_id()
+    rec = spec.recovery
+    by_name: dict[str, list[optuna.trial.FrozenTrial]] = collections.defaultdict(list)
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get(ATTR_REFERENCE):
+            by_name[t.user_attrs[ATTR_REFERENCE]].append(t)
     for name, params in points.items():
-        if compat.already_enqueued(study, params):  # seen (enqueue_trial's skip_if_exists test)
+        trials = by_name.get(name, [])
+        if any(t.state != optuna.trial.TrialState.FAIL for t in trials):
+            continue  # queued, running or finished
+        attempts = claims.reference_attempts(study, name)
+        if not trials and not attempts and compat.already_enqueued(study, params):
+            continue  # a study from before claims saw this design under another name
+        if trials and not all(infrastructure_failure(t) for t in trials):
+            continue  # failed for the design's own reason: it would again
+        newest = max((a.get("time", 0.0) for a in attempts.values()), default=None)
+        if newest is not None and time.time() - newest < rec.grace_period:
+            continue  # claimed a moment ago: its driver is queuing it (or it just failed)
+        if len(attempts) > rec.max_retry:
+            done.given_up.append(name)
             continue
         if room is not None and len(done.queued) >= room:
             done.later.append(name)
             continue
-        study.enqueue_trial(params, user_attrs={ATTR_REFERENCE: name})
-        done.queued.append(name)
+        if claims.claim_reference(study, name, len(attempts), driver):
+            study.enqueue_trial(params, user_attrs={ATTR_REFERENCE: name})
+            done.queued.append(name)
     return done
 
 
@@ -196,41 +250,51 @@ def run_search(
     before = _finished(study)
     rec = spec.recovery
     heartbeat = Heartbeat(storage, rec.heartbeat_interval)
-    progress = Progress(study, spec.n_trials, console)
-    ray_dir = tempfile.mkdtemp(prefix="unetmm-ray-")
+    progress = Progress(study, spec.n_trials, console, spec.objectives)
     searcher, recovered, left = None, [], []
+    driver = driver_id()
+    run = claims.claim_run(study, driver)
+    seed = claims.run_seed(spec.seed, run)
     try:
-        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial):
+        with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
+                         spec.cpus_per_trial) as run_dir:  # fmt: skip
             # Ray is up (or joined): only now are trials failed, re-queued or queued
             recovered = recover_stale(study, rec.grace_period, rec.max_retry)
             if recovered:
                 console.print(f"re-queued {len(recovered)} trial(s) a stopped search left "
                               f"running: {recovered}")  # fmt: skip
             room = max(0, spec.n_trials - len(_waiting(study)))
-            refs = enqueue_references(study, spec, room)
+            refs = enqueue_references(study, spec, room, driver)
             console.print(f"study {name!r} in {shown(url)}: {before} trial(s) so far, "
-                          f"{spec.n_trials} to run"
+                          f"{spec.n_trials} design(s) to judge (run {run}, seed {seed})"
                           + (f", queued reference points {refs.queued}" if refs.queued else ""))  # fmt: skip
             for line in refs.messages(spec.space.name, spec.n_trials):
                 console.print(line)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                # seed + trials so far: a resumed run samples new points, not the first ones again
-                sampler = make_sampler(spec.sampler.name, spec.seed + before, spec.sampler.options)
+            sampler = make_sampler(spec.sampler.name, seed, spec.sampler.options, spec.n_trials)
             heartbeat.start()
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
             with progress:
-                _tune(spec, name, searcher, progress, ray_dir)
+                _tune(spec, name, searcher, progress, str(run_dir / "tune"))
+                if searcher.parked:
+                    console.print(f"waiting for {len(searcher.parked)} design(s) another search "
+                                  "is training, to copy their results")  # fmt: skip
+                idle = searcher.settle()
+            left = fail_and_requeue(study, dict.fromkeys(idle, NO_SLOT), rec.max_retry)
+            if searcher.stop_reason:
+                console.print(f"stopped early: {searcher.stop_reason}")
+    except Exception as exc:
+        raise_if_lost(exc, url)  # one line: the storage stopped answering (trials are safe)
+        raise
     finally:
         heartbeat.stop()
         if searcher is not None:
-            unfinished = dict.fromkeys(searcher.unfinished_trial_ids(), "the search was interrupted")
-            left = fail_and_requeue(study, unfinished, rec.max_retry)
-            if left:
-                console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the next run")
-        shutil.rmtree(ray_dir, ignore_errors=True)
-    told = searcher.told_numbers() if searcher is not None else []
-    return _summary(study, name, url, before, recovered, left, told, t0)
+            with ignoring_lost():  # then the next run re-queues them: their driver is gone
+                unfinished = dict.fromkeys(searcher.unfinished_trial_ids(), INTERRUPTED)
+                left += fail_and_requeue(study, unfinished, rec.max_retry)
+                if left:
+                    console.print(f"re-queued {len(left)} unfinished trial(s) {left} for the "
+                                  "next run")  # fmt: skip
+    return _summary(study, name, url, before, recovered, left, searcher, t0, run, seed)
 
 
 def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
@@ -274,11 +338,18 @@ def _waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def _summary(
     study: optuna.Study, name: str, url: str, before: int, recovered: list[int],
-    interrupted: list[int], told: list[int], t0: float,
+    interrupted: list[int], searcher: Any, t0: float, run: int, seed: int,
 ) -> SearchResult:  # fmt: skip
+    from studies.results.pareto import distinct_front, load_points, study_objectives
+
+    told = searcher.told_numbers() if searcher is not None else []
+    judged = searcher.judged_numbers() if searcher is not None else []
     trials = study.get_trials(deepcopy=False)
-    mine = [trials[n] for n in told]
-    statuses = collections.Counter(t.user_attrs.get(ATTR_STATUS, "failed") for t in mine)
+    statuses = collections.Counter(trials[n].user_attrs.get(ATTR_STATUS, "failed") for n in judged)
+    other = collections.Counter(
+        "copy" if ATTR_COPY_OF in trials[n].user_attrs else trials[n].user_attrs.get(ATTR_STATUS)
+        for n in set(told) - set(judged))
+    front = distinct_front(load_points(study), study_objectives(study))
     return SearchResult(
         study_name=name,
         storage_url=url,
@@ -286,9 +357,14 @@ def _summary(
         trials_after=_finished(study),
         waiting=len(_waiting(study)),
         run_trials=sorted(told),
+        judged=judged,
         recovered=recovered,
         interrupted=interrupted,
         statuses=dict(statuses),
-        front=[t.number for t in study.best_trials],
+        not_trained=dict(other),
+        front=[row.point.number for row in front],
         seconds=time.perf_counter() - t0,
+        run_index=run,
+        seed=seed,
+        stop_reason=searcher.stop_reason if searcher is not None else None,
     )

@@ -1,20 +1,25 @@
 """The one place that maps what a trial reported to its Optuna state, values and attributes.
 
 A trial's worker reports three kinds of results (see ``studies.search.protocol``); the searcher
-merges them into one ``attrs`` dict per trial and, when Ray ends the trial, calls ``decide``:
+merges them into one ``attrs`` dict per trial and, when the trial ends, calls ``decide``:
 
 ==================================  ===========  ===========================================
 what happened                       status       Optuna state
 ==================================  ===========  ===========================================
 trained to the end, objectives ok   complete     COMPLETE with the objective values
-broke a hard (cost) constraint      infeasible   PRUNED (costs and constraints, no values)
+broke a hard (cost) constraint      infeasible   COMPLETE: measured costs, worst scores
+                                                 (``-inf`` PSNR), positive constraints
 stopped early by ASHA (no final)    stopped      PRUNED (partial curve, no values)
 raised, diverged, NaN, worker died  failed       FAIL (``error`` says why)
 ==================================  ===========  ===========================================
 
-PRUNED trials have no values, so ``study.best_trials`` (COMPLETE and feasible only) never holds
-a stopped or infeasible trial; TPE still learns from infeasible ones through their constraint
-values, and from stopped ones as pruned trials.
+Infeasible trials are COMPLETE so that every Optuna sampler's constraint handling sees them:
+NSGA-II, NSGA-III and GP read only COMPLETE trials (TPE reads PRUNED ones too). Their scores
+were never measured: a score objective holds its worst value (``-inf`` when maximised), which
+GP clips to the worst score seen and NSGA-II's crowding distance handles. They never pass for
+scored designs: a constraint value is positive, so ``study.best_trials`` (feasible only in
+Optuna 5) leaves them out, and ``studies.results.pareto`` admits only status ``complete``.
+Studies from before this (infeasible trials PRUNED) are read the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import optuna
 from optuna.trial import TrialState
 
 from studies.constraints import Constraint, constraint_values
+from studies.metrics import by_key
+from studies.search.recovery import WORKER_DIED
 from studies.schema import (
     ATTR_ERROR,
     ATTR_STATUS,
@@ -38,11 +45,10 @@ from studies.schema import (
 
 STATES = {
     STATUS_COMPLETE: TrialState.COMPLETE,
-    STATUS_INFEASIBLE: TrialState.PRUNED,
+    STATUS_INFEASIBLE: TrialState.COMPLETE,
     STATUS_STOPPED: TrialState.PRUNED,
     STATUS_FAILED: TrialState.FAIL,
 }
-WORKER_DIED = "the trial's worker raised or died before reporting (see the Ray logs)"
 
 
 @dataclasses.dataclass
@@ -70,6 +76,13 @@ def decide(
         if ray_error:
             attrs.setdefault(ATTR_ERROR, WORKER_DIED)
     values = None
+    limits = constraint_values(constraints, attrs)
+    if status == STATUS_INFEASIBLE:
+        values = infeasible_values(attrs, objective_keys)
+        if values is None or not any(v > 0 for v in limits.values()):
+            # a cost objective or the broken constraint is unknown: told as before, PRUNED
+            attrs[ATTR_STATUS] = status
+            return Outcome(TrialState.PRUNED, None, attrs, limits)
     if status == STATUS_COMPLETE:
         raw = [attrs.get(k) for k in objective_keys]
         bad = [k for k, v in zip(objective_keys, raw) if not _finite(v)]
@@ -79,7 +92,22 @@ def decide(
         else:
             values = [float(v) for v in raw]
     attrs[ATTR_STATUS] = status
-    return Outcome(STATES[status], values, attrs, constraint_values(constraints, attrs))
+    return Outcome(STATES[status], values, attrs, limits)
+
+
+def infeasible_values(attrs: dict[str, Any], objective_keys: list[str]) -> list[float] | None:
+    """Objective values of an infeasible (untrained) trial: each cost as measured, each score
+    at its worst (``-inf`` if maximised, ``+inf`` if not); None if a cost is missing."""
+    values = []
+    for key in objective_keys:
+        row = by_key(key)
+        if row is not None and not row.cost:
+            values.append(-math.inf if row.maximized else math.inf)
+        elif _finite(attrs.get(key)):
+            values.append(float(attrs[key]))
+        else:
+            return None
+    return values
 
 
 def _finite(v: Any) -> bool:

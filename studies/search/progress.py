@@ -1,7 +1,10 @@
 """Live progress of a search: one line per finished trial and a status line with the counts.
 
-``Progress`` is fed by the searcher (a trial is asked for, a trial is told) and by Ray Tune (a
-trial starts on a worker, ``TrialStartCallback``). On a terminal the status line stays at the
+``Progress`` is fed by the searcher (a trial is asked for; a judged trial is told: ``finish``;
+a proposal is told without training, infeasible or a copy: ``reject``) and by Ray Tune (a trial
+starts on a worker, ``TrialStartCallback``). ``done N/n_trials`` counts judged designs only:
+rejected proposals cost no trial and are counted apart. The front is counted in distinct
+designs (``studies.results.pareto.distinct_front``). On a terminal the status line stays at the
 bottom (rich); elsewhere (CI logs, pipes) it is printed with every finished trial.
 """
 
@@ -19,7 +22,15 @@ from rich.live import Live
 from rich.text import Text
 
 from nas.cost import MIB
-from studies.schema import ATTR_DESIGN, ATTR_ERROR, ATTR_REFERENCE, ATTR_STATUS, STATUS_FAILED
+from studies.results.pareto import distinct_front, load_points, study_objectives
+from studies.schema import (
+    ATTR_COPY_OF,
+    ATTR_DESIGN,
+    ATTR_ERROR,
+    ATTR_REFERENCE,
+    ATTR_STATUS,
+    STATUS_FAILED,
+)
 from studies.search.protocol import NUMBER_KEY
 
 STATUS_STYLE = {"complete": "green", "stopped": "yellow", "infeasible": "magenta",
@@ -27,15 +38,23 @@ STATUS_STYLE = {"complete": "green", "stopped": "yellow", "infeasible": "magenta
 
 
 class Progress:
-    """Counts of queued / running / finished trials and the Pareto front size."""
+    """Counts of queued / running / judged / rejected trials and the Pareto front size."""
 
-    def __init__(self, study: optuna.Study, n_trials: int, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        n_trials: int,
+        console: Console | None = None,
+        objectives: tuple[str, ...] | None = None,
+    ) -> None:
         self.study = study
         self.n_trials = n_trials
         self.console = console or Console(highlight=False)
+        self.objectives = objectives or study_objectives(study)
         self.queued: set[int] = set()
         self.running: set[int] = set()
         self.done: collections.Counter[str] = collections.Counter()
+        self.rejected: collections.Counter[str] = collections.Counter()  # infeasible, copy, failed
         self.front = 0
         self._t0 = time.perf_counter()
         self._lock = threading.Lock()
@@ -43,7 +62,8 @@ class Progress:
 
     # -- events ---------------------------------------------------------------------------
     def __call__(self, event: str, trial: optuna.trial.FrozenTrial) -> None:
-        """The searcher's listener: ``start`` (asked) or ``finish`` (told)."""
+        """The searcher's listener: ``start`` (asked), ``finish`` (a judged trial told) or
+        ``reject`` (a proposal told without a trial of its own)."""
         with self._lock:
             if event == "start":
                 self.queued.add(trial.number)
@@ -51,8 +71,11 @@ class Progress:
                 self.queued.discard(trial.number)
                 self.running.discard(trial.number)
                 status = trial.user_attrs.get(ATTR_STATUS, STATUS_FAILED)
-                self.done[status] += 1
-                self.front = len(self.study.best_trials)
+                if event == "reject":
+                    self.rejected["copy" if ATTR_COPY_OF in trial.user_attrs else status] += 1
+                else:
+                    self.done[status] += 1
+                self.front = len(distinct_front(load_points(self.study), self.objectives))
                 self.console.print(self._trial_line(trial, status))
             self._refresh()
 
@@ -64,11 +87,14 @@ class Progress:
 
     # -- text -----------------------------------------------------------------------------
     def status_line(self) -> str:
-        d = self.done
-        parts = " ".join(f"{d[s]} {s}" for s in ("complete", "stopped", "infeasible", "failed"))
+        d, r = self.done, self.rejected
+        parts = " ".join(f"{d[s]} {s}" for s in ("complete", "stopped", "failed"))
+        free = f"{r['infeasible']} infeasible, {r['copy']} copies" + (
+            f", {r[STATUS_FAILED]} failed to cost" if r[STATUS_FAILED] else "")
         queued = f" +{len(self.queued)} queued" if self.queued else ""
-        return (f"done {sum(d.values())}/{self.n_trials}: {parts} | running {len(self.running)}"
-                f"{queued} | front {self.front} | {time.perf_counter() - self._t0:.0f} s")  # fmt: skip
+        return (f"done {sum(d.values())}/{self.n_trials}: {parts} | not trained: {free} | "
+                f"running {len(self.running)}{queued} | front {self.front} designs | "
+                f"{time.perf_counter() - self._t0:.0f} s")  # fmt: skip
 
     def _trial_line(self, t: optuna.trial.FrozenTrial, status: str) -> Text:
         a = t.user_attrs
@@ -86,6 +112,8 @@ class Progress:
             bits.append(f"{a['seconds']:.0f} s")
         if status == STATUS_FAILED and a.get(ATTR_ERROR):
             bits.append(str(a[ATTR_ERROR]))
+        if a.get(ATTR_COPY_OF) is not None:
+            bits.append(f"copy of #{a[ATTR_COPY_OF]}")
         line = Text(f"#{t.number:<3} ")
         line.append(f"{status:<10}", style=STATUS_STYLE.get(status, ""))
         line.append(f" {a.get(ATTR_DESIGN, '?')}{ref}: {', '.join(bits)}")

@@ -5,8 +5,6 @@ parameters (Ray's OptunaSearch puts them there; the worker ignores them) and
 
 - ``ARCH_KEY``: the target ``ArchConfig`` as JSON;
 - ``NUMBER_KEY``: the Optuna trial number (progress lines, logs);
-- ``REUSE_KEY``: number of an earlier trial of the same design, whose results the driver copies
-  (the worker then reports only its final phase, with no work done);
 - ``REFERENCE_KEY``: the reference point's name (early stopping exempts it).
 
 Every trial also gets the study's ``TrialSettings`` (``tune.with_parameters``): exactly what a
@@ -37,7 +35,6 @@ from studies.metrics import METRICS
 
 ARCH_KEY = "arch_json"
 NUMBER_KEY = "optuna_number"
-REUSE_KEY = "reuse_trial"
 REFERENCE_KEY = "reference_point"
 
 PHASE = "phase"

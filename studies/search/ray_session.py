@@ -1,8 +1,12 @@
-"""Ray for one search: joined at an address, or started locally, quiet and offline.
+"""Ray for one search: joined at an address, or started locally, quiet, offline and private.
 
-``ray_session`` starts a local Ray with the run's CPUs and no dashboard (or joins a cluster at
-``--ray-address``, failing in seconds when nothing answers there) and shuts it down afterwards;
-an already initialised Ray is used as it is.
+``ray_session`` starts a local Ray with the run's CPUs and no dashboard, listening on 127.0.0.1
+only (or joins a cluster at ``--ray-address``, failing in seconds when nothing answers there or
+when no node has the CPUs one trial asks for) and shuts it down afterwards; an already
+initialised Ray is used as it is. Each run gets a scratch folder (``unetmm-run-*`` in the temp
+dir: Tune's files and a local Ray's session files), removed at the end; the folders of runs that
+were killed (their process is gone) are removed when the next run starts. While the session is
+up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it).
 """
 
 from __future__ import annotations
@@ -10,13 +14,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from studies import compat
+from studies.search.heartbeat import driver_alive, driver_id
+from studies.signals import sigterm_as_interrupt
 
 # Ray and Tune settings for a quiet, local, offline run (a user's own value wins).
 RAY_ENV = {
@@ -26,6 +35,10 @@ RAY_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard result files
     "RAY_DEDUP_LOGS": "0",
 }
+RUN_PREFIX = "unetmm-run-"
+OWNER_FILE = "owner"  # driver_id() of the run that made the folder
+SOCKET_ROOM = 64  # what Ray appends to its temp dir for its longest socket path
+MAX_SOCKET_PATH = 107  # AF_UNIX limit on Linux
 
 
 def check_address(address: str) -> None:
@@ -33,6 +46,11 @@ def check_address(address: str) -> None:
     if address in ("auto", "local") or address.startswith("ray://"):
         return
     host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"--ray-address: {address!r} needs a port from 1 to 65535, as host:port "
+            "(e.g. 10.0.0.5:6379), or auto"
+        )
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
             return
@@ -44,21 +62,49 @@ def check_address(address: str) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
+def ray_session(
+    address: str | None, num_cpus: int, cpus_per_trial: int | None = None
+) -> Iterator[Path]:
     """Ray for this run: joined at ``address``, or local with ``num_cpus`` and no dashboard;
-    an already initialised Ray is used as it is (and left running)."""
-    import ray
-
+    an already initialised Ray is used as it is (and left running). Yields the run's scratch
+    folder (removed afterwards)."""
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+    remove_stale_run_dirs()
+    run_dir = new_run_dir()
+    try:
+        with _ray(address, num_cpus, cpus_per_trial, run_dir):
+            yield run_dir
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _ray(address: str | None, num_cpus: int, cpus_per_trial: int | None, run_dir: Path
+         ) -> Iterator[None]:  # fmt: skip
+    import ray
+
     if ray.is_initialized():
         yield
         return
-    if address:
-        check_address(address)
-        kwargs: dict[str, Any] = {"address": address}
-    else:
-        kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False}
+    with contextlib.ExitStack() as stack:
+        if address:
+            check_address(address)
+            kwargs: dict[str, Any] = {"address": address}
+        else:
+            warn_if_oversubscribed(num_cpus)
+            local = stack.enter_context(compat.local_ray_options(str(run_dir / "ray")))
+            kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False,
+                      **local}  # fmt: skip
+        _init(ray, kwargs, address)
+        stack.callback(ray.shutdown)
+        if address and cpus_per_trial:
+            check_fits(address, cpus_per_trial)
+        stack.enter_context(sigterm_as_interrupt())  # after ray.init, which replaced it
+        yield
+
+
+def _init(ray: Any, kwargs: dict[str, Any], address: str | None) -> None:
     with _quiet_stderr(enabled=bool(address)) as said:
         try:
             ray.init(**kwargs, logging_level=logging.ERROR, log_to_driver=False,
@@ -70,10 +116,70 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
                         "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the head's token")  # fmt: skip
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--ray-address: cannot join {address!r}: {first}{hint}") from None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the machine's count)."""
     try:
-        yield
-    finally:
-        ray.shutdown()
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def warn_if_oversubscribed(num_cpus: int) -> None:
+    """One ``warning:`` line on stderr when a local run asks for more CPUs than there are."""
+    have = available_cpus()
+    if num_cpus > have:
+        print(f"warning: this search runs concurrency x cpus_per_trial = {num_cpus} CPU(s) of "
+              f"work at once, but {have} CPU(s) are available: trials share CPUs, run slower "
+              "and their timings mislead; lower --concurrency or --cpus-per-trial",
+              file=sys.stderr)  # fmt: skip
+
+
+def check_fits(address: str, cpus_per_trial: int) -> None:
+    """``ConfigError`` when no node of the joined cluster has ``cpus_per_trial`` CPUs (Ray Tune
+    would wait for them forever)."""
+    import ray
+
+    largest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")),
+                  default=0)  # fmt: skip
+    if largest < cpus_per_trial:
+        raise ConfigError(
+            f"--cpus-per-trial: a trial asks for {cpus_per_trial} CPU(s), but the largest node "
+            f"of the Ray cluster at {address!r} has {largest:g}, so no trial could start; lower "
+            "it or add a larger node"
+        )
+
+
+# -- scratch folders ---------------------------------------------------------------------------
+def _temp_root() -> Path:
+    """The temp dir, unless Ray's socket paths below it would be too long (then /tmp)."""
+    root = Path(tempfile.gettempdir())
+    if len(str(root)) + len(RUN_PREFIX) + 8 + SOCKET_ROOM > MAX_SOCKET_PATH and Path("/tmp").is_dir():
+        return Path("/tmp")
+    return root
+
+
+def new_run_dir() -> Path:
+    """A fresh ``unetmm-run-*`` folder, marked with this process's ``driver_id``."""
+    path = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=_temp_root()))
+    (path / OWNER_FILE).write_text(driver_id())
+    return path
+
+
+def remove_stale_run_dirs() -> list[Path]:
+    """Remove the scratch folders of runs on this host whose process is gone (killed runs);
+    returns them. Folders of live runs, other hosts or other users stay."""
+    removed = []
+    for path in _temp_root().glob(f"{RUN_PREFIX}*"):
+        try:
+            owner = (path / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        if driver_alive(owner) is False:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

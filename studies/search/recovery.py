@@ -38,6 +38,19 @@ from studies.search.heartbeat import driver_alive
 DIED = "the search process running it died"
 SILENT = "its search process stopped beating (heartbeat older than {} s)"
 UNCLAIMED = "its search process died before claiming it (no driver, no heartbeat after {} s)"
+INTERRUPTED = "the search was interrupted"
+NO_SLOT = "the first trial of its design failed and the run had no trial left to train it in"
+WORKER_DIED = "the trial's worker raised or died before reporting (see the Ray logs)"
+
+
+def infrastructure_failure(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` failed for a reason outside its design (a dead worker or search
+    process, an interrupted run), so that running it again may succeed; a design's own
+    failure (an exception, a diverged loss) would repeat, training being seeded."""
+    error = str(trial.user_attrs.get(ATTR_ERROR, ""))
+    prefixes = (SILENT.split("(")[0], UNCLAIMED.split("(")[0])
+    return (trial.state == TrialState.FAIL
+            and (error in (DIED, INTERRUPTED, WORKER_DIED, NO_SLOT) or error.startswith(prefixes)))  # fmt: skip
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool:

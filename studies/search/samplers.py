@@ -1,9 +1,21 @@
 """Optuna samplers by name (``sampler: tpe`` or ``sampler: {name: nsga2, population_size: 8}``).
 
-Every factory takes the study seed and the user's options (passed through to the sampler).
-TPE defaults suit a define-by-run space with conditional parameters run in parallel:
-``multivariate`` + ``group`` model the parameters of each design family jointly, and
-``constant_liar`` keeps concurrent trials from piling onto the same point.
+Every factory takes the run's seed, the user's options (passed through to the sampler, and
+winning over the defaults below) and the run's budget ``n_trials`` (designs to judge), so that
+defaults fit the budget:
+
+- ``tpe``: ``multivariate`` + ``group`` model the parameters of each design family of the
+  conditional space jointly, ``constant_liar`` keeps concurrent trials (and other drivers on
+  the study) from piling onto the same point; its first ``n_startup_trials`` proposals are
+  random: a quarter of the budget, 4 to 10 (Optuna's default, 10, would spend all of a small
+  budget on random designs);
+- ``nsga2``/``nsga3``: the whole first generation is random, so the population is a quarter of
+  the budget, 4 to 50 (Optuna's default, 50, makes any budget under 50 trials a random search);
+- ``random``, ``gp``: Optuna's defaults.
+
+Every proposal the sampler makes is told (infeasible ones and copies too, at once), so it learns
+from more trials than the budget; the sizes above count the budget only, which errs on the side
+of leaving the random phase early.
 """
 
 from __future__ import annotations
@@ -17,30 +29,47 @@ import optuna
 from nas.errors import ConfigError
 from nas.registry import Registry
 
-SamplerFactory = Callable[[int | None, dict[str, Any]], optuna.samplers.BaseSampler]
+SamplerFactory = Callable[[int | None, dict[str, Any], int], optuna.samplers.BaseSampler]
 SAMPLERS: Registry[SamplerFactory] = Registry("sampler")
+DEFAULT_BUDGET = 20  # n_trials when a caller does not say (StudySpec's default)
 
 
-def _tpe(seed: int | None, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
-    kw = {"multivariate": True, "group": True, "constant_liar": True, "n_startup_trials": 8}
+def _quarter(n_trials: int, low: int, high: int) -> int:
+    return max(low, min(high, n_trials // 4))
+
+
+@SAMPLERS.register("tpe")
+def _tpe(seed: int | None, options: dict[str, Any], n_trials: int) -> optuna.samplers.BaseSampler:
+    kw = {"multivariate": True, "group": True, "constant_liar": True,
+          "n_startup_trials": _quarter(n_trials, 4, 10)}  # fmt: skip
     return optuna.samplers.TPESampler(seed=seed, **(kw | options))
 
 
-SAMPLERS.register("tpe")(_tpe)
-SAMPLERS.register("nsga2")(lambda seed, o: optuna.samplers.NSGAIISampler(seed=seed, **o))
-SAMPLERS.register("nsga3")(lambda seed, o: optuna.samplers.NSGAIIISampler(seed=seed, **o))
-SAMPLERS.register("random")(lambda seed, o: optuna.samplers.RandomSampler(seed=seed, **o))
-SAMPLERS.register("gp")(lambda seed, o: optuna.samplers.GPSampler(seed=seed, **o))
+@SAMPLERS.register("nsga2")
+def _nsga2(seed: int | None, options: dict[str, Any], n_trials: int) -> optuna.samplers.BaseSampler:
+    kw = {"population_size": _quarter(n_trials, 4, 50)}
+    return optuna.samplers.NSGAIISampler(seed=seed, **(kw | options))
+
+
+@SAMPLERS.register("nsga3")
+def _nsga3(seed: int | None, options: dict[str, Any], n_trials: int) -> optuna.samplers.BaseSampler:
+    kw = {"population_size": _quarter(n_trials, 4, 50)}
+    return optuna.samplers.NSGAIIISampler(seed=seed, **(kw | options))
+
+
+SAMPLERS.register("random")(lambda seed, o, n: optuna.samplers.RandomSampler(seed=seed, **o))
+SAMPLERS.register("gp")(lambda seed, o, n: optuna.samplers.GPSampler(seed=seed, **o))
 
 
 def make_sampler(
-    name: str, seed: int | None, options: dict[str, Any]
+    name: str, seed: int | None, options: dict[str, Any], n_trials: int = DEFAULT_BUDGET
 ) -> optuna.samplers.BaseSampler:
-    """Build the sampler ``name``; a wrong option raises ConfigError naming it."""
+    """Build the sampler ``name`` for a run judging ``n_trials`` designs; a wrong option raises
+    ConfigError naming it."""
     factory = SAMPLERS.get(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            return factory(seed, dict(options))
+            return factory(seed, dict(options), n_trials)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"sampler.{name}: {exc}") from None

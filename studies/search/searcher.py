@@ -3,58 +3,92 @@
 Why a subclass: Ray's ``OptunaSearch`` asks Optuna for each new Ray trial (``suggest``) and tells
 it the final metrics (``on_trial_complete``), always as COMPLETE unless the values are missing;
 it never stores attributes or constraints, and it tells a trial that ASHA stopped as COMPLETE
-with a partial score. This subclass keeps Ray's ask path and replaces the tell path:
+with a partial score. This subclass keeps Ray's ask path and replaces the tell path.
 
-- ``suggest``: right after Optuna's ``ask`` the trial gets this driver's id and its first
-  heartbeat (so crash recovery can always tell whose it is); the space runs define-by-run on
-  it (inside Ray's suggest-captor); the design's target ``ArchConfig`` goes into the Ray config
-  (so workers need neither the space nor the sampler) and into the trial's attributes at once
-  (dashboards see RUNNING trials' designs), with the study's fingerprint;
-- ``on_trial_result``: merges each result into the trial's attributes (costs are written at
-  once; the validation curve is collected);
-- a design scored before (trained, stopped or infeasible) under the same fingerprint (target
-  costs and proxy training settings) is not trained again: the worker is told to skip it
-  (``REUSE_KEY``) and the trial copies the earlier trial's results (``copy_of``);
-- ``on_trial_complete``, in named steps: ``_final_attrs`` (merge the last result into what the
-  trial reported), ``_copied_attrs`` (a reuse takes the earlier trial's results), then
-  ``studies.search.outcome`` decides COMPLETE / PRUNED / FAIL and ``_tell`` writes the
-  attributes and constraints (``Trial.set_constraint``) and tells Optuna.
+Every Ray trial is one design *judged* (trained, or costed in a study without training): a
+run's ``n_trials`` buys that many. ``suggest`` asks Optuna for proposals until one is worth a
+Ray trial; the others are told at once, in the driver, and cost no slot:
 
-Only the driver process touches the storage, so workers on other machines need no database
-access.
+1. right after ``ask`` the trial gets this driver's id and its first heartbeat (crash recovery
+   can always tell whose it is); the space runs define-by-run on it (inside Ray's captor); the
+   design's target ``ArchConfig``, label and the study fingerprint go into its attributes;
+2. *infeasible*: with hard (cost) constraints the driver costs the design (``worker.cost_attrs``:
+   0.2 s warm with the meta engine, from the on-disk cache when seen before). One that breaks a
+   constraint is told at once (``outcome``: COMPLETE, worst scores, positive constraints), so
+   the sampler has learnt it before its next proposal. Costing here and not in a worker: it
+   takes no Ray slot, no worker start and no training CPU, and the next ``ask`` sees the result;
+3. *copy*: a design scored before (same target architecture and fingerprint; complete or
+   stopped) is told at once with that trial's results (``copy_of``);
+4. *claim*: otherwise the trial claims the design in the storage (``claims.claim_design``):
+   exactly one trial of any driver on the study trains it. A trial that loses the claim is
+   *parked* (left RUNNING, heartbeat kept) until the holder ends, then told as its copy; if the
+   holder failed, the parked trial claims the next attempt and is trained in a later slot.
+5. the winner becomes the Ray trial: its config carries the ``ArchConfig`` (workers need neither
+   the space nor the sampler; see ``protocol``).
+
+``max_rejected_in_a_row`` bounds the proposals: after that many rejections (infeasible, copies,
+parked) in a row the searcher returns ``FINISHED``, the run ends with fewer judged designs and
+``stop_reason`` says why (a space with nothing feasible, or a sampler proposing only known
+designs, cannot loop forever).
+
+``on_trial_result`` merges each result into the trial's attributes; ``on_trial_complete`` merges
+the last result (``_final_attrs``) and lets ``outcome`` decide COMPLETE / PRUNED / FAIL.
+``settle`` (at the end of a run) waits for parked trials whose holder another search is still
+training. Only the driver process touches the storage.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.trial import FixedTrial, TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from nas.config import ArchConfig
 from search_spaces import Candidate, get_space
 from studies import compat
+from studies.constraints import broken, constraint_values
 from studies.schema import (
     ATTR_ARCH,
+    ATTR_BROKEN,
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_DRIVER,
+    ATTR_ERROR,
     ATTR_FINGERPRINT,
     ATTR_REFERENCE,
     ATTR_STATUS,
     STATUS_COMPLETE,
+    STATUS_FAILED,
     STATUS_INFEASIBLE,
     STATUS_STOPPED,
     TIME_KEYS,
 )
-from studies.search import protocol
+from studies.search import claims, protocol
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import apply, decide
+from studies.search.recovery import stale_trials
 from studies.spec import StudySpec
 
-REUSABLE = (STATUS_COMPLETE, STATUS_INFEASIBLE, STATUS_STOPPED)
+REUSABLE = (STATUS_COMPLETE, STATUS_STOPPED)  # results a copy may take (trained, or stopped)
+MAX_REJECTED_IN_A_ROW = 50
 Listener = Callable[[str, optuna.trial.FrozenTrial], None]
+
+# what became of a proposal
+TRAIN, INFEASIBLE, COPY, PARKED, FAILED = "train", "infeasible", "copy", "parked", "failed"
+
+
+@dataclasses.dataclass
+class _Parked:
+    trial: optuna.Trial
+    digest: str
+    holder: int  # trial id of the trial holding the design's claim
 
 
 class StudySearcher(OptunaSearch):
@@ -68,19 +102,27 @@ class StudySearcher(OptunaSearch):
         sampler: optuna.samplers.BaseSampler,
         heartbeat: Heartbeat,
         listener: Listener | None = None,
+        max_rejected_in_a_row: int = MAX_REJECTED_IN_A_ROW,
     ) -> None:
         self._spec = spec
         self._search_space = get_space(spec.space.name)
         self._bounds = spec.bounds
         self._backbone = spec.target.backbone_config()
+        self._settings = protocol.TrialSettings.from_spec(spec)
         self._heartbeat = heartbeat
         self._listener = listener
         self._driver = driver_id()
         self._fingerprint = spec.fingerprint
-        self._constraint_names = sorted(c.name for c in spec.parsed_constraints)
+        self._max_attempts = spec.recovery.max_retry + 1
+        self._max_rejected = max_rejected_in_a_row
         self._attrs: dict[str, dict[str, Any]] = {}
         self._candidates: list[Candidate] = []
-        self._twins: dict[str, optuna.trial.FrozenTrial] = {}
+        self._parked: dict[int, _Parked] = {}  # trial id -> parked trial
+        self._ready: list[optuna.Trial] = []  # parked trials that won a new claim: to train
+        self._side: list[int] = []  # numbers of the trials told without a Ray trial
+        self._in_a_row = 0
+        self.proposals: collections.Counter[str] = collections.Counter()
+        self.stop_reason: str | None = None
         modes = ["max" if d == "maximize" else "min" for d in spec.directions]
         super().__init__(
             space=self._define,
@@ -103,52 +145,189 @@ class StudySearcher(OptunaSearch):
     def _told(self) -> set[str]:
         return compat.searcher_completed(self)
 
+    @property
+    def _store(self) -> optuna.storages.BaseStorage:
+        return compat.study_storage(self.study)
+
     def _define(self, trial: Any) -> None:
         """The define-by-run function Ray calls: sample a design, keep it for ``suggest``."""
         self._candidates.append(self._search_space.suggest(trial, self._bounds))
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        self._candidates.clear()
-        if trial_id not in self._asked:  # ask here, claim at once; Ray's suggest reuses it
+    # -- asking ---------------------------------------------------------------------------
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if trial_id in self._asked:  # a re-suggest of a known trial (Ray restores): same design
+            return self._launch(trial_id, self._asked[trial_id])
+        self._settle_parked()
+        if self._ready:
+            return self._launch(trial_id, self._ready.pop(0))
+        while self._in_a_row < self._max_rejected:
             ot_trial = self.study.ask()
-            self._asked[trial_id] = ot_trial
             ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
             self._heartbeat.add(compat.trial_id(ot_trial))
-        params = super().suggest(trial_id)
-        ot_trial = self._asked[trial_id]
-        if not self._candidates:  # a re-suggest of a known trial: rebuild from its params
+            self._notify("start", ot_trial)
+            verdict = self._judge(trial_id, ot_trial)
+            self.proposals[verdict] += 1
+            if verdict == TRAIN:
+                self._in_a_row = 0
+                return self._launch(trial_id, ot_trial)
+            self._in_a_row += 1
+        self.stop_reason = (
+            f"{self._max_rejected} proposals in a row were infeasible or designs already "
+            "judged; the sampler finds nothing new in this space under these constraints"
+        )
+        return Searcher.FINISHED
+
+    def _sample(self, trial_id: str, ot_trial: optuna.Trial) -> tuple[dict[str, Any], ArchConfig]:
+        """Run the space on ``ot_trial`` (through Ray's captor): its params and architecture."""
+        self._candidates.clear()
+        self._asked[trial_id] = ot_trial
+        params = super().suggest(trial_id) or {}
+        if not self._candidates:  # params fixed already: rebuild the design from them
             self._define(FixedTrial(ot_trial.params))
         candidate = self._candidates[-1]
         arch = candidate.arch(self._backbone)
         ot_trial.set_user_attr(ATTR_ARCH, arch.to_dict())
         ot_trial.set_user_attr(ATTR_DESIGN, candidate.label)
         ot_trial.set_user_attr(ATTR_FINGERPRINT, self._fingerprint)
-        self._attrs[trial_id] = {"curve": []}
-        config = {**(params or {}), protocol.ARCH_KEY: arch.to_json(),
-                  protocol.NUMBER_KEY: ot_trial.number}  # fmt: skip
-        reference = ot_trial.user_attrs.get(ATTR_REFERENCE)
-        if reference:
-            config[protocol.REFERENCE_KEY] = reference
-        source = self._evaluated_twin(arch.to_dict())
-        if source is not None:  # the same design was scored before: reuse, do not retrain
-            self._twins[trial_id] = source
-            config[protocol.REUSE_KEY] = source.number
-        self._notify("start", ot_trial)
-        return config
+        return params, arch
 
-    def _evaluated_twin(self, arch: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+    def _judge(self, trial_id: str, ot_trial: optuna.Trial) -> str:
+        """What to do with a fresh proposal; everything but ``TRAIN`` is handled here."""
+        t_start = time.time()
+        try:
+            _, arch = self._sample(trial_id, ot_trial)
+        finally:
+            self._asked.pop(trial_id, None)  # a Ray trial only once it is launched
+        if self._settings.hard_constraints:
+            costs = self._costs(ot_trial, arch, t_start)
+            if costs is None:
+                return FAILED
+            if costs.get(ATTR_BROKEN):
+                self._tell_now(ot_trial, {**costs, ATTR_STATUS: STATUS_INFEASIBLE})
+                return INFEASIBLE
+        twin = self._finished_twin(arch.to_dict())
+        if twin is not None:
+            self._tell_copy(ot_trial, twin)
+            return COPY
+        return self._claim(ot_trial, claims.design_digest(arch.to_dict(), self._fingerprint))
+
+    def _costs(self, ot_trial: optuna.Trial, arch: ArchConfig, t_start: float) -> dict | None:
+        """The design's costs (visible on the trial at once) and the hard constraints it
+        breaks (``ATTR_BROKEN``, empty if none); None if costing raised (trial told FAIL)."""
+        from studies.search.worker import cost_attrs, failure_reason
+
+        t0 = time.perf_counter()
+        try:
+            arch.skip.validate(arch.backbone.stage_channels)
+            costs = cost_attrs(arch, self._settings)
+        except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
+            self._tell_now(ot_trial, {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)})
+            return None
+        costs |= {"seconds_cost": time.perf_counter() - t0, "t_start": t_start}
+        for key, value in costs.items():
+            ot_trial.set_user_attr(key, value)
+        return costs | {ATTR_BROKEN: broken(constraint_values(self._settings.hard_constraints,
+                                                              costs))}  # fmt: skip
+
+    def _finished_twin(self, arch: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
         """An earlier, original (not copied) trial of the same design and fingerprint that
-        completed, was infeasible (under the same constraints) or was stopped: training is
-        seeded, so a re-run would repeat it. Failed trials are run again."""
+        completed or was stopped: training is seeded, so a re-run would repeat it."""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                                TrialState.PRUNED)):
             a = t.user_attrs
             if (a.get(ATTR_STATUS) in REUSABLE and ATTR_COPY_OF not in a
-                    and a.get(ATTR_FINGERPRINT) == self._fingerprint and a.get(ATTR_ARCH) == arch
-                    and (a[ATTR_STATUS] != STATUS_INFEASIBLE
-                         or sorted(t.constraints) == self._constraint_names)):
+                    and a.get(ATTR_FINGERPRINT) == self._fingerprint and a.get(ATTR_ARCH) == arch):
                 return t
         return None
+
+    def _claim(self, ot_trial: optuna.Trial, digest: str) -> str:
+        """Claim the design for ``ot_trial``: TRAIN if won; else park it or copy the holder."""
+        tid = compat.trial_id(ot_trial)
+        won = claims.claim_design(self.study, digest, tid, self._holder_failed, self._max_attempts)
+        if won is None:
+            self._tell_now(ot_trial, {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: (
+                f"the design failed {self._max_attempts} time(s) already; not trained again")})
+            return FAILED
+        if won.won:
+            return TRAIN
+        holder = self._store.get_trial(won.holder)
+        if holder.state.is_finished():  # finished since the twin search: copy it
+            self._tell_copy(ot_trial, holder)
+            return COPY
+        self._parked[tid] = _Parked(ot_trial, digest, won.holder)
+        return PARKED
+
+    def _holder_failed(self, holder: int) -> bool:
+        """Whether the trial holding a design claim failed (or is a stale RUNNING one)."""
+        trial = self._store.get_trial(holder)
+        if trial.state == TrialState.FAIL:
+            return True
+        return trial.state == TrialState.RUNNING and holder in self._stale()
+
+    def _stale(self) -> set[int]:
+        return set(stale_trials(self.study, self._spec.recovery.grace_period))
+
+    def _launch(self, trial_id: str, ot_trial: optuna.Trial) -> dict[str, Any]:
+        """Make ``ot_trial`` the Ray trial ``trial_id``: its config."""
+        params, arch = self._sample(trial_id, ot_trial)
+        self._attrs[trial_id] = {"curve": []}
+        config = {**params, protocol.ARCH_KEY: arch.to_json(),
+                  protocol.NUMBER_KEY: ot_trial.number}  # fmt: skip
+        reference = ot_trial.user_attrs.get(ATTR_REFERENCE)
+        if reference:
+            config[protocol.REFERENCE_KEY] = reference
+        return config
+
+    # -- parked trials --------------------------------------------------------------------
+    @property
+    def parked(self) -> list[int]:
+        """Numbers of the trials waiting for another trial of their design to end."""
+        return sorted(p.trial.number for p in self._parked.values())
+
+    def _settle_parked(self) -> None:
+        """Tell parked trials whose holder finished as its copies; a parked trial whose holder
+        failed claims the design again and, if it wins, waits in ``_ready`` for a slot."""
+        for tid, parked in list(self._parked.items()):
+            holder = self._store.get_trial(parked.holder)
+            if holder.state.is_finished() and holder.state != TrialState.FAIL:
+                del self._parked[tid]
+                self._tell_copy(parked.trial, holder)
+            elif self._holder_failed(parked.holder):
+                del self._parked[tid]
+                verdict = self._claim(parked.trial, parked.digest)
+                if verdict == TRAIN:
+                    self._ready.append(parked.trial)
+
+    def settle(self, poll: float = 1.0) -> list[int]:
+        """At the end of a run: wait for the parked trials' holders (other searches training
+        them) and tell their copies. Returns the ids of trials left untold: won again after
+        their holder failed, with no slot left to train them in (the caller re-queues them)."""
+        while True:
+            self._settle_parked()
+            if not self._parked:
+                break
+            time.sleep(poll)
+        left = [compat.trial_id(t) for t in self._ready]
+        self._ready.clear()
+        return left
+
+    # -- telling --------------------------------------------------------------------------
+    def _tell_now(self, ot_trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Tell a proposal that gets no Ray trial (infeasible, copy, failed to cost)."""
+        now = time.time()
+        attrs = {"t_start": now, **attrs, "t_end": now}
+        attrs.setdefault("seconds", attrs["t_end"] - attrs["t_start"])
+        attrs = {k: v for k, v in attrs.items() if k != ATTR_BROKEN or v}
+        outcome = decide(attrs, self._spec.objective_keys, self._spec.parsed_constraints)
+        apply(self.study, ot_trial, outcome)
+        self._heartbeat.discard(compat.trial_id(ot_trial))
+        self._side.append(ot_trial.number)
+        self._notify("reject", ot_trial)
+
+    def _tell_copy(self, ot_trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> None:
+        now = time.time()
+        self._tell_now(ot_trial, _copied_attrs({"t_start": now, "t_end": now, "seconds": 0.0},
+                                               twin))  # fmt: skip
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         attrs = self._attrs.get(trial_id)
@@ -172,11 +351,13 @@ class StudySearcher(OptunaSearch):
         if trial_id in self._told or trial_id not in self._asked:
             return
         attrs = self._final_attrs(self._attrs.pop(trial_id, {"curve": []}), result)
-        twin = self._twins.pop(trial_id, None)
-        if twin is not None and protocol.phase_of(result) == protocol.PHASE_FINAL:
-            attrs = _copied_attrs(attrs, twin)
         outcome = decide(attrs, self._spec.objective_keys, self._spec.parsed_constraints, error)
-        self._tell(trial_id, outcome)
+        ot_trial = self._asked[trial_id]
+        apply(self.study, ot_trial, outcome)
+        self._told.add(trial_id)
+        self._heartbeat.discard(compat.trial_id(ot_trial))
+        self._notify("finish", ot_trial)
+        self._settle_parked()  # copies of this design need not wait for the next suggest
 
     @staticmethod
     def _final_attrs(attrs: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
@@ -193,25 +374,24 @@ class StudySearcher(OptunaSearch):
             attrs["curve"].append(protocol.curve_point(result))  # type: ignore[arg-type]
         return protocol.trial_attrs(attrs) | {"curve": attrs["curve"]}
 
-    def _tell(self, trial_id: str, outcome: Any) -> None:
-        ot_trial = self._asked[trial_id]
-        apply(self.study, ot_trial, outcome)
-        self._told.add(trial_id)
-        self._heartbeat.discard(compat.trial_id(ot_trial))
-        self._notify("finish", ot_trial)
-
+    # -- what the run did -----------------------------------------------------------------
     def unfinished_trial_ids(self) -> set[int]:
-        """Optuna trial ids this searcher asked for and has not told yet."""
-        return {compat.trial_id(t) for rid, t in self._asked.items() if rid not in self._told}
+        """Optuna trial ids this searcher asked for and has not told yet (parked included)."""
+        asked = {compat.trial_id(t) for rid, t in self._asked.items() if rid not in self._told}
+        return asked | set(self._parked) | {compat.trial_id(t) for t in self._ready}
 
     def told_numbers(self) -> list[int]:
         """Numbers of the trials this searcher told Optuna about."""
+        judged = [t.number for rid, t in self._asked.items() if rid in self._told]
+        return sorted(judged + self._side)
+
+    def judged_numbers(self) -> list[int]:
+        """Numbers of the trials this searcher ran as Ray trials (designs judged)."""
         return sorted(t.number for rid, t in self._asked.items() if rid in self._told)
 
     def _notify(self, event: str, ot_trial: optuna.Trial) -> None:
         if self._listener is not None:
-            storage = compat.study_storage(self.study)
-            self._listener(event, storage.get_trial(compat.trial_id(ot_trial)))
+            self._listener(event, self._store.get_trial(compat.trial_id(ot_trial)))
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the searcher with the Tuner (for a Tuner.restore that unetmm never uses:

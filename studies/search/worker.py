@@ -97,11 +97,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
     t_start, t0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     try:
-        if config.get(protocol.REUSE_KEY) is not None:  # the searcher copies that trial's results
-            final = {}
-        else:
-            arch = ArchConfig.from_json(config[protocol.ARCH_KEY])
-            final = evaluate(arch, settings, tune.report)
+        arch = ArchConfig.from_json(config[protocol.ARCH_KEY])
+        final = evaluate(arch, settings, tune.report)
     except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
         final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)}
     tune.report(protocol.final_result(

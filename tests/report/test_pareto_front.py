@@ -106,7 +106,7 @@ def _point(
 
 def test_hypervolume_matches_a_brute_force_count() -> None:
     # 2-D: two points of a staircase, reference (3, 3): 2*1 + 1*1.
-    assert pareto._hv([(1.0, 2.0), (2.0, 1.0)], (3.0, 3.0)) == pytest.approx(3.0)
+    assert pareto.hypervolume([(1.0, 2.0), (2.0, 1.0)], (3.0, 3.0)) == pytest.approx(3.0)
     # 3-D on an integer grid: count the unit cells dominated by some point.
     pts = [(0.0, 2.0, 3.0), (1.0, 1.0, 1.0), (3.0, 0.0, 2.0), (2.0, 3.0, 0.0)]
     ref = (4.0, 4.0, 4.0)
@@ -114,7 +114,7 @@ def test_hypervolume_matches_a_brute_force_count() -> None:
         any(all(p[i] <= c[i] for i in range(3)) for p in pts)
         for c in itertools.product(range(4), repeat=3)
     )
-    assert pareto._hv(pts, ref) == pytest.approx(cells)
+    assert pareto.hypervolume(pts, ref) == pytest.approx(cells)
 
 
 def test_hypervolume_history_is_monotone_and_ignores_ineligible() -> None:
@@ -130,7 +130,7 @@ def test_hypervolume_history_is_monotone_and_ignores_ineligible() -> None:
     # Eligible: (20, 0), (28, 50), (25, 60); scaled losses: (1, 0), (0, 50/60), (3/8, 1).
     # After 1: (1.1-1)*(1.1-0) = 0.11; after 3: + (1.1-0)*(1.1-50/60) - overlap... exact below.
     expected_1 = 0.1 * 1.1 / 1.21
-    expected_3 = pareto._hv([(1.0, 0.0), (0.0, 50 / 60)], (1.1, 1.1)) / 1.21
+    expected_3 = pareto.hypervolume([(1.0, 0.0), (0.0, 50 / 60)], (1.1, 1.1)) / 1.21
     assert hv.values == pytest.approx((0.0, expected_1, expected_1, expected_3, expected_3))
 
 
@@ -208,3 +208,27 @@ def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> No
     noisy = [*points[:3], point(3, "b", 24.5, 10.0), points[4]]
     drawn = {s.kind: s.numbers for s in plots.scatter_view(noisy, "m_sc", "psnr", {}, "t").series}
     assert drawn["front"] == (0, 1, 4) and drawn["feasible"] == (2, 3)
+
+
+def test_copies_collapse_to_one_row_with_a_count() -> None:
+    """The search tells a proposal of a design judged before as a copy (``copy_of``) with the
+    same results: the front lists the design once, at its first trial, counting its copies;
+    infeasible trials (COMPLETE for Optuna's samplers, with worst scores) never enter it."""
+
+    def point(number, design, psnr, m_sc, **extra):
+        attrs = {"psnr": psnr, "m_sc_bytes": m_sc, "macs": 1.0, "status": "complete",
+                 "arch": {"design": design}, **extra}  # fmt: skip
+        return TrialPoint(number, "COMPLETE", attrs, {}, {})
+
+    none = point(1, "none", 21.0, 0.0)
+    copies = [point(n, "none", 21.0, 0.0, copy_of=1) for n in (2, 5, 6, 7)]
+    paper = point(3, "unetmm", 26.3, 262_144.0)
+    infeasible = TrialPoint(4, "COMPLETE", {"m_sc_bytes": 0.0, "macs": 0.5, "status": "infeasible",
+                                            "arch": {"design": "x"}}, {}, {"m": 1.0})  # fmt: skip
+    points = [point(0, "full", 27.4, 3.75 * 2**20), none, *copies, paper, infeasible]
+    rows = pareto.distinct_front(points, ("psnr", "m_sc", "macs"))
+    assert [(r.point.number, r.count) for r in rows] == [(1, 5), (3, 1), (0, 1)]
+    assert [q.number for q in rows[0].copies] == [2, 5, 6, 7]
+    assert [p.number for p in pareto.pareto_front(points, ("psnr", "m_sc"))] == [1, 3, 0]
+    designs = pareto.distinct_designs(points, ("psnr", "m_sc"))
+    assert [r.point.number for r in designs] == [0, 1, 3]  # one per design, infeasible out

@@ -37,33 +37,60 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+class PostgresServer:
+    """A PostgreSQL server in a temp dir (user postgres, trust auth, 127.0.0.1 on a free port)
+    that a test may stop and start again (a storage lost mid-search)."""
+
+    def __init__(self) -> None:
+        for tool in ("initdb", "pg_ctl"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"{tool} is not on PATH")
+        self.root = Path(tempfile.mkdtemp(prefix="unetmm-pg-"))
+        self.data, self.port = self.root / "data", free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        try:
+            self._run(["initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                       "--no-sync"])  # fmt: skip
+            self.start()
+        except (subprocess.CalledProcessError, RuntimeError):
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, cmd: list[str]) -> None:
+        try:
+            subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"{exc.cmd[-1]} failed: {exc.stderr.strip()[-300:]}") from None
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t",
+                   "60", "-o", options, "start"])  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop at once (as a crash or a lost network would: no clean goodbye to clients)."""
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w",
+                                     "stop"]), capture_output=True, timeout=60)  # fmt: skip
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL server in a temp dir; yields its URL (user postgres, trust auth)."""
-    for tool in ("initdb", "pg_ctl"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"{tool} is not on PATH")
-    root = Path(tempfile.mkdtemp(prefix="unetmm-pg-"))
-    data, port = root / "data", free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    def run(cmd: list[str]) -> None:
-        subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
-
+    """A PostgreSQL server in a temp dir for as long as the block runs; yields its URL."""
+    server = PostgresServer()
     try:
-        run(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        run(["pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o", options,
-             "start"])  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"{exc.cmd[-1]} failed: {exc.stderr.strip()[-300:]}") from None
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "-w",
-                                     "stop"]), capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from nas.errors import ConfigError
 from studies.search.driver import Queued, enqueue_references, prepare_study
 from studies.search.heartbeat import Heartbeat, driver_id
-from studies.search.protocol import ARCH_KEY, REUSE_KEY
+from studies.search.protocol import ARCH_KEY, NUMBER_KEY
 from studies.search.recovery import recover_stale
 from studies.search.samplers import make_sampler
 from studies.search.searcher import StudySearcher
@@ -132,13 +132,13 @@ def test_references_the_space_cannot_express_are_named(tmp_path):
     ]
 
 
-def _searcher(study_spec, storage_url, name):
+def _searcher(study_spec, storage_url, name, **kw):
     storage = open_storage(storage_url)
     prepare_study(study_spec, name, storage)
     heartbeat = Heartbeat(storage, 60).start()
     events = []
     searcher = StudySearcher(study_spec, name, storage, make_sampler("random", 0, {}), heartbeat,
-                             lambda event, trial: events.append((event, trial.number)))  # fmt: skip
+                             lambda event, trial: events.append((event, trial.number)), **kw)  # fmt: skip
     return searcher, heartbeat, events
 
 
@@ -154,40 +154,43 @@ def _final(status, **metrics):
             **metrics}  # fmt: skip
 
 
+def subset(*stages):
+    """Params of the subset design keeping ``stages`` (NAFNet-w32 at 256x256, 8 bit: E1 2 MiB,
+    E2 1 MiB, E3 0.5 MiB, E4 0.25 MiB of skip memory)."""
+    return {"design": "subset", **{f"subset.s{i}": i in stages for i in range(1, 5)}}
+
+
 def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front(storage_url):
     s = spec()
     searcher, heartbeat, events = _searcher(s, storage_url, "outcomes")
     study = searcher.study
-    for _ in range(6):
-        study.enqueue_trial({"design": "subset", **{f"subset.s{i}": i == 4 for i in range(1, 5)}})
-    ids = [f"t{i}" for i in range(6)]
+    for stages in ((4,), (3,), (1,), (3, 4), (2,), ()):  # (1,): 2 MiB, over the 1 MiB limit
+        study.enqueue_trial(subset(*stages))
+    ids = [f"t{i}" for i in range(5)]
     configs = [searcher.suggest(i) for i in ids]
-    assert all(ARCH_KEY in c for c in configs) and REUSE_KEY not in configs[0]
+    assert all(ARCH_KEY in c for c in configs)
+    assert [c[NUMBER_KEY] for c in configs] == [0, 1, 3, 4, 5]  # trial 2 cost no Ray trial
     # t0: trained to the end, feasible
     searcher.on_trial_result("t0", _costs(262_144))
     for step, psnr in ((50, 21.5), (100, 22.0)):
         searcher.on_trial_result("t0", {"phase": "train", "step": step, "val_psnr": psnr})
     searcher.on_trial_complete("t0", _final("complete", psnr=22.0, ssim=0.6, curve=[[50, 21.5], [100, 22.0]]))
-    # t1: stopped by ASHA at step 50 with a PSNR that would dominate t0 (no final report)
+    # t1: stopped early at step 50 with a PSNR that would dominate t0 (no final report)
     searcher.on_trial_result("t1", _costs(1000))
     searcher.on_trial_complete("t1", {"phase": "train", "step": 50, "val_psnr": 35.0})
-    # t2: broke the hard M_sc constraint: costs only
-    searcher.on_trial_result("t2", _costs(2 * 2**20))
-    searcher.on_trial_complete("t2", _final("infeasible", broken=["m_sc <= 1 MiB"]))
-    # t3: the worker died (Ray error, no final result)
-    searcher.on_trial_result("t3", _costs(1000))
-    searcher.on_trial_complete("t3", None, error=True)
-    # t4: trained, but breaks the accuracy constraint psnr >= 21 (soft: COMPLETE, infeasible)
-    searcher.on_trial_result("t4", _costs(0, 15e9))
-    searcher.on_trial_complete("t4", _final("complete", psnr=20.4, ssim=0.5))
-    # t5: a NaN score is a failure, not a value
-    searcher.on_trial_result("t5", _costs(1000))
-    searcher.on_trial_complete("t5", _final("complete", psnr=float("nan"), ssim=0.5))
+    # t2: the worker died (Ray error, no final result)
+    searcher.on_trial_result("t2", _costs(1000))
+    searcher.on_trial_complete("t2", None, error=True)
+    # t3: trained, but breaks the accuracy constraint psnr >= 21 (soft: COMPLETE, infeasible)
+    searcher.on_trial_result("t3", _costs(0, 15e9))
+    searcher.on_trial_complete("t3", _final("complete", psnr=20.4, ssim=0.5))
+    # t4: a NaN score is a failure, not a value
+    searcher.on_trial_result("t4", _costs(1000))
+    searcher.on_trial_complete("t4", _final("complete", psnr=float("nan"), ssim=0.5))
 
     trials = study.get_trials()
-    states = [t.state for t in trials]
-    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED, TrialState.FAIL,
-                      TrialState.COMPLETE, TrialState.FAIL]  # fmt: skip
+    C, P, F = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+    assert [t.state for t in trials] == [C, P, C, F, C, F]
     assert [t.user_attrs["status"] for t in trials] == [
         "complete", "stopped", "infeasible", "failed", "complete", "failed"]  # fmt: skip
     t0, t1, t2, t3, t4, t5 = trials
@@ -196,52 +199,17 @@ def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front
     assert t0.user_attrs["arch"]["skip"] == {"name": "subset", "stages": [4]}
     assert t0.user_attrs["design"] == "subset [4]" and t0.user_attrs["seconds"] == 9.0
     assert t1.values is None and t1.user_attrs["curve"] == [[50, 35.0]] and "psnr" not in t1.user_attrs
-    assert t2.values is None and t2.constraints["m_sc <= 1 MiB"] == pytest.approx(1.0)
+    # t2: costed in the driver, never trained: real costs, worst PSNR, a positive constraint
+    assert t2.values == [float("-inf"), 2 * 2**20, t2.user_attrs["macs"]]
+    assert t2.constraints["m_sc <= 1 MiB"] == pytest.approx(1.0) and "psnr" not in t2.user_attrs
+    assert t2.user_attrs["broken"] == ["m_sc <= 1 MiB"] and t2.user_attrs["seconds_cost"] > 0
     assert "died" in t3.user_attrs["error"]
     assert t4.constraints["psnr >= 21"] == pytest.approx(0.6)
     assert "not finite" in t5.user_attrs["error"]
-    assert [t.number for t in study.best_trials] == [0]  # not the stopped 35 dB, not t4
-    assert events.count(("finish", 1)) == 1 and len(events) == 12
+    assert [t.number for t in study.best_trials] == [0]  # not stopped, not t2 nor t4
+    assert ("reject", 2) in events and events.count(("finish", 1)) == 1 and len(events) == 12
+    assert searcher.judged_numbers() == [0, 1, 3, 4, 5] and searcher.told_numbers() == list(range(6))
     assert heartbeat.live == set()
-    heartbeat.stop()
-
-
-def test_a_design_scored_before_is_copied_not_retrained(storage_url):
-    s = spec(constraints=[])
-    searcher, heartbeat, _ = _searcher(s, storage_url, "twins")
-    params = {"design": "subset", **{f"subset.s{i}": i != 2 for i in range(1, 5)}}
-    searcher.study.enqueue_trial(params)
-    searcher.study.enqueue_trial(params)
-    searcher.suggest("a")
-    searcher.on_trial_result("a", _costs(500_000))
-    searcher.on_trial_complete("a", _final("complete", psnr=23.0, ssim=0.7, steps=100))
-    config = searcher.suggest("b")
-    assert config[REUSE_KEY] == 0
-    searcher.on_trial_complete("b", {"phase": "final", "seconds": 0.01, "t_start": 5.0, "t_end": 5.01})
-    a, b = searcher.study.get_trials()
-    assert b.state == TrialState.COMPLETE and b.values == a.values
-    assert b.user_attrs["copy_of"] == 0 and b.user_attrs["seconds"] == 0.01
-    assert b.user_attrs["steps"] == 100 and b.user_attrs["m_sc_bytes"] == 500_000
-    assert a.user_attrs["fingerprint"] == b.user_attrs["fingerprint"] == s.fingerprint
-    # another proxy budget (a searcher bypassing prepare_study's refusal) or other constraints
-    # for an infeasible twin: trained or costed again, not copied
-    c = StudySearcher(spec(constraints=[], proxy={"budget": {"steps": 150, "eval_every": 50}}),
-                      "twins", open_storage(storage_url), make_sampler("random", 0, {}),
-                      heartbeat)  # fmt: skip
-    c.study.enqueue_trial(params)
-    assert REUSE_KEY not in c.suggest("c")
-    c.on_trial_complete("c", None, error=True)
-    small = {"design": "subset", **{f"subset.s{i}": i == 1 for i in range(1, 5)}}
-    for _ in range(3):
-        searcher.study.enqueue_trial(small)
-    searcher.suggest("d")
-    searcher.on_trial_result("d", _costs(500_000))
-    searcher.on_trial_complete("d", _final("infeasible"))
-    assert searcher.suggest("e")[REUSE_KEY] == 3  # same constraints: copied
-    searcher.on_trial_complete("e", None, error=True)
-    tighter = StudySearcher(spec(constraints=["m_sc <= 0.25 MiB", "psnr >= 21"]), "twins",
-                            open_storage(storage_url), make_sampler("random", 0, {}), heartbeat)  # fmt: skip
-    assert REUSE_KEY not in tighter.suggest("f")
     heartbeat.stop()
 
 

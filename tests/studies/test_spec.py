@@ -135,7 +135,8 @@ def test_asha_never_judges_a_final_validation():
     from studies.search.early_stopping import make_trial_scheduler
 
     spec = parse_spec({"name": "x", "proxy": {"budget": {"steps": 130, "eval_every": 50}},
-                       "early_stopping": {"grace_steps": 30, "reduction_factor": 2}}, "")  # fmt: skip
+                       "early_stopping": {"rule": "asha", "grace_steps": 30,
+                                          "reduction_factor": 2}}, "")  # fmt: skip
     assert spec.last_rung_step == 100
     asha = make_trial_scheduler(spec)
     strong, weak = Trial("x", config={}, stub=True), Trial("x", config={}, stub=True)

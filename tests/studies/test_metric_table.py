@@ -43,13 +43,14 @@ def test_a_registered_metric_is_an_objective_a_constraint_and_a_report_column(la
                                                             ("m_sc_bytes", 2**20.0)]  # fmt: skip
     assert Constraint.parse("latency <= 5_000").limit == 5000  # the one parser, any spelling
 
-    arch = nas.ArchConfig(nas.nafnet_sidd(), nas.FullSkipsConfig()).to_dict()
+    skips = [nas.FullSkipsConfig(), nas.NoSkipsConfig(), nas.SubsetSkipsConfig(stages=(4,))]
+    archs = [nas.ArchConfig(nas.nafnet_sidd(), s).to_dict() for s in skips]  # three designs
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'lat.db'}", study_name="lat",
                                 directions=spec.directions)  # fmt: skip
     study.set_user_attr("objectives", ["psnr", "latency"])
     for number, (psnr, ms) in enumerate([(30.0, 4000), (29.0, 3000), (28.0, 3500)]):
         attrs = {"psnr": psnr, "latency_ms": ms, "m_sc_bytes": 1000 * number, "macs": 10**9,
-                 "status": "complete", "arch": arch, "design": f"design {number}"}  # fmt: skip
+                 "status": "complete", "arch": archs[number], "design": f"design {number}"}  # fmt: skip
         study.add_trial(optuna.trial.create_trial(values=[psnr, ms], user_attrs=attrs))
     report = write_report(study, tmp_path / "out")
     assert report.front == (1, 0)  # trial 2 is dominated: slower and worse than trial 1

@@ -1,0 +1,105 @@
+"""Reading commands (report, export, dashboard) never write: a storage that holds no Optuna study
+(an empty SQLite file, another program's database, a file that is no database; an empty or
+foreign PostgreSQL database) is refused in one line and left exactly as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from studies.cli import main
+from studies.storage import open_existing
+from tests.studies.conftest import fresh_database
+
+COMMANDS = {
+    "report": ["--out", "{tmp}/report"],
+    "export": ["--max-m-sc", "1MiB", "--out", "{tmp}/export"],
+    "dashboard": ["--port", "0"],
+}
+NO_STUDY = "holds no Optuna study"
+
+
+def _sqlite_empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _sqlite_other(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO users (name) VALUES ('ada')")
+
+
+def _sqlite_junk(path: Path) -> None:
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+
+
+SQLITE_CASES = {
+    "empty file": (_sqlite_empty, NO_STUDY + " (no tables at all"),
+    "another program's database": (_sqlite_other, NO_STUDY + " (1 other table(s)"),
+    "not a database": (_sqlite_junk, "is not a study storage (file is not a database)"),
+}
+
+
+def _tables(url: str) -> list[str]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sorted(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _run_all(storage: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> list[str]:
+    """Each reading command on ``storage``: its exit code must be 2; returns the error lines."""
+    lines = []
+    for command, extra in COMMANDS.items():
+        argv = [command, storage, *(a.format(tmp=tmp_path) for a in extra)]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: STORAGE: "), err
+        lines.append(err[0])
+    assert not (tmp_path / "report").exists() and not (tmp_path / "export").exists()
+    return lines
+
+
+@pytest.mark.parametrize("case", list(SQLITE_CASES))
+def test_sqlite_file_without_a_study_is_refused_and_untouched(case, tmp_path, capsys):
+    make, message = SQLITE_CASES[case]
+    path = tmp_path / "thing.db"
+    make(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for line in _run_all(str(path), tmp_path, capsys):
+        assert message in line, line
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thing.db"]  # no journal, no WAL
+
+
+@pytest.mark.parametrize("case", ["empty database", "another program's database"])
+def test_postgresql_database_without_a_study_is_refused_and_untouched(
+    case, postgres_server, tmp_path, capsys
+):
+    with fresh_database(postgres_server) as url:
+        if case != "empty database":
+            engine = sqlalchemy.create_engine(url)
+            with engine.begin() as conn:
+                conn.execute(sqlalchemy.text("CREATE TABLE users (id serial PRIMARY KEY)"))
+            engine.dispose()
+        before = _tables(url)
+        for line in _run_all(url, tmp_path, capsys):
+            assert NO_STUDY in line, line
+        assert _tables(url) == before
+
+
+def test_open_existing_reads_a_real_study_without_writing(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=url)
+    before = hashlib.sha256((tmp_path / "s.db").read_bytes()).hexdigest()
+    store = open_existing(url)
+    assert [s.study_name for s in store.get_all_studies()] == ["s"]
+    store.engine.dispose()
+    assert hashlib.sha256((tmp_path / "s.db").read_bytes()).hexdigest() == before
