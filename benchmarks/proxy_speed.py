@@ -69,7 +69,7 @@ VARIANTS: dict[str, Variant] = {
         EAGER.model_copy(update={**_CL, "compile": True, "fused_optimizer": True})
     ),
     "threads=2": Variant(EAGER, threads=2),
-    "default,threads=2": Variant(ProxyRuntime(), threads=2),
+    "default+threads=2": Variant(ProxyRuntime(), threads=2),
     "batch=4": Variant(EAGER, budget={"batch": 4}),
     "batch=16": Variant(EAGER, budget={"batch": 16}),
     "bf16": Variant(EAGER.model_copy(update={"autocast": "bf16"}), probe=True),
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warm-cache", action="store_true", help="keep the user's inductor cache")
     p.add_argument("--json", default=None, help="write the raw results here")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in args.variants.split(",") if n.strip()))
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or BASELINE not in names:
         p.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)} (with {BASELINE!r})")

@@ -6,13 +6,15 @@ Three measurements, in this order:
    trial): importing torch and ``studies.trial`` (the trainable's module), the cold target cost
    measurement and a warm one, importing the trainers, the proxy's data and model preparation
    (first and second time), the first proxy step and a steady one;
-2. ``ray.init`` + ``ray.shutdown`` of a local 2-CPU Ray on its own;
-3. a real ``run_search`` of the quick preset (``--preset``) on a fresh SQLite file and a fresh cost
-   cache, then each trial's timeline from the study: ask on the driver -> start in the worker
-   (launch) -> costs -> training -> end in the worker -> tell on the driver, and the breakdown of
-   wall time: before the first trial, between trials (slots idle), after the last one, and the
-   slot-time share spent inside trials. Overhead = wall - sum(trial seconds) / concurrency, the
-   issue's "search wall time minus trial time" per slot (goal: < 5 %).
+2. a real ``run_search`` of the quick preset (``--preset``) on a fresh SQLite file and a fresh cost
+   cache, on a local Ray started just before it (timed; ``run_search`` uses a running Ray as it
+   is) and stopped after it (timed), as ``run_search`` would itself; the CPU seconds of the
+   driver and of Ray's processes during it (Linux ``/proc``);
+3. each trial's timeline from the study: ask on the driver -> start in the worker (launch) ->
+   costs -> training -> end in the worker -> tell on the driver, and the split of the wall time
+   (Ray start + search + Ray shutdown): before the first trial, between trials, after the last
+   one. Overhead = wall - sum(trial seconds) / concurrency, the issue's "search wall time minus
+   trial time" per slot (goal: < 5 %).
 
     PYTHONPATH=. python benchmarks/search_overhead.py                # ~5 min on 2 cores
     PYTHONPATH=. python benchmarks/search_overhead.py --concurrency 1 --json out.json
@@ -92,7 +94,8 @@ def run_probe(preset: str, cache_dir: str) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_ray_start(cpus: int) -> dict[str, float]:
+def start_ray(cpus: int) -> float:
+    """Start a local Ray as ``studies.run.ray_session`` does; returns the seconds it took."""
     import logging
 
     import ray
@@ -103,10 +106,62 @@ def time_ray_start(cpus: int) -> dict[str, float]:
         os.environ.setdefault(key, value)
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=cpus, include_dashboard=False,
-             logging_level=logging.ERROR, log_to_driver=False)  # fmt: skip
-    t1 = time.perf_counter()
-    ray.shutdown()
-    return {"ray.init": t1 - t0, "ray.shutdown": time.perf_counter() - t1}
+             logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out += children.get(pid, [])
+        todo += children.get(pid, [])
+    return out
+
+
+def _title(cmd: str) -> str:
+    """A process's kind from its command line: Ray's title (``ray::IDLE``), else the program
+    (``raylet``, ``gcs_server``) or the Python script it runs (``log_monitor.py``)."""
+    words = cmd.split()
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0].split(".", 1)[0]
+    script = next((w for w in words[1:] if w.endswith(".py")), None)
+    return os.path.basename(script or words[0])
+
+
+def process_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of this process and of its living descendants by kind, and
+    of the children they reaped (Linux ``/proc``; Ray's processes descend from the driver that
+    started it, its trial workers from the raylet)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"driver (Tune loop, searcher, storage, heartbeat)": time.process_time()}
+    for pid in _descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        own, reaped = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) +
+                                                                   int(fields[14])) / tick
+        label = _title(cmd)
+        out[label] = out.get(label, 0.0) + own
+        if reaped:
+            key = "exited children (reaped by the processes above)"
+            out[key] = out.get(key, 0.0) + reaped
+    return out
 
 
 def _ts(dt: datetime.datetime | None) -> float | None:
@@ -114,25 +169,27 @@ def _ts(dt: datetime.datetime | None) -> float | None:
 
 
 def timelines(study: Any) -> list[dict[str, Any]]:
-    """Per trial: driver ask/tell and worker start/end (epoch seconds), and its parts."""
+    """Per trial: driver ask/tell and worker start/end (epoch seconds), and its parts. A trial
+    ASHA stopped has no final report: its end is its tell."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
         rows.append({
             "number": t.number, "status": a.get("status"), "reference": a.get("reference"),
             "ask": _ts(t.datetime_start), "tell": _ts(t.datetime_complete),
-            "start": a.get("t_start"), "end": a.get("t_end"), "seconds": a.get("seconds"),
+            "start": a.get("t_start"), "end": a.get("t_end", _ts(t.datetime_complete)),
+            "seconds": a.get("seconds"), "cpu": a.get("cpu_seconds"),
             "cost": a.get("seconds_cost"), "train": a.get("seconds_train"),
             "steps": a.get("steps"), "copy_of": a.get("copy_of"),
         })  # fmt: skip
     return rows
 
 
-def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float,
-              concurrency: int) -> dict[str, float]:  # fmt: skip
+def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float, concurrency: int,
+              ray: dict[str, float]) -> dict[str, float]:  # fmt: skip
     """Wall-time split of one search (see the module docstring)."""
     ran = [r for r in rows if r["start"] is not None and r["end"] is not None]
-    wall = t_end - t_begin
+    wall = ray["ray.init"] + (t_end - t_begin) + ray["ray.shutdown"]
     trial_sum = sum(r["end"] - r["start"] for r in ran)
     launches = [r["start"] - r["ask"] for r in ran if r["ask"] is not None]
     tells = [r["tell"] - r["end"] for r in ran if r["tell"] is not None]
@@ -140,24 +197,40 @@ def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float,
     first_start = min(r["start"] for r in ran)
     last_end = max(r["end"] for r in ran)
     last_tell = max(r["tell"] for r in rows if r["tell"] is not None)
-    within = [(r["seconds"] or 0) - (r["cost"] or 0) - (r["train"] or 0) for r in ran]
+    within = [r["seconds"] - (r["cost"] or 0) - (r["train"] or 0) for r in ran
+              if r["seconds"] is not None]  # fmt: skip
     overhead = wall - trial_sum / concurrency
+    by_start = sorted(ran, key=lambda r: r["start"])  # the first `concurrency` start workers
+
+    def warmup(r: dict[str, Any]) -> float:  # launch + the rest of run_trial + cost
+        rest = 0.0 if r["seconds"] is None else r["seconds"] - (r["cost"] or 0) - (r["train"] or 0)
+        return (r["start"] - r["ask"]) + rest + (r["cost"] or 0)
+
+    firsts, laters = by_start[:concurrency], [r for r in by_start[concurrency:] if r["cost"]]
     return {
-        "wall": wall,
+        "wall (Ray start + run_search + Ray shutdown)": wall,
+        "Ray start": ray["ray.init"],
         "trials run in workers": len(ran),
         "sum of trial seconds (worker start to end)": trial_sum,
         "of which cost measurement": sum(r["cost"] or 0 for r in ran),
         "of which proxy training (data, model, steps, validation)": sum(r["train"] or 0
                                                                         for r in ran),
-        "of which the rest of run_trial": sum(within),
-        "run_search start -> first ask (storage, study, Ray start, Tune setup)":
-            first_ask - t_begin,
+        "of which the rest of run_trial (spec validation, ...)": sum(within),
+        "of which in stopped trials (no breakdown)": sum(r["end"] - r["start"] for r in ran
+                                                       if r["seconds"] is None),
+        "CPU seconds of the trials (finished ones)": sum(r["cpu"] or 0 for r in ran),
+        "run_search start -> first ask (storage, study, queue, Tune setup)": first_ask - t_begin,
         "first ask -> first trial starts in a worker": first_start - first_ask,
         "launch: ask -> worker start, median": statistics.median(launches),
         "launch: ask -> worker start, max": max(launches),
         "report: worker end -> tell, median": statistics.median(tells) if tells else 0.0,
+        "first trial in a new worker: launch + rest + cost, mean":
+            statistics.mean(warmup(r) for r in firsts),
+        "later costed trial: launch + rest + cost, median":
+            statistics.median(warmup(r) for r in laters) if laters else 0.0,
         "last trial ends -> last tell": last_tell - last_end,
-        "last tell -> run_search returns (Ray shutdown, summary)": t_end - last_tell,
+        "last tell -> run_search returns (Tune teardown, summary)": t_end - last_tell,
+        "Ray shutdown": ray["ray.shutdown"],
         "overhead: wall - trial seconds / concurrency": overhead,
         "overhead share of wall": overhead / wall,
     }  # fmt: skip
@@ -187,18 +260,26 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print("fresh worker probe ...", file=sys.stderr, flush=True)
         out["fresh_worker"] = run_probe(args.preset, os.path.join(tmp, "probe-cache"))
-        print("ray start ...", file=sys.stderr, flush=True)
-        out["ray"] = time_ray_start(spec.concurrency * spec.cpus_per_trial)
         os.environ["UNETMM_CACHE_DIR"] = os.path.join(tmp, "cache")
         url = f"sqlite:///{tmp}/search.db"
         print(f"search ({spec.n_trials} trials, concurrency {spec.concurrency}) ...",
               file=sys.stderr, flush=True)  # fmt: skip
+        import ray
+
+        ray_start = start_ray(spec.concurrency * spec.cpus_per_trial)
+        cpu0 = process_cpu()
         t_begin = time.time()
-        run_search(spec, url, console=Console(quiet=True))
+        run_search(spec, url, console=Console(quiet=True))  # uses the Ray started above
         t_end = time.time()
+        cpu1 = process_cpu()
+        t0 = time.perf_counter()
+        ray.shutdown()
+        out["ray"] = {"ray.init": ray_start, "ray.shutdown": time.perf_counter() - t0}
+        out["cpu"] = {k: v - cpu0.get(k, 0.0) for k, v in cpu1.items()}
+        out["search_wall"] = t_end - t_begin
         study = optuna.load_study(study_name=spec.name, storage=url)
         out["trials"] = timelines(study)
-    out["breakdown"] = breakdown(out["trials"], t_begin, t_end, spec.concurrency)
+    out["breakdown"] = breakdown(out["trials"], t_begin, t_end, spec.concurrency, out["ray"])
     out["load_end"] = os.getloadavg()
     report(out, spec)
     if args.json:
@@ -215,9 +296,16 @@ def report(out: dict[str, Any], spec: Any) -> None:
     print("\nfresh worker (new process, 1 thread)\n| step | s |\n|---|---|")
     for key, value in out["fresh_worker"].items():
         print(f"| {key} | {value:.2f} |")
-    print("\nlocal Ray on its own\n| step | s |\n|---|---|")
+    print("\nlocal Ray (started and stopped around run_search, which uses it as it is)")
+    print("| step | s |\n|---|---|")
     for key, value in out["ray"].items():
         print(f"| {key} | {value:.2f} |")
+    wall = out["search_wall"]
+    print(f"\nCPU seconds during run_search ({wall:.0f} s wall, "
+          f"{spec.concurrency * spec.cpus_per_trial} CPUs for trials)")
+    print("| processes | CPU s | share of one core |\n|---|---|---|")
+    for key, value in sorted(out["cpu"].items(), key=lambda kv: -kv[1]):
+        print(f"| {key} | {value:.1f} | {value / wall:.1%} |")
     t0 = min(r["ask"] for r in out["trials"] if r["ask"] is not None)
     print("\ntrials (seconds from the first ask; launch = ask -> worker start; report = worker "
           "end -> tell)")  # fmt: skip
