@@ -27,6 +27,8 @@ _EXPORTS = {
     "proxy_arch": "trainers.proxy",
     "train_and_eval": "trainers.proxy",
     "TrainResult": "trainers.train",
+    "TASKS": "trainers.tasks",
+    "TaskKind": "trainers.tasks",
     "export_onnx": "trainers.onnx_export",
     "check_onnx": "trainers.onnx_export",
 }
