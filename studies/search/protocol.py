@@ -61,7 +61,6 @@ class TrialSettings:
     budget: Any  # trainers.config.ProxyBudget
     seed: int
     threads: int
-    device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
     score_cache: bool = True  # read and write the persistent score cache
     device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
 
