@@ -21,7 +21,9 @@ Per sampler, mean and spread over seeds:
 - wall time per run, and trials trained / served by the score cache / copied / infeasible.
 
 Each finished run is written to the JSON at once; a re-run skips the runs already there
-(``--fresh`` starts over); studies live in ``--workdir``.
+(``--fresh`` starts over) and writes the summary, table and PNG again; studies live in
+``--workdir``. The JSON names the commits that ran and each sampler's factory (its defaults).
+"same as random": per seed, how many leading trials proposed exactly random's designs.
 
     PYTHONPATH=. python benchmarks/search_quality.py                       # all samplers, 3 seeds
     PYTHONPATH=. python benchmarks/search_quality.py --samplers tpe random --trials 16
@@ -184,7 +186,22 @@ def summarize(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     base = (out.get(BASELINE) or {}).get("hv", {}).get("mean")
     for s in out.values():
         s["hv_ratio_to_random"] = s["hv"]["mean"] / base if base else None
+    for sampler, s in out.items():  # how much of the run random sampling drew as well
+        s["same_as_random"] = [_same_prefix(r, runs.get(f"{BASELINE}/seed{r['seed']}"))
+                               for r in by_sampler[sampler]]  # fmt: skip
     return out
+
+
+def _same_prefix(run: dict[str, Any], random_run: dict[str, Any] | None) -> int | None:
+    """Leading trials of ``run`` that propose the same design as random's run of its seed."""
+    if random_run is None:
+        return None
+    n = 0
+    for a, b in zip(run["trials"], random_run["trials"]):
+        if a["arch"] != b["arch"]:
+            break
+        n += 1
+    return n
 
 
 def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
@@ -227,7 +244,8 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
 
     table = Table(title=f"search quality: {trials} trials a run (3 references included)")
     for col in ("sampler", "seeds", "HV mean", "HV std", "HV / random", "best PSNR M_sc<=0.25MiB",
-                "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible"):
+                "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible",
+                "same as random"):
         table.add_column(col, justify="left" if col == "sampler" else "right")
     fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)  # noqa: E731
     for sampler, s in sorted(summary.items()):
@@ -239,6 +257,7 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
             f"{fmt(b['mean'], '.2f')} [{fmt(b['min'], '.2f')}, {fmt(b['max'], '.2f')}]",
             f"{sum(bool(x) for x in beats)}/{len(beats)}", fmt(s["wall_s"]["mean"], ".0f"),
             str(c["trained"]), str(c["score_cached"]), str(c["copies"]), str(c["infeasible"]),
+            "/".join(str(x) for x in s["same_as_random"]),
         )  # fmt: skip
     console = Console(width=200)
     console.print(table)
@@ -299,31 +318,37 @@ def main() -> None:
         raise SystemExit(f"{args.json} holds runs with other settings {data['settings']}; "
                          "use --fresh or another --json")  # fmt: skip
     runs = data.get("runs", {})
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level=logging.ERROR,
-             log_to_driver=False)  # fmt: skip
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
+                            capture_output=True, check=False).stdout.strip()  # fmt: skip
+    todo = [(s, m) for s in args.seeds for m in args.samplers if f"{m}/seed{s}" not in runs]
+    commits = {**data.get("commits", {}),
+               **({commit: sorted({f"{m}/seed{s}" for s, m in todo})} if todo else {})}  # fmt: skip
+
+    def save() -> None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "settings": settings, "commits": commits,
+            "samplers": sampler_sources(sorted({r["sampler"] for r in runs.values()})),
+            "runs": runs, "summary": summarize(runs)}, indent=1))  # fmt: skip
+
+    if todo:
+        for key, value in RAY_ENV.items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        ray.init(address="local", num_cpus=1, include_dashboard=False,
+                 logging_level=logging.ERROR, log_to_driver=False)  # fmt: skip
     try:
-        for seed in args.seeds:  # seed-major: a seed's designs are cached for the next sampler
-            for sampler in args.samplers:
-                key = f"{sampler}/seed{seed}"
-                if key in runs:
-                    continue
-                runs[key] = run_one(sampler, seed, args, url)
-                r = runs[key]
-                hv = r["hv_curve"][-1] if r["hv_curve"] else 0.0
-                print(f"{key}: HV {hv:.3f}, {r['counts']}, {r['wall_s']:.0f} s"
-                      + (f", {r['error']}" if r["error"] else ""), flush=True)  # fmt: skip
-                commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
-                                        capture_output=True, check=False).stdout.strip()
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps({
-                    "settings": settings, "commit": commit,
-                    "samplers": sampler_sources(sorted({r["sampler"] for r in runs.values()})),
-                    "runs": runs, "summary": summarize(runs)}, indent=1))  # fmt: skip
+        for seed, sampler in todo:  # seed-major: a seed's designs are cached for the next one
+            key = f"{sampler}/seed{seed}"
+            runs[key] = r = run_one(sampler, seed, args, url)
+            hv = r["hv_curve"][-1] if r["hv_curve"] else 0.0
+            print(f"{key}: HV {hv:.3f}, {r['counts']}, {r['wall_s']:.0f} s"
+                  + (f", {r['error']}" if r["error"] else ""), flush=True)  # fmt: skip
+            save()
     finally:
-        ray.shutdown()
+        if todo:
+            ray.shutdown()
+    save()
     summary = summarize(runs)
     plot(runs, args.png)
     print_table(summary, args.trials)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from nas.backbones import NAFNetConfig, UNetConfig, nafnet_gopro, nafnet_sidd
+from nas.backbones import NAFNetConfig, UNetConfig, mscan_tiny, nafnet_gopro, nafnet_sidd
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.model import build_model
@@ -24,10 +24,12 @@ from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
 BACKBONE_PRESETS: Registry[Callable[[], object]] = Registry("backbone preset")
 BACKBONE_PRESETS.register("nafnet-sidd")(nafnet_sidd)
 BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
+BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
 BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
 BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
 BACKBONE_PRESETS.register("unet-w32-d5")(lambda: UNetConfig(width=32, depth=5))
+BACKBONE_PRESETS.register("mscan-tiny")(mscan_tiny)
 
 
 def backbone_preset(name: str) -> object:

@@ -122,7 +122,7 @@ def test_summary_ranks_spread_and_rank_correlations(tmp_path):
     assert stored["designs"][0]["confirmed"] == {"0": 30.5, "1": 30.7}
 
 
-def test_export_ranks_by_confirmed_scores_and_falls_back_to_proxy(tmp_path):
+def test_export_ranks_by_confirmed_scores_and_falls_back_to_proxy(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 's.db'}"
     source, _ = _source_and_linked(url)
     assert load_study(str(tmp_path / "s.db")).study_name == "src"  # the linked one is no choice
@@ -137,6 +137,10 @@ def test_export_ranks_by_confirmed_scores_and_falls_back_to_proxy(tmp_path):
     (fallback,) = export_study(source, tmp_path / "b", budgets={"m_sc": 0.1 * MIB})
     assert fallback.scores == "proxy" and fallback.pick.point.number == 1
     assert "no confirmed design fits the budgets" in fallback.card.read_text()
+    assert main(["export", str(tmp_path / "s.db"), "--max-m-sc", "0.25MiB", "--out",
+                 str(tmp_path / "c")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("ranked by confirmed PSNR (unetmm confirm)\n#1 trial 3 ")
 
 
 def test_report_shows_the_confirmed_section(tmp_path):

@@ -73,8 +73,11 @@ print(json.dumps([[t.number, t.state.name, t.user_attrs, arch(t)] for t in study
 """
     other = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env, check=True)
     rows = json.loads(other.stdout)
-    assert len(rows) == 8
-    complete = [(attrs, arch) for _, state, attrs, arch in rows if state == "COMPLETE"]
+    judged = [a for _, _, a, _ in rows if a["status"] != "infeasible" and "copy_of" not in a]
+    assert len(judged) == 8  # n_trials: infeasible proposals and copies are extra
+    assert "8 design(s) judged this run" in done.stdout
+    complete = [(attrs, arch) for _, state, attrs, arch in rows
+                if state == "COMPLETE" and attrs["status"] == "complete"]  # fmt: skip
     assert complete
     for attrs, arch in complete:
         assert all(k in attrs for k in TRIAL_KEYS), sorted(attrs)
@@ -82,7 +85,7 @@ print(json.dumps([[t.number, t.state.name, t.user_attrs, arch(t)] for t in study
 
     listed = subprocess.run([OPTUNA, "trials", "--study-name", "quick", "--storage", url, "-f",
                              "json"], capture_output=True, text=True, env=env, check=True)  # fmt: skip
-    assert len(json.loads(listed.stdout)) == 8
+    assert len(json.loads(listed.stdout)) == len(rows)
     table = subprocess.run([OPTUNA, "trials", "--study-name", "quick", "--storage", url],
                            capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
     assert max(map(len, table.splitlines())) < 1250  # 2,028 when attributes held JSON; 1,137 now
