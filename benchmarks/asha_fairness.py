@@ -228,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         "objectives": list(objectives),
         "prefix_diff_db": prefix_diff,
         "rows": {label: r for label, r in rows},
-        "curves": {d.number: {"curve": d.curve, "stopped_at": d.stopped_at,
-                              "reference": d.reference, "costs": d.costs,
-                              "design": d.attrs.get("design")} for d in found},  # fmt: skip
+        "curves": {
+            d.number: {"curve": d.curve, "stopped_at": d.stopped_at, "reference": d.reference,
+                       "costs": d.costs, "design": d.attrs.get("design")}
+            for d in found
+        },
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))

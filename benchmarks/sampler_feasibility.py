@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 
 from nas.config import ArchConfig
 from studies.results import pareto
@@ -60,15 +61,23 @@ def stand_in(arch: ArchConfig) -> float:
     return 21.0 + 6.4 * (1 - math.exp(-kept / 120.0))
 
 
+def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
+    """``tpe`` or ``tpe:n_ei_candidates=128,gamma_=...`` -> (name, options); values are YAML."""
+    name, _, rest = text.partition(":")
+    options = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv)}
+    return name, options
+
+
 def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> dict[str, Any]:
+    name, options = parse_sampler(sampler)
     spec = load_spec(preset).with_overrides(n_trials=n_trials, seed=seed,
-                                            sampler={"name": sampler})  # fmt: skip
-    storage = open_storage(f"sqlite:///{folder / f'{sampler}-{seed}.db'}")
+                                            sampler={"name": name, **options})  # fmt: skip
+    storage = open_storage(f"sqlite:///{folder / f'{len(list(folder.iterdir()))}.db'}")
     study = prepare_study(spec, spec.name, storage)
     enqueue_references(study, spec)
     heartbeat = Heartbeat(storage, 60).start()
     searcher = StudySearcher(spec, spec.name, storage,
-                             make_sampler(sampler, seed, {}, n_trials), heartbeat)  # fmt: skip
+                             make_sampler(name, seed, options, n_trials), heartbeat)  # fmt: skip
     t0 = time.perf_counter()
     try:
         for i in range(n_trials):
@@ -97,8 +106,7 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
         "infeasible": statuses.count("infeasible"),
         "infeasible_after_10": (after.count("infeasible") / len(after)) if after else 0.0,
         "copies": sum("copy_of" in t.user_attrs for t in trials),
-        "front": [[r.point.value("psnr"), r.point.value("m_sc"), r.point.value("macs")]
-                  for r in front],  # fmt: skip
+        "front": [[r.point.value(o) for o in ("psnr", "m_sc", "macs")] for r in front],
         "seconds": time.perf_counter() - t0,
     }
 
@@ -130,19 +138,20 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(args.seeds):
                 rows.append(run(args.preset, sampler, seed, args.n_trials, Path(folder)))
                 r = rows[-1]
-                print(f"{sampler:>7} seed {seed}: {r['proposals']} proposals, "
+                print(f"{sampler} seed {seed}: {r['proposals']} proposals, "
                       f"{r['infeasible_after_10']:.0%} infeasible after 10, {r['copies']} copies, "
                       f"{r['seconds']:.0f} s", flush=True)  # fmt: skip
     hypervolumes(rows)
     base = statistics.mean(r["hv"] for r in rows if r["sampler"] == "random") or 1.0
     print(f"\n{args.preset}, {args.n_trials} judged designs, {args.seeds} seeds (mean)")
-    print(f"{'sampler':>8} {'proposals':>9} {'infeasible after 10':>20} {'copies':>6} "
+    print(f"{'sampler':<32} {'proposals':>9} {'infeasible after 10':>20} {'copies':>6} "
           f"{'HV / random':>11}")  # fmt: skip
     for sampler in args.samplers:
         mine = [r for r in rows if r["sampler"] == sampler]
-        mean = lambda k: statistics.mean(r[k] for r in mine)  # noqa: E731
-        print(f"{sampler:>8} {mean('proposals'):>9.1f} {mean('infeasible_after_10'):>20.0%} "
-              f"{mean('copies'):>6.1f} {mean('hv') / base:>11.2f}")  # fmt: skip
+        mean = {k: statistics.mean(r[k] for r in mine)
+                for k in ("proposals", "infeasible_after_10", "copies", "hv")}  # fmt: skip
+        print(f"{sampler:<32} {mean['proposals']:>9.1f} {mean['infeasible_after_10']:>20.0%} "
+              f"{mean['copies']:>6.1f} {mean['hv'] / base:>11.2f}")  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"preset": args.preset, "n_trials": args.n_trials,
                                            "rows": rows}, indent=1))  # fmt: skip

@@ -9,6 +9,7 @@ Layouts: all blocks take and return ``(N, C, H, W)`` tensors.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -40,12 +41,39 @@ class SimpleGate(nn.Module):
         return a * b
 
 
-class SimplifiedChannelAttention(nn.Module):
-    """NAFNet's SCA: global average pool, point-wise conv, multiply back onto the input."""
+class LocalAvgPool2d(nn.AdaptiveAvgPool2d):
+    """NAFNetLocal's test-time local pooling (TLC; Chu et al., "Revisiting Global Statistics
+    Aggregation for Improving Image Restoration"): on a map no larger than ``kernel`` (both sides)
+    the global mean ``(N, C, 1, 1)``, as ``nn.AdaptiveAvgPool2d(1)``; on a larger map the mean of
+    the ``kernel`` window (clipped to the map) at every position, stride 1, the border replicate-
+    padded back to ``(N, C, H, W)``. It is an ``AdaptiveAvgPool2d`` (output size 1) so cost
+    counters treat it as the pooling it replaces.
+    """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, kernel: tuple[int, int]) -> None:
+        super().__init__(1)
+        self.kernel = kernel
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        if self.kernel[0] >= h and self.kernel[1] >= w:
+            return F.adaptive_avg_pool2d(x, 1)
+        kh, kw = min(h, self.kernel[0]), min(w, self.kernel[1])
+        out = F.avg_pool2d(x, (kh, kw), stride=1)  # (N, C, H - kh + 1, W - kw + 1)
+        ph, pw = kh - 1, kw - 1
+        return F.pad(out, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+
+
+class SimplifiedChannelAttention(nn.Module):
+    """NAFNet's SCA: global average pool, point-wise conv, multiply back onto the input. With
+    ``pool_kernel`` the pool is ``LocalAvgPool2d`` (NAFNetLocal)."""
+
+    def __init__(self, channels: int, pool_kernel: tuple[int, int] | None = None) -> None:
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = nn.AdaptiveAvgPool2d(1) if pool_kernel is None else LocalAvgPool2d(pool_kernel)
         self.conv = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,9 +81,11 @@ class SimplifiedChannelAttention(nn.Module):
 
 
 class NAFBlock(nn.Module):
-    """NAFNet's nonlinear-activation-free block (Chen et al. 2022), channel count preserved."""
+    """NAFNet's nonlinear-activation-free block (Chen et al. 2022), channel count preserved;
+    ``pool_kernel``: local channel-attention pooling (see ``LocalAvgPool2d``)."""
 
-    def __init__(self, channels: int, dw_expand: int = 2, ffn_expand: int = 2) -> None:
+    def __init__(self, channels: int, dw_expand: int = 2, ffn_expand: int = 2,
+                 pool_kernel: tuple[int, int] | None = None) -> None:  # fmt: skip
         super().__init__()
         dw = channels * dw_expand
         ffn = channels * ffn_expand
@@ -63,7 +93,7 @@ class NAFBlock(nn.Module):
         self.conv1 = nn.Conv2d(channels, dw, 1)
         self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
         self.gate = SimpleGate()
-        self.sca = SimplifiedChannelAttention(dw // 2)
+        self.sca = SimplifiedChannelAttention(dw // 2, pool_kernel)
         self.conv3 = nn.Conv2d(dw // 2, channels, 1)
         self.norm2 = LayerNorm2d(channels)
         self.conv4 = nn.Conv2d(channels, ffn, 1)

@@ -192,7 +192,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
             f"{exc.start}); save it as UTF-8"
         ) from None
     try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506  (a safe loader)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader (libyaml when available)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise ConfigError(f"{what} {name!r} is not valid YAML: {first}") from None

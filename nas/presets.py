@@ -1,21 +1,35 @@
-"""Named architectures users can ask for on the command line and in study files."""
+"""Named architectures users can ask for on the command line, in study files and in Python.
+
+``backbone_preset("nafnet-sidd")`` gives a backbone config; ``list_models()``, ``model_config``
+and ``create_model`` name whole models (backbone preset + skip design) in timm's style.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import fnmatch
 from collections.abc import Callable
+from typing import Any
 
-from nas.backbones import NAFNetConfig, UNetConfig, nafnet_gopro, nafnet_sidd
+import torch
+
+from nas.backbones import NAFNetConfig, UNetConfig, mscan_tiny, nafnet_gopro, nafnet_sidd
 from nas.config import ArchConfig
-from nas.registry import Registry
+from nas.errors import ConfigError
+from nas.model import build_model
+from nas.registry import SKIP_DESIGNS, Registry
 from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
 
 BACKBONE_PRESETS: Registry[Callable[[], object]] = Registry("backbone preset")
 BACKBONE_PRESETS.register("nafnet-sidd")(nafnet_sidd)
 BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
+BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
 BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
 BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
 BACKBONE_PRESETS.register("unet-w32-d5")(lambda: UNetConfig(width=32, depth=5))
+BACKBONE_PRESETS.register("mscan-tiny")(mscan_tiny)
 
 
 def backbone_preset(name: str) -> object:
@@ -31,3 +45,60 @@ def reference_designs(backbone: object) -> dict[str, ArchConfig]:
         "none": ArchConfig(backbone, NoSkipsConfig()),
         "unetmm": ArchConfig(backbone, UNetMMConfig.paper(n)),
     }
+
+
+# -- models by name, in timm's style ---------------------------------------------------------
+def _model_names() -> dict[str, tuple[str, str]]:
+    """``"nafnet-sidd-unetmm"`` -> ``("nafnet-sidd", "unetmm")``: every backbone preset with
+    every skip design (registries may grow, so this is built on each call)."""
+    return {f"{b}-{d}": (b, d) for b in BACKBONE_PRESETS.names() for d in SKIP_DESIGNS.names()}
+
+
+def list_models(filter: str = "") -> list[str]:  # noqa: A002  (timm's name for it)
+    """Names ``create_model`` accepts, sorted: ``<backbone preset>-<skip design>``, e.g.
+    ``nafnet-sidd-full`` (NAFNet as published), ``nafnet-sidd-unetmm`` (the paper's UNet--).
+    ``filter`` is a shell-style pattern (``"nafnet-*-unetmm"``); empty lists all."""
+    names = sorted(_model_names())
+    return [n for n in names if fnmatch.fnmatchcase(n, filter)] if filter else names
+
+
+def model_config(name: str, **overrides: Any) -> ArchConfig:
+    """The ``ArchConfig`` of model ``name`` (see ``list_models``), with ``overrides`` applied to
+    the backbone or the skip design, whichever has the field (``width=64``,
+    ``aggregated_channels=128``). The ``unetmm`` design is the paper's point for the backbone's
+    depth; ``subset`` keeps E1 only unless ``stages`` says otherwise.
+    An unknown name or field, or a bad value, raises ``ConfigError`` naming it."""
+    names = _model_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"model: unknown name {name!r}{hint} (nas.list_models() lists all {len(names)})"
+        )
+    backbone_name, design = names[name]
+    backbone = backbone_preset(backbone_name)
+    backbone_fields = {f.name for f in dataclasses.fields(backbone)}  # type: ignore[arg-type]
+    skip_class = SKIP_DESIGNS.get(design)
+    skip_fields = {f.name for f in dataclasses.fields(skip_class)}
+    unknown = sorted(set(overrides) - backbone_fields - skip_fields)
+    if unknown:
+        raise ConfigError(
+            f"model {name}: {unknown[0]!r} is not a field of its backbone "
+            f"({', '.join(sorted(backbone_fields))}) or skip design "
+            f"({', '.join(sorted(skip_fields)) or 'none'})"
+        )
+    backbone = dataclasses.replace(  # type: ignore[type-var]
+        backbone, **{k: v for k, v in overrides.items() if k in backbone_fields}
+    )
+    refs = reference_designs(backbone)
+    skip = refs[design].skip if design in refs else skip_class()
+    skip = dataclasses.replace(skip, **{k: v for k, v in overrides.items() if k in skip_fields})
+    arch = ArchConfig(backbone, skip)
+    skip.validate(backbone.stage_channels)  # type: ignore[attr-defined]
+    return arch
+
+
+def create_model(name: str, **overrides: Any) -> torch.nn.Module:
+    """The model ``name`` (see ``list_models``) as a freshly initialised ``nn.Module``;
+    ``overrides`` as in ``model_config``: ``nas.create_model("nafnet-sidd-unetmm", iem_depth=2)``."""
+    return build_model(model_config(name, **overrides))

@@ -26,6 +26,10 @@ class BackboneConfig(Protocol):
         """Channels of E_1..E_N (shallowest first)."""
 
     @property
+    def stage_strides(self) -> tuple[int, ...]:
+        """The downsampling factor of E_1..E_N against the input (consecutive ones differ by 2)."""
+
+    @property
     def in_channels(self) -> int:
         """Channels of the input image."""
 

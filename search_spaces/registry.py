@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from nas.errors import ConfigError
 from nas.registry import Registry
 from search_spaces.bounds import SpaceBounds
 from search_spaces.candidate import Candidate
@@ -34,8 +35,25 @@ class SearchSpace:
 SPACES: Registry[SearchSpace] = Registry("search space")
 
 
+def _needs_backbone(suggest: Callable[[Any, SpaceBounds], Candidate]) -> Callable[..., Candidate]:
+    """``suggest`` that first checks the bounds know their backbone (a plain ``SpaceBounds()``
+    does not: every knob depends on the stage channels)."""
+
+    def checked(trial: Any, bounds: SpaceBounds) -> Candidate:
+        if not bounds.num_stages:
+            raise ConfigError(
+                "bounds: no stage_channels; apply the bounds to your backbone first: "
+                "SpaceBounds().for_backbone(backbone.stage_channels)"
+            )
+        return suggest(trial, bounds)
+
+    return checked
+
+
 def register_space(space: SearchSpace) -> SearchSpace:
-    return SPACES.register(space.name)(space)
+    """Add ``space``; its ``suggest`` refuses bounds without stage channels (one clear line)."""
+    checked = dataclasses.replace(space, suggest=_needs_backbone(space.suggest))
+    return SPACES.register(space.name)(checked)
 
 
 def get_space(name: str) -> SearchSpace:

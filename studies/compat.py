@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import json
 import os
 from collections.abc import Iterator
-import json
 from typing import Any
 
 import optuna

@@ -1,17 +1,30 @@
 """SIGTERM handled like Ctrl-C, so ``kill PID`` (or a scheduler's stop) ends a command cleanly.
 
+While a search runs its trials (``graceful_stop``), the first Ctrl-C or SIGTERM asks it to stop:
+Ray Tune stops the running trials (a stopper reads the request), the search fails and re-queues
+them and shuts Ray down; a second one stops at once. ``stop_requested`` tells afterwards that
+the run was cut short even when no trial was running at that moment.
+
 Ray's ``ray.init`` replaces the SIGTERM handler with one that exits at once (and Ray's C++ core
 prints a stack dump on the way out), leaving RUNNING trials and orphan workers behind.
 ``sigterm_as_interrupt`` installs a handler that does whatever SIGINT does at that moment: Ray
 Tune's graceful stop while a search runs (trials failed and re-queued, workers stopped), else a
 ``KeyboardInterrupt``. The CLI installs it for every command, and ``ray_session`` again after
 ``ray.init``.
+
+A scheduler often sends SIGTERM to every process of the job at once (``systemd``, Slurm,
+``timeout``, ``kill -TERM -PGID``), not to the search process alone. Ray already shields the
+processes it starts from Ctrl-C (SIGINT blocked); ``children_ignore_sigterm`` does the same for
+SIGTERM while a local Ray starts, so its servers and workers live on until the search has
+stopped its trials and shuts them down itself (``ray.shutdown`` ends them with SIGKILL after a
+second's grace).
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -37,3 +50,53 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_STOP = threading.Event()
+
+
+def stop_requested() -> bool:
+    """Whether Ctrl-C or SIGTERM asked the last ``graceful_stop`` block to stop."""
+    return _STOP.is_set()
+
+
+@contextlib.contextmanager
+def graceful_stop(notice: str = "") -> Iterator[threading.Event]:
+    """Inside the block the first Ctrl-C or SIGTERM only sets the event it yields (and prints
+    ``notice`` on stderr): the caller winds its work down. A second one raises
+    ``KeyboardInterrupt``. Main thread only; elsewhere the event is never set by a signal."""
+    _STOP.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield _STOP
+        return
+
+    def request(signum: int, frame: FrameType | None) -> None:
+        if _STOP.is_set():
+            raise KeyboardInterrupt
+        _STOP.set()
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield _STOP
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def children_ignore_sigterm() -> Iterator[None]:
+    """Processes started inside the block (and theirs) have SIGTERM blocked: it stays pending,
+    never delivered (a signal mask is inherited through fork and exec and kept by handlers).
+    This thread's own mask is restored afterwards. Main thread on POSIX only; else a no-op."""
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -25,6 +25,8 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     n_trials: 8                   # trials added by one run (a re-run adds as many again)
     concurrency: 2                # trials at once
     cpus_per_trial: 1
+    gpus_per_trial: 0             # GPUs per trial, fractional (0.25: four trials share one)
+    gpu_fallback: false           # true: without a GPU, run on the CPU (with a warning)
     early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
     recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
     seed: 0
@@ -277,6 +279,8 @@ class StudySpec(StrictModel):
     n_trials: int = Field(20, ge=1)
     concurrency: int = Field(2, ge=1)
     cpus_per_trial: int = Field(1, ge=1)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    gpu_fallback: bool = False
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
     recovery: RecoverySpec = RecoverySpec()
     seed: int = 0

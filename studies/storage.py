@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import re
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -278,7 +278,11 @@ def lost_reason(exc: BaseException) -> str | None:
         if isinstance(e, _LOST) or (isinstance(e, sqlalchemy.exc.DBAPIError)
                                     and e.connection_invalidated):  # fmt: skip
             return _first_line(e)
-        todo += [e.__cause__, e.__context__]
+        if isinstance(e, UnetmmError):  # already said in its own words
+            continue
+        todo.append(e.__cause__)
+        if not e.__suppress_context__:  # (``raise ... from None`` hides what it replaced)
+            todo.append(e.__context__)
     return None
 
 

@@ -14,6 +14,7 @@ import math
 import re
 
 from nas.errors import ConfigError
+from nas.units import format_bytes, format_count  # noqa: F401  (shown as studies.units.*)
 
 BYTE_UNITS: dict[str, int] = {
     "b": 1,
@@ -72,19 +73,3 @@ def parse_count(text: str | float, field: str = "count") -> int:
     if key not in COUNT_UNITS:
         raise ConfigError(f"{field}: unknown unit {unit!r} in {text!r}; use k, M, G or T (x1000)")
     return round(value * COUNT_UNITS[key])
-
-
-def format_bytes(n: float) -> str:
-    """``262144`` -> ``"256 KiB"``, ``3932160`` -> ``"3.75 MiB"`` (3 significant digits)."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f} B"
-
-
-def format_count(n: float) -> str:
-    """``16_065_000_000`` -> ``"16.1 G"``, ``29_159_715`` -> ``"29.2 M"`` (1000 base)."""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f}"

@@ -112,10 +112,16 @@ class TaskConfig(StrictModel):
     - ``denoise``: additive Gaussian noise of ``sigma`` on the 0-255 scale (not clipped);
     - ``deblur``: a ``blur`` kernel of ``kernel_size`` (odd): ``gaussian`` with ``blur_sigma``
       pixels, or ``motion``, a line of ``motion_length`` pixels at ``motion_angle`` degrees;
-    - ``sr``: bicubic downscale by ``scale`` then bicubic upscale back to the input size.
+    - ``sr``: bicubic downscale by ``scale`` then bicubic upscale back to the input size (the
+      UNet-- paper trains super-resolution "with the exact same network" as denoising, whose
+      output has its input's size: so the low-resolution input is upsampled first);
+    - ``matting``: predict a 1-channel alpha matte from an RGB image (L1 loss; scored by PSNR of
+      the alpha and SAD/MSE, see ``trainers.metrics``); unpaired or built-in images are
+      composited with procedural mattes (``trainers.mattes``), paired folders hold real ones.
+      The other fields do not apply.
     """
 
-    name: Literal["denoise", "deblur", "sr"] = "denoise"
+    name: Literal["denoise", "deblur", "sr", "matting"] = "denoise"
     sigma: float = Field(25.0, ge=0, le=255)
     blur: Literal["gaussian", "motion"] = "gaussian"
     kernel_size: int = Field(15, ge=3, le=63)
@@ -158,6 +164,13 @@ class DataConfig(StrictModel):
       ``input_pattern`` pairs with the file next to it whose name has ``target_pattern`` in its
       place (first occurrence). SIDD as downloaded (``<scene>/0001_NOISY_SRGB_010.PNG`` next to
       ``0001_GT_SRGB_010.PNG``): ``input_pattern: NOISY, target_pattern: GT``.
+
+    Matting (``task: {name: matting}``): unpaired folders (and ``builtin``) are photographs that
+    are composited in pairs with procedural mattes; with ``paired: true`` each folder holds a
+    real matting set: images under ``input_dir`` and alpha mattes under ``target_dir`` with the
+    same relative path up to the extension (P3M-10K: ``input_dir: blurred_image, target_dir:
+    mask``; RWP-636 and AM-2K style sets: ``image``/``alpha``), and optional trimaps (0 / 128 /
+    255) the same way under a sibling ``trimap`` folder: the unknown region of the SAD/MSE scores.
 
     ``val_limit`` keeps the first N validation images (sorted).
     """
@@ -250,6 +263,37 @@ class ProxyBudget(_Optim):
                 "eval_every": max(1, round(self.eval_every * factor)),
             }
         )
+
+
+class ProxyRuntime(StrictModel):
+    """How a proxy run executes, not what it computes: none of these fields changes a score
+    beyond float rounding, so none belongs in a study's fingerprint (``ProxyBudget`` does).
+
+    - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``
+      (``trainers.runtime.resolve_device``);
+    - ``channels_last``: NHWC tensors (oneDNN's depthwise convolutions run ~2.5x faster on CPU);
+    - ``fused_norm``: NAFNet's channel LayerNorm as one ``layer_norm`` kernel (instead of eight
+      element-wise ones) during training; fast together with ``channels_last`` only;
+    - ``fused_optimizer``: Adam(W)'s single-kernel implementation;
+    - ``compile``: ``torch.compile`` (inductor) the training forward; validation stays eager. On
+      CPU each new architecture costs a long compile (``benchmarks/proxy_speed.py``);
+    - ``autocast``: ``bf16`` mixed precision in the training forward (a GPU option: CPUs without
+      native bf16 run it many times slower).
+
+    The defaults are the fastest CPU combination whose PSNR matched eager float32 within 0.1 dB
+    in ``benchmarks/proxy_speed.py``.
+    """
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    channels_last: bool = True
+    fused_norm: bool = True
+    fused_optimizer: bool = True
+    compile: bool = False
+    autocast: Literal["off", "bf16"] = "off"
+
+
+EAGER = ProxyRuntime(channels_last=False, fused_norm=False, fused_optimizer=False)
+"""Today's proxy before ``ProxyRuntime``: eager float32, NCHW, unfused (the speed baseline)."""
 
 
 class Recipe(_Optim):

@@ -24,7 +24,8 @@ training starts (a search runs it before its first trial).
 Training batches are a pure function of ``(seed, step)``: the images, crop positions, flips and
 the degradation noise of step k never depend on earlier steps, so a resumed run sees exactly the
 batches an uninterrupted one would. Validation pairs are built once per process (``validation_set``
-is cached) with fixed-seed noise, so scores compare across trials.
+is cached) with fixed-seed noise, so scores compare across trials; the training images are decoded
+once per process too (``train_source`` is cached), so a Ray worker prepares its data once.
 """
 
 from __future__ import annotations
@@ -253,15 +254,15 @@ def check_data(data: DataConfig, field: str = "data") -> None:
         )
 
 
-@lru_cache(maxsize=4)
-def _builtin_train() -> ImageSource:
-    """The built-in training photographs, decoded once per process."""
-    return open_source(BUILTIN, DataConfig(), "data.train", BUILTIN_TRAIN)
-
-
 def train_source(data: DataConfig) -> ImageSource:
-    if data.train == BUILTIN:
-        return _builtin_train()
+    """The training images ``data`` names, one ``ImageSource`` per process and training data
+    (the validation fields do not matter): a worker's later trials reuse the images its first
+    trial decoded. A folder's files are listed on the first call."""
+    return _train_source(data.model_copy(update={"val": data.train, "val_limit": None}))
+
+
+@lru_cache(maxsize=2)
+def _train_source(data: DataConfig) -> ImageSource:
     return open_source(data.train, data, "data.train", BUILTIN_TRAIN)
 
 
@@ -329,26 +330,40 @@ class TrainStream:
 
 @dataclasses.dataclass(frozen=True)
 class ValSet:
-    """Validation pairs: one ``(1, 3, H, W)`` tensor per image, or one stacked batch when all
-    share a size (``batched``)."""
+    """Validation pairs: one ``(1, C, H, W)`` tensor per image, or one stacked batch when all
+    share a size (``batched``). ``trimaps`` (matting; empty when there are none) are ``(1, 1, H,
+    W)`` maps of 0 / 0.5 / 1 aligned with the targets. ``baseline``: the do-nothing prediction
+    (None: the input itself, as in restoration; a number: that constant, as 0.5 for an alpha)."""
 
     names: tuple[str, ...]
     inputs: tuple[torch.Tensor, ...]
     targets: tuple[torch.Tensor, ...]
+    trimaps: tuple[torch.Tensor, ...] = ()
+    baseline: float | None = None
 
     @functools.cached_property
     def input_psnr(self) -> float:
-        """Mean PSNR of the degraded inputs themselves: the baseline a model must beat."""
-        return float(torch.cat([psnr(i, t) for i, t in self.batches()]).mean())
+        """Mean PSNR of the do-nothing prediction (``baseline``): the floor a model must beat."""
+        scores = []
+        for inp, target, _ in self.items():
+            guess = inp if self.baseline is None else torch.full_like(target, self.baseline)
+            scores.append(psnr(guess, target))
+        return float(torch.cat(scores).mean())
 
     @property
     def batched(self) -> bool:
         return len({t.shape for t in self.targets}) == 1 and len(self.targets) > 1
 
-    def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def items(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """``(input, target, trimap or None)`` batches: one stacked batch when ``batched``."""
+        trimaps = self.trimaps or (None,) * len(self.targets)
         if self.batched:
-            return [(torch.cat(self.inputs), torch.cat(self.targets))]
-        return list(zip(self.inputs, self.targets))
+            tri = torch.cat(self.trimaps) if self.trimaps else None
+            return [(torch.cat(self.inputs), torch.cat(self.targets), tri)]
+        return list(zip(self.inputs, self.targets, trimaps))
+
+    def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(inp, target) for inp, target, _ in self.items()]
 
 
 def _center(img: Array, size: int | None) -> Array:

@@ -40,8 +40,22 @@ def _sample_side(model: SkipUNet, at_least: int = 64) -> int:
     return side - 2 if model.backbone.pads_input else side  # not a multiple: keeps the pad
 
 
+class OnnxUnsupported(UnetmmError):
+    """The model computes something from its input's size that a traced graph cannot follow."""
+
+
 def export_onnx(model: SkipUNet, path: str | Path, opset: int = OPSET) -> Path:
-    """Write ``model`` (eval mode) to ``path`` with dynamic batch/height/width axes."""
+    """Write ``model`` (eval mode) to ``path`` with dynamic batch/height/width axes. Raises
+    ``OnnxUnsupported`` for NAFNetLocal (``tlc_train_size``): whether and how wide it pools
+    locally depends on the input size, which a traced graph fixes at the sample's."""
+    from nas.blocks import LocalAvgPool2d
+
+    if any(isinstance(m, LocalAvgPool2d) for m in model.modules()):
+        raise OnnxUnsupported(
+            "onnx: NAFNetLocal's pooling window depends on the input size, which an ONNX graph "
+            "with dynamic axes cannot follow; export the same weights without "
+            "backbone.tlc_train_size (plain NAFNet: equal outputs up to 1.5x the training size)"
+        )
     path = Path(path)
     side = _sample_side(model)
     sample = torch.rand(1, model.backbone.in_channels, side, side)

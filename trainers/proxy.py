@@ -7,9 +7,14 @@ aggregated channels, target stage and IEM depth (``UNetMMConfig.with_absolute_ch
 ratios (ratios applied to a width-16 proxy leave E1 one channel and score a different design).
 Full / none / subset designs carry over unchanged.
 
-``train_and_eval`` trains from a fixed seed with NAFNet's PSNR loss, Adam(W) and cosine annealing
-(paper Sec. 4.1) for ``budget.steps`` steps, evaluates every ``budget.eval_every`` steps (and at
-the end) and hands each score to ``callback(step, psnr)``; a True return stops the run early.
+``train_and_eval`` trains from a fixed seed with the task's loss (NAFNet's PSNR loss for
+restoration, L1 for matting), Adam(W) and cosine annealing (paper Sec. 4.1) for ``budget.steps``
+steps, evaluates every ``budget.eval_every`` steps (and at the end) and hands each validation PSNR
+to ``callback(step, psnr)``; a True return stops the run early. For matting the PSNR is that of
+the predicted alpha (data range 1), so studies rank matting designs unchanged; the task's other
+scores (SAD, MSE, ...) are in ``ProxyResult.metrics``. How the steps execute (device, memory
+format, fused kernels, compile) is a ``ProxyRuntime``, kept apart from the budget: it changes
+scores by float rounding only.
 """
 
 from __future__ import annotations
@@ -22,13 +27,12 @@ from typing import Any
 
 import torch
 
-from nas.backbones import NAFNetConfig, UNetConfig
+from nas.backbones import MSCANConfig, NAFNetConfig, UNetConfig
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.model import build_model
 from nas.registry import Registry
-from trainers.config import DataConfig, ProxyBudget, TaskConfig
-from trainers.data import TrainStream, train_source, validation_set
+from trainers.config import DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.loop import (
     TrainingDiverged,
     compute_settings,
@@ -37,10 +41,13 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
+from trainers.runtime import Executor
+from trainers.tasks import TASKS
 
 __all__ = [
     "PROXY_BACKBONES",
     "ProxyResult",
+    "ProxyRun",
     "TrainingDiverged",
     "default_proxy_backbone",
     "proxy_arch",
@@ -62,6 +69,13 @@ def _nafnet_proxy(target: NAFNetConfig) -> NAFNetConfig:
 @PROXY_BACKBONES.register("unet")
 def _unet_proxy(target: UNetConfig) -> UNetConfig:
     return dataclasses.replace(target, width=PROXY_WIDTH, pad_input=True)
+
+
+@PROXY_BACKBONES.register("mscan")
+def _mscan_proxy(target: MSCANConfig) -> MSCANConfig:
+    """Half the channels (at least 2), one block a stage; the same head and MLP ratios."""
+    dims = tuple(max(2, c // 2) for c in target.embed_dims)
+    return dataclasses.replace(target, embed_dims=dims, depths=(1,) * len(dims))
 
 
 def default_proxy_backbone(target: Any | None = None) -> Any:
@@ -92,7 +106,11 @@ def proxy_arch(target: ArchConfig, proxy_backbone: Any | None = None) -> ArchCon
 class ProxyResult:
     """A proxy run's outcome. ``psnr``/``ssim``: the last evaluation (at ``steps``);
     ``curve``: (step, val PSNR) of every evaluation; ``stopped``: the callback ended it early;
-    ``input_psnr``: the degraded validation inputs' own PSNR (the baseline)."""
+    ``input_psnr``: the do-nothing prediction's PSNR (the degraded input; matting: alpha 0.5);
+    ``metrics``: every score of the last evaluation (``psnr``, ``ssim`` and the task's own, e.g.
+    matting's ``sad``, ``mse``, ``sad_unknown``, ``mse_unknown``; see ``trainers.tasks``).
+    ``seconds`` is the whole run, of which ``seconds_setup`` went to data and model preparation
+    and ``seconds_eval`` to validation."""
 
     psnr: float
     ssim: float
@@ -101,6 +119,70 @@ class ProxyResult:
     curve: list[tuple[int, float]]
     stopped: bool = False
     input_psnr: float = math.nan
+    seconds_setup: float = 0.0
+    seconds_eval: float = 0.0
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class ProxyRun:
+    """One proxy run, advanced a step at a time (``train_and_eval`` drives one to the end; a
+    benchmark can interleave several). Building it prepares the task's data (cached per
+    process: see ``trainers.data``) and the model from ``seed`` without touching the caller's
+    torch RNG; ``runtime`` (default ``ProxyRuntime()``) says how the steps execute
+    (``trainers.runtime.Executor``)."""
+
+    def __init__(self, arch: ArchConfig, task: TaskConfig, budget: ProxyBudget,
+                 data: DataConfig, seed: int = 0,
+                 runtime: ProxyRuntime | None = None) -> None:  # fmt: skip
+        t0 = time.perf_counter()
+        self.budget, self.kind = budget, TASKS.get(task.name)
+        self.kind.check_model(arch.backbone, task.name)  # from the config, before building
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(arch)
+        self.val = self.kind.validation(data, task, budget.val_crop)
+        self.stream = self.kind.stream(data, task, budget.crop, budget.batch, seed)
+        self.executor = Executor.build(model, runtime or ProxyRuntime())
+        self.optimizer = make_optimizer(self.executor.model.parameters(), budget,
+                                        fused=self.executor.runtime.fused_optimizer)  # fmt: skip
+        self.scheduler = make_scheduler(self.optimizer, budget, budget.steps)
+        self.step, self.curve = 0, []
+        self.scores: dict[str, float] = {}
+        self.seconds_setup, self.seconds_eval = time.perf_counter() - t0, 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.budget.steps
+
+    def advance(self) -> float | None:
+        """One training step; returns the validation PSNR when this step is evaluated (every
+        ``eval_every`` steps and the last), else None. Raises ``TrainingDiverged``."""
+        ex, step = self.executor, self.step + 1
+        inp, target = ex.inputs(*self.stream.batch_at(step - 1))
+        train_step(ex.train_forward, self.optimizer, self.scheduler, inp, target, step,
+                   self.kind.loss, ex.precision)  # fmt: skip
+        self.step = step
+        if step % self.budget.eval_every and step != self.budget.steps:
+            return None
+        t0 = time.perf_counter()
+        self.scores = evaluate(ex.model, self.val, step, self.kind.scores, ex.memory_format)
+        self.seconds_eval += time.perf_counter() - t0
+        self.curve.append((step, self.scores["psnr"]))
+        return self.scores["psnr"]
+
+    def result(self, seconds: float, stopped: bool = False) -> ProxyResult:
+        return ProxyResult(
+            psnr=self.scores.get("psnr", math.nan),
+            ssim=self.scores.get("ssim", math.nan),
+            seconds=seconds,
+            steps=self.step,
+            curve=list(self.curve),
+            stopped=stopped,
+            input_psnr=self.val.input_psnr,
+            seconds_setup=self.seconds_setup,
+            seconds_eval=self.seconds_eval,
+            metrics=dict(self.scores),
+        )
 
 
 def train_and_eval(
@@ -111,42 +193,26 @@ def train_and_eval(
     callback: Callable[[int, float], bool | None] | None = None,
     threads: int | None = None,
     seed: int = 0,
+    runtime: ProxyRuntime | None = None,
 ) -> ProxyResult:
     """Train ``arch`` (build it as given; see ``proxy_arch``) for ``budget`` and score it.
 
     ``callback(step, val_psnr)`` runs after every evaluation; returning True stops the run
     (``stopped=True``, the last score); its exceptions propagate unchanged. ``threads`` sets
-    ``torch.set_num_threads`` for the run (see ``trainers.loop.compute_settings``). The caller's
-    torch RNG state is left untouched.
-    Raises ``TrainingDiverged`` on a NaN/inf loss or validation score.
+    ``torch.set_num_threads`` for the run (see ``trainers.loop.compute_settings``); ``runtime``
+    (default ``ProxyRuntime()``) how the steps execute, which changes scores by float rounding
+    only. The caller's torch RNG state is left untouched.
+    Raises ``TrainingDiverged`` on a NaN/inf loss or validation score, ``ConfigError`` for a
+    device this machine lacks.
     """
     data = data if data is not None else DataConfig()
     t0 = time.perf_counter()
-    with compute_settings(threads), torch.random.fork_rng(devices=[]):
-        val = validation_set(data, task, budget.val_crop)
-        stream = TrainStream(train_source(data), task, budget.crop, budget.batch, seed)
-        torch.manual_seed(seed)
-        model = build_model(arch)
-        optimizer = make_optimizer(model.parameters(), budget)
-        scheduler = make_scheduler(optimizer, budget, budget.steps)
-        curve: list[tuple[int, float]] = []
-        score, structure, stopped, step = math.nan, math.nan, False, 0
-        for step in range(1, budget.steps + 1):
-            inp, target = stream.batch_at(step - 1)
-            train_step(model, optimizer, scheduler, inp, target, step)
-            if step % budget.eval_every and step != budget.steps:
-                continue
-            score, structure = evaluate(model, val, step)
-            curve.append((step, score))
-            if callback is not None and callback(step, score):
+    with compute_settings(threads):
+        run = ProxyRun(arch, task, budget, data, seed, runtime)
+        stopped = False
+        while not run.done:
+            score = run.advance()
+            if score is not None and callback is not None and callback(run.step, score):
                 stopped = True
                 break
-    return ProxyResult(
-        psnr=score,
-        ssim=structure,
-        seconds=time.perf_counter() - t0,
-        steps=step,
-        curve=curve,
-        stopped=stopped,
-        input_psnr=val.input_psnr,
-    )
+    return run.result(time.perf_counter() - t0, stopped)

@@ -43,7 +43,6 @@ from tqdm import tqdm
 from nas.errors import ConfigError
 from nas.model import build_model
 from trainers.config import TrainConfig
-from trainers.data import TrainStream, train_source, validation_set
 from trainers.loop import (
     compute_settings,
     evaluate,
@@ -51,6 +50,8 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
+from trainers.runtime import resolve_device
+from trainers.tasks import TASKS, Stream, TaskKind
 
 CKPT = re.compile(r"^ckpt_(\d{8})\.pt$")
 
@@ -59,7 +60,8 @@ CKPT = re.compile(r"^ckpt_(\d{8})\.pt$")
 class TrainResult:
     """Outcome of ``train``: final validation scores, per-step ``losses`` (index k = step k+1,
     including steps run before a resume), ``curve`` of (step, val PSNR), where things were
-    written, and ``resumed_from`` (the checkpoint step it continued from; 0 = fresh)."""
+    written, and ``resumed_from`` (the checkpoint step it continued from; 0 = fresh);
+    ``metrics``: every final score (the task's own too: matting's ``sad``, ``mse``, ...)."""
 
     psnr: float
     ssim: float
@@ -73,6 +75,7 @@ class TrainResult:
     resumed_from: int = 0
     onnx: Path | None = None
     onnx_max_abs_diff: float | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
@@ -210,11 +213,12 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     and ``TrainingDiverged`` (NaN/inf loss or validation score)."""
     r = config.recipe
     out_dir = Path(config.out_dir)
-    if r.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("recipe.device: cuda is not available on this machine; use cpu")
+    resolve_device(r.device, "recipe.device")  # ConfigError before any work without a GPU
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
-        val = validation_set(config.data, config.task, r.val_crop)
-        stream = TrainStream(train_source(config.data), config.task, r.crop, r.batch, r.seed)
+        kind = TASKS.get(config.task.name)
+        kind.check_model(config.arch.backbone, config.task.name)
+        val = kind.validation(config.data, config.task, r.val_crop)
+        stream = kind.stream(config.data, config.task, r.crop, r.batch, r.seed)
         run = _Run(config)
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume:  # only now: a bad config above leaves the old run untouched
@@ -225,13 +229,13 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
             run.restore(state)
         resumed_from = run.step
         _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
-        ckpt = _train_loop(run, stream, val, progress)
-        score, structure = evaluate(run.model, val, run.step)
+        ckpt = _train_loop(run, kind, stream, val, progress)
+        scores = evaluate(run.model, val, run.step, kind.scores)
         run.model.cpu()  # model.pt, ONNX export and check are CPU-side
     result = TrainResult(
-        psnr=score, ssim=structure, input_psnr=val.input_psnr, steps=run.step,
+        psnr=scores["psnr"], ssim=scores["ssim"], input_psnr=val.input_psnr, steps=run.step,
         seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
-        checkpoint=ckpt, resumed_from=resumed_from,
+        checkpoint=ckpt, resumed_from=resumed_from, metrics=scores,
     )  # fmt: skip
     _save_atomic({"arch": config.arch.to_dict(), "model": run.model.state_dict()},
                  out_dir / "model.pt")  # fmt: skip
@@ -245,7 +249,7 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     return result
 
 
-def _train_loop(run: _Run, stream: TrainStream, val: Any, progress: bool) -> Path:
+def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: bool) -> Path:
     r = run.config.recipe
     ckpt = checkpoints(run.out_dir)[-1][1] if run.step and checkpoints(run.out_dir) else None
     bar = tqdm(total=r.iterations, initial=run.step, desc="train", unit="step",
@@ -255,11 +259,12 @@ def _train_loop(run: _Run, stream: TrainStream, val: Any, progress: bool) -> Pat
         while run.step < r.iterations:
             step = run.step + 1
             inp, target = (t.to(r.device) for t in stream.batch_at(step - 1))
-            loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step)
+            loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step,
+                              kind.loss)
             run.losses.append(loss)
             run.step = step
             if step % r.eval_every == 0 or step == r.iterations:
-                run.curve.append((step, evaluate(run.model, val, step)[0]))
+                run.curve.append((step, evaluate(run.model, val, step, kind.scores)["psnr"]))
             if step % r.log_every == 0 or step == r.iterations:
                 window = run.losses[-r.log_every :]
                 postfix = {"loss": f"{sum(window) / len(window):.3f}"}
@@ -291,6 +296,7 @@ def _write_result(result: TrainResult, config: TrainConfig) -> None:
         "psnr": result.psnr,
         "ssim": result.ssim,
         "input_psnr": result.input_psnr,
+        "metrics": result.metrics,
         "seconds": result.seconds,
         "resumed_from": result.resumed_from,
         "checkpoint": result.checkpoint.name,

@@ -2,10 +2,15 @@
 
 A backbone is a U-Net without its skip connections. It owns, for ``N`` encoder stages:
 
-- ``stem(x)``: the input projection (identity where ``encoders[0]`` takes the image itself);
-- ``encoders[i](x) -> E_{i+1}`` with ``stage_channels[i]`` channels at ``H / 2**i``;
-- ``downs[i](E_{i+1})``: the map handed to the next stage (or to ``middle`` after the last);
-- ``middle(x)``: the bottleneck at ``H / 2**N``;
+- ``stem(x)``: the input projection (identity where ``encoders[0]`` takes the image itself; it
+  may also downsample: MSCAN's stem takes the image to ``H / 4``);
+- ``encoders[i](x) -> E_{i+1}`` with ``stage_channels[i]`` channels at ``H / stage_strides[i]``
+  (``2**i`` for NAFNet and the classic U-Net, ``4 * 2**i`` for MSCAN); consecutive stages differ
+  by a factor 2, which the UNet-- pixel (un)shuffles rely on;
+- ``downs[i](E_{i+1})``: the map handed to the next stage (or to ``middle`` after the last); it
+  must be a new tensor, not ``E_{i+1}`` itself, or a skip that keeps E_{i+1} would share the main
+  path's memory and the traced M_sc would not match the analytic one;
+- ``middle(x)``: the bottleneck (``H / 2**N`` for NAFNet and U-Net; MSCAN's at E_N's resolution);
 - ``ups[i](x)``: brings the deeper decoder map to stage ``i`` (channels and resolution of E_{i+1});
 - ``merge(i, x, skip)``: merges the skip input ``S_{i+1}`` (or ``None``: no skip at that stage)
   into the upsampled map its own way (add, concatenate, ...);
@@ -16,7 +21,9 @@ Contract for callers: ``forward`` of ``nas.model.SkipUNet`` calls these in U-Net
 each per forward pass; ``skip_present[i]`` (fixed at construction) says whether ``merge(i, ...)``
 receives a tensor of ``stage_channels[i]`` channels or ``None``. ``size_multiple`` is the factor the
 input's height and width must divide; a backbone with ``pads_input`` pads the input up to it and
-crops the output back, so any size works.
+crops the output back, so any size works. The backbone's *config* states the same facts without
+building anything: ``stage_channels``, ``stage_strides`` and ``size_multiple`` (the analytic M_sc
+reads them; tests check config and module agree).
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ from nas.protocols import BackboneConfig
 class BackboneConfigBase(ConfigBase):
     """Defaults of ``nas.protocols.BackboneConfig``: stage i at ``H / 2**i``, so inputs are
     padded (or must divide) to ``2**N``; the input is padded unless a config says otherwise."""
+
+    @property
+    def stage_strides(self) -> tuple[int, ...]:
+        """E_i is at ``H / 2**(i-1)``: the first stage runs at full resolution."""
+        return tuple(2**i for i in range(len(self.stage_channels)))  # type: ignore[attr-defined]
 
     @property
     def size_multiple(self) -> int:

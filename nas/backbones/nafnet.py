@@ -3,11 +3,18 @@
 Stages double the channels and halve the resolution with a stride-2 2x2 conv; the decoder goes
 back up with a point-wise conv + pixel shuffle and fuses a skip by addition. The input is padded
 to a multiple of ``2**N`` and the output cropped back; a global residual adds the input.
+
+``tlc_train_size`` (the training crop, e.g. ``[256, 256]``) makes it NAFNetLocal, as the official
+GoPro test configs build it: every block's channel attention pools over a window of 1.5x its
+map's size at the training size; on inputs up to 1.5x the training size that is the global
+pooling of plain NAFNet (same outputs), above it a local mean (``nas.blocks.LocalAvgPool2d``).
+The parameters are the same, so weights load either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,8 +36,10 @@ class NAFNetConfig(BackboneConfigBase):
     middle_blk_num: int = 12
     dec_blk_nums: tuple[int, ...] = (2, 2, 2, 2)
     img_channels: int = 3
+    tlc_train_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        tlc = self.tlc_train_size
         set_fields(
             self,
             width=int_field(self.width, "backbone.width", 1),
@@ -38,6 +47,12 @@ class NAFNetConfig(BackboneConfigBase):
             middle_blk_num=int_field(self.middle_blk_num, "backbone.middle_blk_num", 0),
             dec_blk_nums=ints_field(self.dec_blk_nums, "backbone.dec_blk_nums", 0),
             img_channels=int_field(self.img_channels, "backbone.img_channels", 1),
+            tlc_train_size=None if tlc is None else ints_field(tlc, "backbone.tlc_train_size", 1),
+        )
+        check(
+            self.tlc_train_size is None or len(self.tlc_train_size) == 2,
+            "backbone.tlc_train_size",
+            f"needs [height, width] of the training crops (e.g. [256, 256]), got {tlc!r}",
         )
         check(len(self.enc_blk_nums) >= 1, "backbone.enc_blk_nums", "needs at least one stage")
         check(
@@ -47,13 +62,32 @@ class NAFNetConfig(BackboneConfigBase):
             f"got {len(self.dec_blk_nums)}",
         )
 
-    @property
-    def stage_channels(self) -> tuple[int, ...]:
-        return tuple(self.width * 2**i for i in range(len(self.enc_blk_nums)))
+    def to_dict(self) -> dict[str, Any]:
+        """As ``ConfigBase.to_dict``, without ``tlc_train_size`` when it is unset, so configs
+        (and the arch keys and study fingerprints hashing them) read as before the option."""
+        out = super().to_dict()
+        if self.tlc_train_size is None:
+            del out["tlc_train_size"]
+        return out
+
+    def pool_kernel(self, stride: int) -> tuple[int, int] | None:
+        """NAFNetLocal's channel-attention window at a map of ``stride`` (None: global pooling):
+        1.5x the map's size at the training size, as the official ``Local_Base.convert``."""
+        if self.tlc_train_size is None:
+            return None
+        return tuple(t // stride * int(1.5 * t) // t for t in self.tlc_train_size)  # type: ignore[return-value]
 
     @property
     def in_channels(self) -> int:
         return self.img_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.img_channels
+
+    @property
+    def stage_channels(self) -> tuple[int, ...]:
+        return tuple(self.width * 2**i for i in range(len(self.enc_blk_nums)))
 
     def build(self, skip_present: tuple[bool, ...]) -> NAFNet:
         return NAFNet(self, skip_present)
@@ -64,13 +98,15 @@ def nafnet_sidd() -> NAFNetConfig:
     return NAFNetConfig(32, (2, 2, 4, 8), 12, (2, 2, 2, 2))
 
 
-def nafnet_gopro() -> NAFNetConfig:
-    """The GoPro deblurring NAFNet: width 64, enc [1,1,1,28], middle 1, dec [1,1,1,1]."""
-    return NAFNetConfig(64, (1, 1, 1, 28), 1, (1, 1, 1, 1))
+def nafnet_gopro(local: bool = False) -> NAFNetConfig:
+    """The GoPro deblurring NAFNet: width 64, enc [1,1,1,28], middle 1, dec [1,1,1,1]; with
+    ``local``, NAFNetLocal as the official GoPro test configs build it (trained on 256 crops)."""
+    return NAFNetConfig(64, (1, 1, 1, 28), 1, (1, 1, 1, 1),
+                        tlc_train_size=(256, 256) if local else None)  # fmt: skip
 
 
-def _blocks(channels: int, count: int) -> nn.Sequential:
-    return nn.Sequential(*(NAFBlock(channels) for _ in range(count)))
+def _blocks(channels: int, count: int, pool_kernel: tuple[int, int] | None) -> nn.Sequential:
+    return nn.Sequential(*(NAFBlock(channels, pool_kernel=pool_kernel) for _ in range(count)))
 
 
 class NAFNet(Backbone):
@@ -81,14 +117,16 @@ class NAFNet(Backbone):
         self.stage_channels = cfg.stage_channels
         self.in_channels = self.out_channels = cfg.img_channels
         self.intro = nn.Conv2d(cfg.img_channels, cfg.width, 3, padding=1)
-        for c, n in zip(self.stage_channels, cfg.enc_blk_nums):
-            self.encoders.append(_blocks(c, n))
+        strides = cfg.stage_strides
+        for c, n, s in zip(self.stage_channels, cfg.enc_blk_nums, strides):
+            self.encoders.append(_blocks(c, n, cfg.pool_kernel(s)))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-        self.middle_blks = _blocks(2 * self.stage_channels[-1], cfg.middle_blk_num)
+        self.middle_blks = _blocks(2 * self.stage_channels[-1], cfg.middle_blk_num,
+                                   cfg.pool_kernel(cfg.size_multiple))  # fmt: skip
         # ups[i] / decoders[i] serve stage i (0 = shallowest); dec_blk_nums is deepest first.
-        for c, n in zip(self.stage_channels, reversed(cfg.dec_blk_nums)):
+        for c, n, s in zip(self.stage_channels, reversed(cfg.dec_blk_nums), strides):
             self.ups.append(nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1, bias=False), nn.PixelShuffle(2)))
-            self.decoders.append(_blocks(c, n))
+            self.decoders.append(_blocks(c, n, cfg.pool_kernel(s)))
         self.ending = nn.Conv2d(cfg.width, cfg.img_channels, 3, padding=1)
         self.skip_present = skip_present
 

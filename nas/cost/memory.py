@@ -28,7 +28,7 @@ def skip_memory_timeline(
         raise ConfigError(f"batch: must be >= 1, got {batch}")
     channels = arch.backbone.stage_channels
     arch.skip.validate(channels)
-    sizes = stage_sizes(*padded_size(arch.backbone, height, width), len(channels))
+    sizes = stage_sizes(*padded_size(arch.backbone, height, width), arch.backbone.stage_strides)
     elements = arch.skip.held_elements(channels, sizes)
     labels = boundary_labels(len(channels))
     return [(label, e * batch * bits // 8) for label, e in zip(labels, elements)]

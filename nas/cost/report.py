@@ -30,12 +30,13 @@ from nas.cost.memory import check_bits, skip_memory_peak, skip_memory_timeline
 from nas.cost.trace import trace_forward
 from nas.errors import ConfigError, InternalError
 from nas.model import build_model
+from nas.units import format_bytes, format_count
 
 Engine = Literal["fvcore", "meta"]
 MIB = 2**20
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class CostReport:
     """Costs of ``arch`` on a ``batch x C x height x width`` input; memory in bytes at ``bits``.
 
@@ -83,6 +84,40 @@ class CostReport:
     @property
     def peak_activation_mib(self) -> float:
         return self.peak_activation_bytes / MIB
+
+    @property
+    def design(self) -> str:
+        """``"unetmm on nafnet"``: the skip design and the backbone, by name."""
+        return f"{self.arch['skip']['name']} on {self.arch['backbone']['name']}"
+
+    @property
+    def input_shape(self) -> str:
+        """``"1x3x256x256"`` (batch x channels x height x width)."""
+        channels = ArchConfig.from_dict(self.arch).backbone.in_channels
+        return f"{self.batch}x{channels}x{self.height}x{self.width}"
+
+    def summary(self) -> str:
+        """Five short lines: what was measured, then M_sc, peak activations, MACs, params."""
+        at = next((label for label, b in self.m_sc_timeline if b == self.m_sc_bytes), "-")
+        return "\n".join((
+            f"{self.design}, input {self.input_shape}, {self.bits} bit ({self.engine} engine)",
+            f"  skip memory M_sc   {format_bytes(self.m_sc_bytes)} "
+            f"({self.m_sc_bytes:,} B; peak at {at})",
+            f"  peak activations   {format_bytes(self.peak_activation_bytes)} "
+            f"(at {self.peak_activation_stage})",
+            f"  MACs               {format_count(self.macs)} (fvcore), "
+            f"{format_count(self.macs_paper)} (paper convention)",
+            f"  params             {format_count(self.params)}",
+        ))  # fmt: skip
+
+    def __repr__(self) -> str:
+        """One line (the full fields: ``to_dict()``; readable: ``summary()``)."""
+        return (
+            f"CostReport({self.design}, {self.input_shape}, {self.bits} bit: "
+            f"M_sc={format_bytes(self.m_sc_bytes)}, "
+            f"peak={format_bytes(self.peak_activation_bytes)}, "
+            f"MACs={format_count(self.macs)}, params={format_count(self.params)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -50,9 +50,10 @@ def boundary_labels(num_stages: int) -> list[str]:
     return [*enc, "M", *(f"D{i}" for i in range(num_stages, 0, -1))]
 
 
-def stage_sizes(height: int, width: int, num_stages: int) -> list[Size]:
-    """Spatial size of E_1..E_N for a (padded) ``height x width`` input."""
-    return [(height // 2**i, width // 2**i) for i in range(num_stages)]
+def stage_sizes(height: int, width: int, strides: Sequence[int]) -> list[Size]:
+    """Spatial size of E_1..E_N for a (padded) ``height x width`` input, E_i at ``strides[i-1]``
+    (the backbone config's ``stage_strides``: 1, 2, 4, .. for NAFNet; 4, 8, 16, 32 for MSCAN)."""
+    return [(height // s, width // s) for s in strides]
 
 
 def keep_until_pulled(

@@ -16,7 +16,8 @@ from studies.cli.common import add_storage_flags, storage_of
 # flag -> attribute of the parsed arguments, in the order the resume command lists them
 RESUME_FLAGS = {"--storage": "storage", "--study-name": "study", "--n-trials": "n_trials",
                 "--seed": "seed", "--concurrency": "concurrency",
-                "--cpus-per-trial": "cpus_per_trial", "--sampler": "sampler",
+                "--cpus-per-trial": "cpus_per_trial", "--gpus-per-trial": "gpus_per_trial",
+                "--sampler": "sampler",
                 "--ray-address": "ray_address"}  # fmt: skip
 
 
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="sampler and proxy seed")
     p.add_argument("--concurrency", type=int, metavar="N", help="trials at once")
     p.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs (threads) per trial")
+    p.add_argument("--gpus-per-trial", type=float, metavar="G",
+                   help="GPUs per trial, fractional (0.25: four trials share a GPU); the proxy "
+                   "trains on its GPU share (default: the spec's gpus_per_trial, 0)")  # fmt: skip
     p.add_argument("--sampler", metavar="NAME", help="tpe, nsga2, nsga3, random or gp")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join an existing Ray cluster (host:port or auto) instead of starting "
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "concurrency": args.concurrency,
         "cpus_per_trial": args.cpus_per_trial,
+        "gpus_per_trial": args.gpus_per_trial,
         "sampler": args.sampler,
         "early_stopping": False if args.no_early_stopping else None,
         "score_cache": False if args.no_score_cache else None,
@@ -65,15 +70,23 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from studies.search.driver import run_search
-    from studies.storage import StorageLost, shown
+    from studies.signals import stop_requested
+    from studies.storage import StorageLost, default_storage_url, lost_reason, shown
     console = Console(highlight=False, soft_wrap=True)
     try:
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None
+    except Exception as exc:  # lost before or after the trials ran (opening, summing up)
+        reason = lost_reason(exc)
+        if reason is None:
+            raise
+        url = storage or spec.storage or default_storage_url()
+        raise StorageLost(url, reason, resume_command(args)) from None
+    interrupted = bool(result.interrupted) or stop_requested()  # (no trial running then too)
     judged, other = result.statuses, result.not_trained
     console.print(
-        f"{'stopped' if result.interrupted else 'done'} after {result.seconds:.0f} s: "
+        f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
         f"{len(result.judged)} design(s) judged this run ("
         + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
         + f"), {sum(other.values())} proposal(s) not trained ("
@@ -84,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     url = shown(result.storage_url)
     console.print(f"inspect: optuna best-trials --study-name {result.study_name} --storage '{url}'")
-    if result.interrupted:
+    if interrupted:
         console.print("interrupted: the same command resumes the study")
         return 130
     return 0
@@ -111,6 +124,6 @@ def resume_command(args: argparse.Namespace) -> str:
             value = shown(value) if value and "://" in value else value
         if value is not None:
             words += [flag, str(value)]
-    if args.no_early_stopping:
-        words.append("--no-early-stopping")
+    words += [flag for flag in ("--no-early-stopping", "--no-score-cache")
+              if getattr(args, flag[2:].replace("-", "_"), False)]  # fmt: skip
     return shlex.join(words)

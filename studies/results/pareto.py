@@ -135,20 +135,19 @@ def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class DesignRow:
-    """One design: ``point`` stands for it (its first measurement), ``trials`` are all its
-    eligible trials in number order (``point`` among them; copies and repeats besides)."""
+    """One design: ``point`` stands for it (its first measurement); ``trials`` are all its
+    eligible trials in number order (``point`` among them: repeats measured again), ``copies``
+    the trials that copied a result of it instead of training (``copy_of``; PRUNED since the
+    search tells them so, COMPLETE in studies from before)."""
 
     point: TrialPoint
     trials: tuple[TrialPoint, ...]
+    copies: tuple[TrialPoint, ...] = ()
 
     @property
     def count(self) -> int:
-        return len(self.trials)
-
-    @property
-    def copies(self) -> tuple[TrialPoint, ...]:
-        """The design's other trials with the same scores as ``point`` (copies of its result)."""
-        return tuple(q for q in self.trials if q is not self.point and _same(q, self.point))
+        """Trials that measured or copied the design."""
+        return len(self.trials) + len(self.copies)
 
 
 def design_key(p: TrialPoint) -> str:
@@ -159,15 +158,23 @@ def design_key(p: TrialPoint) -> str:
 
 
 def distinct_designs(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[DesignRow]:
-    """The eligible trials over ``objectives`` grouped by design, in order of first trial."""
+    """The eligible trials over ``objectives`` grouped by design, in order of first trial; the
+    copies of a design's results (any state) counted with it."""
+    points = sorted(points, key=lambda p: p.number)
+    copies: dict[int, list[TrialPoint]] = {}
+    for p in points:
+        source = p.attrs.get(schema.ATTR_COPY_OF)
+        if source is not None and not p.eligible(objectives):
+            copies.setdefault(int(source), []).append(p)
     groups: dict[str, list[TrialPoint]] = {}
-    for p in sorted(points, key=lambda p: p.number):
+    for p in points:
         if p.eligible(objectives):
             groups.setdefault(design_key(p), []).append(p)
     rows = []
     for trials in groups.values():
         originals = [p for p in trials if schema.ATTR_COPY_OF not in p.attrs]
-        rows.append(DesignRow((originals or trials)[0], tuple(trials)))
+        copied = tuple(q for p in trials for q in copies.get(p.number, ()))
+        rows.append(DesignRow((originals or trials)[0], tuple(trials), copied))
     return rows
 
 
@@ -192,16 +199,15 @@ def pareto_front(
     front = distinct_front(points, objectives)
     if not repeats:
         return [r.point for r in front]
-    return [q for r in front for q in (r.point, *r.copies)]
+    same = [(r.point, [q for q in r.trials if q is not r.point and _same(q, r.point)])
+            for r in front]  # fmt: skip
+    return [q for p, repeated in same for q in (p, *repeated)]
 
 
 def _same(a: TrialPoint, b: TrialPoint) -> bool:
-    return a.attrs.get(schema.ATTR_COPY_OF) == b.number or _loss_all(a) == _loss_all(b)
-
-
-def _loss_all(p: TrialPoint) -> tuple[Any, ...]:
-    """Every metric value of ``p`` (None where not measured): equal for a copy and its source."""
-    return tuple(p.value(n) for n in METRICS.names())
+    """``a`` copies ``b``'s result or measured exactly the same values."""
+    same_values = all(a.value(n) == b.value(n) for n in METRICS.names())
+    return a.attrs.get(schema.ATTR_COPY_OF) == b.number or same_values
 
 
 # -- hypervolume ----------------------------------------------------------------------------

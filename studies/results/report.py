@@ -56,6 +56,7 @@ def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
         "infeasible": 0,
         "failed": 0,
         "unfinished": 0,
+        "copies": 0,
         "other": 0,
     }
     for p in points:
@@ -63,6 +64,8 @@ def trial_counts(points: Sequence[TrialPoint]) -> dict[str, int]:
             counts["unfinished"] += 1
         elif p.state == "FAIL" or p.status == schema.STATUS_FAILED:
             counts["failed"] += 1
+        elif p.attrs.get(schema.ATTR_COPY_OF) is not None and not p.eligible():
+            counts["copies"] += 1  # a proposal of a design judged before (PRUNED)
         elif not p.feasible:
             counts["infeasible"] += 1
         elif p.status == schema.STATUS_STOPPED:

@@ -47,15 +47,20 @@ from studies.search import claims
 from studies.search.early_stopping import make_trial_scheduler
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.protocol import TrialSettings
-from studies.search.ray_session import check_address, ray_session
+from studies.search.ray_session import (
+    check_address,
+    check_cluster_gpus,
+    check_gpus,
+    ray_session,
+)
 from studies.search.recovery import (
     INTERRUPTED,
-    NO_SLOT,
     fail_and_requeue,
     infrastructure_failure,
     recover_stale,
 )
 from studies.search.samplers import make_sampler
+from studies.signals import stop_requested
 from studies.spec import StudySpec
 from studies.storage import (
     default_storage_url,
@@ -241,6 +246,9 @@ def run_search(
     console = console or Console(highlight=False)
     if ray_address:  # every cheap check before the storage is touched
         check_address(ray_address)
+    gpus = check_gpus(spec.gpus_per_trial, spec.gpu_fallback, ray_address)
+    if gpus != spec.gpus_per_trial:  # the user allowed the CPU instead
+        spec = spec.with_overrides(gpus_per_trial=gpus)
     url = normalize_url(storage_url or spec.storage or default_storage_url())
     require_persistent(url)
     name = study_name or spec.name
@@ -258,6 +266,8 @@ def run_search(
     try:
         with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
                          spec.cpus_per_trial) as run_dir:  # fmt: skip
+            if ray_address and spec.gpus_per_trial:
+                check_cluster_gpus(spec.gpus_per_trial)
             # Ray is up (or joined): only now are trials failed, re-queued or queued
             recovered = recover_stale(study, rec.grace_period, rec.max_retry)
             if recovered:
@@ -275,11 +285,10 @@ def run_search(
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
             with progress:
                 _tune(spec, name, searcher, progress, str(run_dir / "tune"))
-                if searcher.parked:
+                if searcher.parked and not stop_requested():
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
-                idle = searcher.settle()
-            left = fail_and_requeue(study, dict.fromkeys(idle, NO_SLOT), rec.max_retry)
+                left = [] if stop_requested() else searcher.settle()  # stopped: re-queued below
             if searcher.stop_reason:
                 console.print(f"stopped early: {searcher.stop_reason}")
     except Exception as exc:
@@ -297,16 +306,24 @@ def run_search(
     return _summary(study, name, url, before, recovered, left, searcher, t0, run, seed)
 
 
+STOPPING = ("stopping: the running trials are failed and queued for the next run (Ctrl-C again "
+            "stops at once)")
+
+
 def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
     """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
     from ray import tune
 
     from studies.search.progress import TrialStartCallback
+    from studies.search.ray_session import signal_stopper
     from studies.search.worker import run_trial
+    from studies.signals import graceful_stop
 
+    resources = {"cpu": spec.cpus_per_trial}
+    if spec.gpus_per_trial:
+        resources["gpu"] = spec.gpus_per_trial
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)),
-        {"cpu": spec.cpus_per_trial},
+        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)), resources
     )
     tuner = tune.Tuner(
         trainable,
@@ -323,9 +340,11 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
             verbose=0,
             callbacks=[TrialStartCallback(progress)],
             failure_config=tune.FailureConfig(max_failures=0),
+            stop=signal_stopper(),  # Ctrl-C / SIGTERM: Tune stops the trials, we re-queue them
         ),
     )
-    tuner.fit()
+    with graceful_stop(STOPPING):
+        tuner.fit()
 
 
 def _finished(study: optuna.Study) -> int:

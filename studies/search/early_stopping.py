@@ -42,7 +42,7 @@ def rungs(grace: int, reduction_factor: float, last: int) -> tuple[int, ...]:
     """``grace * reduction_factor**k`` for k = 0, 1, ... up to ``last`` (steps)."""
     out, step = [], float(grace)
     while step <= last:
-        out.append(int(round(step)))
+        out.append(round(step))
         step *= reduction_factor
     return tuple(out)
 

@@ -9,8 +9,10 @@ what happened                       status       Optuna state
 trained to the end, objectives ok   complete     COMPLETE with the objective values
 broke a hard (cost) constraint      infeasible   COMPLETE: measured costs, worst scores
                                                  (``-inf`` PSNR), positive constraints
-stopped early by ASHA (no final)    stopped      PRUNED (partial curve, no values)
+stopped early (no final report)     stopped      PRUNED (partial curve, no values)
 raised, diverged, NaN, worker died  failed       FAIL (``error`` says why)
+a design judged before (a copy)     its source's PRUNED (its source's results as attributes,
+                                                 ``copy_of``; no values)
 ==================================  ===========  ===========================================
 
 Infeasible trials are COMPLETE so that every Optuna sampler's constraint handling sees them:
@@ -20,6 +22,12 @@ GP clips to the worst score seen and NSGA-II's crowding distance handles. They n
 scored designs: a constraint value is positive, so ``study.best_trials`` (feasible only in
 Optuna 5) leaves them out, and ``studies.results.pareto`` admits only status ``complete``.
 Studies from before this (infeasible trials PRUNED) are read the same way.
+
+A copy (a proposal of a design judged before) is PRUNED so that the sampler moves on: told
+COMPLETE with its source's values it would weigh the design twice and propose it again (TPE's
+density of good designs doubles there; NSGA-II breeds from duplicates), while a PRUNED trial
+counts against its neighbourhood. Its results stay readable in its attributes, and the front
+counts it with its source (``studies.results.pareto``); ``study.best_trials`` lists the source.
 """
 
 from __future__ import annotations
@@ -33,8 +41,8 @@ from optuna.trial import TrialState
 
 from studies.constraints import Constraint, constraint_values
 from studies.metrics import by_key
-from studies.search.recovery import WORKER_DIED
 from studies.schema import (
+    ATTR_COPY_OF,
     ATTR_ERROR,
     ATTR_STATUS,
     STATUS_COMPLETE,
@@ -42,6 +50,7 @@ from studies.schema import (
     STATUS_INFEASIBLE,
     STATUS_STOPPED,
 )
+from studies.search.recovery import WORKER_DIED
 
 STATES = {
     STATUS_COMPLETE: TrialState.COMPLETE,
@@ -92,6 +101,8 @@ def decide(
         else:
             values = [float(v) for v in raw]
     attrs[ATTR_STATUS] = status
+    if attrs.get(ATTR_COPY_OF) is not None and status != STATUS_FAILED:
+        return Outcome(TrialState.PRUNED, None, attrs, limits)
     return Outcome(STATES[status], values, attrs, limits)
 
 

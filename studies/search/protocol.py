@@ -61,7 +61,9 @@ class TrialSettings:
     budget: Any  # trainers.config.ProxyBudget
     seed: int
     threads: int
+    device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
     score_cache: bool = True  # read and write the persistent score cache
+    device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:
@@ -81,6 +83,7 @@ class TrialSettings:
             seed=spec.seed,
             threads=spec.cpus_per_trial,
             score_cache=spec.score_cache,
+            device="cuda" if spec.gpus_per_trial > 0 else "cpu",
         )
 
 

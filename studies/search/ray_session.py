@@ -6,7 +6,9 @@ when no node has the CPUs one trial asks for) and shuts it down afterwards; an a
 initialised Ray is used as it is. Each run gets a scratch folder (``unetmm-run-*`` in the temp
 dir: Tune's files and a local Ray's session files), removed at the end; the folders of runs that
 were killed (their process is gone) are removed when the next run starts. While the session is
-up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it).
+up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it), and a
+local Ray's own processes ignore it, so a SIGTERM to the whole process group stops the search
+as cleanly as one to the search alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from nas.errors import ConfigError
 from studies import compat
 from studies.search.heartbeat import driver_alive, driver_id
-from studies.signals import sigterm_as_interrupt
+from studies.signals import children_ignore_sigterm, sigterm_as_interrupt
 
 # Ray and Tune settings for a quiet, local, offline run (a user's own value wins).
 RAY_ENV = {
@@ -34,6 +36,7 @@ RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard result files
     "RAY_DEDUP_LOGS": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: studies.signals.graceful_stop
 }
 RUN_PREFIX = "unetmm-run-"
 OWNER_FILE = "owner"  # driver_id() of the run that made the folder
@@ -96,11 +99,14 @@ def _ray(address: str | None, num_cpus: int, cpus_per_trial: int | None, run_dir
             local = stack.enter_context(compat.local_ray_options(str(run_dir / "ray")))
             kwargs = {"address": "local", "num_cpus": num_cpus, "include_dashboard": False,
                       **local}  # fmt: skip
-        _init(ray, kwargs, address)
-        stack.callback(ray.shutdown)
+        # A local Ray's processes ignore SIGTERM (this one stops them); one that arrives while
+        # Ray starts is held, and delivered once our handler replaced the one ray.init set.
+        with children_ignore_sigterm() if not address else contextlib.nullcontext():
+            _init(ray, kwargs, address)
+            stack.callback(ray.shutdown)
+            stack.enter_context(sigterm_as_interrupt())
         if address and cpus_per_trial:
             check_fits(address, cpus_per_trial)
-        stack.enter_context(sigterm_as_interrupt())  # after ray.init, which replaced it
         yield
 
 
@@ -116,6 +122,24 @@ def _init(ray: Any, kwargs: dict[str, Any], address: str | None) -> None:
                         "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the head's token")  # fmt: skip
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--ray-address: cannot join {address!r}: {first}{hint}") from None
+
+
+def signal_stopper() -> Any:
+    """A Ray Tune stopper that ends the experiment once Ctrl-C or SIGTERM asked to stop
+    (``studies.signals.graceful_stop``): Tune then stops every trial without telling the
+    searcher, so the search fails and re-queues them."""
+    from ray import tune
+
+    from studies.signals import stop_requested
+
+    class SignalStopper(tune.Stopper):
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return stop_requested()
+
+    return SignalStopper()
 
 
 def available_cpus() -> int:
@@ -204,3 +228,38 @@ def _quiet_stderr(enabled: bool) -> Iterator[Any]:
                 lines = [ln for ln in text().splitlines() if "gcs_client.cc" not in ln]
                 if lines:
                     print("\n".join(lines), file=sys.stderr)
+
+
+def check_gpus(gpus_per_trial: float, fallback: bool, address: str | None) -> float:
+    """The GPUs per trial this run asks Ray for. Locally a GPU request needs a GPU torch can
+    see: without one it is a ``ConfigError`` before any trial, or with ``fallback`` 0 (the
+    trials run on the CPU) and one ``warning:`` line. A joined cluster is checked once joined
+    (``check_cluster_gpus``)."""
+    if gpus_per_trial <= 0 or address:
+        return max(gpus_per_trial, 0.0)
+    import torch
+
+    if torch.cuda.is_available():
+        return gpus_per_trial
+    if fallback:
+        print(f"warning: gpus_per_trial: {gpus_per_trial:g} but torch sees no GPU here; the "
+              "trials run on the CPU (gpu_fallback: true)", file=sys.stderr, flush=True)  # fmt: skip
+        return 0.0
+    raise ConfigError(
+        f"gpus_per_trial: {gpus_per_trial:g} asks for a GPU share per trial, but torch sees no "
+        "GPU on this machine (torch.cuda.is_available() is False); set gpus_per_trial: 0, or "
+        "gpu_fallback: true to run on the CPU, or join a GPU cluster with --ray-address"
+    )
+
+
+def check_cluster_gpus(gpus_per_trial: float) -> None:
+    """``ConfigError`` when the joined Ray cluster has fewer GPUs than one trial asks for
+    (Ray would keep the trials pending forever)."""
+    import ray
+
+    have = float(ray.cluster_resources().get("GPU", 0))
+    if gpus_per_trial > have:
+        raise ConfigError(
+            f"--gpus-per-trial: a trial asks for {gpus_per_trial:g} GPU(s), but the cluster has "
+            f"{have:g}; lower it, or join a cluster with GPUs"
+        )

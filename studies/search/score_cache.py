@@ -31,7 +31,7 @@ from typing import Any
 
 from nas.config import ArchConfig
 from nas.cost.report import source_hash
-from trainers.config import BUILTIN, DataConfig, ProxyBudget, TaskConfig
+from trainers.config import BUILTIN, DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.proxy import ProxyResult, train_and_eval
 
 KEY_VERSION = 1  # bump when the entry format changes
@@ -171,6 +171,7 @@ def cached_train_and_eval(
     threads: int | None = None,
     callback: Callable[[int, float], bool | None] | None = None,
     enabled: bool = True,
+    runtime: ProxyRuntime | None = None,
 ) -> tuple[ProxyResult, bool]:
     """``trainers.proxy.train_and_eval`` through the cache: ``(result, True)`` for a stored
     score (nothing trained, ``callback`` not called), else ``(result, False)`` after training
@@ -179,7 +180,7 @@ def cached_train_and_eval(
     if fields is not None and (hit := lookup(fields)) is not None:
         return hit, True
     result = train_and_eval(arch, task, budget, data, callback=callback, threads=threads,
-                            seed=seed)  # fmt: skip
+                            seed=seed, runtime=runtime)  # fmt: skip
     if fields is not None:
         store(fields, result)
     return result, False

@@ -34,7 +34,8 @@ designs, cannot loop forever).
 ``on_trial_result`` merges each result into the trial's attributes; ``on_trial_complete`` merges
 the last result (``_final_attrs``) and lets ``outcome`` decide COMPLETE / PRUNED / FAIL.
 ``settle`` (at the end of a run) waits for parked trials whose holder another search is still
-training. Only the driver process touches the storage.
+training, and fails and re-queues for a later run the ones that won their design again (its
+holder failed) when no slot is left. Only the driver process touches the storage.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +75,7 @@ from studies.schema import (
 from studies.search import claims, protocol
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import apply, decide
-from studies.search.recovery import stale_trials
+from studies.search.recovery import NO_SLOT, fail_and_requeue, stale_trials
 from studies.spec import StudySpec
 
 REUSABLE = (STATUS_COMPLETE, STATUS_STOPPED)  # results a copy may take (trained, or stopped)
@@ -165,11 +167,13 @@ class StudySearcher(OptunaSearch):
             ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
             self._heartbeat.add(compat.trial_id(ot_trial))
             self._notify("start", ot_trial)
-            verdict = self._judge(trial_id, ot_trial)
+            params, arch = self._sample(trial_id, ot_trial)
+            verdict = self._judge(ot_trial, arch)
             self.proposals[verdict] += 1
             if verdict == TRAIN:
                 self._in_a_row = 0
-                return self._launch(trial_id, ot_trial)
+                return self._launch(trial_id, ot_trial, params, arch)
+            self._asked.pop(trial_id, None)  # told already: no Ray trial
             self._in_a_row += 1
         self.stop_reason = (
             f"{self._max_rejected} proposals in a row were infeasible or designs already "
@@ -178,10 +182,13 @@ class StudySearcher(OptunaSearch):
         return Searcher.FINISHED
 
     def _sample(self, trial_id: str, ot_trial: optuna.Trial) -> tuple[dict[str, Any], ArchConfig]:
-        """Run the space on ``ot_trial`` (through Ray's captor): its params and architecture."""
+        """Run the space on ``ot_trial`` (through Ray's captor, as Ray trial ``trial_id``): its
+        params and architecture, written to the trial's attributes."""
         self._candidates.clear()
         self._asked[trial_id] = ot_trial
-        params = super().suggest(trial_id) or {}
+        with warnings.catch_warnings():  # Ray times the sampler's work as the space's (> 1 s)
+            warnings.filterwarnings("ignore", "Define-by-run function passed", UserWarning)
+            params = super().suggest(trial_id) or {}
         if not self._candidates:  # params fixed already: rebuild the design from them
             self._define(FixedTrial(ot_trial.params))
         candidate = self._candidates[-1]
@@ -191,15 +198,10 @@ class StudySearcher(OptunaSearch):
         ot_trial.set_user_attr(ATTR_FINGERPRINT, self._fingerprint)
         return params, arch
 
-    def _judge(self, trial_id: str, ot_trial: optuna.Trial) -> str:
-        """What to do with a fresh proposal; everything but ``TRAIN`` is handled here."""
-        t_start = time.time()
-        try:
-            _, arch = self._sample(trial_id, ot_trial)
-        finally:
-            self._asked.pop(trial_id, None)  # a Ray trial only once it is launched
+    def _judge(self, ot_trial: optuna.Trial, arch: ArchConfig) -> str:
+        """What to do with a fresh proposal; everything but ``TRAIN`` is told here."""
         if self._settings.hard_constraints:
-            costs = self._costs(ot_trial, arch, t_start)
+            costs = self._costs(ot_trial, arch)
             if costs is None:
                 return FAILED
             if costs.get(ATTR_BROKEN):
@@ -211,12 +213,12 @@ class StudySearcher(OptunaSearch):
             return COPY
         return self._claim(ot_trial, claims.design_digest(arch.to_dict(), self._fingerprint))
 
-    def _costs(self, ot_trial: optuna.Trial, arch: ArchConfig, t_start: float) -> dict | None:
+    def _costs(self, ot_trial: optuna.Trial, arch: ArchConfig) -> dict | None:
         """The design's costs (visible on the trial at once) and the hard constraints it
         breaks (``ATTR_BROKEN``, empty if none); None if costing raised (trial told FAIL)."""
         from studies.search.worker import cost_attrs, failure_reason
 
-        t0 = time.perf_counter()
+        t_start, t0 = time.time(), time.perf_counter()
         try:
             arch.skip.validate(arch.backbone.stage_channels)
             costs = cost_attrs(arch, self._settings)
@@ -251,11 +253,11 @@ class StudySearcher(OptunaSearch):
         if won.won:
             return TRAIN
         holder = self._store.get_trial(won.holder)
-        if holder.state.is_finished():  # finished since the twin search: copy it
-            self._tell_copy(ot_trial, holder)
+        if holder.state in (TrialState.COMPLETE, TrialState.PRUNED):  # ended since the twin
+            self._tell_copy(ot_trial, holder)  # search above: copy it
             return COPY
-        self._parked[tid] = _Parked(ot_trial, digest, won.holder)
-        return PARKED
+        self._parked[tid] = _Parked(ot_trial, digest, won.holder)  # (failed just now: the next
+        return PARKED  # settle claims the design again)
 
     def _holder_failed(self, holder: int) -> bool:
         """Whether the trial holding a design claim failed (or is a stale RUNNING one)."""
@@ -267,9 +269,13 @@ class StudySearcher(OptunaSearch):
     def _stale(self) -> set[int]:
         return set(stale_trials(self.study, self._spec.recovery.grace_period))
 
-    def _launch(self, trial_id: str, ot_trial: optuna.Trial) -> dict[str, Any]:
+    def _launch(
+        self, trial_id: str, ot_trial: optuna.Trial, params: dict | None = None,
+        arch: ArchConfig | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """Make ``ot_trial`` the Ray trial ``trial_id``: its config."""
-        params, arch = self._sample(trial_id, ot_trial)
+        if arch is None:
+            params, arch = self._sample(trial_id, ot_trial)
         self._attrs[trial_id] = {"curve": []}
         config = {**params, protocol.ARCH_KEY: arch.to_json(),
                   protocol.NUMBER_KEY: ot_trial.number}  # fmt: skip
@@ -300,16 +306,25 @@ class StudySearcher(OptunaSearch):
 
     def settle(self, poll: float = 1.0) -> list[int]:
         """At the end of a run: wait for the parked trials' holders (other searches training
-        them) and tell their copies. Returns the ids of trials left untold: won again after
-        their holder failed, with no slot left to train them in (the caller re-queues them)."""
+        them) and tell their copies. A trial that won its design again after the holder failed
+        has no slot left: it is failed and re-queued for a later run (``NO_SLOT``), with the
+        trials parked on it. Returns the numbers of the trials failed so."""
+        failed: list[int] = []
         while True:
             self._settle_parked()
+            if self._ready:
+                idle = {compat.trial_id(t) for t in self._ready}
+                idle |= {tid for tid, p in self._parked.items() if p.holder in idle}
+                self._ready.clear()
+                for tid in idle:
+                    self._parked.pop(tid, None)
+                    self._heartbeat.discard(tid)
+                failed += fail_and_requeue(self.study, dict.fromkeys(idle, NO_SLOT),
+                                           self._spec.recovery.max_retry)  # fmt: skip
+                continue
             if not self._parked:
-                break
+                return failed
             time.sleep(poll)
-        left = [compat.trial_id(t) for t in self._ready]
-        self._ready.clear()
-        return left
 
     # -- telling --------------------------------------------------------------------------
     def _tell_now(self, ot_trial: optuna.Trial, attrs: dict[str, Any]) -> None:

@@ -67,6 +67,7 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     persistent score cache (``settings.score_cache``) is returned at once, marked
     ``score_cached`` (no validation is reported: the early stopper has nothing to judge)."""
     from studies.search.score_cache import cached_train_and_eval
+    from trainers.config import ProxyRuntime
     from trainers.proxy import proxy_arch
 
     s = settings
@@ -74,6 +75,7 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     result, cached = cached_train_and_eval(
         proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads, enabled=s.score_cache,
         callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
+        runtime=ProxyRuntime(device=s.device),
     )  # fmt: skip
     out = {
         ATTR_PROXY_ARCH: proxy.to_json(),

@@ -11,6 +11,7 @@ from nas import (
     UNetConfig,
     UNetMMConfig,
 )
+from nas.backbones import MSCANConfig
 
 
 def small_backbones() -> dict[str, object]:
@@ -18,6 +19,9 @@ def small_backbones() -> dict[str, object]:
         "nafnet-w8": NAFNetConfig(8, (1, 1, 1, 1), 1, (1, 1, 1, 1)),
         "unet-w8-d3": UNetConfig(width=8, depth=3),
         "unet-w8-d4": UNetConfig(width=8, depth=4, batch_norm=False, residual=False),
+        # E1 at H/4 (stem stride 4), E4 at H/32; restoration head (3 channels out)
+        "mscan-w8": MSCANConfig((8, 16, 24, 32), (1, 1, 1, 1), (2, 2, 2, 2), out_channels=3,
+                                residual=True, head_channels=4),
     }
 
 

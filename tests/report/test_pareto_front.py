@@ -211,24 +211,30 @@ def test_a_repeated_front_design_is_listed_once_and_drawn_with_the_front() -> No
 
 
 def test_copies_collapse_to_one_row_with_a_count() -> None:
-    """The search tells a proposal of a design judged before as a copy (``copy_of``) with the
-    same results: the front lists the design once, at its first trial, counting its copies;
-    infeasible trials (COMPLETE for Optuna's samplers, with worst scores) never enter it."""
+    """The search tells a proposal of a design judged before as a copy (``copy_of``, PRUNED, the
+    source's results as attributes; studies from before stored copies COMPLETE): the front lists
+    the design once, at its first trial, counting its copies; infeasible trials (COMPLETE for
+    Optuna's samplers, with worst scores) never enter it."""
 
-    def point(number, design, psnr, m_sc, **extra):
+    def point(number, design, psnr, m_sc, state="COMPLETE", **extra):
         attrs = {"psnr": psnr, "m_sc_bytes": m_sc, "macs": 1.0, "status": "complete",
                  "arch": {"design": design}, **extra}  # fmt: skip
-        return TrialPoint(number, "COMPLETE", attrs, {}, {})
+        return TrialPoint(number, state, attrs, {}, {})
 
     none = point(1, "none", 21.0, 0.0)
-    copies = [point(n, "none", 21.0, 0.0, copy_of=1) for n in (2, 5, 6, 7)]
+    old_copies = [point(n, "none", 21.0, 0.0, copy_of=1) for n in (2, 5)]  # COMPLETE (before)
+    new_copies = [point(n, "none", 21.0, 0.0, "PRUNED", copy_of=1) for n in (6, 7)]
     paper = point(3, "unetmm", 26.3, 262_144.0)
     infeasible = TrialPoint(4, "COMPLETE", {"m_sc_bytes": 0.0, "macs": 0.5, "status": "infeasible",
                                             "arch": {"design": "x"}}, {}, {"m": 1.0})  # fmt: skip
-    points = [point(0, "full", 27.4, 3.75 * 2**20), none, *copies, paper, infeasible]
+    points = [point(0, "full", 27.4, 3.75 * 2**20), none, *old_copies, paper, infeasible,
+              *new_copies]  # fmt: skip
     rows = pareto.distinct_front(points, ("psnr", "m_sc", "macs"))
     assert [(r.point.number, r.count) for r in rows] == [(1, 5), (3, 1), (0, 1)]
-    assert [q.number for q in rows[0].copies] == [2, 5, 6, 7]
+    assert [q.number for q in rows[0].trials] == [1, 2, 5]
+    assert [q.number for q in rows[0].copies] == [6, 7]
     assert [p.number for p in pareto.pareto_front(points, ("psnr", "m_sc"))] == [1, 3, 0]
+    assert [p.number for p in pareto.pareto_front(points, ("psnr", "m_sc"), repeats=True)] == [
+        1, 2, 5, 3, 0]  # fmt: skip
     designs = pareto.distinct_designs(points, ("psnr", "m_sc"))
     assert [r.point.number for r in designs] == [0, 1, 3]  # one per design, infeasible out

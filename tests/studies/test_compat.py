@@ -4,6 +4,7 @@ works with the installed versions (an upgrade that breaks one fails here, loudly
 from __future__ import annotations
 
 import ast
+import os
 import pathlib
 
 import optuna
@@ -99,3 +100,35 @@ def test_ray_optuna_search_privates_still_work(study):
     searcher.on_trial_complete("ray-1", {"y": 0.5})
     assert "ray-1" in compat.searcher_completed(searcher)
     assert study.trials[-1].state == TrialState.COMPLETE
+
+
+def test_local_ray_options_make_the_node_address_loopback(tmp_path):
+    """In a fresh process (a Ray already started here would answer with its own address): inside
+    the block Ray's node address is 127.0.0.1 (what its servers bind to) and ``ray.init`` still
+    takes ``_temp_dir``; after it, both are back. A real search's sockets are checked in
+    ``test_faults.py`` (slow)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import inspect, json, os, ray\n"
+        "from ray._private import services\n"
+        "from studies import compat\n"
+        "before = services.get_node_ip_address()\n"
+        f"with compat.local_ray_options({str(tmp_path)!r}) as options:\n"
+        "    inside = services.get_node_ip_address()\n"
+        "    env = os.environ.get('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER')\n"
+        "print(json.dumps({'before': before, 'inside': inside, 'after':\n"
+        "    services.get_node_ip_address(), 'options': options, 'env': env, 'env_after':\n"
+        "    os.environ.get('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'),\n"
+        "    'takes_temp_dir': '\"_temp_dir\"' in inspect.getsource(ray.init)}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, check=True)  # fmt: skip
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["inside"] == "127.0.0.1" and seen["after"] == seen["before"]
+    assert seen["options"] == {"_temp_dir": str(tmp_path)} and seen["takes_temp_dir"]
+    assert seen["env"] == "0" and seen["env_after"] is None

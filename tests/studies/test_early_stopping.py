@@ -40,7 +40,7 @@ def test_rungs_are_grace_times_powers_of_the_reduction_factor_up_to_the_last():
 
 def test_pareto_rule_stops_only_runs_a_cheaper_run_beats_by_the_margin():
     s = ParetoRungs((100, 200), ("m_sc_bytes", "macs"), margin_db=0.5)
-    curve = lambda *v: list(zip((50, 100, 150, 200, 250, 300), v))  # noqa: E731
+    curve = lambda *v: list(zip((50, 100, 150, 200, 250, 300), v))
     assert feed(s, Trial("a", {}), 10, 16e9, curve(20, 25, 26, 27, 27.5, 28)) == [GO] * 6
     # costlier than a and 1 dB behind at step 100: stopped there
     assert feed(s, Trial("b", {}), 20, 16e9, curve(20, 24, 25)) == [GO, STOP]

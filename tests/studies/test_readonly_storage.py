@@ -1,6 +1,7 @@
 """Reading commands (report, export, dashboard) never write: a storage that holds no Optuna study
 (an empty SQLite file, another program's database, a file that is no database; an empty or
-foreign PostgreSQL database) is refused in one line and left exactly as it was."""
+foreign PostgreSQL database) is refused in one line and left exactly as it was. And a storage
+that stops answering mid-search is told from other database errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+import optuna
 import pytest
 import sqlalchemy
 
+from nas.errors import ConfigError
 from studies.cli import main
 from studies.storage import open_existing
 from tests.studies.conftest import fresh_database
@@ -103,3 +106,66 @@ def test_open_existing_reads_a_real_study_without_writing(tmp_path):
     assert [s.study_name for s in store.get_all_studies()] == ["s"]
     store.engine.dispose()
     assert hashlib.sha256((tmp_path / "s.db").read_bytes()).hexdigest() == before
+
+
+# -- telling a lost storage from other errors ------------------------------------------------
+def _real_error(kind: str) -> Exception:
+    """A real SQLAlchemy error: a database file that cannot be opened, or a duplicate key."""
+    if kind == "lost":
+        engine = sqlalchemy.create_engine("sqlite:////no/such/folder/x.db")
+    else:
+        engine = sqlalchemy.create_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            conn.execute(sqlalchemy.text("INSERT INTO t VALUES (1)"))
+            conn.execute(sqlalchemy.text("INSERT INTO t VALUES (1)"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+def _wrapped(inner: Exception, how: str) -> Exception:
+    """``inner`` as a caller sees it: raised from (Optuna), raised while handling (Ray Tune),
+    replaced on purpose (``from None``)."""
+    try:
+        try:
+            raise inner
+        except Exception as exc:
+            if how == "from":
+                raise optuna.exceptions.StorageInternalError("invalid data in the commit") from exc
+            if how == "while handling":
+                raise RuntimeError("TuneError: Traceback ...")
+            raise ConfigError("storage: cannot reach it") from None
+    except (optuna.exceptions.StorageInternalError, RuntimeError, ConfigError) as outer:
+        return outer
+
+
+LOST_CASES = [
+    ("lost", "from", "unable to open database file"),
+    ("lost", "while handling", "unable to open database file"),
+    ("lost", "from None", None),  # said already, in its own words
+    ("duplicate", "from", None),  # a constraint violation is no lost storage
+    ("duplicate", "while handling", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "how", "reason"), LOST_CASES)
+def test_lost_storage_is_told_from_other_errors(kind, how, reason):
+    from studies.storage import StorageLost, ignoring_lost, lost_reason, raise_if_lost
+
+    exc = _wrapped(_real_error(kind), how)
+    assert lost_reason(exc) == reason
+    if reason is None:
+        raise_if_lost(exc, "sqlite:///x.db")  # nothing to say: the caller re-raises
+        with pytest.raises(type(exc)), ignoring_lost():
+            raise exc
+        return
+    with pytest.raises(StorageLost) as info:
+        raise_if_lost(exc, "postgresql+psycopg://ada:pw@db/s")
+    text = str(info.value.with_resume("unetmm search s.yaml"))
+    assert text == ("storage: postgresql+psycopg://ada:***@db/s stopped answering (unable to open "
+                    "database file); the trials finished before are safe in it; once it answers "
+                    "again, resume with: unetmm search s.yaml")  # fmt: skip
+    with ignoring_lost():
+        raise exc  # swallowed

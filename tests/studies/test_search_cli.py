@@ -58,8 +58,11 @@ def test_quick_preset_end_to_end_then_optuna_reads_it(tmp_path, subprocess_env):
             "print(json.dumps([[t.number, t.state.name, t.user_attrs] for t in s.trials]))" % url)
     other = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env, check=True)
     rows = json.loads(other.stdout)
-    assert len(rows) == 8
-    complete = [attrs for _, state, attrs in rows if state == "COMPLETE"]
+    judged = [a for _, _, a in rows if a["status"] != "infeasible" and "copy_of" not in a]
+    assert len(judged) == 8  # n_trials: infeasible proposals and copies are extra
+    assert "8 design(s) judged this run" in done.stdout
+    complete = [attrs for _, state, attrs in rows
+                if state == "COMPLETE" and attrs["status"] == "complete"]  # fmt: skip
     assert complete
     for attrs in complete:
         assert all(k in attrs for k in TRIAL_KEYS), sorted(attrs)
@@ -67,7 +70,7 @@ def test_quick_preset_end_to_end_then_optuna_reads_it(tmp_path, subprocess_env):
 
     listed = subprocess.run([OPTUNA, "trials", "--study-name", "quick", "--storage", url, "-f",
                              "json"], capture_output=True, text=True, env=env, check=True)  # fmt: skip
-    assert len(json.loads(listed.stdout)) == 8
+    assert len(json.loads(listed.stdout)) == len(rows)
     best = subprocess.run([OPTUNA, "best-trials", "--study-name", "quick", "--storage", url, "-f",
                            "json"], capture_output=True, text=True, env=env, check=True)  # fmt: skip
     front = {row["number"] for row in json.loads(best.stdout)}

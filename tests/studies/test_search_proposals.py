@@ -94,7 +94,7 @@ def test_infeasible_proposals_take_no_slot_and_the_sampler_sees_them(driver):
         assert t.values[0] == -math.inf and t.values[1] == m_sc
         assert t.constraints == {"m_sc <= 1 MiB": pytest.approx(m_sc / MIB - 1)}
     # a sampler's constraints function (Optuna's older API) reads the stored values back
-    constraints_func = lambda t: list(t.constraints.values())  # noqa: E731
+    constraints_func = lambda t: list(t.constraints.values())
     assert [constraints_func(t) for t in study.get_trials(states=(TrialState.COMPLETE,))] == [
         [pytest.approx(1.0)], [pytest.approx(2.0)], [pytest.approx(-0.75)]]  # fmt: skip
     # never a scored design: not in Optuna's front, nor ours, counted apart in the report
@@ -116,18 +116,23 @@ def test_a_design_judged_before_is_a_copy_that_takes_no_slot(driver):
     study.enqueue_trial(subset())  # ... and `none` twice, spelled the same
     config = driver.searcher.suggest("b")
     assert config[NUMBER_KEY] == 2  # trial 1 was told at once as a copy of trial 0
-    copy = study.get_trials()[1]
-    assert copy.state == TrialState.COMPLETE and copy.user_attrs["copy_of"] == 0
-    assert copy.values == study.get_trials()[0].values and copy.user_attrs["seconds"] == 0.0
+    source, copy = study.get_trials()[:2]
+    # PRUNED, so the sampler moves on (COMPLETE, it would weigh the design twice); the results
+    # are the source's, in the attributes
+    assert copy.state == TrialState.PRUNED and copy.values is None
+    assert copy.user_attrs["copy_of"] == 0 and copy.user_attrs["seconds"] == 0.0
+    assert copy.user_attrs["status"] == "complete" and copy.user_attrs["psnr"] == 24.5
+    assert copy.user_attrs["m_sc_bytes"] == source.user_attrs["m_sc_bytes"]
     driver.train("b", 21.0, 0.0)
     driver.searcher.suggest("c")  # the second `none` is a copy, then the sampler's own
     trials = study.get_trials()
     assert trials[3].user_attrs["copy_of"] == 2
     assert driver.searcher.proposals["copy"] == 2 and driver.searcher.judged_numbers() == [0, 2]
-    # the front lists each design once, with its count; Optuna's own lists the copies too
+    # the front lists each design once, with its count; so does Optuna's (copies are PRUNED)
     rows = pareto.distinct_front(pareto.load_points(study), ("psnr", "m_sc", "macs"))
     assert [(r.point.number, r.count) for r in rows] == [(2, 2), (0, 2)]
-    assert sorted(t.number for t in study.best_trials) == [0, 1, 2, 3]
+    assert sorted(t.number for t in study.best_trials) == [0, 2]
+    assert trial_counts(pareto.load_points(study))["copies"] == 2
 
 
 def test_two_drivers_never_train_one_design_twice(storage_url):
@@ -143,7 +148,8 @@ def test_two_drivers_never_train_one_design_twice(storage_url):
         b.train("b0", 25.0, 0.5 * MIB)  # b's next event settles its parked trial: a copy
         assert b.searcher.parked == [] and b.searcher.settle() == []
         trials = study.get_trials()
-        assert trials[1].user_attrs["copy_of"] == 0 and trials[1].values == trials[0].values
+        assert trials[1].user_attrs["copy_of"] == 0 and trials[1].state == TrialState.PRUNED
+        assert trials[1].user_attrs["psnr"] == trials[0].user_attrs["psnr"] == 24.5
         # a holder that fails frees the design: the parked trial claims it and trains next
         study.enqueue_trial(subset(2))
         study.enqueue_trial(subset(2))
@@ -158,6 +164,17 @@ def test_two_drivers_never_train_one_design_twice(storage_url):
         designs = [t.user_attrs["design"] for t in study.get_trials()
                    if t.state != TrialState.FAIL and "copy_of" not in t.user_attrs]  # fmt: skip
         assert len(designs) == len(set(designs))  # each design trained once
+        # at the end of a run: a design freed by a failed holder, and no slot left to train it
+        study.enqueue_trial(subset())
+        study.enqueue_trial(subset())
+        study.enqueue_trial(subset(3))  # a copy of trial 2
+        study.enqueue_trial(a.spec.reference_params()["unetmm"])  # the paper's point (256 KiB)
+        assert a.searcher.suggest("a2")[NUMBER_KEY] == 6
+        assert b.searcher.suggest("b3")[NUMBER_KEY] == 9 and b.searcher.parked == [7]
+        a.train("a2", None)
+        assert b.searcher.settle(poll=0.1) == [7]  # failed, and a clean copy queued for later
+        retry = study.get_trials(states=(TrialState.WAITING,))
+        assert [t.user_attrs["retry_of"] for t in retry] == [7] and retry[0].params == subset()
     finally:
         a.close()
         b.close()
@@ -173,3 +190,26 @@ def test_nothing_feasible_ends_the_run_after_a_bounded_number_of_proposals(stora
         assert "6 proposals in a row" in d.searcher.stop_reason
     finally:
         d.close()
+
+
+def test_a_study_from_before_with_infeasible_trials_pruned_resumes(driver):
+    """Studies written before infeasible trials were COMPLETE hold them PRUNED, without values:
+    they resume, their infeasible trials stay out of every front, new ones are COMPLETE."""
+    study = driver.study
+    old = study.ask()
+    for key, value in {"status": "infeasible", "m_sc_bytes": 2 * MIB, "broken": ["m_sc <= 1 MiB"],
+                       "arch": {"skip": {"name": "subset", "stages": [1]}}}.items():  # fmt: skip
+        old.set_user_attr(key, value)
+    old.set_constraint("m_sc <= 1 MiB", 1.0)
+    study.tell(old, state=TrialState.PRUNED)
+    study.enqueue_trial(subset(1))  # the same design, proposed again
+    study.enqueue_trial(subset(4))
+    assert driver.searcher.suggest("a")[NUMBER_KEY] == 2
+    old_one, new_one = study.get_trials()[:2]
+    assert (old_one.state, new_one.state) == (TrialState.PRUNED, TrialState.COMPLETE)
+    assert new_one.user_attrs["status"] == "infeasible" and "copy_of" not in new_one.user_attrs
+    driver.train("a", 24.0, 0.25 * MIB)
+    points = pareto.load_points(study)
+    assert trial_counts(points)["infeasible"] == 2
+    assert [p.number for p in pareto.pareto_front(points, ("psnr", "m_sc", "macs"))] == [2]
+    assert [t.number for t in study.best_trials] == [2]

@@ -174,12 +174,12 @@ def test_command_line_mistakes(tmp_path, capsys, cost_study):
         (["dashboard", cost_study, "--port", "70000"], "--port: '70000' is not a port"),
         (["dashboard", cost_study, "--port", "http"], "--port: 'http' is not a port"),
         (["dashboard", cost_study, "--host", "no-such-host.invalid"], "--host: cannot use 'no-such-host.invalid'"),
-        (["report", cost_study, "--out", str(afile)], "--out: '%s' is a file, not a folder" % afile),
+        (["report", cost_study, "--out", str(afile)], f"--out: '{afile}' is a file, not a folder"),
         (["report", cost_study, "--out", str(afile / "sub")], "--out: cannot create folder"),
         (["export", cost_study, "--max-m-sc", "1MiB", "--out", str(afile)], "is a file, not a folder"),
-        (["measure", "--plot", str(tmp_path / "missing" / "t.png")], "--plot: folder '%s' does not exist" % (tmp_path / "missing")),
-        (["measure", "--plot", str(tmp_path / "t.docx")], "--plot: '%s' has no known format" % (tmp_path / "t.docx")),
-        (["measure", "--json", str(tmp_path)], "--json: '%s' is a folder; give a file name" % tmp_path),
+        (["measure", "--plot", str(tmp_path / "missing" / "t.png")], f"--plot: folder '{tmp_path / 'missing'}' does not exist"),
+        (["measure", "--plot", str(tmp_path / "t.docx")], f"--plot: '{tmp_path / 't.docx'}' has no known format"),
+        (["measure", "--json", str(tmp_path)], f"--json: '{tmp_path}' is a folder; give a file name"),
         (["measure", "--json", str(afile / "x.json")], "is a file, not a folder"),
         (["report", cost_study, "--storage", str(afile), "--out", str(tmp_path / "r")], "--storage: STORAGE and --storage name different storages"),
     ]  # fmt: skip
@@ -196,8 +196,9 @@ def test_argparse_mistakes_are_one_line_too(capsys):
         main(["search", "quick", "--n-trials", "many"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: unetmm search: argument --n-trials: invalid int value: 'many' "
-                   "(see unetmm search --help)"]  # fmt: skip
+    expected = ("error: unetmm search: argument --n-trials: invalid int value: 'many' "
+                "(see unetmm search --help)")
+    assert err == [expected]
 
 
 def test_failed_commands_leave_no_folder_they_created(tmp_path, capsys, cost_study):

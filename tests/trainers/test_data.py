@@ -66,6 +66,22 @@ def test_folder_images_with_a_corrupt_file_skipped_by_name(tmp_path: Path) -> No
     assert 0 <= float(target.min()) and float(target.max()) <= 1
 
 
+def test_training_images_are_decoded_once_per_process(tmp_path: Path) -> None:
+    """A worker's later trials reuse the first trial's decoded images, whatever the validation
+    settings; other training data gets its own source."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    skimage.io.imsave(root / "a.png", skimage.data.astronaut()[:64, :64])
+    data = DataConfig(train=str(root), val_limit=1)
+    source = train_source(data)
+    first = source.get(0)
+    assert train_source(data.model_copy(update={"val_limit": None, "val": str(root)})) is source
+    assert train_source(data).get(0) is first  # decoded once, kept
+    (root / "a.png").unlink()  # the cached source no longer needs the file
+    assert train_source(data).get(0) is first
+    assert train_source(DataConfig()) is not source
+
+
 def test_missing_and_empty_folders_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^data.train: folder .* does not exist"):
         train_source(DataConfig(train=str(tmp_path / "nope")))

@@ -1,0 +1,372 @@
+"""Target fidelity: does the width-16 proxy rank skip designs as the target network does?
+
+The reference ranking: each design on the target backbone of the ``nafnet-sidd`` preset
+(NAFNet-w32, full depth) trained with the project's own trainer (``train_and_eval``) for 1000
+steps (crop 64, batch 4, the default proxy lr, one evaluation at the end), denoise sigma 25,
+built-in images, seed 0. Against it: the default proxy (300 steps) and the proxy at 4x (1200)
+taken from ``benchmarks/results/proxy_fidelity.json``, the proxy at 2x (600) trained here, an
+optional proxy variant (``--proxy-variant``), and the trivial predictors rank-by-M_sc, -params,
+-MACs (more = better; target costs at 256x256, 8 bit, meta engine). Printed: the table, Kendall
+tau-b and Spearman rho of every predictor against the target, tau within the top group (designs
+within 1 dB of the best target PSNR), and whether the default proxy meets the goal of issue 11
+(tau >= 0.6 and >= 0.2 above the best trivial predictor).
+
+    PYTHONPATH=. python benchmarks/target_fidelity.py --threads 1 \\
+        --json benchmarks/results/target_fidelity.json                    # ~2 h of one core
+    PYTHONPATH=. python benchmarks/target_fidelity.py --part proxy --threads 1 \\
+        --json benchmarks/results/target_fidelity_proxy.json              # ~20 min
+    PYTHONPATH=. python benchmarks/target_fidelity.py --reuse \\
+        benchmarks/results/target_fidelity.json benchmarks/results/target_fidelity_proxy.json
+    ... --part variant --proxy-variant deep --json v.json   # a candidate proxy at the 1x budget
+
+Every finished run is appended to ``--json`` at once; a rerun with the same file skips the runs
+already in it (same design, architecture, budget, task, seed), so a killed run resumes and two
+processes (``--only`` halves, or ``--part target`` and ``--part proxy``) can share the work.
+``--reuse`` alone trains nothing: it merges the files and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
+from nas import ArchConfig, measure_cost
+from nas.backbones import NAFNetConfig
+from nas.errors import ConfigError, UnetmmError
+from nas.presets import backbone_preset
+from nas.registry import Registry
+from trainers.config import ProxyBudget, TaskConfig
+from trainers.proxy import TrainingDiverged, default_proxy_backbone, proxy_arch, train_and_eval
+
+PROXY_JSON = Path(__file__).parent / "results" / "proxy_fidelity.json"
+
+# Most informative first (reference points, the paper's point, the deep-skip outlier, ...);
+# unet--(t=3) last: at full resolution it is the slowest. subset{1}/{2} only with --only.
+ORDER = (
+    "full", "none", "unet--(paper)", "subset{4}", "subset{3}", "unet--(r=1/4)", "unet--(A=64)",
+    "subset{1,2}", "unet--(iem=0)", "unet--{1,2}", "unet--(t=3)",
+)  # fmt: skip
+
+# name -> (target backbone -> proxy backbone): candidate proxies to compare with the default.
+PROXY_VARIANTS: Registry[Callable[[Any], Any]] = Registry("proxy variant")
+PROXY_VARIANTS.register("default")(default_proxy_backbone)
+
+
+@PROXY_VARIANTS.register("deep")
+def _deep(target: NAFNetConfig) -> NAFNetConfig:
+    """Width 16 with the target's deep stages at half depth (enc 1,1,2,4, middle 6): the default's
+    one block per stage may starve designs whose only skips are deep (subset{4})."""
+    base = default_proxy_backbone(target)
+    enc = tuple(max(1, n // 2) for n in target.enc_blk_nums)
+    return base.replace(enc_blk_nums=enc, middle_blk_num=max(1, target.middle_blk_num // 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One training run: ``run`` is its column (target, proxy 2x, proxy[variant])."""
+
+    run: str
+    design: str
+    arch: ArchConfig
+    budget: ProxyBudget
+
+    def key(self, task: TaskConfig, seed: int) -> dict[str, Any]:
+        """What a stored record must equal for this job to count as done."""
+        return {"run": self.run, "design": self.design, "arch": self.arch.to_dict(),
+                "budget": self.budget.model_dump(mode="json"),
+                "task": task.model_dump(mode="json"), "seed": seed}  # fmt: skip
+
+
+def target_budget(steps: int = 1000, crop: int = 64, batch: int = 4,
+                  lr: float | None = None) -> ProxyBudget:  # fmt: skip
+    """The reference budget: the proxy's optimizer and schedule, one evaluation at the end."""
+    lr = ProxyBudget().lr if lr is None else lr
+    return ProxyBudget(steps=steps, crop=crop, batch=batch, lr=lr, eval_every=steps)
+
+
+def proxy_budget(factor: float = 1.0) -> ProxyBudget:
+    """Today's default proxy budget times ``factor`` steps, one evaluation at the end (the final
+    score does not depend on ``eval_every``: evaluation draws no random numbers)."""
+    b = ProxyBudget().scaled(factor)
+    return b.model_copy(update={"eval_every": b.steps})
+
+
+# part -> (target backbone, factor, variant) -> (column, proxy backbone, budget)
+PROXY_PARTS: dict[str, Callable[[Any, float, str], tuple[str, Any, ProxyBudget]]] = {
+    "proxy": lambda t, f, v: (f"proxy {f:g}x", default_proxy_backbone(t), proxy_budget(f)),
+    "variant": lambda t, f, v: (f"proxy[{v}]", PROXY_VARIANTS.get(v)(t), proxy_budget()),
+}
+
+
+def plan(part: str, target: Any, table: dict[str, ArchConfig], names: list[str], *,
+         budget: ProxyBudget, factor: float = 2.0, variant: str = "default") -> list[Job]:  # fmt: skip
+    """The jobs of one part: ``target`` (each design on ``target`` for ``budget``), ``proxy`` (the
+    default proxy at ``factor`` x its steps) or ``variant`` (proxy ``variant`` at 1x)."""
+    if part == "target":
+        return [Job("target", n, table[n], budget) for n in names]
+    if part not in PROXY_PARTS:
+        raise ConfigError(f"--part: {part!r} is not known; use target, {', '.join(PROXY_PARTS)}")
+    run, backbone, b = PROXY_PARTS[part](target, factor, variant)
+    return [Job(run, n, proxy_arch(table[n], backbone), b) for n in names]
+
+
+def load_records(paths: list[str | Path]) -> list[dict]:
+    """The records of every file that exists (later files add to earlier ones)."""
+    out: list[dict] = []
+    for path in paths:
+        if Path(path).exists():
+            out += json.loads(Path(path).read_text())["records"]
+    return out
+
+
+def is_done(job: Job, records: list[dict], task: TaskConfig, seed: int) -> bool:
+    key = job.key(task, seed)
+    return any(all(r.get(k) == v for k, v in key.items()) for r in records)
+
+
+def run_jobs(jobs: list[Job], records: list[dict], task: TaskConfig, *, seed: int = 0,
+             threads: int | None = 1, json_path: str | Path | None = None) -> list[dict]:  # fmt: skip
+    """Train every job without a matching record; append each result to ``records`` and write
+    ``json_path`` after every run (a diverged run is stored as NaN). Returns the new records."""
+    todo = [j for j in jobs if not is_done(j, records, task, seed)]
+    if len(todo) < len(jobs):
+        print(f"{len(jobs) - len(todo)} runs already done, skipped", file=sys.stderr)
+    new: list[dict] = []
+    for job in (bar := tqdm(todo, desc="runs", file=sys.stderr)):
+        bar.set_postfix_str(f"{job.run} {job.design}")
+        try:
+            r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
+            psnr, seconds, inp = r.psnr, r.seconds, r.input_psnr
+        except TrainingDiverged as exc:
+            print(f"{job.run} {job.design}: {exc}", file=sys.stderr)
+            psnr = seconds = inp = math.nan
+        rec = {**job.key(task, seed), "psnr": psnr, "seconds": seconds, "input_psnr": inp,
+               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+        records.append(rec)
+        new.append(rec)
+        tqdm.write(f"  {job.run} {job.design}: {psnr:.2f} dB in {seconds:.0f} s", file=sys.stderr)
+        if json_path:
+            write_json(json_path, records)
+    return new
+
+
+def write_json(path: str | Path, records: list[dict], **extra: Any) -> None:
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps({"records": records, **extra}, indent=1))
+    os.replace(tmp, path)
+
+
+def proxy_reference(path: str | Path) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """The 1x and 4x columns of a proxy_fidelity JSON, and notes on how its budget differs from
+    today's default ``ProxyBudget()`` (steps and eval_every aside)."""
+    ref = json.loads(Path(path).read_text())
+    ignore = {"steps", "eval_every"}
+    now = ProxyBudget().model_dump(mode="json")
+    notes = [f"{path}: budget {k} = {v}, today's default {now[k]}"
+             for k, v in ref["budget"].items() if k not in ignore and now.get(k) != v]  # fmt: skip
+    if ref.get("width") != default_proxy_backbone().width:
+        notes.append(f"{path}: proxy width {ref.get('width')}, today's default "
+                     f"{default_proxy_backbone().width}")  # fmt: skip
+    factor = ref["long_steps"] / ref["budget"]["steps"]
+    cols = {"proxy 1x": {r["design"]: r["default"] for r in ref["rows"]},
+            f"proxy {factor:g}x": {r["design"]: r["long"] for r in ref["rows"]}}  # fmt: skip
+    return cols, notes
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rho: Pearson's correlation of the average ranks (ties share their mean rank)."""
+
+    def avg_ranks(v: list[float]) -> list[float]:
+        return [sum(x < y for x in v) + (sum(x == y for x in v) + 1) / 2 for y in v]
+
+    ra, rb = avg_ranks(a), avg_ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else math.nan
+
+
+TRIVIAL = {"M_sc": "m_sc_mib", "params": "params", "MACs": "macs"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """How one predictor ranks the designs against the target: over all designs with both
+    scores (``n``) and within the top group (``n_top``)."""
+
+    predictor: str
+    n: int
+    tau: float
+    rho: float
+    n_top: int
+    tau_top: float
+
+
+def agreements(target: dict[str, float], predictors: dict[str, dict[str, float]],
+               margin: float = 1.0) -> list[Agreement]:  # fmt: skip
+    """Kendall tau-b and Spearman rho of each predictor (higher = better) against ``target``;
+    the top group: designs within ``margin`` dB of the best target score."""
+    best = max(target.values())
+    out = []
+    for name, scores in predictors.items():
+        common = [d for d in target if math.isfinite(scores.get(d, math.nan))]
+        top = [d for d in common if target[d] >= best - margin]
+        t, p = [target[d] for d in common], [scores[d] for d in common]
+        out.append(Agreement(
+            name, len(common),
+            kendall_tau(t, p) if len(common) > 1 else math.nan,
+            spearman(t, p) if len(common) > 1 else math.nan,
+            len(top),
+            kendall_tau([target[d] for d in top], [scores[d] for d in top])
+            if len(top) > 1 else math.nan,
+        ))  # fmt: skip
+    return out
+
+
+def goal(agree: list[Agreement], proxy: str = "proxy 1x") -> tuple[bool, str]:
+    """Issue 11's goal: the default proxy's tau >= 0.6 and >= 0.2 above every trivial one."""
+    by = {a.predictor: a for a in agree}
+    # a predictor that ties every design (no tau) carries no information: tau 0
+    trivial = {t: by[t].tau if math.isfinite(by[t].tau) else 0.0 for t in TRIVIAL if t in by}
+    best = max(trivial, key=trivial.__getitem__)
+    tau = by[proxy].tau
+    ok = tau >= 0.6 and tau - trivial[best] >= 0.2
+    return ok, (f"{proxy}: tau {tau:.3f} (goal >= 0.6); best trivial {best} "
+                f"{trivial[best]:.3f}; margin {tau - trivial[best]:+.3f} (goal >= 0.2): "
+                f"{'MET' if ok else 'NOT met'}")  # fmt: skip
+
+
+def columns(records: list[dict], extra: dict[str, dict[str, float]]
+            ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:  # fmt: skip
+    """The target scores and every proxy column (records of this script plus ``extra``);
+    a later record of the same run and design replaces an earlier one."""
+    cols: dict[str, dict[str, float]] = {}
+    for r in records:
+        cols.setdefault(r["run"], {})[r["design"]] = r["psnr"]
+    target = {d: v for d, v in cols.pop("target", {}).items() if math.isfinite(v)}
+    proxies = {**extra, **cols}
+    return target, dict(sorted(proxies.items(), key=lambda kv: _proxy_order(kv[0])))
+
+
+def _proxy_order(name: str) -> tuple[int, float, str]:
+    if name.startswith("proxy ") and name.endswith("x"):
+        return (0, float(name[6:-1]), name)
+    return (1, 0.0, name)
+
+
+def print_table(target: dict[str, float], proxies: dict[str, dict[str, float]],
+                table: dict[str, ArchConfig], seconds: dict[str, float]) -> list[Agreement]:  # fmt: skip
+    """Print the markdown table and the agreement of each predictor; return the agreements."""
+    names = [d for d in table if d in target]
+    if len(names) < 2:
+        print(f"\n{len(names)} target designs done; the table needs 2")
+        return []
+    costs = {d: measure_cost(table[d], (256, 256), bits=8, engine="meta") for d in names}
+    trivial = {k: {d: float(getattr(costs[d], f)) for d in names} for k, f in TRIVIAL.items()}
+    rt = dict(zip(names, ranks([target[d] for d in names])))
+    pr = {}
+    for p, col in proxies.items():
+        have = [d for d in names if math.isfinite(col.get(d, math.nan))]
+        pr[p] = dict(zip(have, ranks([col[d] for d in have])))
+    head = " | ".join(f"{p} | r" for p in proxies)
+    print("\nValidation PSNR (dB), denoise sigma 25; costs of the target at 256x256, 8 bit;"
+          " r: rank among the designs that column has")  # fmt: skip
+    print(f"| design | M_sc MiB | params M | MACs G | target | r | {head} | target s |")
+    print("|---|" + "---|" * (6 + 2 * len(proxies)))
+    for d in names:
+        c = costs[d]
+        cells = " | ".join(
+            f"{proxies[p][d]:.2f} | {pr[p][d]}" if d in pr[p] else "- | -" for p in proxies
+        )
+        print(f"| {d} | {c.m_sc_mib:.3f} | {c.params / 1e6:.2f} | {c.macs / 1e9:.2f} "
+              f"| {target[d]:.2f} | {rt[d]} | {cells} | {seconds.get(d, math.nan):.0f} |")  # fmt: skip
+    agree = agreements({d: target[d] for d in names}, {**proxies, **trivial})
+    best = max(target[d] for d in names)
+    print(f"\nAgreement with the target ranking (top group: within 1 dB of {best:.2f})")
+    print("| predictor | designs | Kendall tau-b | Spearman rho | top designs | tau in top |")
+    print("|---|---|---|---|---|---|")
+    for a in agree:
+        print(f"| {a.predictor} | {a.n} | {a.tau:.3f} | {a.rho:.3f} | {a.n_top} "
+              f"| {a.tau_top:.3f} |")  # fmt: skip
+    if "proxy 1x" in proxies:
+        print("\n" + goal(agree)[1])
+    return agree
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("target", "proxy", "variant"),
+                   help="what to train (default: target; nothing with --reuse)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=1000, help="target budget steps (1000)")
+    p.add_argument("--crop", type=int, default=64, help="target budget crop (64)")
+    p.add_argument("--batch", type=int, default=4, help="target budget batch (4)")
+    p.add_argument("--lr", type=float, default=None, help="target lr (the proxy default)")
+    p.add_argument("--factor", type=float, default=2.0, help="--part proxy: steps x this (2)")
+    p.add_argument("--proxy-variant", default="deep",
+                   help=f"--part variant: one of {PROXY_VARIANTS.names()} (deep)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", help="run only these designs, in this order")
+    p.add_argument("--json", help="results file: read to resume, written after every run")
+    p.add_argument("--reuse", nargs="+", default=[], metavar="JSON",
+                   help="add these files' runs; alone: merge them and print the table")  # fmt: skip
+    p.add_argument("--proxy-json", default=str(PROXY_JSON),
+                   help="proxy_fidelity JSON for the 1x and 4x columns")  # fmt: skip
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, target: Any | None = None) -> int:
+    """The CLI; ``target`` replaces the preset's backbone (tests use a tiny one)."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args, target if target is not None else backbone_preset("nafnet-sidd"))
+    except (UnetmmError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, target: Any) -> int:
+    table = designs(target, quick=False)
+    names = list(args.only or ORDER)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ConfigError(f"--only: unknown design {unknown[0]!r}; choose from {list(table)}")
+    part = args.part or (None if args.reuse else "target")
+    task = TaskConfig(name="denoise", sigma=25)
+    records = load_records([*args.reuse, *([args.json] if args.json else [])])
+    if part:
+        budget = target_budget(args.steps, args.crop, args.batch, args.lr)
+        jobs = plan(part, target, table, names, budget=budget, factor=args.factor,
+                    variant=args.proxy_variant)  # fmt: skip
+        print(f"{part}: {len(jobs)} designs, {jobs[0].arch.backbone}, {jobs[0].budget}",
+              file=sys.stderr)  # fmt: skip
+        run_jobs(jobs, records, task, seed=args.seed, threads=args.threads, json_path=args.json)
+    elif args.json:
+        write_json(args.json, records)
+    extra, notes = proxy_reference(args.proxy_json) if args.proxy_json else ({}, [])
+    for note in notes:
+        print(f"note: {note}")
+    if args.proxy_json and not notes:
+        print(f"{args.proxy_json}: budget equals today's ProxyBudget() but for steps, eval_every")
+    keep = [r for r in records if r["seed"] == args.seed and r["task"] == task.model_dump(
+        mode="json") and (r["run"] != "target" or r["budget"] == target_budget(
+            args.steps, args.crop, args.batch, args.lr).model_dump(mode="json"))]  # fmt: skip
+    tgt, proxies = columns(keep, extra)
+    seconds = {r["design"]: r["seconds"] for r in keep if r["run"] == "target"}
+    print_table(tgt, proxies, table, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
