@@ -22,7 +22,8 @@ Per sampler, mean and spread over seeds:
 
 Each finished run is written to the JSON at once; a re-run skips the runs already there
 (``--fresh`` starts over) and writes the summary, table and PNG again; studies live in
-``--workdir``. The JSON names the commits that ran and each sampler's factory (its defaults).
+``--workdir``. The JSON names the commits that ran and, per run, its sampler's factory (the
+defaults measured): a stored run whose sampler is built otherwise now is run again.
 "same as random": per seed, how many leading trials proposed exactly random's designs.
 
     PYTHONPATH=. python benchmarks/search_quality.py                       # all samplers, 3 seeds
@@ -141,7 +142,8 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict
     wall = time.perf_counter() - t0
     trials = records(optuna.load_study(study_name=name, storage=url))
     return {
-        "sampler": sampler, "seed": seed, "wall_s": wall, "error": error, "trials": trials,
+        "sampler": sampler, "sampler_source": sampler_source(sampler), "seed": seed,
+        "wall_s": wall, "error": error, "trials": trials,
         "hv_curve": hv_curve(trials), "best_psnr_low_memory": best_low_memory(trials),
         "dominates_paper": paper_dominated(trials), "budget_steps": spec.proxy.budget.steps,
         "counts": {
@@ -274,15 +276,13 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
             console.print(f"{sampler}: {err}")
 
 
-def sampler_sources(names: list[str]) -> dict[str, str]:
-    """How each sampler was built (its factory's source): the defaults measured."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = inspect.getsource(SAMPLERS.get(name)).strip()
-        except (OSError, TypeError):
-            out[name] = repr(SAMPLERS.get(name))
-    return out
+def sampler_source(name: str) -> str:
+    """How a sampler is built (its factory's source): the defaults a run measured. A stored run
+    whose sampler is built otherwise now is run again."""
+    try:
+        return inspect.getsource(SAMPLERS.get(name)).strip()
+    except (OSError, TypeError):
+        return repr(SAMPLERS.get(name))
 
 
 def main() -> None:
@@ -317,7 +317,8 @@ def main() -> None:
     if data.get("settings", settings) != settings:
         raise SystemExit(f"{args.json} holds runs with other settings {data['settings']}; "
                          "use --fresh or another --json")  # fmt: skip
-    runs = data.get("runs", {})
+    runs = {k: r for k, r in data.get("runs", {}).items()  # runs of other sampler code: again
+            if r.get("sampler_source") == sampler_source(r["sampler"])}  # fmt: skip
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
                             capture_output=True, check=False).stdout.strip()  # fmt: skip
     todo = [(s, m) for s in args.seeds for m in args.samplers if f"{m}/seed{s}" not in runs]
@@ -326,10 +327,8 @@ def main() -> None:
 
     def save() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "settings": settings, "commits": commits,
-            "samplers": sampler_sources(sorted({r["sampler"] for r in runs.values()})),
-            "runs": runs, "summary": summarize(runs)}, indent=1))  # fmt: skip
+        args.json.write_text(json.dumps({"settings": settings, "commits": commits, "runs": runs,
+                                         "summary": summarize(runs)}, indent=1))  # fmt: skip
 
     if todo:
         for key, value in RAY_ENV.items():

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs at once (default: the study's)")
     p.add_argument("--cpus-per-trial", type=int, metavar="N",
                    help="CPUs (threads) per run (default: the study's)")
+    p.add_argument("--gpus-per-trial", type=float, metavar="G",
+                   help="GPUs per run, fractional; > 0 trains on CUDA (default: the study's)")
     p.add_argument("--name", metavar="NAME",
                    help="linked study to write (default: <study>.confirm); a new name for "
                    "another fidelity")  # fmt: skip
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     options = ConfirmOptions(
         top=args.top, steps=args.steps, scale=args.scale, backbone=args.backbone,
         seeds=args.seeds, concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
         score_cache=not args.no_score_cache, name=args.name,
     ).check()  # fmt: skip
     console = Console(highlight=False, soft_wrap=True)

@@ -15,8 +15,9 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
 4. starts Ray (or joins it at ``ray_address``), fails the linked study's RUNNING trials whose
    driver is gone (``studies.search.recovery``: dead process or silent heartbeat), and skips every
    job that has a COMPLETE trial, or a RUNNING one of a live driver: nothing is trained twice;
-5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs, at most ``concurrency`` at once
-   (both the study's unless given),
+5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs
+   (training on CUDA when > 0), at most ``concurrency`` at once (all the study's unless given;
+   its ``gpu_fallback`` decides what a GPU request does where torch sees none),
    each through the search's own ``worker.train`` (so the persistent score cache serves a run
    trained before): a job's trial is asked when its task starts (with this driver's id and a
    heartbeat) and told when it ends: COMPLETE with the confirmed PSNR, or FAIL with the reason
@@ -59,7 +60,12 @@ from studies.results.pareto import TrialPoint
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import apply, decide
 from studies.search.protocol import TrialSettings, trial_attrs
-from studies.search.ray_session import check_address, ray_session
+from studies.search.ray_session import (
+    check_address,
+    check_cluster_gpus,
+    check_gpus,
+    ray_session,
+)
 from studies.search.recovery import fail_and_requeue, stale_trials
 from studies.spec import StudySpec
 from studies.storage import load_study
@@ -82,6 +88,7 @@ class ConfirmOptions:
     seeds: int = 2
     concurrency: int | None = None  # None: the study's
     cpus_per_trial: int | None = None  # None: the study's
+    gpus_per_trial: float | None = None  # None: the study's (its gpu_fallback applies)
     score_cache: bool = True
     name: str | None = None  # linked study (default <study>.confirm)
 
@@ -91,6 +98,8 @@ class ConfirmOptions:
                             ("--cpus-per-trial", self.cpus_per_trial)):  # fmt: skip
             if value is not None and value < 1:
                 raise ConfigError(f"{flag}: must be >= 1, got {value}")
+        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
+            raise ConfigError(f"--gpus-per-trial: must be >= 0, got {self.gpus_per_trial:g}")
         if self.steps is not None and self.scale is not None:
             raise ConfigError("--steps/--scale: give one of them (steps, or a multiple of the "
                               "study's proxy steps)")  # fmt: skip
@@ -103,10 +112,12 @@ class ConfirmOptions:
         return self
 
     def for_study(self, spec: StudySpec) -> ConfirmOptions:
-        """These options with the study's concurrency and CPUs per trial where not given."""
+        """These options with the study's concurrency and CPUs and GPUs per trial where not
+        given."""
+        gpus = spec.gpus_per_trial if self.gpus_per_trial is None else self.gpus_per_trial
         return dataclasses.replace(
             self, concurrency=self.concurrency or spec.concurrency,
-            cpus_per_trial=self.cpus_per_trial or spec.cpus_per_trial,
+            cpus_per_trial=self.cpus_per_trial or spec.cpus_per_trial, gpus_per_trial=gpus,
         )  # fmt: skip
 
     def budget(self, proxy: ProxyBudget) -> ProxyBudget:
@@ -161,7 +172,7 @@ def job_settings(spec: StudySpec, options: ConfirmOptions) -> TrialSettings:
     return dataclasses.replace(
         base, proxy_backbone=backbone, budget=options.budget(spec.proxy.budget),
         threads=options.cpus_per_trial, score_cache=options.score_cache, hard_constraints=(),
-        needs_training=True,
+        needs_training=True, device="cuda" if options.gpus_per_trial else "cpu",
     )  # fmt: skip
 
 
@@ -268,7 +279,8 @@ class _Runner:
     def run(self, jobs: list[Job]) -> None:
         import ray
 
-        task = ray.remote(num_cpus=self.options.cpus_per_trial, max_retries=0)(_confirm_job)
+        task = ray.remote(num_cpus=self.options.cpus_per_trial,
+                          num_gpus=self.options.gpus_per_trial or 0, max_retries=0)(_confirm_job)
         queue, total = list(jobs), len(jobs)
         while queue or self.live:
             while queue and len(self.live) < self.options.concurrency:
@@ -354,6 +366,8 @@ def run_confirm(
     source = load_study(storage, study_name)
     spec = source_spec(source)
     options = options.for_study(spec)
+    gpus = check_gpus(options.gpus_per_trial or 0.0, spec.gpu_fallback, ray_address)
+    options = dataclasses.replace(options, gpus_per_trial=gpus)  # 0 when falling back to CPUs
     settings = job_settings(spec, options)
     fields = fidelity(spec, settings, options)
     name = options.name or source.study_name + schema.CONFIRM_SUFFIX
@@ -370,7 +384,10 @@ def run_confirm(
     runner = _Runner(study, settings, options, heartbeat, console, listener)
     recovered, interrupted, done_before = [], [], 0
     try:
-        with ray_session(ray_address, options.concurrency * options.cpus_per_trial):
+        with ray_session(ray_address, options.concurrency * options.cpus_per_trial,
+                         options.cpus_per_trial):  # fmt: skip
+            if ray_address and gpus:
+                check_cluster_gpus(gpus)
             recovered = fail_and_requeue(study, stale_trials(study, rec.grace_period), 0)
             if recovered:
                 console.print(f"failed {len(recovered)} trial(s) a stopped confirmation left "

@@ -118,7 +118,9 @@ def _to_json(result: ProxyResult) -> dict[str, Any]:
     return {
         "psnr": result.psnr, "ssim": result.ssim, "seconds": result.seconds,
         "steps": result.steps, "curve": [[int(s), float(v)] for s, v in result.curve],
-        "input_psnr": result.input_psnr,
+        "input_psnr": result.input_psnr, "seconds_setup": result.seconds_setup,
+        "seconds_eval": result.seconds_eval,
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
     }  # fmt: skip
 
 
@@ -127,6 +129,9 @@ def _from_json(entry: dict[str, Any]) -> ProxyResult:
         psnr=float(entry["psnr"]), ssim=float(entry["ssim"]), seconds=float(entry["seconds"]),
         steps=int(entry["steps"]), curve=[(int(s), float(v)) for s, v in entry["curve"]],
         input_psnr=float(entry["input_psnr"]),
+        seconds_setup=float(entry.get("seconds_setup", 0.0)),
+        seconds_eval=float(entry.get("seconds_eval", 0.0)),
+        metrics={k: float(v) for k, v in (entry.get("metrics") or {}).items()},
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import time
 
 import optuna
 import pytest
+import torch
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -27,7 +28,7 @@ from studies.results.confirm import job_key, select_designs, summarize
 from studies.results.export import export_study
 from studies.results.pareto import TrialPoint
 from studies.results.report import write_report
-from studies.search.confirm import INTERRUPTED, ConfirmOptions, run_confirm
+from studies.search.confirm import INTERRUPTED, ConfirmOptions, job_settings, run_confirm
 from studies.search.driver import run_search
 from studies.spec import parse_spec
 from studies.storage import load_study
@@ -166,11 +167,24 @@ def test_user_mistakes_are_one_line(tmp_path, capsys):
         assert main(["confirm", str(tmp_path / "s.db"), *args]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(message) and len(err.splitlines()) == 1, err
+    assert main(["confirm", str(tmp_path / "s.db"), "--gpus-per-trial", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --gpus-per-trial: must be >= 0")
     assert main(["confirm", str(tmp_path / "missing.db")]) == 2
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["confirm", str(tmp_path / "s.db"), "--steps", "5", "--scale", "2"])
     assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU answer")
+def test_a_gpu_study_without_a_gpu_is_refused_before_ray(tmp_path, capsys):
+    source, _ = _source_and_linked(f"sqlite:///{tmp_path / 's.db'}")
+    spec = parse_spec({**TINY, "gpus_per_trial": 0.5}, "")
+    source.set_user_attr(schema.STUDY_ATTR_SPEC, spec.model_dump(mode="json"))
+    assert main(["confirm", str(tmp_path / "s.db")]) == 2
+    assert capsys.readouterr().err.startswith("error: gpus_per_trial: 0.5 asks for a GPU share")
+    settings = job_settings(spec, ConfirmOptions(gpus_per_trial=0).check().for_study(spec))
+    assert settings.device == "cpu" and settings.budget.steps == 4 * 20
 
 
 # -- end to end -------------------------------------------------------------------------------

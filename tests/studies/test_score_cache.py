@@ -46,8 +46,9 @@ def test_a_second_run_is_a_hit_with_the_same_scores_and_trains_nothing():
     again, cached = cached_train_and_eval(ARCH, TASK, BUDGET, DATA, seed=0,
                                           callback=lambda s, p: calls.append(s))  # fmt: skip
     assert cached and calls == [3]  # no training, no callback
-    assert (again.psnr, again.ssim, again.steps, again.curve, again.input_psnr) == (
-        first.psnr, first.ssim, first.steps, first.curve, first.input_psnr)  # fmt: skip
+    assert (again.psnr, again.ssim, again.steps, again.curve, again.input_psnr, again.metrics) == (
+        first.psnr, first.ssim, first.steps, first.curve, first.input_psnr, first.metrics)  # fmt: skip
+    assert first.metrics["psnr"] == first.psnr
     entry = json.loads(entries()[0].read_text())
     assert entry["fields"] == key_fields(ARCH, TASK, BUDGET, DATA, 0)  # what decided it, readable
     assert entry["fields"]["code"]["torch"] and entry["fields"]["seed"] == 0
