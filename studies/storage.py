@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import random
 import re
 import time
@@ -301,6 +302,16 @@ def ignoring_lost() -> Iterator[None]:
     except Exception as exc:
         if lost_reason(exc) is None:
             raise
+
+
+class LostStorageLogFilter(logging.Filter):
+    """Drops log records about a lost storage. Ray Tune logs the traceback of a searcher that
+    fails while it stops a trial, then calls the searcher again, which fails again: that second
+    failure ends the search with ``StorageLost``'s one line, the log would only bury it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or lost_reason(exc) is None
 
 
 def _first_line(exc: BaseException) -> str:

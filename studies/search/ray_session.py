@@ -6,7 +6,8 @@ when no node has the CPUs one trial asks for) and shuts it down afterwards; an a
 initialised Ray is used as it is. Each run gets a scratch folder (``unetmm-run-*`` in the temp
 dir: Tune's files and a local Ray's session files), removed at the end; the folders of runs that
 were killed (their process is gone) are removed when the next run starts. While the session is
-up, SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it), and a
+up, Ray Tune's log of a lost storage is held back (``studies.storage.LostStorageLogFilter``),
+SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it), and a
 local Ray's own processes ignore it, so a SIGTERM to the whole process group stops the search
 as cleanly as one to the search alone.
 """
@@ -28,6 +29,7 @@ from nas.errors import ConfigError
 from studies import compat
 from studies.search.heartbeat import driver_alive, driver_id
 from studies.signals import children_ignore_sigterm, sigterm_as_interrupt
+from studies.storage import LostStorageLogFilter
 
 # Ray and Tune settings for a quiet, local, offline run (a user's own value wins).
 RAY_ENV = {
@@ -38,6 +40,7 @@ RAY_ENV = {
     "RAY_DEDUP_LOGS": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: studies.signals.graceful_stop
 }
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller",)  # where Tune logs searcher errors
 RUN_PREFIX = "unetmm-run-"
 OWNER_FILE = "owner"  # driver_id() of the run that made the folder
 SOCKET_ROOM = 64  # what Ray appends to its temp dir for its longest socket path
@@ -75,10 +78,15 @@ def ray_session(
         os.environ.setdefault(key, value)
     remove_stale_run_dirs()
     run_dir = new_run_dir()
+    quiet = LostStorageLogFilter()
     try:
+        for name in TUNE_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
         with _ray(address, num_cpus, cpus_per_trial, run_dir):
             yield run_dir
     finally:
+        for name in TUNE_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -169,3 +169,19 @@ def test_lost_storage_is_told_from_other_errors(kind, how, reason):
                     "again, resume with: unetmm search s.yaml")  # fmt: skip
     with ignoring_lost():
         raise exc  # swallowed
+
+
+def test_tune_logs_of_a_lost_storage_are_held_back():
+    import logging
+
+    from studies.storage import LostStorageLogFilter
+
+    def record(exc: Exception | None) -> logging.LogRecord:
+        info = (type(exc), exc, exc.__traceback__) if exc else None
+        return logging.LogRecord("ray.tune", logging.ERROR, __file__, 1, "Error stopping trial.",
+                                 None, info)  # fmt: skip
+
+    keep = LostStorageLogFilter().filter
+    assert not keep(record(_wrapped(_real_error("lost"), "from")))
+    assert keep(record(_wrapped(_real_error("duplicate"), "from")))
+    assert keep(record(None))
