@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     objectives = pareto.study_objectives(study)
     front = full_front(found, objectives)
     own = spec.early_stopping
+    if "rule" not in study.user_attrs["spec"].get("early_stopping", {}):
+        own = own.model_copy(update={"rule": "asha"})  # a study from before the rules: ASHA
     own_stops = {d.number: d.stopped_at for d in found if d.stopped_at is not None}
     rows = [("the study's own run (" + (f"{own.rule} g{own.grace_steps} rf{own.reduction_factor:g}"
              + (f" m{own.margin_db:g}" if own.rule == "pareto" else "") if own.enabled
