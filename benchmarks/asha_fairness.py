@@ -96,8 +96,11 @@ def _complete(job: tuple[dict, dict, int]) -> list[tuple[int, float]]:
     return [(int(s), float(v)) for s, v in out["curve"]]
 
 
-def designs(study: optuna.Study, jobs: int) -> tuple[list[Design], StudySpec, float]:
-    """Every trained design of the study with its full curve (stopped ones completed now)."""
+def designs(
+    study: optuna.Study, jobs: int, reuse: dict[int, list] | None = None
+) -> tuple[list[Design], StudySpec, float]:
+    """Every trained design of the study with its full curve (stopped ones completed now, or
+    taken from ``reuse``: trial number -> full curve of an earlier run of this benchmark)."""
     spec = StudySpec.model_validate(study.user_attrs["spec"])
     found, todo = [], []
     trials = study.get_trials(deepcopy=False)
@@ -116,18 +119,24 @@ def designs(study: optuna.Study, jobs: int) -> tuple[list[Design], StudySpec, fl
             todo.append(d)
         found.append(d)
     t0 = time.perf_counter()
-    jobs_in = [(study.user_attrs["spec"], d.attrs, d.number) for d in todo]
+    reuse = reuse or {}
+    done = {d.number: [tuple(p) for p in reuse[d.number]] for d in todo if d.number in reuse}
+    todo_new = [d for d in todo if d.number not in done]
+    jobs_in = [(study.user_attrs["spec"], d.attrs, d.number) for d in todo_new]
     if jobs > 1 and len(jobs_in) > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
             curves = pool.map(_complete, jobs_in)
     else:
         curves = [_complete(j) for j in jobs_in]
+    done |= {d.number: curve for d, curve in zip(todo_new, curves)}
     diffs = []
-    for d, curve in zip(todo, curves):
+    for d in todo:
+        curve = done[d.number]
         prefix = {s: v for s, v in d.curve}
         diffs += [abs(prefix[s] - v) for s, v in curve if s in prefix]
         d.curve, d.final = curve, curve[-1][1]
-    print(f"completed {len(todo)} stopped design(s) in {time.perf_counter() - t0:.0f} s; "
+    print(f"completed {len(todo)} stopped design(s) ({len(todo) - len(todo_new)} from --reuse) "
+          f"in {time.perf_counter() - t0:.0f} s; "
           f"largest prefix diff {max(diffs, default=0.0):.2e} dB")  # fmt: skip
     return found, spec, max(diffs, default=0.0)
 
@@ -198,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-trials", type=int, default=16, help="with --search: designs to judge")
     p.add_argument("--jobs", type=int, default=2, help="stopped designs completed at once")
     p.add_argument("--json", default="benchmarks/results/asha_fairness.json")
+    p.add_argument("--reuse", metavar="JSON", help="full curves of stopped designs from an "
+                   "earlier run of this benchmark on the same study (no training again)")  # fmt: skip
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.search:
@@ -207,10 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
         run_search(load_spec(args.search).with_overrides(n_trials=args.n_trials), url)
     study = load_study(args.db, args.study)
-    found, spec, prefix_diff = designs(study, args.jobs)
+    reuse = None
+    if args.reuse:
+        old = json.loads(Path(args.reuse).read_text())
+        reuse = {int(n): c["curve"] for n, c in old["curves"].items() if c["stopped_at"]}
+    found, spec, prefix_diff = designs(study, args.jobs, reuse)
     objectives = pareto.study_objectives(study)
     front = full_front(found, objectives)
     own = spec.early_stopping
+    if "rule" not in study.user_attrs["spec"].get("early_stopping", {}):
+        own = own.model_copy(update={"rule": "asha"})  # a study from before the rules: ASHA
     own_stops = {d.number: d.stopped_at for d in found if d.stopped_at is not None}
     rows = [("the study's own run (" + (f"{own.rule} g{own.grace_steps} rf{own.reduction_factor:g}"
              + (f" m{own.margin_db:g}" if own.rule == "pareto" else "") if own.enabled
