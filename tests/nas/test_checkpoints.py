@@ -1,0 +1,235 @@
+"""nas.checkpoints: official NAFNet checkpoints (BasicSR layout) in unetmm models.
+
+The state dicts here are built from the official naming scheme and shapes (megvii-research/NAFNet,
+``basicsr/models/archs/NAFNet_arch.py``: ``intro``, ``encoders.i.j``, ``downs.i``,
+``middle_blks.j``, ``ups.k.0`` and ``decoders.k.j`` counted from the deepest stage, ``ending``;
+a block's ``sca.1``), filled with random values, and run through a functional forward written from
+the official one: our model with the loaded weights must give the same outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nas import (
+    ArchConfig,
+    FullSkipsConfig,
+    NAFNetConfig,
+    UNetConfig,
+    UNetMMConfig,
+    build_model,
+    nafnet_sidd,
+)
+from nas.checkpoints import load_official_nafnet, official_config, official_to_ours
+from nas.errors import ConfigError
+
+SMALL = NAFNetConfig(8, (1, 0, 2), 1, (2, 1, 0))  # uneven counts: a wrong index map shows
+
+
+# -- the official layout ----------------------------------------------------------------------
+def _block_shapes(c: int) -> dict[str, tuple[int, ...]]:
+    dw = 2 * c  # DW_Expand = FFN_Expand = 2
+    return {
+        "beta": (1, c, 1, 1), "gamma": (1, c, 1, 1),
+        "conv1.weight": (dw, c, 1, 1), "conv1.bias": (dw,),
+        "conv2.weight": (dw, 1, 3, 3), "conv2.bias": (dw,),
+        "conv3.weight": (c, dw // 2, 1, 1), "conv3.bias": (c,),
+        "sca.1.weight": (dw // 2, dw // 2, 1, 1), "sca.1.bias": (dw // 2,),
+        "conv4.weight": (2 * c, c, 1, 1), "conv4.bias": (2 * c,),
+        "conv5.weight": (c, c, 1, 1), "conv5.bias": (c,),
+        "norm1.weight": (c,), "norm1.bias": (c,), "norm2.weight": (c,), "norm2.bias": (c,),
+    }  # fmt: skip
+
+
+def official_shapes(cfg: NAFNetConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the official ``NAFNet(img_channel, width, middle_blk_num, enc_blk_nums,
+    dec_blk_nums)`` state dict."""
+    w, img = cfg.width, cfg.img_channels
+    out: dict[str, tuple[int, ...]] = {
+        "intro.weight": (w, img, 3, 3), "intro.bias": (w,),
+        "ending.weight": (img, w, 3, 3), "ending.bias": (img,),
+    }  # fmt: skip
+
+    def blocks(prefix: str, count: int, c: int) -> None:
+        for j in range(count):
+            out.update({f"{prefix}.{j}.{k}": s for k, s in _block_shapes(c).items()})
+
+    chan = w
+    for i, n in enumerate(cfg.enc_blk_nums):
+        blocks(f"encoders.{i}", n, chan)
+        out[f"downs.{i}.weight"], out[f"downs.{i}.bias"] = (2 * chan, chan, 2, 2), (2 * chan,)
+        chan *= 2
+    blocks("middle_blks", cfg.middle_blk_num, chan)
+    for k, n in enumerate(cfg.dec_blk_nums):
+        out[f"ups.{k}.0.weight"] = (2 * chan, chan, 1, 1)  # no bias
+        chan //= 2
+        blocks(f"decoders.{k}", n, chan)
+    return out
+
+
+def official_state(cfg: NAFNetConfig, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random values in the official layout (no zero beta/gamma: every block counts)."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, shape in official_shapes(cfg).items():
+        t = torch.randn(shape, generator=gen)
+        if name.endswith(("norm1.weight", "norm2.weight")):
+            t = 1 + 0.1 * t
+        elif name.endswith(("beta", "gamma", "bias")):
+            t = 0.1 * t
+        else:  # a conv weight: unit gain over its fan-in
+            t = t / (shape[1] * shape[2] * shape[3]) ** 0.5
+        state[name] = t
+    return state
+
+
+def _ln(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    mu = x.mean(1, keepdim=True)
+    var = (x - mu).pow(2).mean(1, keepdim=True)
+    return w.view(1, -1, 1, 1) * (x - mu) / torch.sqrt(var + 1e-6) + b.view(1, -1, 1, 1)
+
+
+def _conv(s: dict, name: str, x: torch.Tensor, **kw: int) -> torch.Tensor:
+    return F.conv2d(x, s[f"{name}.weight"], s.get(f"{name}.bias"), **kw)
+
+
+def _official_block(s: dict, p: str, inp: torch.Tensor) -> torch.Tensor:
+    x = _conv(s, f"{p}.conv1", _ln(inp, s[f"{p}.norm1.weight"], s[f"{p}.norm1.bias"]))
+    x = _conv(s, f"{p}.conv2", x, padding=1, groups=x.shape[1])
+    a, b = x.chunk(2, dim=1)
+    x = a * b
+    x = _conv(s, f"{p}.conv3", x * _conv(s, f"{p}.sca.1", x.mean((2, 3), keepdim=True)))
+    y = inp + x * s[f"{p}.beta"]
+    a, b = _conv(s, f"{p}.conv4", _ln(y, s[f"{p}.norm2.weight"], s[f"{p}.norm2.bias"])).chunk(2, 1)
+    return y + _conv(s, f"{p}.conv5", a * b) * s[f"{p}.gamma"]
+
+
+def official_forward(s: dict, cfg: NAFNetConfig, inp: torch.Tensor) -> torch.Tensor:
+    """The official ``NAFNet.forward`` over state dict ``s``."""
+    h, w = inp.shape[-2:]
+    m = 2 ** len(cfg.enc_blk_nums)
+    inp = F.pad(inp, (0, (m - w % m) % m, 0, (m - h % m) % m))
+    x, encs = _conv(s, "intro", inp, padding=1), []
+    for i, n in enumerate(cfg.enc_blk_nums):
+        for j in range(n):
+            x = _official_block(s, f"encoders.{i}.{j}", x)
+        encs.append(x)
+        x = _conv(s, f"downs.{i}", x, stride=2)
+    for j in range(cfg.middle_blk_num):
+        x = _official_block(s, f"middle_blks.{j}", x)
+    for k, n in enumerate(cfg.dec_blk_nums):
+        x = F.pixel_shuffle(_conv(s, f"ups.{k}.0", x), 2) + encs[::-1][k]
+        for j in range(n):
+            x = _official_block(s, f"decoders.{k}.{j}", x)
+    return (_conv(s, "ending", x, padding=1) + inp)[..., :h, :w]
+
+
+# -- tests ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cfg", [nafnet_sidd(), SMALL], ids=["sidd-width32", "small"])
+def test_official_checkpoint_loads_and_gives_the_official_outputs(
+    cfg: NAFNetConfig, tmp_path: Path
+) -> None:
+    state = official_state(cfg)
+    path = tmp_path / "NAFNet.pth"
+    torch.save({"params": state}, path)  # as BasicSR saves it
+    if cfg == nafnet_sidd():  # the published NAFNet-SIDD-width32 has 29.16 M parameters
+        assert sum(v.numel() for v in state.values()) / 1e6 == pytest.approx(29.16, abs=0.005)
+    assert official_config(state) == cfg
+    torch.manual_seed(1)
+    model = build_model(ArchConfig(cfg, FullSkipsConfig())).eval()
+    report = load_official_nafnet(model, path)
+    assert report.new == () and len(report.loaded) == len(state) == len(model.state_dict())
+    assert report.summary() == (f"loaded {len(state)} tensors (backbone: {len(state)}) of an "
+                                "official NAFNet checkpoint")  # fmt: skip
+    ours = model.state_dict()
+    n = len(cfg.enc_blk_nums)
+    assert all(torch.equal(ours[official_to_ours(k, n)], v) for k, v in state.items())
+    x = torch.rand(2, 3, 21, 27, generator=torch.Generator().manual_seed(2))  # padded inside
+    with torch.no_grad():
+        expected = official_forward(state, cfg, x)
+        got = model(x)
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert (expected - x).abs().mean() > 0.05  # the network does something: a real comparison
+
+
+def test_key_map_follows_the_official_names() -> None:
+    assert official_to_ours("ups.0.0.weight", 4) == "backbone.ups.3.0.weight"
+    assert official_to_ours("decoders.3.1.conv1.bias", 4) == "backbone.decoders.0.1.conv1.bias"
+    assert official_to_ours("encoders.1.0.sca.1.weight", 4) == (
+        "backbone.encoders.1.0.sca.conv.weight")  # fmt: skip
+    assert official_to_ours("middle_blks.11.beta", 4) == "backbone.middle_blks.11.beta"
+    assert official_to_ours("intro.weight", 4) == "backbone.intro.weight"
+
+
+def test_warm_start_loads_the_backbone_and_keeps_the_skips_new() -> None:
+    state = official_state(SMALL)
+    arch = ArchConfig(SMALL, UNetMMConfig(ratios=None, reduced_channels=(2, 4, 4),
+                                          aggregated_channels=16))  # fmt: skip
+    torch.manual_seed(3)
+    model = build_model(arch)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ConfigError, match=r"^init: \d+ of the model's tensors are not in the "
+                                          r"checkpoint \(first: 'skip\."):  # fmt: skip
+        load_official_nafnet(model, {"params": state}, field="init")
+    report = load_official_nafnet(model, {"params": state}, strict=False)
+    skip_keys = [k for k in before if k.startswith("skip.")]
+    assert skip_keys and list(report.new) == skip_keys
+    assert set(report.loaded) == {k for k in before if k.startswith("backbone.")}
+    after = model.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in skip_keys)  # as initialised
+    assert all(torch.equal(after[official_to_ours(k, 3)], v) for k, v in state.items())
+    assert f"; {len(skip_keys)} new (skip: {len(skip_keys)})" in report.summary()
+
+
+def test_unetmm_layout_and_dataparallel_prefix_load_too(tmp_path: Path) -> None:
+    arch = ArchConfig(SMALL, FullSkipsConfig())
+    src = build_model(arch)
+    torch.save({"arch": arch.to_dict(), "model": src.state_dict()}, tmp_path / "model.pt")
+    dst = build_model(arch)
+    report = load_official_nafnet(dst, tmp_path / "model.pt")
+    assert report.layout == "unetmm" and not report.new
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(),
+                                                 dst.state_dict().values()))  # fmt: skip
+    official = {f"module.{k}": v for k, v in official_state(SMALL, seed=5).items()}
+    report = load_official_nafnet(dst, {"params_ema": official})
+    assert report.layout == "official" and len(report.loaded) == len(official)
+
+
+def test_mismatches_are_one_line_and_change_nothing(tmp_path: Path) -> None:
+    model = build_model(ArchConfig(SMALL, FullSkipsConfig()))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wide = official_state(NAFNetConfig(16, (1, 0, 2), 1, (2, 1, 0)))
+    deeper = official_state(NAFNetConfig(8, (1, 0, 3), 1, (2, 1, 0)))
+    bent = official_state(SMALL)
+    bent["decoders.0.1.conv3.weight"] = torch.zeros(8, 8, 1, 1)
+    extra = {**official_state(SMALL), "head.weight": torch.zeros(3)}
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    cases = [
+        (wide, "checkpoint: the checkpoint's NAFNet has width 16, the model's backbone.width is 8"),
+        (deeper, "checkpoint: the checkpoint's NAFNet has enc_blk_nums [1, 0, 3], the model's "
+                 "backbone.enc_blk_nums is [1, 0, 2]"),
+        (bent, "checkpoint: decoders.0.1.conv3.weight has shape (8, 8, 1, 1), the model's "
+               "backbone.decoders.2.1.conv3.weight (32, 32, 1, 1)"),
+        (extra, "checkpoint: 1 tensor(s) of the checkpoint have no place in the model "
+                "(first: 'head.weight')"),
+        ({"params": {"conv.weight": torch.zeros(1)}},
+         "checkpoint: not an official NAFNet checkpoint (no 'intro.weight'; first name "
+         "'conv.weight')"),
+        (tmp_path / "missing.pth", f"checkpoint: no checkpoint file '{tmp_path}/missing.pth'"),
+        ({"params": {"step": 3}}, "checkpoint: holds no tensors"),
+    ]  # fmt: skip
+    for source, message in cases:
+        with pytest.raises(ConfigError) as info:
+            load_official_nafnet(model, source)
+        assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"^checkpoint: cannot read .*junk\.pth"):
+        load_official_nafnet(model, tmp_path / "junk.pth")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    unet = build_model(ArchConfig(UNetConfig(width=8, depth=3), FullSkipsConfig()))
+    with pytest.raises(ConfigError, match="needs a nafnet backbone, the model's is 'unet'"):
+        load_official_nafnet(unet, official_state(SMALL))
