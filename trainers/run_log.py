@@ -80,8 +80,8 @@ class RunLog:
         validation scores measured at ``step``, if any."""
         scores = scores or {}
         psnr, ssim = scores.get("psnr"), scores.get("ssim")
-        self._rows.writerow([step, f"{loss:.6g}", "" if psnr is None else f"{psnr:.6g}",
-                             "" if ssim is None else f"{ssim:.6g}", f"{lr:.6g}",
+        self._rows.writerow([step, repr(float(loss)), "" if psnr is None else repr(float(psnr)),
+                             "" if ssim is None else repr(float(ssim)), repr(float(lr)),
                              f"{seconds:.3f}"])  # fmt: skip
         self._csv.flush()
         self.tb.add_scalar("train/loss", loss, step)
