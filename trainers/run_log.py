@@ -47,7 +47,7 @@ def _kept_rows(path: Path, last_step: int) -> list[list[str]]:
 
 class RunLog:
     """The three logs of one training run in ``out_dir``, from step ``resumed_from`` on (0: a
-    fresh run). Use as a context manager; ``close`` flushes and releases the files."""
+    fresh run); ``close`` flushes and releases the files."""
 
     def __init__(self, out_dir: Path, resumed_from: int) -> None:
         self.out_dir = out_dir
@@ -98,9 +98,3 @@ class RunLog:
         self._csv.close()
         self.logger.removeHandler(self._handler)
         self._handler.close()
-
-    def __enter__(self) -> RunLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

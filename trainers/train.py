@@ -35,6 +35,7 @@ refused (the cosine schedule spans them).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -52,6 +53,7 @@ from nas.checkpoints import LoadReport, load_official_nafnet, read_state_dict
 from nas.errors import ConfigError
 from nas.model import build_model
 from trainers.config import TrainConfig
+from trainers.loader import effective_workers, step_batches
 from trainers.loop import (
     compute_settings,
     evaluate,
@@ -59,7 +61,6 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
-from trainers.loader import effective_workers, step_batches
 from trainers.run_log import RunLog
 from trainers.runtime import resolve_device
 from trainers.tasks import TASKS, Stream, TaskKind
@@ -246,7 +247,7 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
             run.restore(state)
         resumed_from = run.step
         _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
-        with RunLog(out_dir, resumed_from) as log:
+        with contextlib.closing(RunLog(out_dir, resumed_from)) as log:
             _log_start(log, run, device)
             ckpt = _train_loop(run, kind, stream, val, progress, log, device)
             scores = evaluate(run.model, val, run.step, kind.scores)

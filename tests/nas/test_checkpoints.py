@@ -111,15 +111,15 @@ def test_mismatches_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     cases = [
         (wide, "checkpoint: the checkpoint's NAFNet has width 16, the model's backbone.width is 8"),
-        (deeper, "checkpoint: the checkpoint's NAFNet has enc_blk_nums [1, 0, 3], the model's "
-                 "backbone.enc_blk_nums is [1, 0, 2]"),
-        (bent, "checkpoint: decoders.0.1.conv3.weight has shape (8, 8, 1, 1), the model's "
-               "backbone.decoders.2.1.conv3.weight (32, 32, 1, 1)"),
-        (extra, "checkpoint: 1 tensor(s) of the checkpoint have no place in the model "
-                "(first: 'head.weight')"),
+        (deeper, ("checkpoint: the checkpoint's NAFNet has enc_blk_nums [1, 0, 3], the model's "
+                  "backbone.enc_blk_nums is [1, 0, 2]")),
+        (bent, ("checkpoint: decoders.0.1.conv3.weight has shape (8, 8, 1, 1), the model's "
+                "backbone.decoders.2.1.conv3.weight (32, 32, 1, 1)")),
+        (extra, ("checkpoint: 1 tensor(s) of the checkpoint have no place in the model "
+                 "(first: 'head.weight')")),
         ({"params": {"conv.weight": torch.zeros(1)}},
-         "checkpoint: not an official NAFNet checkpoint (no 'intro.weight'; first name "
-         "'conv.weight')"),
+         ("checkpoint: not an official NAFNet checkpoint (no 'intro.weight'; first name "
+          "'conv.weight')")),
         (tmp_path / "missing.pth", f"checkpoint: no checkpoint file '{tmp_path}/missing.pth'"),
         ({"params": {"step": 3}}, "checkpoint: holds no tensors"),
     ]  # fmt: skip

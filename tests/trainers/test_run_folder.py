@@ -14,18 +14,18 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nas import ArchConfig, build_model
 from nas.checkpoints import official_to_ours
 from studies.cli import main
+from tests.nas.official_nafnet import official_state
 from trainers.config import DataConfig, Recipe, TaskConfig, TrainConfig, load_train_config
 from trainers.loader import effective_workers, step_batches
 from trainers.run_log import COLUMNS
 from trainers.tasks import TASKS
 from trainers.train import checkpoints, train
-from tests.nas.official_nafnet import official_state
 
 
 def _config(arch: ArchConfig, out: Path, **recipe: object) -> TrainConfig:
-    r = dict(iterations=10, batch=4, crop=32, val_crop=64, checkpoint_every=5,
-             keep_checkpoints=5, eval_every=5, log_every=2, threads=1, lr=2e-3,
-             workers=0)  # fmt: skip
+    r: dict[str, object] = {"iterations": 10, "batch": 4, "crop": 32, "val_crop": 64,
+                            "checkpoint_every": 5, "keep_checkpoints": 5, "eval_every": 5,
+                            "log_every": 2, "threads": 1, "lr": 2e-3, "workers": 0}  # fmt: skip
     r.update(recipe)
     return TrainConfig(arch=arch, recipe=Recipe(**r), out_dir=str(out))
 
