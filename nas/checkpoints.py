@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from nas.backbones.nafnet import NAFNetConfig
 from nas.errors import ConfigError
+from nas.model import SkipUNet
 
 # where a checkpoint file keeps its state dict: BasicSR's keys, then unetmm's model.pt/ckpt
 STATE_KEYS = ("params", "params_ema", "model", "state_dict")
@@ -143,17 +143,20 @@ def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
-def _check_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], field: str) -> int:
+def _check_backbone(model: SkipUNet, state: Mapping[str, torch.Tensor], field: str) -> int:
     """The model's stage count, after checking the checkpoint's NAFNet fits its backbone."""
-    arch = getattr(model, "arch", None)
-    backbone = getattr(arch, "backbone", None)
+    backbone = model.arch.backbone
     if not isinstance(backbone, NAFNetConfig):
-        name = getattr(backbone, "name", type(model).__name__)
         raise ConfigError(f"{field}: an official NAFNet checkpoint needs a nafnet backbone, "
-                          f"the model's is {name!r}")  # fmt: skip
+                          f"the model's is {backbone.name!r}")  # fmt: skip
     found = official_config(state, field)
-    for f in ("width", "img_channels", "enc_blk_nums", "middle_blk_num", "dec_blk_nums"):
-        have, want = getattr(found, f), getattr(backbone, f)
+    # the fields that shape the tensors (tlc_train_size does not: NAFNetLocal loads them too)
+    pairs = (("width", found.width, backbone.width),
+             ("img_channels", found.img_channels, backbone.img_channels),
+             ("enc_blk_nums", found.enc_blk_nums, backbone.enc_blk_nums),
+             ("middle_blk_num", found.middle_blk_num, backbone.middle_blk_num),
+             ("dec_blk_nums", found.dec_blk_nums, backbone.dec_blk_nums))  # fmt: skip
+    for f, have, want in pairs:
         if have != want:
             raise ConfigError(f"{field}: the checkpoint's NAFNet has {f} {_plain(have)}, the "
                               f"model's backbone.{f} is {_plain(want)}")  # fmt: skip
@@ -161,7 +164,7 @@ def _check_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], field: 
 
 
 def load_official_nafnet(
-    model: nn.Module,
+    model: SkipUNet,
     source: str | Path | Mapping[str, Any],
     strict: bool = True,
     field: str = "checkpoint",

@@ -8,7 +8,8 @@ changes no other random number of a run.
 
 Workers are forked (the streams hold their decoded images and loaders that need not pickle); on
 a platform without ``fork`` the batches are made in the training process (``effective_workers``
-says how many workers really run).
+says how many workers really run). Each worker keeps its own decoded-image cache (up to
+``data.cache_mb``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def step_batches(stream: Stream, first: int, stop: int, workers: int | None = No
     (workers)`` processes (two batches ahead each); ``pin_memory`` for fast copies to a GPU."""
     n = effective_workers(workers)
     steps: Iterable[int] = range(first, stop)
+    if first >= stop:  # a finished run: start no workers
+        return iter(())
     loader = DataLoader(
         StepBatches(stream),
         batch_size=None,  # an item is a batch already
