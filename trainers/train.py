@@ -55,6 +55,7 @@ from nas.model import build_model
 from trainers.config import TrainConfig
 from trainers.loader import effective_workers, step_batches
 from trainers.loop import (
+    TrainingDiverged,
     compute_settings,
     evaluate,
     make_optimizer,
@@ -249,8 +250,12 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
         _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
         with contextlib.closing(RunLog(out_dir, resumed_from)) as log:
             _log_start(log, run, device)
-            ckpt = _train_loop(run, kind, stream, val, progress, log, device)
-            scores = evaluate(run.model, val, run.step, kind.scores)
+            try:
+                ckpt = _train_loop(run, kind, stream, val, progress, log, device)
+                scores = evaluate(run.model, val, run.step, kind.scores)
+            except TrainingDiverged as exc:
+                log.logger.error(str(exc))
+                raise
             log.info(f"done: step {run.step}, "
                      + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
                      + f" (input psnr {val.input_psnr:.4f}); {run.seconds:.1f} s")  # fmt: skip

@@ -133,6 +133,8 @@ def test_nan_final_score_fails_without_writing_results(
                    "lower the learning rate")  # fmt: skip
     assert not (tmp_path / "run" / "result.json").exists()
     assert not (tmp_path / "run" / "model.pt").exists()
+    assert (tmp_path / "run" / "train.log").read_text().splitlines()[-1].endswith(
+        "ERROR: training diverged: validation PSNR is nan at step 10; lower the learning rate")
 
 
 def test_cli_trains_and_reports_bad_configs(
