@@ -299,8 +299,11 @@ EAGER = ProxyRuntime(channels_last=False, fused_norm=False, fused_optimizer=Fals
 class Recipe(_Optim):
     """A full training run; defaults are the paper's SIDD recipe (Sec. 4.1): Adam
     (0.9, 0.9), no weight decay, lr 1e-3 -> 1e-7 cosine, 200K iterations, batch 32, 256 crops,
-    PSNR loss. ``device``: ``cpu`` (default) or ``cuda`` (the first GPU; data is prepared on the
-    CPU either way; a resume on CUDA continues correctly but is not bit-exact)."""
+    PSNR loss. ``device``: ``auto`` (default: CUDA when torch sees a GPU, else the CPU), ``cpu``
+    or ``cuda`` (the first GPU; data is prepared on the CPU either way; a resume on CUDA continues
+    correctly but is not bit-exact). ``workers``: DataLoader processes making the batches (None:
+    ``min(4, usable CPUs)``; 0: in the training process); the batches are the same either way
+    (``trainers.loader``)."""
 
     optimizer: Literal["adam", "adamw"] = "adam"
     iterations: int = Field(200_000, ge=1)
@@ -312,7 +315,8 @@ class Recipe(_Optim):
     log_every: int = Field(100, ge=1)
     seed: int = 0
     threads: int | None = Field(None, ge=1)
-    device: Literal["cpu", "cuda"] = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int | None = Field(None, ge=0)
 
 
 def _arch_in(value: Any) -> ArchConfig:
@@ -335,7 +339,10 @@ class TrainConfig(StrictModel):
     """``unetmm train``: the architecture, the task, the data, the recipe, where to write.
 
     ``arch`` accepts an ``ArchConfig`` or the mapping ``ArchConfig.from_dict`` reads and is stored
-    as an ``ArchConfig``; ``model_dump(mode="json")`` writes the mapping back.
+    as an ``ArchConfig``; ``model_dump(mode="json")`` writes the mapping back. ``init``: a
+    checkpoint a fresh run starts from (an official NAFNet ``.pth`` or a unetmm ``model.pt``; the
+    tensors it does not hold, e.g. a UNet-- design's skips, keep their initialisation; see
+    ``nas.checkpoints``); a resumed run continues from its own checkpoint.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -345,6 +352,7 @@ class TrainConfig(StrictModel):
     data: DataConfig = DataConfig()
     recipe: Recipe = Recipe()
     out_dir: str = "runs/train"
+    init: str | None = Field(None, min_length=1)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

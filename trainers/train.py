@@ -10,23 +10,32 @@
 - ``result.json``: final PSNR/SSIM (and the noisy input's), steps, seconds, the validation curve,
   the loss curve (mean of every ``log_every`` steps), and the ONNX check when asked;
 - ``model.pt``: ``{"arch": ..., "model": state_dict}`` of the final model;
-- ``model.onnx`` with ``--onnx``.
+- ``model.onnx`` with ``--onnx``;
+- ``train.log``, ``metrics.csv`` and TensorBoard event files (``trainers.run_log``).
 
 Checkpoints, ``config.yaml``, ``model.pt`` and ``result.json`` are written atomically (a temporary
 file in ``out_dir``, then ``os.replace``). A NaN/inf loss or validation score raises
 ``TrainingDiverged`` before ``model.pt`` and ``result.json`` are written.
+
+Device: ``recipe.device`` (``auto``: CUDA when torch sees a GPU, else the CPU); asking for
+``cuda`` without one raises ``ConfigError`` before any work. Batches come from a DataLoader with
+``recipe.workers`` processes (``trainers.loader``; the same batches with any number). ``init``:
+a fresh run's model starts from that checkpoint (official NAFNet or unetmm layout,
+``nas.checkpoints``; a UNet-- design's skips stay as initialised: a warm start).
 
 Resume: a batch is a function of (seed, step) (see ``trainers.data``), and everything else that
 changes during training is in the checkpoint, so a run killed and restarted reproduces the
 uninterrupted run's per-step losses exactly (same thread count; tests check it bit for bit).
 A resume needs the same arch, task, data and recipe as the checkpointed run, except for what does
 not change the math: ``out_dir``, ``data.cache_mb``, ``recipe.threads``, ``recipe.device``,
-``checkpoint_every``, ``keep_checkpoints``, ``eval_every`` and ``log_every``. A different
-``iterations`` is refused (the cosine schedule spans them).
+``recipe.workers``, ``checkpoint_every``, ``keep_checkpoints``, ``eval_every`` and ``log_every``,
+and ``init`` (a resume continues from its own checkpoint). A different ``iterations`` is
+refused (the cosine schedule spans them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -40,16 +49,20 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from nas.checkpoints import LoadReport, load_official_nafnet, read_state_dict
 from nas.errors import ConfigError
 from nas.model import build_model
 from trainers.config import TrainConfig
+from trainers.loader import effective_workers, step_batches
 from trainers.loop import (
+    TrainingDiverged,
     compute_settings,
     evaluate,
     make_optimizer,
     make_scheduler,
     train_step,
 )
+from trainers.run_log import RunLog
 from trainers.runtime import resolve_device
 from trainers.tasks import TASKS, Stream, TaskKind
 
@@ -61,7 +74,8 @@ class TrainResult:
     """Outcome of ``train``: final validation scores, per-step ``losses`` (index k = step k+1,
     including steps run before a resume), ``curve`` of (step, val PSNR), where things were
     written, and ``resumed_from`` (the checkpoint step it continued from; 0 = fresh);
-    ``metrics``: every final score (the task's own too: matting's ``sad``, ``mse``, ...)."""
+    ``metrics``: every final score (the task's own too: matting's ``sad``, ``mse``, ...);
+    ``init``: what loading ``config.init`` did (None: not loaded)."""
 
     psnr: float
     ssim: float
@@ -76,6 +90,7 @@ class TrainResult:
     onnx: Path | None = None
     onnx_max_abs_diff: float | None = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    init: LoadReport | None = None
 
 
 def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
@@ -88,9 +103,9 @@ def checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
 
 # what may change between a checkpointed run and its resume (nothing here changes the math)
 _NOT_IDENTITY = {
-    "": ("out_dir",),
+    "": ("out_dir", "init"),
     "data": ("cache_mb",),
-    "recipe": ("threads", "device", "checkpoint_every", "keep_checkpoints", "eval_every",
+    "recipe": ("threads", "device", "workers", "checkpoint_every", "keep_checkpoints", "eval_every",
                "log_every"),
 }
 
@@ -163,11 +178,14 @@ def _write_text_atomic(path: Path, text: str) -> None:
 class _Run:
     """The mutable state of one training run (model, optimizer, ...) and its checkpoints."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, device: torch.device,
+                 init: dict[str, torch.Tensor] | None = None) -> None:  # fmt: skip
         self.config, r = config, config.recipe
         self.out_dir = Path(config.out_dir)
         torch.manual_seed(r.seed)
-        self.model = build_model(config.arch).to(r.device)  # initialised on the CPU either way
+        model = build_model(config.arch)  # initialised on the CPU either way
+        self.init = None if init is None else load_official_nafnet(model, init, False, "init")
+        self.model = model.to(device)
         self.optimizer = make_optimizer(self.model.parameters(), r)
         self.scheduler = make_scheduler(self.optimizer, r, r.iterations)
         self.step, self.seconds = 0, 0.0
@@ -213,29 +231,39 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     and ``TrainingDiverged`` (NaN/inf loss or validation score)."""
     r = config.recipe
     out_dir = Path(config.out_dir)
-    resolve_device(r.device, "recipe.device")  # ConfigError before any work without a GPU
+    device = resolve_device(r.device, "recipe.device")  # ConfigError before any work
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         kind = TASKS.get(config.task.name)
         kind.check_model(config.arch.backbone, config.task.name)
+        state = _load_latest(out_dir, config) if resume else None  # reads, changes nothing
+        init = read_state_dict(config.init, "init") if config.init and state is None else None
         val = kind.validation(config.data, config.task, r.val_crop)
         stream = kind.stream(config.data, config.task, r.crop, r.batch, r.seed)
-        run = _Run(config)
+        run = _Run(config, device, init)
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume:  # only now: a bad config above leaves the old run untouched
             for _, path in checkpoints(out_dir):
                 path.unlink()
-        state = _load_latest(out_dir, config) if resume else None
         if state is not None:
             run.restore(state)
         resumed_from = run.step
         _write_text_atomic(out_dir / "config.yaml", config.to_yaml())
-        ckpt = _train_loop(run, kind, stream, val, progress)
-        scores = evaluate(run.model, val, run.step, kind.scores)
+        with contextlib.closing(RunLog(out_dir, resumed_from)) as log:
+            _log_start(log, run, device)
+            try:
+                ckpt = _train_loop(run, kind, stream, val, progress, log, device)
+                scores = evaluate(run.model, val, run.step, kind.scores)
+            except TrainingDiverged as exc:
+                log.logger.error(str(exc))
+                raise
+            log.info(f"done: step {run.step}, "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                     + f" (input psnr {val.input_psnr:.4f}); {run.seconds:.1f} s")  # fmt: skip
         run.model.cpu()  # model.pt, ONNX export and check are CPU-side
     result = TrainResult(
         psnr=scores["psnr"], ssim=scores["ssim"], input_psnr=val.input_psnr, steps=run.step,
         seconds=run.seconds, losses=run.losses, curve=run.curve, out_dir=out_dir,
-        checkpoint=ckpt, resumed_from=resumed_from, metrics=scores,
+        checkpoint=ckpt, resumed_from=resumed_from, metrics=scores, init=run.init,
     )  # fmt: skip
     _save_atomic({"arch": config.arch.to_dict(), "model": run.model.state_dict()},
                  out_dir / "model.pt")  # fmt: skip
@@ -249,33 +277,59 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     return result
 
 
-def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: bool) -> Path:
+def _log_start(log: RunLog, run: _Run, device: torch.device) -> None:
+    r = run.config.recipe
+    log.info(f"run folder {str(run.out_dir)!r}: device {device} (recipe.device {r.device}), "
+             f"{effective_workers(r.workers)} data worker(s), "
+             f"{sum(p.numel() for p in run.model.parameters()):,} parameters")  # fmt: skip
+    log.info("config:\n" + run.config.to_yaml().rstrip())
+    if run.step:
+        log.info(f"resumed from step {run.step} (its checkpoint holds the weights)")
+    elif run.init is not None:
+        log.info(f"init {run.config.init}: {run.init.summary()}")
+        if run.init.new:
+            log.info("init: new (as initialised): " + ", ".join(run.init.new))
+
+
+def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: bool,
+                log: RunLog, device: torch.device) -> Path:  # fmt: skip
     r = run.config.recipe
     ckpt = checkpoints(run.out_dir)[-1][1] if run.step and checkpoints(run.out_dir) else None
     bar = tqdm(total=r.iterations, initial=run.step, desc="train", unit="step",
                disable=not progress, dynamic_ncols=True)  # fmt: skip
+    # batch k is stream.batch_at(k), the batch of step k + 1
+    batches = step_batches(stream, run.step, r.iterations, r.workers, device.type == "cuda")
     t0 = time.perf_counter()
-    with bar:
-        while run.step < r.iterations:
-            step = run.step + 1
-            inp, target = (t.to(r.device) for t in stream.batch_at(step - 1))
-            loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step,
-                              kind.loss)
-            run.losses.append(loss)
-            run.step = step
-            if step % r.eval_every == 0 or step == r.iterations:
-                run.curve.append((step, evaluate(run.model, val, step, kind.scores)["psnr"]))
-            if step % r.log_every == 0 or step == r.iterations:
-                window = run.losses[-r.log_every :]
-                postfix = {"loss": f"{sum(window) / len(window):.3f}"}
-                if run.curve:
-                    postfix["val_psnr"] = f"{run.curve[-1][1]:.2f}"
-                bar.set_postfix(postfix, refresh=False)
-            bar.update()
-            if step % r.checkpoint_every == 0 or step == r.iterations:
-                run.seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ckpt = run.save()
+    try:
+        with bar:
+            for inp, target in batches:
+                step = run.step + 1
+                lr = float(run.optimizer.param_groups[0]["lr"])
+                inp, target = inp.to(device, non_blocking=True), target.to(device, non_blocking=True)
+                loss = train_step(run.model, run.optimizer, run.scheduler, inp, target, step,
+                                  kind.loss)
+                run.losses.append(loss)
+                run.step = step
+                scores = None
+                if step % r.eval_every == 0 or step == r.iterations:
+                    scores = evaluate(run.model, val, step, kind.scores)
+                    run.curve.append((step, scores["psnr"]))
+                if scores or step % r.log_every == 0 or step == r.iterations:
+                    window = run.losses[-r.log_every :]
+                    mean = sum(window) / len(window)
+                    log.row(step, r.iterations, mean, lr,
+                            run.seconds + time.perf_counter() - t0, scores)  # fmt: skip
+                    postfix = {"loss": f"{mean:.3f}"}
+                    if run.curve:
+                        postfix["val_psnr"] = f"{run.curve[-1][1]:.2f}"
+                    bar.set_postfix(postfix, refresh=False)
+                bar.update()
+                if step % r.checkpoint_every == 0 or step == r.iterations:
+                    run.seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    ckpt = run.save()
+    finally:
+        del batches  # stops the loader's workers now, also when a step raised
     run.seconds += time.perf_counter() - t0
     if ckpt is None:  # nothing ran and nothing was saved (cannot happen with iterations >= 1)
         ckpt = run.save()

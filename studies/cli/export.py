@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch", type=int, metavar="N", help="override the paper's batch of 32")
     p.add_argument("--crop", type=int, metavar="PX", help="override the paper's 256-pixel crops")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="recipe.device of the configs (default auto: cuda where there is a GPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_macs is not None:
         budgets["macs"] = parse_count(args.max_macs, "--max-macs")
     recipe = {
-        k: getattr(args, k) for k in ("iterations", "batch", "crop") if getattr(args, k) is not None
+        k: getattr(args, k) for k in ("iterations", "batch", "crop", "device") if getattr(args, k) is not None
     }
     storage = storage_of(args)
     study = load_study(storage, args.study)

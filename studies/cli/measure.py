@@ -1,13 +1,16 @@
 """``unetmm measure``: the paper's Table 4 for any backbone, input size and bit width.
 
 ``--plot`` and ``--json`` are checked before anything is measured (folder exists and takes
-files, a format matplotlib writes)."""
+files, a format matplotlib writes). ``--checkpoint`` measures the NAFNet an official checkpoint
+holds (read off its tensor names and shapes; with ``--backbone``, that preset instead), after
+loading its weights into it to check they fit (``nas.checkpoints``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from nas.checkpoints import LoadReport
 from nas.config import ArchConfig, load_config
 from nas.cost import MIB, measure_cost
 from nas.errors import ConfigError
@@ -35,8 +38,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backbone",
-        default="nafnet-sidd",
-        help=f"backbone preset: {', '.join(BACKBONE_PRESETS.names())} (default nafnet-sidd)",
+        help=f"backbone preset: {', '.join(BACKBONE_PRESETS.names())} (default nafnet-sidd, "
+        "or the NAFNet of --checkpoint)",
     )
     p.add_argument("--size", default="256", help="input HEIGHTxWIDTH or one number (default 256)")
     p.add_argument("--bits", type=int, default=8, help="bits per activation (4/8/16/32; default 8)")
@@ -50,8 +53,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--engine", choices=("fvcore", "meta"), default="fvcore",
                    help="MAC counter: fvcore on a CPU forward, or the same rules on meta tensors")
+    p.add_argument("--checkpoint", metavar="FILE.pth",
+                   help="an official NAFNet checkpoint (BasicSR .pth, e.g. NAFNet-SIDD-width32.pth):"
+                        " measure the NAFNet it holds; its weights are loaded to check they fit")
     p.add_argument("--plot", metavar="FILE.png", help="draw the Fig. 1b M_sc timeline")
     p.add_argument("--json", metavar="FILE", help="write every CostReport as JSON")
+
+
+def checkpoint_backbone(path: str, preset: str | None) -> tuple[object, LoadReport]:
+    """The backbone of official NAFNet checkpoint ``path`` (``preset``'s when given) and the
+    report of loading it, strictly, into that NAFNet with full skips."""
+    from nas.checkpoints import is_official, load_official_nafnet, official_config, read_state_dict
+    from nas.model import build_model
+
+    state = read_state_dict(path, "--checkpoint")
+    if not is_official(state):
+        raise ConfigError("--checkpoint: holds a unetmm model, not an official NAFNet checkpoint; "
+                          "measure its run's config.yaml with --config")  # fmt: skip
+    backbone = backbone_preset(preset) if preset else official_config(state, "--checkpoint")
+    model = build_model(ArchConfig(backbone, FullSkipsConfig()))  # type: ignore[arg-type]
+    return backbone, load_official_nafnet(model, state, strict=True, field="--checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,11 +84,19 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     plot = output_file(args.plot, "--plot", PLOT_SUFFIXES) if args.plot else None
     json_path = output_file(args.json, "--json") if args.json else None
-    designs = reference_designs(backbone_preset(args.backbone))
+    if args.checkpoint:
+        backbone, loaded = checkpoint_backbone(args.checkpoint, args.backbone)
+        title = args.backbone or f"NAFNet of {args.checkpoint}"
+    else:
+        backbone, loaded = backbone_preset(args.backbone or "nafnet-sidd"), None
+        title = args.backbone or "nafnet-sidd"
+    designs = reference_designs(backbone)
     for path in args.config:
         designs[path] = load_config(path)
     reports, fulls = {}, {}  # fulls: full skips on each backbone, the reference of its rows
     console = Console(width=None if sys.stdout.isatty() else 132)
+    if loaded is not None:
+        console.print(f"{args.checkpoint}: {loaded.summary()}", soft_wrap=True)
     with console.status("measuring ...") as status:
         for name, arch in designs.items():
             status.update(f"measuring {name} ...")
@@ -78,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                                                     args.engine)  # fmt: skip
 
     table = Table(
-        title=f"{args.backbone} at {args.batch}x{size[0]}x{size[1]}, {args.bits}-bit activations",
+        title=f"{title} at {args.batch}x{size[0]}x{size[1]}, {args.bits}-bit activations",
         caption="M_sc: peak skip memory (analytic = traced). MACs: fvcore / paper (ptflops) "
         "convention. Peak act.: all live activations of one forward pass. saved, vs full: "
         "against full skips on the row's own backbone.",

@@ -58,3 +58,34 @@ def test_config_on_another_backbone_compares_with_its_own_full_skips(
     assert [lb for lb, _ in reports["full3.yaml"]["m_sc_timeline"]] == [
         "E1", "E2", "E3", "M", "D3", "D2", "D1"]  # fmt: skip
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_measure_an_official_nafnet_checkpoint(tmp_path, capsys) -> None:
+    """The NAFNet of an official (BasicSR layout) checkpoint is measured, after its weights were
+    loaded into it; a checkpoint that does not fit the asked preset is one error line."""
+    import torch
+
+    from nas import NAFNetConfig
+    from tests.nas.official_nafnet import official_state
+
+    cfg = NAFNetConfig(8, (1, 1, 2), 1, (1, 2, 1))
+    state = official_state(cfg)
+    path = tmp_path / "NAFNet-tiny.pth"
+    torch.save({"params": state}, path)
+    assert main(["measure", "--engine", "meta", "--size", "64", "--checkpoint", str(path),
+                 "--json", str(tmp_path / "r.json")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert (f"{path}: loaded {len(state)} tensors (backbone: {len(state)}) of an official "
+            "NAFNet checkpoint") in out  # fmt: skip
+    reports = json.loads((tmp_path / "r.json").read_text())
+    assert set(reports) == {"full", "none", "unetmm"}
+    assert reports["full"]["params"] == sum(v.numel() for v in state.values())
+    assert [lb for lb, _ in reports["full"]["m_sc_timeline"]][:3] == ["E1", "E2", "E3"]
+    assert main(["measure", "--engine", "meta", "--checkpoint", str(path),
+                 "--backbone", "nafnet-w16"]) == 2  # fmt: skip
+    assert capsys.readouterr().err.splitlines() == [
+        ("error: --checkpoint: the checkpoint's NAFNet has width 8, the model's backbone.width "
+         "is 16")]  # fmt: skip
+    torch.save({"arch": {}, "model": {"backbone.intro.weight": torch.zeros(1)}}, path)
+    assert main(["measure", "--engine", "meta", "--checkpoint", str(path)]) == 2
+    assert "--checkpoint: holds a unetmm model" in capsys.readouterr().err

@@ -120,6 +120,7 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     assert (recipe.optimizer, recipe.betas, recipe.weight_decay) == ("adam", (0.9, 0.9), 0.0)
     assert (recipe.lr, recipe.lr_min, recipe.schedule) == (1e-3, 1e-7, "cosine")
     assert (recipe.iterations, recipe.batch, recipe.crop) == (200_000, 32, 256)
+    assert recipe.device == "auto"  # a GPU where there is one: never a CPU-only recipe
     assert config.out_dir == f"runs/{stem}"
     # The study's task and data (its stored spec), less what only sized the proxy run: the
     # study validated on 1 image with a 64 MB cache; full training uses every image.
@@ -143,6 +144,9 @@ def test_exported_config_is_a_train_config_and_builds(built_study, tmp_path, cap
     )
     assert f"PSNR: {pick.attrs['psnr_db']:.3f} dB" in card
     assert f"unetmm train {stem}.yaml" in card
+    assert main(["export", str(built_study.path), "--max-m-sc", "0.03125MiB", "--device", "cuda",
+                 "--out", str(tmp_path / "gpu")]) == 0  # fmt: skip
+    assert load_train_config(tmp_path / "gpu" / f"{stem}.yaml").recipe.device == "cuda"
 
 
 def test_nothing_eligible_names_the_closest_costed_trial_and_why(built_study) -> None:

@@ -133,6 +133,8 @@ def test_nan_final_score_fails_without_writing_results(
                    "lower the learning rate")  # fmt: skip
     assert not (tmp_path / "run" / "result.json").exists()
     assert not (tmp_path / "run" / "model.pt").exists()
+    assert (tmp_path / "run" / "train.log").read_text().splitlines()[-1].endswith(
+        "ERROR: training diverged: validation PSNR is nan at step 10; lower the learning rate")
 
 
 def test_cli_trains_and_reports_bad_configs(
@@ -153,8 +155,11 @@ def test_cli_trains_and_reports_bad_configs(
     err = capsys.readouterr().err
     assert err.strip() == "error: recipe.batch: Input should be greater than or equal to 1"
     if not torch.cuda.is_available():
-        path.write_text(path.read_text().replace("batch: -4", "batch: 4").replace(
-            "device: cpu", "device: cuda"))  # fmt: skip
+        path.write_text(path.read_text().replace("batch: -4", "batch: 4"))
+        assert main(["train", str(path), "--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            "error: --device: cuda is not available on this machine; use cpu")
+        path.write_text(path.read_text().replace("device: auto", "device: cuda"))
         assert main(["train", str(path), "--out", str(tmp_path / "gpu")]) == 2
         assert capsys.readouterr().err.strip() == (
             "error: recipe.device: cuda is not available on this machine; use cpu")
