@@ -16,6 +16,10 @@ returns; not the proxy, so this compares sampler mechanics, not real accuracy: t
   scaled by the union of all runs, as a multiple of random's (the baseline, same run).
 
     PYTHONPATH=. python benchmarks/sampler_feasibility.py [--preset nafnet_sidd] [--seeds 3]
+    PYTHONPATH=. python benchmarks/sampler_feasibility.py --samplers tpe nsga2@skip_designs_flat
+
+``NAME@SPACE`` runs sampler NAME on another space (``skip_designs_flat``: every parameter in every
+trial, see ``search_spaces.flat``); ``NAME:key=value,...`` passes sampler options.
 """
 
 from __future__ import annotations
@@ -63,17 +67,22 @@ def stand_in(arch: ArchConfig) -> float:
     return 21.0 + 6.4 * (1 - math.exp(-kept / 120.0))
 
 
-def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
-    """``tpe`` or ``tpe:n_ei_candidates=128,gamma_=...`` -> (name, options); values are YAML."""
-    name, _, rest = text.partition(":")
+def parse_sampler(text: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``tpe``, ``nsga2@skip_designs_flat`` or ``tpe:n_ei_candidates=128,gamma_=...`` ->
+    (name, space or None, options); option values are YAML."""
+    head, _, rest = text.partition(":")
+    name, _, space = head.partition("@")
     options = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv)}
-    return name, options
+    return name, space or None, options
 
 
 def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> dict[str, Any]:
-    name, options = parse_sampler(sampler)
-    spec = load_spec(preset).with_overrides(n_trials=n_trials, seed=seed,
-                                            sampler={"name": name, **options})  # fmt: skip
+    name, space, options = parse_sampler(sampler)
+    spec = load_spec(preset)
+    spec = spec.with_overrides(
+        n_trials=n_trials, seed=seed, sampler={"name": name, **options},
+        **({"space": spec.space.model_copy(update={"name": space}).model_dump()} if space else {}),
+    )  # fmt: skip
     storage = open_storage(f"sqlite:///{folder / f'{len(list(folder.iterdir()))}.db'}")
     study = prepare_study(spec, spec.name, storage)
     enqueue_references(study, spec)

@@ -28,6 +28,10 @@ defaults measured): a stored run whose sampler is built otherwise now is run aga
 
     PYTHONPATH=. python benchmarks/search_quality.py                       # all samplers, 3 seeds
     PYTHONPATH=. python benchmarks/search_quality.py --samplers tpe random --trials 16
+    PYTHONPATH=. python benchmarks/search_quality.py --samplers nsga2@skip_designs_flat
+
+A sampler written ``NAME@SPACE`` runs on the search space ``SPACE`` instead of the preset's (the
+flat twins of ``search_spaces.flat`` give NSGA-II and GP every parameter in every trial).
 """
 
 from __future__ import annotations
@@ -112,13 +116,20 @@ def best_low_memory(trials: list[dict[str, Any]]) -> float | None:
     return max(scores, default=None)
 
 
-def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
+def split_variant(variant: str) -> tuple[str, str | None]:
+    """``"nsga2@skip_designs_flat"`` -> ``("nsga2", "skip_designs_flat")``; no ``@``: no space."""
+    sampler, _, space = variant.partition("@")
+    return sampler, space or None
+
+
+def run_one(variant: str, seed: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
     """One study (created afresh) of ``args.trials`` trials; its records and measures."""
     from rich.console import Console
 
     from studies.search.driver import run_search
 
-    name = f"sq-{sampler}-seed{seed}"
+    sampler, space = split_variant(variant)
+    name = f"sq-{variant.replace('@', '-')}-seed{seed}"
     try:
         optuna.delete_study(study_name=name, storage=url)  # an unfinished earlier attempt
     except KeyError:
@@ -129,6 +140,7 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict
     spec = spec.with_overrides(
         name=name, sampler={"name": sampler}, seed=seed, n_trials=args.trials, concurrency=1,
         cpus_per_trial=1, early_stopping=False, proxy=proxy.model_dump(),
+        **({"space": spec.space.model_copy(update={"name": space}).model_dump()} if space else {}),
     )  # fmt: skip
     t0 = time.perf_counter()
     error = None
@@ -142,7 +154,7 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace, url: str) -> dict
     wall = time.perf_counter() - t0
     trials = records(optuna.load_study(study_name=name, storage=url))
     return {
-        "sampler": sampler, "sampler_source": sampler_source(sampler), "seed": seed,
+        "sampler": variant, "sampler_source": sampler_source(variant), "seed": seed,
         "wall_s": wall, "error": error, "trials": trials,
         "hv_curve": hv_curve(trials), "best_psnr_low_memory": best_low_memory(trials),
         "dominates_paper": paper_dominated(trials), "budget_steps": spec.proxy.budget.steps,
@@ -264,7 +276,7 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
     console = Console(width=200)
     console.print(table)
     contenders = {k: v["hv_ratio_to_random"] for k, v in summary.items()
-                  if k in ("tpe", "nsga2", "gp")
+                  if split_variant(k)[0] in ("tpe", "nsga2", "gp")
                   and v["hv_ratio_to_random"] is not None}  # fmt: skip
     if contenders:
         best = max(contenders, key=contenders.get)  # type: ignore[arg-type]
@@ -276,13 +288,14 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
             console.print(f"{sampler}: {err}")
 
 
-def sampler_source(name: str) -> str:
+def sampler_source(variant: str) -> str:
     """How a sampler is built (its factory's source): the defaults a run measured. A stored run
     whose sampler is built otherwise now is run again."""
+    factory = SAMPLERS.get(split_variant(variant)[0])
     try:
-        return inspect.getsource(SAMPLERS.get(name)).strip()
+        return inspect.getsource(factory).strip()
     except (OSError, TypeError):
-        return repr(SAMPLERS.get(name))
+        return repr(factory)
 
 
 def main() -> None:
@@ -299,8 +312,13 @@ def main() -> None:
                    default=Path(tempfile.gettempdir()) / "unetmm-search-quality")
     p.add_argument("--fresh", action="store_true", help="forget the runs in --json")
     args = p.parse_args()
-    for name in args.samplers:
-        SAMPLERS.get(name)  # an unknown name fails before anything runs
+    from search_spaces import get_space
+
+    for variant in args.samplers:  # an unknown name fails before anything runs
+        sampler, space = split_variant(variant)
+        SAMPLERS.get(sampler)
+        if space:
+            get_space(space)
 
     import ray
 

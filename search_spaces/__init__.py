@@ -5,6 +5,7 @@
 """
 
 from search_spaces import skip_designs as _skip_designs  # noqa: F401  (registers the spaces)
+from search_spaces import flat as _flat  # noqa: F401  (registers the flat twins)
 from search_spaces.bounds import SpaceBounds
 from search_spaces.candidate import Candidate
 from search_spaces.references import REFERENCE_NAMES, encode_point, reference_points

@@ -81,6 +81,13 @@ def heartbeat_ages(study: optuna.Study) -> dict[int, float]:
     return {tid: (now - at.replace(tzinfo=None)).total_seconds() for tid, at in rows}
 
 
+def was_enqueued(trial: optuna.Trial) -> bool:
+    """Whether ``study.ask()`` popped ``trial`` from the WAITING queue (``enqueue_trial``) rather
+    than creating it. Waiting for: a public flag; Optuna marks queued trials with the
+    ``fixed_params`` system attribute."""
+    return "fixed_params" in trial.storage.get_trial(trial._trial_id).system_attrs
+
+
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     """The study's system attributes, read from the storage. Waiting for: a public
     ``Study.system_attrs`` (removed in Optuna 3; the storage method needs the private id)."""

@@ -10,6 +10,9 @@ PostgreSQL alike, however many drivers start at once. Three kinds:
 - ``unetmm:reference:<name>:<attempt>``: the right to queue a reference point. Attempt 0 queues
   it once per study; a later attempt re-queues a reference whose trials all failed for an
   infrastructure reason (its worker died), at most ``max_attempts`` in all.
+- ``unetmm:queued:<trial id>``: the right to run a trial popped from Optuna's WAITING queue.
+  ``study.ask()`` pops a queued trial atomically on PostgreSQL (a row lock) but not on SQLite,
+  where two drivers can both take the same one; the claim leaves it to exactly one.
 - ``unetmm:design:<digest>:<attempt>``: the right to train a design (its ``digest`` hashes the
   target architecture and the study fingerprint), held by one trial. A driver that loses it
   waits for the holder's result and copies it; a later attempt is claimed only when the holder
@@ -32,6 +35,7 @@ from studies import compat
 RUN = "unetmm:run:"
 REFERENCE = "unetmm:reference:"
 DESIGN = "unetmm:design:"
+QUEUED = "unetmm:queued:"
 
 
 def claim(study: optuna.Study, key: str, value: Any) -> bool:
@@ -70,6 +74,15 @@ def reference_attempts(study: optuna.Study, name: str) -> dict[int, dict[str, An
 
 def claim_reference(study: optuna.Study, name: str, attempt: int, driver: str) -> bool:
     return claim(study, f"{REFERENCE}{name}:{attempt}", {"driver": driver, "time": time.time()})
+
+
+def claim_queued(study: optuna.Study, trial: optuna.Trial, driver: str) -> bool:
+    """Whether this driver may run ``trial`` as returned by ``study.ask()``: always for a new
+    trial; for one popped from the WAITING queue, only if this driver won its claim."""
+    if not compat.was_enqueued(trial):
+        return True
+    return claim(study, f"{QUEUED}{compat.trial_id(trial)}", {"driver": driver,
+                                                             "time": time.time()})
 
 
 # -- designs --------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ class TrialSettings:
     seed: int
     threads: int
     score_cache: bool = True  # read and write the persistent score cache
+    device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:

@@ -18,13 +18,20 @@ defaults fit the budget:
   ``objective``, default the first); evolution's population is a quarter of the budget, 4
   to 50, its tournament a quarter of that (at least 2).
 
+No ``constraints_func`` is passed (Optuna 5 deprecates it): Optuna 5's TPE, NSGA-II and GP read
+each trial's ``Trial.set_constraint`` values (``FrozenTrial.constraints``), which the searcher
+stores on every costed trial, infeasible ones included (``studies.search.outcome``). TPE keeps
+trials with a positive value apart from the feasible ones, NSGA-II ranks by constrained
+domination, GP models the constraints.
+
 TPE is the default because it is the only one that models a conditional (define-by-run) space:
 NSGA-II, NSGA-III and GP model the *intersection* search space, the parameters every trial has,
 and draw the rest at random. In ``skip_designs`` that intersection is ``design`` alone (checked:
 ``infer_relative_search_space`` after 12 trials is ``['design']`` for NSGA-II and GP, all 16
 parameters for TPE with ``group``), so they choose the family and sample its knobs at random;
-they search fully only where every parameter is always present (the ``unetmm`` space with
-``search_stages: false``).
+they search fully where every parameter is always present: the flat twins
+``skip_designs_flat`` and ``unetmm_flat`` (``search_spaces.flat``) suggest every parameter in
+every trial.
 
 Every proposal the sampler makes is told (infeasible ones and copies too, at once), so it learns
 from more trials than the budget; the sizes above count the budget only, which errs on the side

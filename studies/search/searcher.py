@@ -169,6 +169,8 @@ class StudySearcher(OptunaSearch):
             return self._launch(trial_id, self._ready.pop(0))
         while self._in_a_row < self._max_rejected:
             ot_trial = self.study.ask()
+            if not claims.claim_queued(self.study, ot_trial, self._driver):
+                continue  # another driver popped the same queued trial (SQLite): ask again
             ot_trial.set_user_attr(ATTR_DRIVER, self._driver)
             self._heartbeat.add(compat.trial_id(ot_trial))
             self._notify("start", ot_trial)

@@ -74,6 +74,7 @@ def test_optuna_privates_still_work(study):
     storage = compat.study_storage(study)
     assert isinstance(storage, optuna.storages.BaseStorage)
     trial = study.ask()
+    assert compat.was_enqueued(trial) and not compat.was_enqueued(study.ask())
     tid = compat.trial_id(trial)
     frozen = storage.get_trial(tid)
     assert compat.trial_id(frozen) == tid and frozen.state == TrialState.RUNNING

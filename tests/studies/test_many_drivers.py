@@ -19,6 +19,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from studies import compat
 from studies.search import claims
 from studies.search.driver import Queued, enqueue_references, prepare_study
 from studies.spec import parse_spec
@@ -78,6 +79,21 @@ def test_runs_claim_their_own_index_and_seed(storage_url):
     assert runs == [0, 1, 2]
     seeds = [claims.run_seed(7, r) for r in runs]
     assert seeds[0] == 7 and len(set(seeds)) == 3 and seeds == [claims.run_seed(7, r) for r in runs]
+
+
+def test_a_queued_trial_popped_by_two_drivers_runs_in_one(storage_url):
+    """SQLite has no row lock: two drivers' ``study.ask()`` can both pop the same WAITING trial
+    (seen in CI with 4 drivers). The queued-trial claim leaves it to exactly one of them; a
+    trial that ``ask`` created is always the asker's."""
+    spec = parse_spec(SPEC, "")
+    study = prepare_study(spec, "many", open_storage(storage_url))
+    study.enqueue_trial({"design": "full"})
+    popped = study.ask()
+    twin = optuna.Trial(study, compat.trial_id(popped))  # what the second driver's pop returns
+    assert claims.claim_queued(study, popped, "driver0")
+    assert not claims.claim_queued(study, twin, "driver1")
+    assert claims.claim_queued(study, study.ask(), "driver1")  # a fresh trial: no claim needed
+    assert list(claims.claims(study, claims.QUEUED)) == [f"{claims.QUEUED}{compat.trial_id(popped)}"]
 
 
 def test_a_reference_failed_by_infrastructure_is_queued_again_bounded(storage_url):

@@ -1,6 +1,7 @@
-"""Every sampler a study may name works with the skip-design space, three objectives,
-constraints set with ``Trial.set_constraint`` and PRUNED (stopped, infeasible) trials without
-values, the way the searcher tells them."""
+"""Every sampler a study may name works with the skip-design space (and its flat twin), three
+objectives, constraints set with ``Trial.set_constraint``, infeasible trials told COMPLETE with
+``-inf`` PSNR and PRUNED (stopped) trials without values, the way the searcher tells them. Optuna 5's
+samplers read those constraint values themselves (``FrozenTrial.constraints``)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def score(skip) -> tuple[float, float, float]:
     return 20.0 + kept / 100, float(kept), 16e9 + kept * 1e6
 
 
+@pytest.mark.parametrize("space_name", ["skip_designs", "skip_designs_flat"])
 @pytest.mark.parametrize("name", SAMPLERS.names())
-def test_sampler_runs_with_constraints_and_pruned_trials(name):
-    study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
-                                sampler=make_sampler(name, 0, OPTIONS.get(name, {})))  # fmt: skip
-    space = get_space("skip_designs")
+def test_sampler_runs_with_constraints_and_pruned_trials(name, space_name):
+    sampler = make_sampler(name, 0, OPTIONS.get(name, {}), 10)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
+    space = get_space(space_name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in range(10):
@@ -38,7 +40,9 @@ def test_sampler_runs_with_constraints_and_pruned_trials(name):
             skip = space.suggest(trial, BOUNDS).skip
             psnr, m_sc, macs = score(skip)
             trial.set_constraint("m_sc <= 300", m_sc - 300)
-            if m_sc > 300 or i % 5 == 4:  # infeasible, or "stopped by ASHA"
+            if m_sc > 300:  # infeasible: costed, never trained, the worst PSNR
+                study.tell(trial, [-float("inf"), m_sc, macs])
+            elif i % 5 == 4:  # "stopped by early stopping"
                 study.tell(trial, state=TrialState.PRUNED)
             else:
                 study.tell(trial, [psnr, m_sc, macs])
@@ -46,3 +50,5 @@ def test_sampler_runs_with_constraints_and_pruned_trials(name):
     assert len(states) == 10 and TrialState.FAIL not in states
     assert all(t.state == TrialState.COMPLETE for t in study.best_trials)
     assert all(v <= 0 for t in study.best_trials for v in t.constraints.values())
+    infeasible = [t for t in study.trials if t.values and t.values[0] == -float("inf")]
+    assert all(t.constraints["m_sc <= 300"] > 0 for t in infeasible)  # what samplers read
