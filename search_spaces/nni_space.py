@@ -1,8 +1,8 @@
 """A skip-design space as an NNI model space (the ``nni`` extra; importing this imports NNI).
 
 ``SkipDesignSpace(space_name, bounds, backbone=None)`` is an ``nni.nas`` ``ModelSpace`` with
-one ``nni.choice`` per parameter of the Optuna space (``SearchSpace.parameters(bounds)``: same
-labels, same values). Frozen with a sample (``space.freeze(sample)``, or an NNI strategy's
+one ``nni.choice`` per parameter of the Optuna space (``PARAMETERS``: the parameter sets of
+``search_spaces.flat``, same labels, same values; a flat twin has its conditional space's). Frozen with a sample (``space.freeze(sample)``, or an NNI strategy's
 ``executable_model()``) it holds the design that the Optuna space's ``suggest`` returns for
 those values (``candidate``: the very same code maps both, so the two spaces yield exactly the
 same designs) and, given a backbone, that network (``network``, ``forward``).
@@ -19,8 +19,12 @@ from typing import Any
 
 from optuna.trial import FixedTrial
 
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from nas.errors import ConfigError
 from search_spaces.bounds import SpaceBounds
 from search_spaces.candidate import Candidate
+from search_spaces.flat import ParamSet, skip_designs_params, unetmm_params
 from search_spaces.nni_imports import require
 from search_spaces.registry import get_space
 
@@ -30,17 +34,25 @@ from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
 from nni.nas.space import RawFormatModelSpace, current_model, model_context  # noqa: E402
 
 Sample = dict[str, Any]
+PARAMETERS: dict[str, ParamSet] = {  # space -> every parameter it may ask for
+    "skip_designs": skip_designs_params, "skip_designs_flat": skip_designs_params,
+    "unetmm": unetmm_params, "unetmm_flat": unetmm_params,
+}  # fmt: skip
+
+
+def _values(dist: BaseDistribution) -> tuple[Any, ...]:
+    if isinstance(dist, CategoricalDistribution):
+        return tuple(dist.choices)
+    return tuple(range(dist.low, dist.high + 1, dist.step))  # an IntDistribution
 
 
 def choices(space_name: str, bounds: SpaceBounds) -> dict[str, tuple[Any, ...]]:
-    """Every parameter of the space ``space_name`` and its values (``ConfigError`` if the
-    space has no flat view)."""
-    from nas.errors import ConfigError
-
-    space = get_space(space_name)
-    if space.parameters is None:
-        raise ConfigError(f"space.name: {space_name!r} has no parameter table; NNI needs one")
-    return space.parameters(bounds)
+    """Every parameter of the space ``space_name`` and its values (``ConfigError`` for a space
+    NNI does not know)."""
+    if space_name not in PARAMETERS:
+        raise ConfigError(f"space.name: NNI samplers search {sorted(PARAMETERS)}, not "
+                          f"{space_name!r}")  # fmt: skip
+    return {k: _values(d) for k, d in PARAMETERS[space_name](bounds).items()}
 
 
 def to_candidate(sample: Sample, space_name: str, bounds: SpaceBounds) -> Candidate:

@@ -5,10 +5,7 @@
   it returns passes ``skip.validate(bounds.stage_channels)``;
 - ``encode(skip, bounds) -> params | None``: the parameters for which ``suggest`` returns the
   design ``skip`` (what ``study.enqueue_trial`` needs to put a reference point first), or None
-  when the space cannot express it;
-- ``parameters(bounds) -> {name: choices}``: every parameter ``suggest`` may ask for, with all
-  the values it may take (a flat, unconditional view of the space: what
-  ``search_spaces.nni_space`` hands NNI; ``suggest`` reads only the ones that apply).
+  when the space cannot express it.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ class SearchSpace:
     suggest: Callable[[Any, SpaceBounds], Candidate]
     encode: Callable[[Any, SpaceBounds], Params | None]
     description: str = ""
-    parameters: Callable[[SpaceBounds], dict[str, tuple[Any, ...]]] | None = None
 
 
 SPACES: Registry[SearchSpace] = Registry("search space")

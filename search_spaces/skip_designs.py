@@ -113,41 +113,6 @@ def suggest_skip_designs(trial: Any, bounds: SpaceBounds) -> Candidate:
     return SUGGEST_FAMILY[family](trial, bounds)
 
 
-# -- every parameter (flat) ---------------------------------------------------------------
-BOOL = (False, True)
-
-
-def _ints(bound: tuple[int, int]) -> tuple[int, ...]:
-    return tuple(range(bound[0], bound[1] + 1))
-
-
-def parameters_subset(bounds: SpaceBounds) -> dict[str, tuple[Any, ...]]:
-    return {f"subset.s{s}": BOOL for s in range(1, bounds.num_stages + 1)}
-
-
-def parameters_unetmm(bounds: SpaceBounds) -> dict[str, tuple[Any, ...]]:
-    """Every parameter ``suggest_unetmm`` may ask for, and its values."""
-    stages = range(1, bounds.num_stages + 1)
-    params: dict[str, tuple[Any, ...]] = {"unetmm.target": bounds.allowed_targets()}
-    if bounds.search_stages:
-        params |= {f"unetmm.s{s}": BOOL for s in stages}
-    params |= {f"unetmm.r{s}_log2": _ints(bounds.ratio_log2) for s in stages}
-    params["unetmm.agg_log2"] = _ints(bounds.aggregated_log2)
-    params["unetmm.iem_depth"] = _ints(bounds.iem_depth)
-    return params
-
-
-PARAMETERS_FAMILY = {"subset": parameters_subset, "unetmm": parameters_unetmm}
-
-
-def parameters_skip_designs(bounds: SpaceBounds) -> dict[str, tuple[Any, ...]]:
-    params: dict[str, tuple[Any, ...]] = {"design": tuple(bounds.designs)}
-    for family in bounds.designs:
-        if family in PARAMETERS_FAMILY:
-            params |= PARAMETERS_FAMILY[family](bounds)
-    return params
-
-
 # -- encode ----------------------------------------------------------------------------------
 def _log2_int(x: float) -> int | None:
     k = math.log2(x) if x > 0 else math.nan
@@ -216,7 +181,6 @@ register_space(
         suggest_skip_designs,
         _checked(_encode_direct, suggest_skip_designs),
         "full, none, subset or UNet-- (with its knobs), as a categorical 'design'",
-        parameters_skip_designs,
     )
 )
 register_space(
@@ -225,6 +189,5 @@ register_space(
         suggest_unetmm,
         _checked(encode_unetmm, suggest_unetmm),
         "UNet-- knobs only: target stage, taking-part stages, ratios, A, IEM depth",
-        parameters_unetmm,
     )
 )

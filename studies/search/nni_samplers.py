@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
-from optuna.trial import FixedTrial, FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from search_spaces import get_space, nni_imports
+from search_spaces import nni_imports
 from studies import schema
 from studies.search.nni_strategies import STRATEGIES, History, Sample
 
@@ -112,10 +112,8 @@ class NNISampler(optuna.samplers.BaseSampler):
         space_name, bounds = spec.space.name, spec.bounds
         table = nni_space.choices(space_name, bounds)
 
-        def canonical(sample: Sample) -> Sample:  # the labels the design reads, others reset
-            fixed = FixedTrial(dict(sample))
-            get_space(space_name).suggest(fixed, bounds)
-            return nni_space.sample_of(fixed.params, table)
+        def design(sample: Sample) -> Any:  # what "new" means: another skip design
+            return nni_space.to_candidate(sample, space_name, bounds).skip
 
         objective = self._objective or spec.objectives[0]
         if objective not in spec.objectives:
@@ -130,7 +128,7 @@ class NNISampler(optuna.samplers.BaseSampler):
                                        np.random.randint(2**31), trial.number])  # fmt: skip
         space = nni_space.executable(space_name, bounds)
         return self._adapter.propose(space, history, dict(self._options),
-                                     int(seed.generate_state(1)[0] % 2**31), canonical)  # fmt: skip
+                                     int(seed.generate_state(1)[0] % 2**31), design)  # fmt: skip
 
 
 def history_of(trials: list[FrozenTrial], current: int, index: int, sign: float,

@@ -16,8 +16,8 @@ strategy's own sampling code, and drops it:
   ``generate_parameters``;
 - ``random``: ``nni.nas.strategy.Random`` with its dedup history loaded, then ``random()``.
 
-Every proposal is new up to the design: a sample whose design a stored trial has (labels the
-design does not read may differ) counts as NNI's ``DuplicationError`` and is drawn again,
+Every proposal is a new design: a sample whose design a stored trial has (labels the design
+does not read may differ) counts as NNI's ``DuplicationError`` and is drawn again,
 500 times at most (NNI's ``RetrySamplingHelper``); then the last draw is returned and the
 searcher tells it as a copy. ``PolicyBasedRL`` is not offered: it needs ``tianshou`` 0.x and
 ``gym``, which do not install with numpy 2 (see the README).
@@ -32,12 +32,12 @@ from typing import Any
 from nas.registry import Registry
 
 Sample = dict[str, Any]
-Canonical = Callable[[Sample], Sample]
+Design = Callable[[Sample], Any]  # a sample's design (equal designs compare equal)
 
 
 @dataclasses.dataclass(frozen=True)
 class History:
-    """What the study stored, as NNI sees it (samples are canonical, ``nni_space.sample_of``).
+    """What the study stored, as NNI sees it (samples: ``nni_space.sample_of`` of the params).
 
     - ``scored``: (sample, metric) of the trials with a metric, in the order they finished;
       higher is better;
@@ -53,10 +53,10 @@ class History:
 @dataclasses.dataclass(frozen=True)
 class StrategyAdapter:
     """How to ask one NNI strategy for a sample: ``propose(space, history, options, seed,
-    canonical)`` with ``space`` an NNI executable model space and ``options`` the user's
+    design)`` with ``space`` an NNI executable model space and ``options`` the user's
     (only ``options`` names are accepted; ``defaults(n_trials)`` fit the run's budget)."""
 
-    propose: Callable[[Any, History, dict[str, Any], int, Canonical], Sample]
+    propose: Callable[[Any, History, dict[str, Any], int, Design], Sample]
     options: tuple[str, ...]
     defaults: Callable[[int], dict[str, Any]] = lambda n_trials: {}
 
@@ -73,19 +73,19 @@ def _dedup_state(seen: tuple[Sample, ...]) -> dict[str, Any]:
     return helper.state_dict()
 
 
-def _new_design(draw: Callable[[], Sample], seen: tuple[Sample, ...], canonical: Canonical
+def _new_design(draw: Callable[[], Sample], seen: tuple[Sample, ...], design: Design
                 ) -> Sample:  # fmt: skip
     """``draw()`` until its design is not in ``seen`` (NNI's retry helper); the last draw if
     none is."""
     from nni.nas.strategy.utils import DuplicationError, RetrySamplingHelper
 
-    known = [canonical(s) for s in seen]
+    known = [design(s) for s in seen]
     last: list[Sample] = []
 
     def fresh() -> Sample:
         sample = draw()
         last[:] = [sample]
-        if canonical(sample) in known:
+        if design(sample) in known:
             raise DuplicationError(sample)
         return sample
 
@@ -106,7 +106,7 @@ def _population(n_trials: int) -> dict[str, Any]:
 
 
 def _evolution(space: Any, history: History, options: dict[str, Any], seed: int,
-               canonical: Canonical) -> Sample:  # fmt: skip
+               design: Design) -> Sample:  # fmt: skip
     from nni.nas.strategy import RegularizedEvolution
     from nni.nas.strategy.evolution import Individual
 
@@ -120,28 +120,28 @@ def _evolution(space: Any, history: History, options: dict[str, Any], seed: int,
     })  # fmt: skip
     young = not population or len(population) + history.running < size
     step = strategy.random if young else strategy.new_individual
-    return _new_design(lambda: step().sample, history.seen, canonical)
+    return _new_design(lambda: step().sample, history.seen, design)
 
 
 def _tpe(space: Any, history: History, options: dict[str, Any], seed: int,
-         canonical: Canonical) -> Sample:  # fmt: skip
+         design: Design) -> Sample:  # fmt: skip
     from nni.nas.strategy import TPE
 
     tuner = TPE(optimize_mode="maximize", seed=seed, **options).tuner
     tuner.update_search_space({k: m.as_legacy_dict() for k, m in space.simplify().items()})
     tuner.import_data([{"parameter": x, "value": y} for x, y in history.scored])
     count = iter(range(10**9))
-    return _new_design(lambda: tuner.generate_parameters(next(count)), history.seen, canonical)
+    return _new_design(lambda: tuner.generate_parameters(next(count)), history.seen, design)
 
 
 def _random(space: Any, history: History, options: dict[str, Any], seed: int,
-            canonical: Canonical) -> Sample:  # fmt: skip
+            design: Design) -> Sample:  # fmt: skip
     from nni.nas.strategy import Random
 
     strategy = Random(seed=seed)
     strategy.initialize(space, _engine())
     strategy.load_state_dict({**strategy.state_dict(), **_dedup_state(history.seen)})
-    return _new_design(lambda: strategy.random(space).sample, history.seen, canonical)
+    return _new_design(lambda: strategy.random(space).sample, history.seen, design)
 
 
 EVOLUTION_OPTIONS = ("population_size", "sample_size", "mutation_prob", "crossover")

@@ -27,14 +27,14 @@ def bounds_for(preset: str, **knobs) -> SpaceBounds:
 
 
 @pytest.mark.parametrize("preset", ["nafnet-sidd", "unet-w32-d5"])
-@pytest.mark.parametrize("space_name", ["skip_designs", "unetmm"])
+@pytest.mark.parametrize("space_name", ["skip_designs", "unetmm", "skip_designs_flat"])
 def test_round_trip_nni_sample_arch_optuna_params_and_back(preset, space_name):
-    from search_spaces.nni_space import executable, sample_of
+    from search_spaces.nni_space import choices, executable, sample_of
 
     bounds, space = bounds_for(preset, designs=FAMILIES), get_space(space_name)
     backbone = backbone_preset(preset)
     model_space = executable(space_name, bounds)
-    table = space.parameters(bounds)
+    table = choices(space_name, bounds)
     assert {k: tuple(m.values) for k, m in model_space.simplify().items()} == table
     rng, families = RandomState(0), set()
     for _ in range(60):
@@ -46,10 +46,11 @@ def test_round_trip_nni_sample_arch_optuna_params_and_back(preset, space_name):
         fixed = FixedTrial(params)
         assert space.suggest(fixed, bounds).arch(backbone) == arch  # and replays it
         assert fixed.params == params  # reading exactly those parameters
+        assert set(params) <= set(table)  # which NNI's space has
         back = model_space.freeze(sample_of(params, table)).executable_model()
         assert back.candidate.arch(backbone) == arch  # and back to NNI
         families.add(arch.skip.name)
-    assert families == (set(FAMILIES) if space_name == "skip_designs" else {"unetmm"})
+    assert families == (set(FAMILIES) if space_name.startswith("skip") else {"unetmm"})
 
 
 class _Branching:
