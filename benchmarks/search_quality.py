@@ -52,8 +52,8 @@ from typing import Any
 
 import optuna
 
-from studies.results.pareto import TrialPoint, hypervolume
 from search_spaces import nni_imports
+from studies.results.pareto import TrialPoint, hypervolume
 from studies.search import nni_strategies
 from studies.search.samplers import NNI_SAMPLERS, SAMPLERS
 from studies.spec import load_spec
@@ -264,7 +264,7 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
                 "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible",
                 "same as random"):
         table.add_column(col, justify="left" if col == "sampler" else "right")
-    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)  # noqa: E731
+    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)
     for sampler, s in sorted(summary.items()):
         b, c = s["best_psnr_low_memory"], s["counts"]
         beats = s["dominates_paper"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optuna.trial import FixedTrial
-
 from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FixedTrial
 
 from nas.errors import ConfigError
 from search_spaces.bounds import SpaceBounds
@@ -28,10 +27,10 @@ from search_spaces.flat import ParamSet, skip_designs_params, unetmm_params
 from search_spaces.nni_imports import require
 from search_spaces.registry import get_space
 
-nni = require("search_spaces.nni_space")
-from nni.mutable import ensure_frozen  # noqa: E402  (after the checked import)
-from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
-from nni.nas.space import RawFormatModelSpace, current_model, model_context  # noqa: E402
+nni = require("search_spaces.nni_space")  # one line saying how to install NNI, if missing
+from nni.mutable import ensure_frozen
+from nni.nas.nn.pytorch import ModelSpace
+from nni.nas.space import RawFormatModelSpace, current_model, model_context
 
 Sample = dict[str, Any]
 PARAMETERS: dict[str, ParamSet] = {  # space -> every parameter it may ask for
