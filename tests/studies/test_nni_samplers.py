@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from nas.errors import ConfigError
 from search_spaces import get_space, nni_imports
+from studies import compat
 from studies.cli import main
 from studies.search.driver import prepare_study
 from studies.search.outcome import apply, decide
@@ -47,7 +48,7 @@ def run(study, spec, n: int, seed: int = 0) -> list[str]:
     """``n`` proposals of the spec's sampler, told like the searcher: infeasible designs with
     costs only, a design seen before as a copy (PRUNED), some trained ones stopped."""
     sampler = make_sampler(spec.sampler.name, seed, spec.sampler.options, spec.n_trials)
-    study = optuna.load_study(study_name=study.study_name, storage=study._storage,
+    study = optuna.load_study(study_name=study.study_name, storage=compat.study_storage(study),
                               sampler=sampler)  # fmt: skip
     space, bounds, keys = get_space(spec.space.name), spec.bounds, {}
     for t in study.get_trials():
