@@ -58,6 +58,10 @@ class NNISampler(optuna.samplers.BaseSampler):
         if unknown:
             raise ValueError(f"unknown option(s) {unknown}; this strategy takes "
                              f"{list(self._adapter.options) + ['objective']}")  # fmt: skip
+        if self._objective is not None:  # a metric name (the study's objectives: when used)
+            from studies.metrics import get_metric
+
+            get_metric(self._objective, "objective")  # ConfigError: make_sampler names it
         if not nni_imports.available():
             raise ValueError(nni_imports.missing_message())  # make_sampler names the field
         self.strategy = strategy

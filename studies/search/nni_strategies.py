@@ -100,6 +100,12 @@ def _engine() -> Any:
     return ExecutionEngine()
 
 
+def _startup(n_trials: int) -> dict[str, Any]:
+    """NNI's TPE draws its first 20 samples at random; as unetmm's TPE: a quarter of the
+    budget, 4 to 10."""
+    return {"tpe_args": {"n_startup_jobs": max(4, min(10, n_trials // 4))}}
+
+
 def _population(n_trials: int) -> dict[str, Any]:
     size = max(4, min(50, n_trials // 4))  # as unetmm's NSGA-II: the random phase fits the budget
     return {"population_size": size, "sample_size": max(2, size // 4)}
@@ -146,5 +152,5 @@ def _random(space: Any, history: History, options: dict[str, Any], seed: int,
 
 EVOLUTION_OPTIONS = ("population_size", "sample_size", "mutation_prob", "crossover")
 STRATEGIES.register("evolution")(StrategyAdapter(_evolution, EVOLUTION_OPTIONS, _population))
-STRATEGIES.register("tpe")(StrategyAdapter(_tpe, ("tpe_args",)))
+STRATEGIES.register("tpe")(StrategyAdapter(_tpe, ("tpe_args",), _startup))
 STRATEGIES.register("random")(StrategyAdapter(_random, ()))
