@@ -264,7 +264,7 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
                 "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible",
                 "same as random"):
         table.add_column(col, justify="left" if col == "sampler" else "right")
-    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)
+    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)  # noqa: E731
     for sampler, s in sorted(summary.items()):
         b, c = s["best_psnr_low_memory"], s["counts"]
         beats = s["dominates_paper"]
