@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(tau vs the stand-alone proxy {taus['supernet_vs_default']:.3f}, goal >= {GOAL})")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
-        "reference": str(args.reference), "budget": budget.model_dump(mode="json"),
+        "reference": args.reference.name, "budget": budget.model_dump(mode="json"),
         "steps": args.steps, "seed": args.seed, "seconds_train": t_train, "drawn": drawn,
         "scores": scores, "taus": taus, "offered": offer}, indent=1))  # fmt: skip
     return 0
