@@ -1,7 +1,8 @@
 """An NNI strategy as a study's sampler, end to end: a cost-only study (every trial a costing
 on Ray, no training) with ``sampler: nni-evolution`` judges its budget of designs in the SQLite
 storage, a second run resumes it from the storage with the strategy rebuilt from the stored
-trials and judges new designs only, and ``unetmm report`` reads the study as any other."""
+trials and judges new designs only, and ``unetmm report`` reads the study as any other. A
+``--prescreen oneshot`` queue is trained first, in rank order."""
 
 from __future__ import annotations
 
@@ -53,3 +54,31 @@ def test_nni_evolution_study_runs_on_ray_and_resumes(tmp_path, local_ray):
     assert len(proposed) >= 6 and all("design" in t.params for t in proposed)
     out = tmp_path / "report"
     assert main(["report", url, "--study", "nni", "--out", str(out)]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_prescreened_designs_are_trained_first(tmp_path, local_ray):
+    """``--prescreen oneshot``'s queue, then the search: the run trains the reference points and
+    the supernet's best designs, in rank order, before its sampler proposes anything."""
+    from rich.console import Console
+
+    from studies.search.prescreen import run_prescreen
+
+    url = f"sqlite:///{tmp_path / 'pre.db'}"
+    spec = parse_spec({
+        "name": "pre", "target": {"input_size": 64}, "n_trials": 4, "concurrency": 1,
+        "proxy": {"data": {"val_limit": 1}, "budget": {"steps": 3, "eval_every": 3, "batch": 2,
+                                                       "crop": 32, "val_crop": 32}},
+        "space": {"references": ["full"]}, "early_stopping": False,
+    }, "")  # fmt: skip
+    done = run_prescreen(spec, url, None, 6, Console(quiet=True))
+    assert len(done.queued) == 3  # 4 trials: the reference, then the 3 best
+    result = run_search(spec, url)
+    trials = optuna.load_study(study_name="pre", storage=url).get_trials()
+    judged = [t for t in trials if t.number in result.judged]
+    assert [t.user_attrs.get("reference") for t in judged[:1]] == ["full"]
+    assert [t.user_attrs.get("prescreen") for t in judged[1:]] == [1, 2, 3]
+    assert [t.user_attrs["design"] for t in judged[1:]] == done.queued
+    assert all(t.state == TrialState.COMPLETE and t.user_attrs["status"] == "complete"
+               for t in judged)  # fmt: skip
