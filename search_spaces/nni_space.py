@@ -2,8 +2,9 @@
 
 ``SkipDesignSpace(space_name, bounds, backbone=None)`` is an ``nni.nas`` ``ModelSpace`` with
 one ``nni.choice`` per parameter of the Optuna space (``PARAMETERS``: the parameter sets of
-``search_spaces.flat``, same labels, same values; a flat twin has its conditional space's). Frozen with a sample (``space.freeze(sample)``, or an NNI strategy's
-``executable_model()``) it holds the design that the Optuna space's ``suggest`` returns for
+``search_spaces.flat``, same labels, same values; a flat twin has its conditional space's).
+Frozen with a sample (``space.freeze(sample)``, or an NNI strategy's ``executable_model()``)
+it holds the design that the Optuna space's ``suggest`` returns for
 those values (``candidate``: the very same code maps both, so the two spaces yield exactly the
 same designs) and, given a backbone, that network (``network``, ``forward``).
 
