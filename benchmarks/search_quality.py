@@ -1,7 +1,8 @@
 """Search quality: do unetmm's samplers find better fronts than random sampling, at equal budget?
 
-For every sampler of ``studies.search.samplers.SAMPLERS`` (tpe, nsga2, nsga3, random, gp, and
-any registered later; ``--samplers`` picks some) and every seed, one study of the ``quick``
+For every sampler of ``studies.search.samplers.SAMPLERS`` (tpe, nsga2, nsga3, random, gp, NNI's
+nni-evolution, nni-tpe and nni-random where the ``nni`` extra is installed, and any registered
+later; ``--samplers`` picks some) and every seed, one study of the ``quick``
 preset (``skip_designs`` space, NAFNet-w32 target costs at 256x256 8-bit, width-16 proxy at the
 preset's budget, constraints M_sc <= 4 MiB and MACs <= 18 G) runs ``--trials`` trials, the three
 reference points included, one trial at a time, early stopping off (every trained design is
@@ -51,8 +52,10 @@ from typing import Any
 
 import optuna
 
+from search_spaces import nni_imports
 from studies.results.pareto import TrialPoint, hypervolume
-from studies.search.samplers import SAMPLERS
+from studies.search import nni_strategies
+from studies.search.samplers import NNI_SAMPLERS, SAMPLERS
 from studies.spec import load_spec
 
 MIB = 2**20
@@ -289,19 +292,29 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
 
 
 def sampler_source(variant: str) -> str:
-    """How a sampler is built (its factory's source): the defaults a run measured. A stored run
-    whose sampler is built otherwise now is run again."""
-    factory = SAMPLERS.get(split_variant(variant)[0])
+    """How a sampler is built (its factory's source; for NNI's, also the strategies' module):
+    the defaults a run measured. A stored run whose sampler is built otherwise now is run
+    again."""
+    name = split_variant(variant)[0]
+    factory = SAMPLERS.get(name)
     try:
-        return inspect.getsource(factory).strip()
+        source = inspect.getsource(factory).strip()
+        if name in NNI_SAMPLERS:
+            source += f"\n# {NNI_SAMPLERS[name]}\n" + inspect.getsource(nni_strategies)
+        return source
     except (OSError, TypeError):
         return repr(factory)
 
 
+def default_samplers() -> list[str]:
+    """Every registered sampler; NNI's only where the ``nni`` extra is installed."""
+    return [n for n in SAMPLERS.names() if n not in NNI_SAMPLERS or nni_imports.available()]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--samplers", nargs="+", default=SAMPLERS.names(),
-                   help=f"default: every registered sampler ({', '.join(SAMPLERS.names())})")
+    p.add_argument("--samplers", nargs="+", default=default_samplers(),
+                   help=f"default: every registered sampler ({', '.join(default_samplers())})")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--trials", type=int, default=24, help="trials a run, references included")
     p.add_argument("--preset", default="quick")

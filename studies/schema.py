@@ -20,7 +20,8 @@ mistaken, set as soon as they are known (a RUNNING trial already shows its desig
   recovery); ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (only trials with
   the same one are compared or copied); ``ATTR_RETRY_OF``: number of the failed trial this one
   re-runs; ``ATTR_COPY_OF``: number of the earlier trial whose results it copied (a design
-  already trained, or infeasible, is not evaluated again);
+  already trained, or infeasible, is not evaluated again); ``ATTR_PRESCREEN``: the rank a
+  one-shot supernet gave the design when ``--prescreen oneshot`` queued it;
 - cost keys (target model at the study's input size and bit width): the key of every cost
   metric of ``studies.metrics`` (``m_sc_bytes``, ``macs_fvcore``, ``macs_paper``, ``params``,
   ``peak_activation_bytes``), and ``bits``, ``input_size`` ([h, w] pixels), ``cost_engine``;
@@ -97,6 +98,7 @@ ATTR_DRIVER = "driver"
 ATTR_ERROR = "error"
 ATTR_BROKEN = "broken"
 ATTR_COPY_OF = "copy_of"
+ATTR_PRESCREEN = "prescreen"  # rank of a design queued by ``unetmm search --prescreen oneshot``
 ATTR_FINGERPRINT = "fingerprint"
 ATTR_RETRY_OF = "retry_of"
 ATTR_SCORE_CACHED = "score_cached"

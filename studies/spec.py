@@ -21,7 +21,8 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
       points: []                  # your own skip designs, e.g. {name: unetmm, ratios: [...]}
     objectives: [psnr, m_sc, macs]
     constraints: ["m_sc <= 4 MiB", "macs <= 18 G"]
-    sampler: tpe                  # tpe, nsga2, nsga3, random, gp; or {name: nsga2, ...options}
+    sampler: tpe                  # tpe, nsga2, nsga3, random, gp, nni-evolution, nni-tpe,
+                                  # nni-random (the nni extra); or {name: nsga2, ...options}
     n_trials: 8                   # trials added by one run (a re-run adds as many again)
     concurrency: 2                # trials at once
     cpus_per_trial: 1

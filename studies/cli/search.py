@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="join an existing Ray cluster (host:port or auto) instead of starting "
                    "a local one; a cluster with token authentication (Ray's default) also needs "
                    "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN in the environment")  # fmt: skip
+    p.add_argument("--prescreen", metavar="METHOD",
+                   help="oneshot: first rank --prescreen-designs new designs with one "
+                   "weight-sharing supernet and queue the best for this run (the nni extra)")
+    p.add_argument("--prescreen-designs", type=int, default=16, metavar="N",
+                   help="designs the pre-screen ranks (default 16)")
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial fully")
     p.add_argument("--no-score-cache", action="store_true",
                    help="train every design, even one whose proxy score is in the persistent "
@@ -66,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     }
     spec = spec.with_overrides(**changes)
     spec.check_inputs()
+    if args.prescreen is not None:
+        from studies.search.prescreen import check
+
+        check(args.prescreen, args.prescreen_designs)
 
     from rich.console import Console
 
@@ -74,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     from studies.storage import StorageLost, default_storage_url, lost_reason, shown
     console = Console(highlight=False, soft_wrap=True)
     try:
+        if args.prescreen is not None:
+            from studies.search.prescreen import run_prescreen
+
+            run_prescreen(spec, storage, args.study, args.prescreen_designs, console)
         result = run_search(spec, storage, args.ray_address, args.study, console)
     except StorageLost as exc:
         raise exc.with_resume(resume_command(args)) from None

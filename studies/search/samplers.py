@@ -11,7 +11,12 @@ defaults fit the budget:
   budget on random designs);
 - ``nsga2``/``nsga3``: the whole first generation is random, so the population is a quarter of
   the budget, 4 to 50 (Optuna's default, 50, makes any budget under 50 trials a random search);
-- ``random``, ``gp``: Optuna's defaults.
+- ``random``, ``gp``: Optuna's defaults;
+- ``nni-evolution``, ``nni-tpe``, ``nni-random``: NNI's Regularized Evolution, TPE and random
+  search (``studies.search.nni_samplers``; the ``nni`` extra: without it, naming one is a
+  ``ConfigError`` saying how to install it). They optimise one objective (option
+  ``objective``, default the first); evolution's population is a quarter of the budget, 4
+  to 50, its tournament a quarter of that (at least 2).
 
 No ``constraints_func`` is passed (Optuna 5 deprecates it): Optuna 5's TPE, NSGA-II and GP read
 each trial's ``Trial.set_constraint`` values (``FrozenTrial.constraints``), which the searcher
@@ -74,6 +79,21 @@ def _nsga3(seed: int | None, options: dict[str, Any], n_trials: int) -> optuna.s
 
 SAMPLERS.register("random")(lambda seed, o, n: optuna.samplers.RandomSampler(seed=seed, **o))
 SAMPLERS.register("gp")(lambda seed, o, n: optuna.samplers.GPSampler(seed=seed, **o))
+
+
+def _nni(strategy: str) -> SamplerFactory:
+    def factory(seed: int | None, options: dict[str, Any], n_trials: int
+                ) -> optuna.samplers.BaseSampler:  # fmt: skip
+        from studies.search.nni_samplers import NNISampler  # imports nothing of NNI
+
+        return NNISampler(strategy, seed, options, n_trials)
+
+    return factory
+
+
+NNI_SAMPLERS = {"nni-evolution": "evolution", "nni-tpe": "tpe", "nni-random": "random"}
+for _name, _strategy in NNI_SAMPLERS.items():
+    SAMPLERS.register(_name)(_nni(_strategy))
 
 
 def make_sampler(

@@ -11,8 +11,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search_spaces import SpaceBounds, get_space
-from studies.search.samplers import SAMPLERS, make_sampler
+from search_spaces import SpaceBounds, get_space, nni_imports
+from studies.schema import STUDY_ATTR_SPEC
+from studies.search.samplers import NNI_SAMPLERS, SAMPLERS, make_sampler
+from studies.spec import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 BOUNDS = SpaceBounds().for_backbone((32, 64, 128, 256))
@@ -30,8 +32,12 @@ def score(skip) -> tuple[float, float, float]:
 @pytest.mark.parametrize("space_name", ["skip_designs", "skip_designs_flat"])
 @pytest.mark.parametrize("name", SAMPLERS.names())
 def test_sampler_runs_with_constraints_and_pruned_trials(name, space_name):
+    if name in NNI_SAMPLERS and not nni_imports.available():
+        pytest.skip(f"NNI (the 'nni' extra) is not installed: {nni_imports.INSTALL}")
     sampler = make_sampler(name, 0, OPTIONS.get(name, {}), 10)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
+    spec = parse_spec({"name": "s", "space": {"name": space_name}}, "")  # NNI's read the space
+    study.set_user_attr(STUDY_ATTR_SPEC, spec.model_dump(mode="json"))
     space = get_space(space_name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
