@@ -169,5 +169,5 @@ def test_n_drivers_of_m_trials_judge_n_times_m_distinct_designs(
         if t.user_attrs.get("copy_of") is not None:  # a copy has its source's results
             source = trials[t.user_attrs["copy_of"]]
             assert t.state == TrialState.PRUNED and "copy_of" not in source.user_attrs
-            assert [t.user_attrs[k] for k in ("m_sc_bytes", "macs", "arch")] == [
-                source.user_attrs[k] for k in ("m_sc_bytes", "macs", "arch")]  # fmt: skip
+            keys = ("m_sc_bytes", "macs_fvcore", "arch_key")
+            assert [t.user_attrs[k] for k in keys] == [source.user_attrs[k] for k in keys]

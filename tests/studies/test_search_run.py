@@ -34,6 +34,7 @@ TINY = {
     "early_stopping": {"rule": "asha", "grace_steps": 30, "reduction_factor": 2,
                        "exempt_references": False},
     "n_trials": 2,
+    "score_cache": False,  # ASHA must see every run's curve (a cached score reports none)
     "concurrency": 1,
     "cpus_per_trial": 1,
     "seed": 0,
