@@ -36,6 +36,7 @@ from typing import Any
 
 import optuna
 import yaml
+from search_quality import space_override, split_variant
 
 from nas.config import ArchConfig
 from studies.metrics import cost_metrics, get_metric
@@ -71,9 +72,9 @@ def parse_sampler(text: str) -> tuple[str, str | None, dict[str, Any]]:
     """``tpe``, ``nsga2@skip_designs_flat`` or ``tpe:n_ei_candidates=128,gamma_=...`` ->
     (name, space or None, options); option values are YAML."""
     head, _, rest = text.partition(":")
-    name, _, space = head.partition("@")
+    name, space = split_variant(head)
     options = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv)}
-    return name, space or None, options
+    return name, space, options
 
 
 def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
     spec = load_spec(preset)
     spec = spec.with_overrides(
         n_trials=n_trials, seed=seed, sampler={"name": name, **options},
-        **({"space": spec.space.model_copy(update={"name": space}).model_dump()} if space else {}),
+        **space_override(spec, space),
     )  # fmt: skip
     storage = open_storage(f"sqlite:///{folder / f'{len(list(folder.iterdir()))}.db'}")
     study = prepare_study(spec, spec.name, storage)

@@ -125,6 +125,13 @@ def split_variant(variant: str) -> tuple[str, str | None]:
     return sampler, space or None
 
 
+def space_override(spec: Any, space: str | None) -> dict[str, Any]:
+    """``with_overrides`` arguments that put ``spec`` on the space ``space`` (none if None)."""
+    if not space:
+        return {}
+    return {"space": spec.space.model_copy(update={"name": space}).model_dump()}
+
+
 def run_one(variant: str, seed: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
     """One study (created afresh) of ``args.trials`` trials; its records and measures."""
     from rich.console import Console
@@ -143,7 +150,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace, url: str) -> dict
     spec = spec.with_overrides(
         name=name, sampler={"name": sampler}, seed=seed, n_trials=args.trials, concurrency=1,
         cpus_per_trial=1, early_stopping=False, proxy=proxy.model_dump(),
-        **({"space": spec.space.model_copy(update={"name": space}).model_dump()} if space else {}),
+        **space_override(spec, space),
     )  # fmt: skip
     t0 = time.perf_counter()
     error = None
@@ -264,7 +271,7 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int) -> None:
                 "beats paper pt", "wall s/run", "trained", "cached", "copies", "infeasible",
                 "same as random"):
         table.add_column(col, justify="left" if col == "sampler" else "right")
-    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)  # noqa: E731
+    fmt = lambda v, f=".3f": "n/a" if v is None else format(v, f)
     for sampler, s in sorted(summary.items()):
         b, c = s["best_psnr_low_memory"], s["counts"]
         beats = s["dominates_paper"]
