@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
@@ -26,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from studies.schema import T_END, T_START
-from studies.search.driver import RAY_ENV, run_search
+from studies.search.driver import run_search
+from studies.search.ray_session import RAY_ENV
 from studies.spec import parse_spec
 
 
@@ -38,6 +40,7 @@ def tiny_spec(concurrency: int, steps: int) -> dict:
                              "val_crop": 48}},  # fmt: skip
         "space": {"references": ["full", "none"]},
         "early_stopping": False,
+        "score_cache": False,  # the serial run must not serve the parallel one's scores
         "n_trials": 2,
         "concurrency": concurrency,
         "cpus_per_trial": 1,
@@ -58,9 +61,49 @@ def spans(study: optuna.Study) -> dict[str, float]:
     }
 
 
+def bare_train(reference: str, steps: int, queue: multiprocessing.Queue) -> None:
+    """One trial's training in a fresh process (1 thread, no Ray, no storage): puts its
+    (start, end) wall times on ``queue``."""
+    from nas.presets import reference_designs
+    from studies.search.protocol import TrialSettings
+    from studies.search.worker import train
+
+    spec = parse_spec(tiny_spec(1, steps) | {"score_cache": False}, "")
+    settings = TrialSettings.from_spec(spec)
+    arch = reference_designs(spec.target.backbone_config())[reference]
+    t0 = time.time()
+    train(arch, settings, lambda result: None)
+    queue.put((t0, time.time()))
+
+
+def bare(steps: int) -> dict[int, dict[str, float]]:
+    """Serial and parallel spans of the two references' trainings in plain processes."""
+    ctx = multiprocessing.get_context("spawn")
+    rows = {}
+    for parallel in (False, True):
+        queue, procs, times = ctx.Queue(), [], []
+        for ref in ("full", "none"):
+            proc = ctx.Process(target=bare_train, args=(ref, steps, queue))
+            proc.start()
+            procs.append(proc)
+            if not parallel:
+                times.append(queue.get())
+                proc.join()
+        for proc in procs:
+            if parallel:
+                times.append(queue.get())
+            proc.join()
+        durations = [e - s for s, e in times]
+        rows[2 if parallel else 1] = {"span": max(e for _, e in times) - min(s for s, _ in times)
+                                      if parallel else sum(durations), "sum": sum(durations)}  # fmt: skip
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200, help="proxy steps per trial (default 200)")
+    p.add_argument("--no-bare", dest="bare", action="store_false",
+                   help="skip the same trainings without Ray")  # fmt: skip
     args = p.parse_args()
     console = Console(highlight=False, soft_wrap=True)
     for key, value in RAY_ENV.items():
@@ -94,6 +137,13 @@ def main() -> None:
     console.print(f"speed-up (serial span / parallel span): {speedup:.2f}x"
                   f"  (per-trial slow-down when sharing: "
                   f"{rows[2]['sum'] / rows[1]['sum']:.2f}x)")  # fmt: skip
+    if args.bare:
+        plain = bare(args.steps)
+        console.print(f"without Ray (plain processes, training only): serial {plain[1]['span']:.1f}"
+                      f" s, both at once {plain[2]['span']:.1f} s: speed-up "
+                      f"{plain[1]['span'] / plain[2]['span']:.2f}x (per-training slow-down when "
+                      f"sharing: {plain[2]['sum'] / plain[1]['sum']:.2f}x); Ray reaches "
+                      f"{speedup / (plain[1]['span'] / plain[2]['span']):.0%} of that")  # fmt: skip
 
 
 if __name__ == "__main__":

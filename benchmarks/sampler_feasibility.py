@@ -12,6 +12,8 @@ returns; not the proxy, so this compares sampler mechanics, not real accuracy: t
 - proposals: all proposals the run made for its ``n_trials`` judged designs;
 - infeasible after 10: share of infeasible proposals after the first 10 (goal <= 10%);
 - copies: proposals of designs judged before;
+- redrawn: draws the sampler's prefilter (``studies.search.feasibility``, on by default) threw
+  away before they became proposals (``NAME:prefilter=false`` turns it off);
 - HV: hypervolume of the judged designs' front over (stand-in PSNR, M_sc, MACs), objectives
   scaled by the union of all runs, as a multiple of random's (the baseline, same run).
 
@@ -89,7 +91,8 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
     enqueue_references(study, spec)
     heartbeat = Heartbeat(storage, 60).start()
     searcher = StudySearcher(spec, spec.name, storage,
-                             make_sampler(name, seed, options, n_trials), heartbeat)  # fmt: skip
+                             make_sampler(name, seed, spec.sampler.options, n_trials),
+                             heartbeat)  # fmt: skip
     t0 = time.perf_counter()
     try:
         for i in range(n_trials):
@@ -119,6 +122,7 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
         "infeasible": statuses.count("infeasible"),
         "infeasible_after_10": (after.count("infeasible") / len(after)) if after else 0.0,
         "copies": sum("copy_of" in t.user_attrs for t in trials),
+        "redrawn": getattr(searcher.sampler, "redrawn", 0),  # thrown away by the prefilter
         "front": [[r.point.value(o) for o in ("psnr", "m_sc", "macs")] for r in front],
         "seconds": time.perf_counter() - t0,
     }
@@ -153,18 +157,19 @@ def main(argv: list[str] | None = None) -> int:
                 r = rows[-1]
                 print(f"{sampler} seed {seed}: {r['proposals']} proposals, "
                       f"{r['infeasible_after_10']:.0%} infeasible after 10, {r['copies']} copies, "
+                      f"{r['redrawn']} draws redrawn by the prefilter, "
                       f"{r['seconds']:.0f} s", flush=True)  # fmt: skip
     hypervolumes(rows)
     base = statistics.mean(r["hv"] for r in rows if r["sampler"] == "random") or 1.0
     print(f"\n{args.preset}, {args.n_trials} judged designs, {args.seeds} seeds (mean)")
     print(f"{'sampler':<32} {'proposals':>9} {'infeasible after 10':>20} {'copies':>6} "
-          f"{'HV / random':>11}")  # fmt: skip
+          f"{'redrawn':>7} {'HV / random':>11}")  # fmt: skip
     for sampler in args.samplers:
         mine = [r for r in rows if r["sampler"] == sampler]
         mean = {k: statistics.mean(r[k] for r in mine)
-                for k in ("proposals", "infeasible_after_10", "copies", "hv")}  # fmt: skip
+                for k in ("proposals", "infeasible_after_10", "copies", "redrawn", "hv")}  # fmt: skip
         print(f"{sampler:<32} {mean['proposals']:>9.1f} {mean['infeasible_after_10']:>20.0%} "
-              f"{mean['copies']:>6.1f} {mean['hv'] / base:>11.2f}")  # fmt: skip
+              f"{mean['copies']:>6.1f} {mean['redrawn']:>7.1f} {mean['hv'] / base:>11.2f}")  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"preset": args.preset, "n_trials": args.n_trials,
                                            "rows": rows}, indent=1))  # fmt: skip

@@ -88,6 +88,22 @@ def was_enqueued(trial: optuna.Trial) -> bool:
     return "fixed_params" in trial.storage.get_trial(trial._trial_id).system_attrs
 
 
+def distribution_holds(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is a point of ``dist`` (a choice, an int in range and on its step).
+    Waiting for: a public ``BaseDistribution.contains`` (Optuna has ``_contains`` on the
+    internal representation)."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def fixed_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The parameters a queued trial was given (``enqueue_trial``), used by Optuna before any
+    sampler. Waiting for: a public accessor; Optuna keeps them in ``fixed_params``."""
+    return dict(trial.system_attrs.get("fixed_params") or {})
+
+
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     """The study's system attributes, read from the storage. Waiting for: a public
     ``Study.system_attrs`` (removed in Optuna 3; the storage method needs the private id)."""

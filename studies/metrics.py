@@ -6,7 +6,9 @@ in Optuna's ``study.metric_names`` (``optuna_name``: ``"PSNR [dB]"``), its Optun
 ``direction``, its ``unit`` kind (how limits are written and values shown), its axis ``label``, whether it is a ``cost`` (known from the target model before any
 training: a constraint on it is *hard*, checked before a trial trains) and whether it may be an
 ``objective``. A cost metric may carry ``from_cost``, which reads it off a ``nas.CostReport``
-(what the worker stores for the trial).
+(what the worker stores for the trial); a score metric only some proxy tasks measure names them
+in ``tasks`` (matting's ``sad``, SAD / 1000 over the whole image as the Adobe and P3M scripts
+print it, and ``mse`` in [0, 1] units: the paper's Table 7 prints MSE x 1e3).
 
 Adding a metric is one ``register_metric(Metric(...))`` call; objectives, constraints, plots,
 report tables, export budgets and trial attributes all read ``METRICS``.
@@ -56,6 +58,7 @@ class Metric:
     cost: bool  # known before training (hard constraint)
     objective: bool = True  # may be an objective of a study
     from_cost: Callable[[Any], float] | None = None  # CostReport -> value (cost metrics)
+    tasks: tuple[str, ...] | None = None  # proxy tasks that measure it (None: every task)
 
     @property
     def maximized(self) -> bool:
@@ -136,6 +139,10 @@ SCORE = "psnr"  # the accuracy a front, a knee and an export rank by
 for _row in (
     Metric("psnr", "psnr_db", "maximize", "db", "PSNR", "PSNR", cost=False),
     Metric("ssim", "ssim", "maximize", "ratio", "SSIM", "SSIM", cost=False),
+    Metric("sad", "sad_thousands", "minimize", "ratio", "alpha SAD (thousands)", "SAD",
+           cost=False, tasks=("matting",)),
+    Metric("mse", "mse", "minimize", "ratio", "alpha MSE", "MSE", cost=False,
+           tasks=("matting",)),
     Metric("m_sc", "m_sc_bytes", "minimize", "bytes", "skip memory M_sc", "M_sc", cost=True,
            from_cost=lambda r: r.m_sc_bytes),
     Metric("macs", "macs_fvcore", "minimize", "count", "MACs (fvcore)", "MACs", cost=True,

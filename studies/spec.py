@@ -22,7 +22,8 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     objectives: [psnr, m_sc, macs]
     constraints: ["m_sc <= 4 MiB", "macs <= 18 G"]
     sampler: tpe                  # tpe, nsga2, nsga3, random, gp, nni-evolution, nni-tpe,
-                                  # nni-random (the nni extra); or {name: nsga2, ...options}
+                                  # nni-random (the nni extra); or {name: nsga2, ...options};
+                                  # prefilter: false keeps designs over an M_sc limit as trials
     n_trials: 8                   # trials added by one run (a re-run adds as many again)
     concurrency: 2                # trials at once
     cpus_per_trial: 1
@@ -191,19 +192,23 @@ class SpaceSpec(StrictModel):
 
 
 class SamplerSpec(StrictModel):
-    """An Optuna sampler by name, with options passed to its constructor."""
+    """An Optuna sampler by name, with options passed to its constructor; ``prefilter`` (on by
+    default) redraws proposals that break a constraint known from shapes alone (M_sc) before
+    they become trials (``studies.search.feasibility``)."""
 
     name: str = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
+    prefilter: bool = True
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"name": data}
+        own = ("name", "prefilter")
         if isinstance(data, dict) and "options" not in data:
-            return {"name": data.get("name", "tpe"),
-                    "options": {k: v for k, v in data.items() if k != "name"}}  # fmt: skip
+            return {**{k: data[k] for k in own if k in data},
+                    "options": {k: v for k, v in data.items() if k not in own}}  # fmt: skip
         return data
 
     @field_validator("name")
@@ -344,6 +349,14 @@ class StudySpec(StrictModel):
             encode_point(get_space(self.space.name), point, bounds, f"space.points[{i}]")
         self.proxy.backbone_config(target)
         make_sampler(self.sampler.name, self.seed, self.sampler.options)
+        task = self.proxy.task.name
+        named = [("objectives", o) for o in self.objectives]
+        named += [(f"constraints[{i}]", c.metric) for i, c in enumerate(self.parsed_constraints)]
+        for where, name in named:
+            tasks = get_metric(name).tasks
+            if tasks is not None and task not in tasks:
+                raise ConfigError(f"{where}: {name} is measured by the {' or '.join(tasks)} task "
+                                  f"only; this study's proxy.task.name is {task!r}")  # fmt: skip
         budget, grace = self.proxy.budget, self.early_stopping.grace_steps
         if self.early_stopping.enabled and grace >= budget.steps:
             raise ConfigError(

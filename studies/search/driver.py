@@ -94,6 +94,7 @@ class SearchResult:
     run_index: int = 0  # this run's index among the study's runs (claims.claim_run)
     seed: int | None = None  # the sampler seed this run used
     stop_reason: str | None = None  # why the run judged fewer than n_trials designs
+    redrawn: int = 0  # sampler draws over an analytic limit, redrawn before being proposed
 
 
 def prepare_study(
@@ -388,4 +389,5 @@ def _summary(
         run_index=run,
         seed=seed,
         stop_reason=searcher.stop_reason if searcher is not None else None,
+        redrawn=getattr(searcher.sampler, "redrawn", 0) if searcher is not None else 0,
     )

@@ -33,6 +33,11 @@ they search fully where every parameter is always present: the flat twins
 ``skip_designs_flat`` and ``unetmm_flat`` (``search_spaces.flat``) suggest every parameter in
 every trial.
 
+The searcher wraps every sampler in ``studies.search.feasibility.FeasibleFirst`` when a study
+has an M_sc limit: a draw over it is redrawn (the base's own draws first, then its prefix
+completed at random) before it becomes a trial, so no sampler spends proposals learning where
+the small feasible region lies.
+
 Every proposal the sampler makes is told (infeasible ones and copies too, at once), so it learns
 from more trials than the budget; the sizes above count the budget only, which errs on the side
 of leaving the random phase early.

@@ -13,7 +13,9 @@ Ray trial; the others are told at once, in the driver, and cost no slot:
    can always tell whose it is); the space runs define-by-run on it (inside Ray's captor); the
    design's label, ``arch_key`` and the study fingerprint go into its attributes, its target
    ``ArchConfig`` into its ``arch.json`` artifact (``studies.artifacts``);
-2. *infeasible*: with hard (cost) constraints the driver costs the design (``worker.cost_attrs``:
+2. *infeasible*: the sampler is wrapped in ``feasibility.FeasibleFirst`` (unless the spec says
+   ``sampler: {prefilter: false}``), so a draw over a limit known from shapes alone (M_sc) is
+   redrawn before it becomes a proposal. With hard (cost) constraints the driver costs the design (``worker.cost_attrs``:
    0.2 s warm with the meta engine, from the on-disk cache when seen before). One that breaks a
    constraint is told at once (``outcome``: COMPLETE, worst scores, positive constraints), so
    the sampler has learnt it before its next proposal. Costing here and not in a worker: it
@@ -78,6 +80,7 @@ from studies.schema import (
     TIME_KEYS,
 )
 from studies.search import claims, protocol
+from studies.search.feasibility import feasible_first
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import apply, decide
 from studies.search.recovery import NO_SLOT, fail_and_requeue, stale_trials
@@ -130,12 +133,13 @@ class StudySearcher(OptunaSearch):
         self._in_a_row = 0
         self.proposals: collections.Counter[str] = collections.Counter()
         self.stop_reason: str | None = None
+        self.sampler = feasible_first(sampler, spec, self._settings, known=self._known_keys)
         modes = ["max" if d == "maximize" else "min" for d in spec.directions]
         super().__init__(
             space=self._define,
             metric=spec.objective_keys,
             mode=modes,
-            sampler=sampler,
+            sampler=self.sampler,
             study_name=study_name,
             storage=storage,
         )
@@ -239,6 +243,19 @@ class StudySearcher(OptunaSearch):
             ot_trial.set_user_attr(key, value)
         return costs | {ATTR_BROKEN: broken(constraint_values(self._settings.hard_constraints,
                                                               costs))}  # fmt: skip
+
+    def _known_keys(self, study: optuna.Study) -> set[str]:
+        """Arch keys of the designs judged (complete or stopped originals) or being judged
+        (running trials of this fingerprint): what the sampler's prefilter redraws."""
+        keys = set()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                          TrialState.RUNNING)):  # fmt: skip
+            a = schema.current(t.user_attrs)
+            if a.get(ATTR_FINGERPRINT) != self._fingerprint or ATTR_COPY_OF in a:
+                continue
+            if t.state == TrialState.RUNNING or a.get(ATTR_STATUS) in REUSABLE:
+                keys.add(a.get(ATTR_ARCH_KEY))
+        return keys
 
     def _finished_twin(self, arch_key: str) -> optuna.trial.FrozenTrial | None:
         """An earlier, original (not copied) trial of the same design (``ArchConfig.key``) and

@@ -17,7 +17,7 @@ from typing import Any
 from nas.config import ArchConfig
 from nas.cost import measure_cost
 from studies.constraints import broken, constraint_values
-from studies.metrics import cost_metrics, get_metric
+from studies.metrics import cost_metrics, get_metric, score_metrics
 from studies.schema import (
     ATTR_BROKEN,
     ATTR_ERROR,
@@ -85,7 +85,9 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     scores = {
         get_metric("psnr").key: float(result.psnr),
         get_metric("ssim").key: float(result.ssim),
-    }
+        **{m.key: float(result.metrics[m.name]) for m in score_metrics()
+           if m.tasks is not None and m.name in result.metrics},  # the task's own (matting)
+    }  # fmt: skip
     out = {
         ATTR_PROXY_ARCH: proxy.to_json(),
         **scores,

@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nas.errors import ConfigError
 from studies.artifacts import trial_data
 from studies.search.driver import run_search
 from studies.spec import load_spec, parse_spec
@@ -33,6 +34,8 @@ def test_task_preset_runs_end_to_end(preset: str, backbone: str, task: str, tmp_
     data["proxy"]["budget"].update(TINY_BUDGET)
     data["proxy"]["data"]["val_limit"] = 2
     data.update(n_trials=2, concurrency=1, early_stopping={"enabled": False})
+    if task == "matting":  # matting's own scores as objectives
+        data["objectives"] = ["sad", "mse", "m_sc"]
     spec = parse_spec(data, preset)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     result = run_search(spec, url)
@@ -46,6 +49,24 @@ def test_task_preset_runs_end_to_end(preset: str, backbone: str, task: str, tmp_
         assert t.state == TrialState.COMPLETE and a["arch"]["backbone"]["name"] == backbone
         assert a["steps"] == 4 and math.isfinite(a["psnr_db"]) and math.isfinite(a["input_psnr_db"])
     assert full.user_attrs["m_sc_bytes"] > 0 and none.user_attrs["m_sc_bytes"] == 0
+    if task == "matting":
+        assert study.metric_names == ["alpha SAD (thousands)", "alpha MSE", "skip memory M_sc [bytes]"]
+        for t in trials:
+            sad, mse = t.user_attrs["sad_thousands"], t.user_attrs["mse"]
+            assert t.values[:2] == [sad, mse] and sad > 0 and 0 < mse < 1
+    else:
+        assert "sad_thousands" not in full.user_attrs
+
+
+def test_matting_scores_are_objectives_of_matting_studies_only() -> None:
+    data = load_spec("matting_mscan").model_dump(mode="json") | {"objectives": ["sad", "m_sc"]}
+    assert parse_spec(data, "").objective_keys == ["sad_thousands", "m_sc_bytes"]
+    data = load_spec("nafnet_sidd").model_dump(mode="json")
+    with pytest.raises(ConfigError, match=r"objectives: sad is measured by the matting task "
+                                          r"only; this study's proxy.task.name is 'denoise'"):
+        parse_spec(data | {"objectives": ["psnr", "sad"]}, "")
+    with pytest.raises(ConfigError, match=r"constraints\[1\]: mse is measured by the matting"):
+        parse_spec(data | {"constraints": ["m_sc <= 1 MiB", "mse <= 0.01"]}, "")
 
 
 @pytest.mark.parametrize("preset", ["matting_mscan", "deblur_gopro", "sr_x2", "sr_x4"])
