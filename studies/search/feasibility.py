@@ -11,9 +11,11 @@ keeps proposing outside it (TPE 40-45%, random 75% of proposals). So, per trial:
    ``sample_independent``), it *plans* the whole design: the base sampler's relative values,
    completed by running the space's define-by-run function on a probe that asks the base
    sampler's ``sample_independent`` for every other parameter, exactly as Optuna would;
-2. if the planned design breaks an analytic constraint it is redrawn, up to ``tries`` times
-   (the first half with the base's relative sample, the rest from its independent samplers,
-   so that a deterministic relative sampler such as GP cannot repeat one infeasible point);
+2. if the planned design breaks an analytic constraint it is redrawn, up to ``tries`` times:
+   first the base sampler's own draws (with its relative sample, then its independent samplers
+   alone; each phase ends when a draw repeats itself, since TPE returns the best of its
+   candidates and GP its acquisition's optimum), then the last such draw's define-by-run
+   prefix with the rest drawn at random, the prefix one parameter shorter each time;
 3. every later request of that trial is answered from the plan; a parameter the plan lacks
    goes to the base sampler.
 
@@ -27,8 +29,8 @@ its constraint values (``studies.search.outcome``) and the base sampler learns f
 before. Constraints that need the model (MACs, params, peak memory) are left to the searcher's
 costing. ``redrawn`` counts the draws thrown away (the filter's own work, not trials).
 ``prefilter: false`` in the sampler spec turns both off.
-Each plan depends only on the base sampler's state and the trial number, so a resumed search
-or another driver proposes as an uninterrupted one would.
+The random draws are seeded by the trial number, so a plan depends only on the base sampler's
+state, the stored trials and the trial's number.
 """
 
 from __future__ import annotations
