@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         + (", ".join(f"{v} {k}" for k, v in sorted(judged.items())) or "none")
         + f"), {sum(other.values())} proposal(s) not trained ("
         + (", ".join(f"{v} {k}" for k, v in sorted(other.items())) or "none")
-        + (f"; {result.redrawn} draw(s) over the M_sc limit redrawn before proposing"
+        + (f"; {result.redrawn} sampler draw(s) over the M_sc limit or judged before, redrawn"
            if result.redrawn else "")
         + f"); the study has {result.trials_after} finished trial(s)"
         + (f" and {result.waiting} queued for the next run" if result.waiting else "")

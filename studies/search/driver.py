@@ -94,7 +94,7 @@ class SearchResult:
     run_index: int = 0  # this run's index among the study's runs (claims.claim_run)
     seed: int | None = None  # the sampler seed this run used
     stop_reason: str | None = None  # why the run judged fewer than n_trials designs
-    redrawn: int = 0  # sampler draws over an analytic limit, redrawn before being proposed
+    redrawn: int = 0  # sampler draws over an analytic limit or judged before, redrawn
 
 
 def prepare_study(
