@@ -6,7 +6,8 @@ in Optuna's ``study.metric_names`` (``optuna_name``: ``"PSNR [dB]"``), its Optun
 ``direction``, its ``unit`` kind (how limits are written and values shown), its axis ``label``, whether it is a ``cost`` (known from the target model before any
 training: a constraint on it is *hard*, checked before a trial trains) and whether it may be an
 ``objective``. A cost metric may carry ``from_cost``, which reads it off a ``nas.CostReport``
-(what the worker stores for the trial); a score metric only some proxy tasks measure names them
+(what the worker stores for the trial), and ``from_shapes`` when it is known from the
+architecture's shapes alone (M_sc: what the sampler's prefilter checks); a score metric only some proxy tasks measure names them
 in ``tasks`` (matting's ``sad``, SAD / 1000 over the whole image as the Adobe and P3M scripts
 print it, and ``mse`` in [0, 1] units: the paper's Table 7 prints MSE x 1e3).
 
@@ -58,6 +59,8 @@ class Metric:
     cost: bool  # known before training (hard constraint)
     objective: bool = True  # may be an objective of a study
     from_cost: Callable[[Any], float] | None = None  # CostReport -> value (cost metrics)
+    # (ArchConfig, input size, batch, bits) -> value, for a cost known from shapes alone
+    from_shapes: Callable[[Any, tuple[int, int], int, int], float] | None = None
     tasks: tuple[str, ...] | None = None  # proxy tasks that measure it (None: every task)
 
     @property
@@ -136,6 +139,13 @@ def by_key(key: str) -> Metric | None:
 
 SCORE = "psnr"  # the accuracy a front, a knee and an export rank by
 
+
+def _m_sc_from_shapes(arch: Any, size: tuple[int, int], batch: int, bits: int) -> float:
+    from nas.cost import skip_memory_peak, skip_memory_timeline
+
+    return skip_memory_peak(skip_memory_timeline(arch, size[0], size[1], batch, bits))
+
+
 for _row in (
     Metric("psnr", "psnr_db", "maximize", "db", "PSNR", "PSNR", cost=False),
     Metric("ssim", "ssim", "maximize", "ratio", "SSIM", "SSIM", cost=False),
@@ -144,7 +154,7 @@ for _row in (
     Metric("mse", "mse", "minimize", "ratio", "alpha MSE", "MSE", cost=False,
            tasks=("matting",)),
     Metric("m_sc", "m_sc_bytes", "minimize", "bytes", "skip memory M_sc", "M_sc", cost=True,
-           from_cost=lambda r: r.m_sc_bytes),
+           from_cost=lambda r: r.m_sc_bytes, from_shapes=_m_sc_from_shapes),
     Metric("macs", "macs_fvcore", "minimize", "count", "MACs (fvcore)", "MACs", cost=True,
            from_cost=lambda r: r.macs),
     Metric("params", "params", "minimize", "count", "parameters", "params", cost=True,

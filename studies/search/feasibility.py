@@ -2,8 +2,8 @@
 before they become trials.
 
 A hard constraint on the skip memory (``m_sc <= 0.25 MiB``) is known from shapes alone
-(``nas.cost.skip_memory_timeline``: microseconds, no model built). On the nafnet_sidd preset
-that constraint is the one infeasible proposals break (all 45 of 45 in the 40-trial study; MACs
+(``Metric.from_shapes``: ``nas.cost.skip_memory_timeline``, microseconds, no model built). On
+the nafnet_sidd preset that constraint is the one infeasible proposals break (all 45 of 45 in the 40-trial study; MACs
 never alone), and the feasible region is small: a sampler that only learns it from told trials
 keeps proposing outside it (TPE 40-45%, random 75% of proposals). So, per trial:
 
@@ -45,19 +45,18 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import ArchConfig
-from nas.cost import skip_memory_peak, skip_memory_timeline
 from nas.errors import ConfigError
 from search_spaces import get_space
 from studies import compat
 from studies.constraints import Constraint
+from studies.metrics import cost_metrics
 
 DEFAULT_TRIES = 64  # draws per trial: microseconds each, but the base sampler's (below)
 BASE_DRAWS = 4  # the base sampler's own draws per phase (TPE: ~20-50 ms each)
-# cost metrics known from shapes alone: metric name -> (arch, input size, batch, bits) -> value
+# cost metrics known from shapes alone (``Metric.from_shapes``): name -> (arch, size, batch, bits)
 ANALYTIC: dict[str, Callable[[ArchConfig, tuple[int, int], int, int], float]] = {
-    "m_sc": lambda arch, size, batch, bits: skip_memory_peak(
-        skip_memory_timeline(arch, size[0], size[1], batch, bits)),
-}  # fmt: skip
+    m.name: m.from_shapes for m in cost_metrics() if m.from_shapes is not None
+}
 
 
 class _Probe:
@@ -88,7 +87,7 @@ class AnalyticCheck:
 
     def __init__(self, constraints: Sequence[Constraint], input_size: tuple[int, int],
                  batch: int, bits: int) -> None:  # fmt: skip
-        self.constraints = tuple(c for c in constraints if c.metric in ANALYTIC)
+        self.constraints = tuple(c for c in constraints if c.row.from_shapes is not None)
         self._args = (tuple(input_size), batch, bits)
 
     def __bool__(self) -> bool:
@@ -99,7 +98,7 @@ class AnalyticCheck:
             return True
         try:
             arch.skip.validate(arch.backbone.stage_channels)
-            return all(c.value(ANALYTIC[c.metric](arch, *self._args)) <= 0
+            return all(c.value(c.row.from_shapes(arch, *self._args)) <= 0
                        for c in self.constraints)  # fmt: skip
         except ConfigError:
             return True  # not ours to judge: the searcher's costing records why it fails

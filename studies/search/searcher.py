@@ -14,8 +14,9 @@ Ray trial; the others are told at once, in the driver, and cost no slot:
    design's label, ``arch_key`` and the study fingerprint go into its attributes, its target
    ``ArchConfig`` into its ``arch.json`` artifact (``studies.artifacts``);
 2. *infeasible*: the sampler is wrapped in ``feasibility.FeasibleFirst`` (unless the spec says
-   ``sampler: {prefilter: false}``), so a draw over a limit known from shapes alone (M_sc) is
-   redrawn before it becomes a proposal. With hard (cost) constraints the driver costs the design (``worker.cost_attrs``:
+   ``sampler: {prefilter: false}``), so a draw over a limit known from shapes alone (M_sc), or
+   of a design judged before, is redrawn before it becomes a proposal. With hard (cost)
+   constraints the driver costs the design (``worker.cost_attrs``:
    0.2 s warm with the meta engine, from the on-disk cache when seen before). One that breaks a
    constraint is told at once (``outcome``: COMPLETE, worst scores, positive constraints), so
    the sampler has learnt it before its next proposal. Costing here and not in a worker: it
@@ -47,7 +48,7 @@ import collections
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -244,31 +245,30 @@ class StudySearcher(OptunaSearch):
         return costs | {ATTR_BROKEN: broken(constraint_values(self._settings.hard_constraints,
                                                               costs))}  # fmt: skip
 
-    def _known_keys(self, study: optuna.Study) -> set[str]:
-        """Arch keys of the designs judged (complete or stopped originals) or being judged
-        (running trials of this fingerprint): what the sampler's prefilter redraws."""
-        keys = set()
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                          TrialState.RUNNING)):  # fmt: skip
+    def _originals(self, study: optuna.Study, running: bool = False
+                   ) -> Iterator[tuple[optuna.trial.FrozenTrial, dict[str, Any]]]:  # fmt: skip
+        """Original (not copied) trials of this fingerprint that completed or were stopped
+        (``REUSABLE``), and, with ``running``, those still running; with their attributes read
+        through ``schema.current`` (old trials: the key from their arch)."""
+        states = (TrialState.COMPLETE, TrialState.PRUNED) + ((TrialState.RUNNING,) if running
+                                                             else ())  # fmt: skip
+        for t in study.get_trials(deepcopy=False, states=states):
             a = schema.current(t.user_attrs)
             if a.get(ATTR_FINGERPRINT) != self._fingerprint or ATTR_COPY_OF in a:
                 continue
             if t.state == TrialState.RUNNING or a.get(ATTR_STATUS) in REUSABLE:
-                keys.add(a.get(ATTR_ARCH_KEY))
-        return keys
+                yield t, a
+
+    def _known_keys(self, study: optuna.Study) -> set[str]:
+        """Arch keys of the designs judged or being judged: what the sampler's prefilter
+        redraws."""
+        return {a.get(ATTR_ARCH_KEY) for _, a in self._originals(study, running=True)}
 
     def _finished_twin(self, arch_key: str) -> optuna.trial.FrozenTrial | None:
-        """An earlier, original (not copied) trial of the same design (``ArchConfig.key``) and
-        fingerprint that completed or was stopped: training is seeded, so a re-run would repeat
-        it."""
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                               TrialState.PRUNED)):
-            a = schema.current(t.user_attrs)  # old trials: the key from their arch
-            if (a.get(ATTR_STATUS) in REUSABLE and ATTR_COPY_OF not in a
-                    and a.get(ATTR_FINGERPRINT) == self._fingerprint
-                    and a.get(ATTR_ARCH_KEY) == arch_key):
-                return t
-        return None
+        """An earlier original trial of the same design (``ArchConfig.key``) that completed or
+        was stopped: training is seeded, so a re-run would repeat it."""
+        return next((t for t, a in self._originals(self.study)
+                     if a.get(ATTR_ARCH_KEY) == arch_key), None)  # fmt: skip
 
     def _claim(self, ot_trial: optuna.Trial, digest: str) -> str:
         """Claim the design for ``ot_trial``: TRAIN if won; else park it or copy the holder."""
