@@ -230,6 +230,30 @@ def pooled(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "ratio_to_random": mean / statistics.fmean(base) if base else None}  # fmt: skip
 
 
+def ceiling(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How high any front could reach, per seed, if one design scored the best PSNR measured in
+    any run of that seed (``psnr_best``) with the least M_sc and MACs measured (no skip memory,
+    the backbone's own MACs: no skip design costs less): that ideal point's box against
+    ``REFERENCE`` bounds every such front's HV. Also the PSNR that one ideal design would need for
+    its box alone to reach ``GOAL`` x random's HV (``psnr_needed``). A bound for fronts whose
+    designs score no more than the best measured: an unmeasured design could score more."""
+    out: dict[str, Any] = {}
+    for seed in sorted({r["seed"] for r in runs.values()}):
+        pool = [t for r in runs.values() if r["seed"] == seed for t in r["trials"] if t["eligible"]]
+        base = [r["hv_curve"][-1] for r in runs.values()
+                if r["seed"] == seed and r["sampler"] == BASELINE and r["hv_curve"]]  # fmt: skip
+        if not pool or not base:
+            continue
+        ideal = (-max(t["psnr"] for t in pool), min(t["m_sc_bytes"] for t in pool) / MIB,
+                 min(t["macs"] for t in pool) / 1e9)  # fmt: skip
+        box = math.prod(r - i for r, i in zip(REF_LOSS, ideal))
+        per_db = box / (REF_LOSS[0] - ideal[0])  # box volume per dB of PSNR above the reference
+        out[str(seed)] = {"psnr_best": -ideal[0], "m_sc_mib_min": ideal[1], "gmacs_min": ideal[2],
+                          "hv_bound": box, "ratio_to_random": box / base[0],
+                          "psnr_needed": REFERENCE["psnr"] + GOAL * base[0] / per_db}  # fmt: skip
+    return out
+
+
 def _same_prefix(run: dict[str, Any], random_run: dict[str, Any] | None) -> int | None:
     """Leading trials of ``run`` that propose the same design as random's run of its seed."""
     if random_run is None:
@@ -314,6 +338,12 @@ def print_table(summary: dict[str, dict[str, Any]], trials: int,
         console.print(f"pooled front (every run's trials of a seed together), mean HV "
                       f"{pool['hv_mean']:.3f} = {fmt(ratio, '.2f')}x random's: the room these runs "
                       "revealed above random sampling")  # fmt: skip
+        for seed, c in ceiling(runs).items():
+            console.print(
+                f"seed {seed} ceiling: one design at the best PSNR measured ({c['psnr_best']:.2f} "
+                f"dB) with {c['m_sc_mib_min']:.2f} MiB M_sc and {c['gmacs_min']:.2f} GMACs would "
+                f"give HV {c['hv_bound']:.3f} = {c['ratio_to_random']:.2f}x random's; {GOAL}x "
+                f"needs such a design at {c['psnr_needed']:.2f} dB")  # fmt: skip
     for sampler, s in summary.items():
         for err in s["errors"]:
             console.print(f"{sampler}: {err}")
@@ -387,7 +417,8 @@ def main() -> None:
     def save() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"settings": settings, "commits": commits, "runs": runs,
-                                         "summary": summarize(runs), "pooled": pooled(runs)},
+                                         "summary": summarize(runs), "pooled": pooled(runs),
+                                         "ceiling": ceiling(runs)},
                                         indent=1))  # fmt: skip
 
     if todo:
