@@ -242,9 +242,12 @@ def goal(agree: list[Agreement], proxy: str = "proxy 1x") -> tuple[bool, str]:
     best = max(trivial, key=trivial.__getitem__)
     tau = by[proxy].tau
     ok = tau >= 0.6 and tau - trivial[best] >= 0.2
+    room = 1.0 - trivial[best]  # tau is at most 1: no predictor can beat the best trivial by more
     return ok, (f"{proxy}: tau {tau:.3f} (goal >= 0.6); best trivial {best} "
                 f"{trivial[best]:.3f}; margin {tau - trivial[best]:+.3f} (goal >= 0.2): "
-                f"{'MET' if ok else 'NOT met'}")  # fmt: skip
+                f"{'MET' if ok else 'NOT met'}"
+                + ("" if ok or room >= 0.2 else f"; no predictor can meet it on these designs: "
+                   f"tau <= 1 leaves a margin of at most {room:.3f} over {best}"))  # fmt: skip
 
 
 def columns(records: list[dict], extra: dict[str, dict[str, float]]

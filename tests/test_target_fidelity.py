@@ -40,6 +40,8 @@ def test_goal_needs_tau_and_margin_over_trivial() -> None:
 
     assert tf.goal(agree(0.8, 0.5))[0]
     assert not tf.goal(agree(0.8, 0.7))[0]  # margin 0.1
+    assert "can meet" not in tf.goal(agree(0.8, 0.7))[1]  # 1 - 0.7 leaves room for 0.2
+    assert tf.goal(agree(0.95, 0.92))[1].endswith("at most 0.080 over M_sc")
     assert not tf.goal(agree(0.55, 0.0))[0]  # tau below 0.6
 
 
