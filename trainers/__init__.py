@@ -1,7 +1,7 @@
 """unetmm.trainers: data, degradations, metrics, the proxy score and full training.
 
 The public names are imported lazily, so ``import trainers.config`` does not load the training
-stack (torchmetrics, scikit-image, onnx) for code that only reads or writes training configs. Full
+stack (scikit-image, onnx) for code that only reads or writes training configs. Full
 training: ``trainers.train.train`` (not re-exported: the name is also the submodule's). The
 built-in train/validation image lists: ``trainers.data``.
 """
