@@ -14,7 +14,9 @@ Three measurements, in this order:
    costs -> training -> end in the worker -> tell on the driver, and the split of the wall time
    (Ray start + search + Ray shutdown): before the first trial, between trials, after the last
    one. Overhead = wall - sum(trial seconds) / concurrency, the issue's "search wall time minus
-   trial time" per slot (goal: < 5 %).
+   trial time" per slot (goal: < 5 %), and apart from it the idle end: once the last trial is
+   asked, the other slots have nothing left to run while it finishes (a few trials' search
+   loses up to half a trial there; orchestration is the rest).
 
     PYTHONPATH=. python benchmarks/search_overhead.py                # ~5 min on 2 cores
     PYTHONPATH=. python benchmarks/search_overhead.py --concurrency 1 --json out.json
@@ -202,6 +204,9 @@ def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float, concurre
     within = [r["seconds"] - (r["cost"] or 0) - (r["train"] or 0) for r in ran
               if r["seconds"] is not None]  # fmt: skip
     overhead = wall - trial_sum / concurrency
+    # the budget spent: after the last ask, slots whose trial ended early idle till the last end
+    ends = sorted(r["end"] for r in ran)[-concurrency:]
+    idle_tail = sum(ends[-1] - e for e in ends) / concurrency
     by_start = sorted(ran, key=lambda r: r["start"])  # the first `concurrency` start workers
 
     def warmup(r: dict[str, Any]) -> float:  # launch + the rest of run_trial + cost
@@ -235,6 +240,10 @@ def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float, concurre
         "Ray shutdown": ray["ray.shutdown"],
         "overhead: wall - trial seconds / concurrency": overhead,
         "overhead share of wall": overhead / wall,
+        "of which idle slots at the end (the budget spent, the last trial still running)":
+            idle_tail,
+        "overhead without the idle end (orchestration)": overhead - idle_tail,
+        "orchestration share of wall": (overhead - idle_tail) / wall,
     }  # fmt: skip
 
 
