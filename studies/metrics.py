@@ -137,7 +137,15 @@ def by_key(key: str) -> Metric | None:
     return next((METRICS.get(n) for n in METRICS.names() if METRICS.get(n).key == key), None)
 
 
-SCORE = "psnr"  # the accuracy a front, a knee and an export rank by
+SCORE = "psnr"  # the accuracy a study ranks by when none of its objectives is measured by training
+
+
+def study_score(objectives: Sequence[str] = ()) -> Metric:
+    """The accuracy a study's report (knee, trade-off plots) and export rank by: its first
+    objective that training measures (``psnr``, or ``sad`` in a matting study optimising it),
+    else ``SCORE``. Unknown names raise ``ConfigError``."""
+    rows = [get_metric(name, "objectives") for name in objectives]
+    return next((m for m in rows if not m.cost), get_metric(SCORE))
 
 
 def _m_sc_from_shapes(arch: Any, size: tuple[int, int], batch: int, bits: int) -> float:

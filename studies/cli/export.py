@@ -69,14 +69,17 @@ def run(args: argparse.Namespace) -> int:
             storage_label=shown(storage_url(storage)),
             train_out_root=args.runs,
         )
+    from studies.metrics import study_score
     from studies.results.export import describe_costs
+    from studies.results.pareto import study_objectives
 
+    score = study_score(study_objectives(study))
     if written:
-        print(f"ranked by {written[0].scores} PSNR"
+        print(f"ranked by {written[0].scores} {score.short}"
               + (" (unetmm confirm)" if written[0].scores == "confirmed" else ""))
     for item in written:
         p = item.pick.point
-        print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p)}")
+        print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p, score)}")
         print(f"   wrote {item.config} and {item.card}")
     if len(written) < args.top:
         print(

@@ -5,15 +5,19 @@ Picking: the pool is the study's *eligible* trials (complete, feasible; see
 (``--max-m-sc``, ``--max-macs``), one trial per design (``pareto.distinct_designs``: its first
 measurement stands for a design measured twice, copies of its result are not listed again). Rules (``RULES``):
 
-- ``best``: highest PSNR, then lowest M_sc, then lowest trial number;
-- ``knee``: the knee of the pool's PSNR vs M_sc front: the front point farthest above the line
+- ``best``: best score, then lowest M_sc, then lowest trial number;
+- ``knee``: the knee of the pool's score vs M_sc front: the front point farthest above the line
   joining the front's two extremes, both axes scaled to [0, 1] (``pareto.knee_ranking``);
   ``--top K`` takes the next ones by that distance (front points only).
 
-Scores: when the study was confirmed at a higher fidelity (``unetmm confirm``: a linked
+The score is the study's (``studies.metrics.study_score``): PSNR, or e.g. SAD (lower is better)
+in a matting study that optimises it.
+
+Scores: when a PSNR study was confirmed at a higher fidelity (``unetmm confirm``: a linked
 ``<study>.confirm`` study, ``studies.results.confirm``), the pool is the confirmed designs and
 ``psnr`` is their confirmed PSNR (mean over seeds); if no confirmed design fits the budgets, the
-proxy scores of all designs are used. The model card says which.
+proxy scores of all designs are used. A confirmation measures PSNR, so a study ranked by another
+score is exported by its proxy scores. The model card says which.
 
 The config is a ``trainers.config.TrainConfig``: the trial's target architecture (``arch:`` at
 the top, so ``nas.load_config`` reads it too), the study's task and data (less the proxy-only
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,7 @@ import yaml
 from nas.errors import ConfigError
 from nas.registry import Registry
 from studies import schema
-from studies.metrics import METRICS, SCORE, get_metric
+from studies.metrics import METRICS, SCORE, Metric, get_metric, study_score
 from studies.results import pareto
 from studies.results.confirm import load_confirmation, with_confirmed_scores
 from studies.results.pareto import TrialPoint
@@ -45,22 +50,26 @@ from trainers.config import TrainConfig, validate
 # data settings that size the proxy's short run (a validation subset, an image cache), not a
 # full training: dropped from the exported config so they take ``DataConfig``'s defaults
 PROXY_ONLY_DATA = ("val_limit", "cache_mb")
-RULES: Registry[Callable[[Sequence[TrialPoint]], list[tuple[TrialPoint, float | None]]]] = Registry(
-    "export rule"
-)
+# a rule ranks a pool by a score metric: [(trial, knee distance or None)], best first
+Ranker = Callable[[Sequence[TrialPoint], Metric], list[tuple[TrialPoint, float | None]]]
+RULES: Registry[Ranker] = Registry("export rule")
+
+
+def _gain(p: TrialPoint, score: Metric) -> float:
+    """``score``'s value with higher = better (a missing one ranks last)."""
+    v = p.value(score.name)
+    return -math.inf if v is None else (v if score.maximized else -v)
 
 
 @RULES.register("best")
-def _best(pool: Sequence[TrialPoint]) -> list[tuple[TrialPoint, float | None]]:
-    ranked = sorted(
-        pool, key=lambda p: (-(p.value(SCORE) or 0.0), p.value("m_sc") or 0.0, p.number)
-    )
+def _best(pool: Sequence[TrialPoint], score: Metric) -> list[tuple[TrialPoint, float | None]]:
+    ranked = sorted(pool, key=lambda p: (-_gain(p, score), p.value("m_sc") or 0.0, p.number))
     return [(p, None) for p in ranked]
 
 
 @RULES.register("knee")
-def _knee(pool: Sequence[TrialPoint]) -> list[tuple[TrialPoint, float | None]]:
-    return list(pareto.knee_ranking(pool, "m_sc", SCORE))
+def _knee(pool: Sequence[TrialPoint], score: Metric) -> list[tuple[TrialPoint, float | None]]:
+    return list(pareto.knee_ranking(pool, "m_sc", score.name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,15 +87,17 @@ def _within(p: TrialPoint, budgets: Mapping[str, float]) -> bool:
 
 
 DESCRIBED_COSTS = ("m_sc", "macs", "params")
-EXPORT_OBJECTIVES = (SCORE, "m_sc", "macs")  # what a trial must have measured to be picked
+EXPORT_COSTS = ("m_sc", "macs")  # with the score: what a trial must have measured to be picked
 
 
-def describe_costs(p: TrialPoint) -> str:
+def describe_costs(p: TrialPoint, score: Metric | None = None) -> str:
     """``"M_sc 256 KiB, MACs 17.1 G, params 29.9 M, PSNR 26.31 dB"``."""
+    score = score or get_metric(SCORE)
     rows = [get_metric(name) for name in DESCRIBED_COSTS]
     parts = [f"{m.short} {m.format(p.attrs[m.key])}" for m in rows if m.key in p.attrs]
-    if p.value(SCORE) is not None:
-        parts.append(f"PSNR {p.value(SCORE):.2f} dB")
+    v = p.value(score.name)
+    if v is not None:
+        parts.append(f"{score.short} " + (f"{v:.2f} dB" if score.unit == "db" else score.format(v)))
     return ", ".join(parts)
 
 
@@ -101,9 +112,10 @@ def pick_trials(
     rule: str = "best",
     top: int = 1,
     study_name: str = "the study",
+    score: str = SCORE,
 ) -> list[Pick]:
     """Up to ``top`` eligible trials within ``budgets`` (cost metric name -> limit in its key's
-    unit, e.g. ``{"m_sc": bytes, "macs": count}``) picked by ``rule``. None fits:
+    unit, e.g. ``{"m_sc": bytes, "macs": count}``) picked by ``rule`` on ``score``. None fits:
     ``ConfigError`` naming the closest eligible trial, or if none is eligible the closest costed
     one and why it is not eligible."""
     budgets = dict(budgets or {})
@@ -112,13 +124,13 @@ def pick_trials(
             raise ConfigError(f"budget {name!r} is not a cost; budgets limit cost metrics")
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
-    ranker = RULES.get(rule)
-    eligible = [row.point for row in pareto.distinct_designs(points, EXPORT_OBJECTIVES)
+    ranker, metric = RULES.get(rule), get_metric(score, "score")
+    eligible = [row.point for row in pareto.distinct_designs(points, (score, *EXPORT_COSTS))
                 if row.point.attrs.get(schema.ATTR_ARCH)]  # fmt: skip
     pool = [p for p in eligible if _within(p, budgets)]
-    ranked = ranker(pool)
+    ranked = ranker(pool, metric)
     if not ranked:
-        raise ConfigError(_no_match(points, eligible, budgets, study_name))
+        raise ConfigError(_no_match(points, eligible, budgets, study_name, metric))
     return [Pick(p, rule, i + 1, score) for i, (p, score) in enumerate(ranked[:top])]
 
 
@@ -127,6 +139,7 @@ def _no_match(
     eligible: Sequence[TrialPoint],
     budgets: Mapping[str, float],
     study_name: str,
+    score: Metric,
 ) -> str:
     def excess(p: TrialPoint) -> float:  # how far over the tightest budget, relatively
         return max(
@@ -138,10 +151,11 @@ def _no_match(
         )
 
     if eligible:
-        closest = min(eligible, key=lambda p: (excess(p), -(p.value(SCORE) or 0.0)))
+        closest = min(eligible, key=lambda p: (excess(p), -_gain(p, score)))
         return (
             f"no complete, feasible trial of {study_name} has {_budget_text(budgets)}; the "
-            f"closest is trial {closest.number} ({closest.design}: {describe_costs(closest)})"
+            f"closest is trial {closest.number} ({closest.design}: "
+            f"{describe_costs(closest, score)})"
         )
     n_complete = sum(p.state == "COMPLETE" for p in points)
     head = (
@@ -161,19 +175,19 @@ def _no_match(
         costed,
         key=lambda p: (
             max(excess(p), 0.0),  # any trial within the budget is as close as another
-            p.value(SCORE) is None,
-            -(p.value(SCORE) or 0.0),
+            -_gain(p, score),
             p.number,
         ),
     )
     return (
         f"{head}; the closest to {_budget_text(budgets)} is trial {closest.number} "
-        f"({closest.design}: {describe_costs(closest)}), not eligible: {_why_not(closest)}; "
+        f"({closest.design}: {describe_costs(closest, score)}), not eligible: "
+        f"{_why_not(closest, score)}; "
         "run more of the search or relax its constraints"
     )
 
 
-def _why_not(p: TrialPoint) -> str:
+def _why_not(p: TrialPoint, score: Metric) -> str:
     """Why a finished trial is not eligible for export, in a few words."""
     broken = [name for name, v in p.constraints.items() if v > 0]
     if broken:
@@ -182,8 +196,8 @@ def _why_not(p: TrialPoint) -> str:
         return "marked infeasible by the search"
     if p.status == schema.STATUS_STOPPED:
         return "stopped early by the scheduler (partial score)"
-    if p.value(SCORE) is None:
-        return "no PSNR (not trained: a cost-only study?)"
+    if p.value(score.name) is None:
+        return f"no {score.short} (not trained: a cost-only study?)"
     return f"status {p.status!r}, Optuna state {p.state}"
 
 
@@ -216,6 +230,7 @@ def model_card(
     config: TrainConfig,
     budgets: Mapping[str, float],
     scores_note: str = "",
+    score: Metric | None = None,
 ) -> str:
     """A Markdown page: where the design comes from, its measured costs, its confirmed scores
     (when ranked by them) and its proxy scores. ``scores_note``: why proxy scores were used."""
@@ -228,14 +243,19 @@ def model_card(
         if full_m_sc
         else ""
     )
+    score = score or get_metric(SCORE)
+    by = f"{'confirmed' if a.get('confirmed') else 'proxy'} {score.short}"
     if pick.rule == "best":
-        rule = f"highest {'confirmed' if a.get('confirmed') else 'proxy'} PSNR"
+        rule = f"{'highest' if score.maximized else 'lowest'} {by}"
     elif pick.knee_score:
-        rule = (
-            f"knee of the PSNR vs M_sc front: {pick.knee_score:.3f} above the chord, axes in [0, 1]"
-        )
+        rule = (f"knee of the {score.short} vs M_sc front: {pick.knee_score:.3f} above the chord, "
+                "axes in [0, 1]")  # fmt: skip
     else:
-        rule = "the PSNR vs M_sc front has no knee (no point above the chord), so by PSNR"
+        rule = (f"the {score.short} vs M_sc front has no knee (no point above the chord), so by "
+                f"{score.short}")  # fmt: skip
+    score_line = ("" if score.name == SCORE or p.value(score.name) is None else
+                  f"- {score.short} (the study's score): "
+                  f"{score.format(p.value(score.name))}\n")  # type: ignore[arg-type]  # fmt: skip
     timeline = "\n".join(f"| {lb} | {b:,} |" for lb, b in a.get(schema.M_SC_TIMELINE) or [])
     curve = ", ".join(f"{step}: {v:.2f}" for step, v in (a.get(schema.CURVE) or [])[-5:])
     rec = config.recipe
@@ -254,7 +274,7 @@ def model_card(
 
 Trial **{p.number}** of study `{study_name}` (storage `{storage_label}`), picked as rank
 {pick.rank} by rule `{pick.rule}` ({rule}) among complete, feasible trials with
-{_budget_text(budgets)}, ranked by {"confirmed" if a.get("confirmed") else "proxy"} PSNR.
+{_budget_text(budgets)}, ranked by {by}.
 
 Training config: [`{config_name}`]({config_name})
 
@@ -284,9 +304,9 @@ M_sc held at the end of each stage (Fig. 1b):
 ## Proxy scores
 
 Scored by a short proxy training run (narrow backbone, same skip design), which ranks designs;
-it does not predict the PSNR of full training.
+it does not predict the scores of full training.
 
-- PSNR: {"n/a" if proxy_psnr is None else f"{proxy_psnr:.3f} dB"}, SSIM: {opt("ssim", "{:.4f}")}
+{score_line}- PSNR: {"n/a" if proxy_psnr is None else f"{proxy_psnr:.3f} dB"}, SSIM: {opt("ssim", "{:.4f}")}
 - PSNR of the degraded input (the do-nothing baseline): {opt(schema.INPUT_PSNR, "{:.3f} dB")}
 - proxy steps: {opt("steps")}; last evaluations (step: PSNR): {curve or "n/a"}
 - proxy architecture: `{json.dumps(a.get(schema.ATTR_PROXY_ARCH))}`
@@ -353,10 +373,14 @@ def export_study(
     from studies.results.report import FullSkipMemory
 
     points = pareto.load_points(study)
-    picks, scores, note = _confirmed_picks(study, points, budgets, rule, top), "confirmed", ""
+    score = study_score(pareto.study_objectives(study))
+    picks, scores, note = None, "confirmed", ""
+    if score.name == SCORE:  # a confirmation measures PSNR
+        picks = _confirmed_picks(study, points, budgets, rule, top)
     if picks is None:
-        picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}")
-        scores, note = "proxy", _proxy_note(study)
+        picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}",
+                            score.name)  # fmt: skip
+        scores, note = "proxy", _proxy_note(study, score)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = study.user_attrs.get("spec") or {}
@@ -380,6 +404,7 @@ def export_study(
             config,
             dict(budgets or {}),
             note,
+            score,
         )
         card_path = out / f"{stem}.md"
         card_path.write_text(card)
@@ -402,8 +427,11 @@ def _confirmed_picks(
         return None
 
 
-def _proxy_note(study: optuna.Study) -> str:
+def _proxy_note(study: optuna.Study, score: Metric) -> str:
     """Why a card shows proxy scores only."""
+    if score.name != SCORE:
+        return (f"Ranked by the proxy's {score.short}, the study's score: `unetmm confirm` "
+                "measures PSNR, so its scores do not rank this study.\n")  # fmt: skip
     if load_confirmation(study) is None:
         return (f"Not confirmed at a higher fidelity: `unetmm confirm STORAGE --study "
                 f"{study.study_name}` re-trains the front (more steps, seeds, or the target "

@@ -1,7 +1,9 @@
 """``write_report``: one self-contained HTML page (plotly inlined, works offline) and PNG figures.
 
 Contents: a legend of the design labels, a table of the Pareto trials (one row per design, with
-how many trials measured it), the PSNR vs M_sc and PSNR vs MACs trade-offs (front, dominated,
+how many trials measured it), the score vs M_sc and score vs MACs trade-offs (the score: the
+study's first objective training measures, ``studies.metrics.study_score``: PSNR, or SAD in a
+matting study optimising it; front, dominated,
 stopped, infeasible, repeated and untrained trials told apart: ``plots.views``; constraints as
 dashed lines; reference points labelled), a 3-D view of the three objectives, the hypervolume of
 the feasible front over trials, parameter importances (from ``MIN_IMPORTANCE_TRIALS`` complete
@@ -29,7 +31,7 @@ import optuna
 
 from nas.errors import ConfigError
 from studies import schema
-from studies.metrics import METRICS, SCORE, Metric
+from studies.metrics import METRICS, Metric, study_score
 from studies.results import confirm, pareto
 from studies.results.pareto import TrialPoint
 from studies.results.plots import matplotlib as png
@@ -292,20 +294,21 @@ def write_report(
     limits = pareto.constraint_limits(points)
     front_rows = pareto.distinct_front(points, objectives)
     front = [r.point for r in front_rows]
-    knee_rank = pareto.knee_ranking(points, "m_sc", SCORE)
+    score = study_score(objectives)
+    knee_rank = pareto.knee_ranking(points, "m_sc", score.name)
     knee = knee_rank[0][0].number if knee_rank and knee_rank[0][1] > 0 else None
     counts = trial_counts(points)
 
     drawn_front = [p.number for p in front]  # every view marks the table's designs
     views = {
         "pareto_m_sc": figure_data.scatter_view(
-            points, "m_sc", SCORE, limits, "PSNR vs skip memory M_sc", drawn_front
+            points, "m_sc", score.name, limits, f"{score.short} vs skip memory M_sc", drawn_front
         ),
         "pareto_macs": figure_data.scatter_view(
-            points, "macs", SCORE, limits, "PSNR vs MACs", drawn_front
+            points, "macs", score.name, limits, f"{score.short} vs MACs", drawn_front
         ),
     }
-    view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", SCORE), drawn_front)
+    view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", score.name), drawn_front)
     hv = pareto.hypervolume_history(points, objectives)
     importances = param_importances(study, points, objectives)
     timelines = chosen_timelines(points, front, max_timelines)
@@ -353,6 +356,7 @@ def write_report(
         study.study_name,
         storage_label,
         objectives,
+        score,
         limits,
         counts,
         figures,
@@ -372,6 +376,7 @@ def _page(
     name: str,
     storage_label: str,
     objectives: Sequence[str],
+    score: Metric,
     limits: Mapping[str, pareto.ConstraintLimit],
     counts: Mapping[str, int],
     figures: Mapping[str, Any],
@@ -388,8 +393,8 @@ def _page(
     constraint_text = esc(", ".join(c.describe() for c in limits.values()) or "none")
     sections = []
     for key, title in (
-        ("pareto_m_sc", "PSNR vs M_sc"),
-        ("pareto_macs", "PSNR vs MACs"),
+        ("pareto_m_sc", f"{score.short} vs M_sc"),
+        ("pareto_macs", f"{score.short} vs MACs"),
         ("pareto_3d", "Three objectives"),
         ("hypervolume", "Hypervolume over trials"),
         ("importances", "Parameter importances"),
@@ -420,7 +425,7 @@ Constraints: {constraint_text}. {esc(counts_text(counts))}.</p>
 scheduler stopped early are drawn hollow at their last validation, never in the front; trials
 that broke a cost constraint were not trained and sit in a strip under each 2-D plot (left out
 of the 3-D view); a trial that repeats an earlier one's design and results is a small ring on
-it. Knee: the front point of PSNR vs M_sc farthest above the line joining the front's two
+it. Knee: the front point of {esc(score.short)} vs M_sc farthest above the line joining the front's two
 extremes, both axes scaled to [0, 1]: {esc(knee_text)}.</p>
 {NOTATION}
 <h2>Pareto trials ({len(rows)}; front over {esc(", ".join(objectives))})</h2>
