@@ -62,6 +62,7 @@ def test_the_report_draws_and_knees_by_sad(tmp_path: Path) -> None:
     report = write_report(study, tmp_path)
     page = report.html.read_text()
     assert "<h2>SAD vs M_sc</h2>" in page and "PSNR vs M_sc" not in page
+    assert "PSNR 20.00 dB, SAD 4.0000" in page  # design b's hover text names its SAD too
     # SAD vs M_sc, both lower = better: every design is on that front; the knee is b (a big SAD
     # drop for 0.25 MiB), while by PSNR a would dominate b outright and b could not be the knee
     assert sorted(report.front) == [0, 1, 2, 3]

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from studies import schema
-from studies.metrics import get_metric
+from studies.metrics import get_metric, score_metrics
 from studies.results.pareto import (
     REFERENCE_LABELS,
     ConstraintLimit,
@@ -168,6 +168,8 @@ def hover_text(p: TrialPoint, repeats: Sequence[int] = ()) -> str:
     score = f"PSNR {psnr:.2f} dB" if psnr is not None else "not trained"
     if p.value("psnr") is None and psnr is not None:
         score += f" at step {p.attrs.get(schema.VAL_STEP, '?')}"
+    score += "".join(f", {m.short} {m.format(v)}" for m in score_metrics()  # matting: SAD, MSE
+                     if m.name not in ("psnr", "ssim") and (v := p.value(m.name)) is not None)
     also = f"<br>repeated by #{', #'.join(map(str, repeats))}" if repeats else ""
     return f"#{p.number} {p.design}<br>{score}; {costs}<br>status {p.status}{also}"
 
