@@ -72,6 +72,13 @@ def _deep(target: NAFNetConfig) -> NAFNetConfig:
     return base.replace(enc_blk_nums=enc, middle_blk_num=max(1, target.middle_blk_num // 2))
 
 
+@PROXY_VARIANTS.register("wide")
+def _wide(target: NAFNetConfig) -> NAFNetConfig:
+    """The target's width with the default's one block per stage: the skip modules' widths
+    relative to the stages they join are then the target's own."""
+    return default_proxy_backbone(target).replace(width=target.width)
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
     """One training run: ``run`` is its column (target, proxy 2x, proxy[variant])."""
@@ -250,15 +257,27 @@ def goal(agree: list[Agreement], proxy: str = "proxy 1x") -> tuple[bool, str]:
                    f"tau <= 1 leaves a margin of at most {room:.3f} over {best}"))  # fmt: skip
 
 
-def columns(records: list[dict], extra: dict[str, dict[str, float]]
+def columns(records: list[dict], extra: dict[str, dict[str, float]], seed: int = 0
             ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:  # fmt: skip
-    """The target scores and every proxy column (records of this script plus ``extra``);
-    a later record of the same run and design replaces an earlier one."""
+    """The target scores and every proxy column (records of this script plus ``extra``, both of
+    ``seed``); a later record of the same run and design replaces an earlier one. A proxy run
+    of another seed is its own column ("proxy 1x seed 1"), and a run with other seeds also gets
+    the mean over its seeds ("proxy 1x, 2 seeds") on the designs every seed has."""
     cols: dict[str, dict[str, float]] = {}
     for r in records:
-        cols.setdefault(r["run"], {})[r["design"]] = r["psnr"]
+        run = r["run"] if r["seed"] == seed else f"{r['run']} seed {r['seed']}"
+        cols.setdefault(run, {})[r["design"]] = r["psnr"]
     target = {d: v for d, v in cols.pop("target", {}).items() if math.isfinite(v)}
+    target_other = [c for c in cols if c.startswith("target seed ")]
+    for c in target_other:
+        cols.pop(c)
     proxies = {**extra, **cols}
+    for base in list(proxies):
+        runs = [proxies[base]] + [v for k, v in proxies.items() if k.startswith(f"{base} seed ")]
+        if len(runs) > 1:
+            both = [d for d in runs[0] if all(math.isfinite(c.get(d, math.nan)) for c in runs)]
+            proxies[f"{base}, {len(runs)} seeds"] = {
+                d: sum(c[d] for c in runs) / len(runs) for d in both}  # fmt: skip
     return target, dict(sorted(proxies.items(), key=lambda kv: _proxy_order(kv[0])))
 
 
@@ -362,11 +381,12 @@ def _run(args: argparse.Namespace, target: Any) -> int:
         print(f"note: {note}")
     if args.proxy_json and not notes:
         print(f"{args.proxy_json}: budget equals today's ProxyBudget() but for steps, eval_every")
-    keep = [r for r in records if r["seed"] == args.seed and r["task"] == task.model_dump(
-        mode="json") and (r["run"] != "target" or r["budget"] == target_budget(
+    keep = [r for r in records if r["task"] == task.model_dump(mode="json") and (
+        r["run"] != "target" or r["budget"] == target_budget(
             args.steps, args.crop, args.batch, args.lr).model_dump(mode="json"))]  # fmt: skip
-    tgt, proxies = columns(keep, extra)
-    seconds = {r["design"]: r["seconds"] for r in keep if r["run"] == "target"}
+    tgt, proxies = columns(keep, extra, args.seed)
+    seconds = {r["design"]: r["seconds"] for r in keep
+               if r["run"] == "target" and r["seed"] == args.seed}  # fmt: skip
     print_table(tgt, proxies, table, seconds)
     return 0
 

@@ -1,16 +1,21 @@
-"""Proxy fidelity per task: does a short proxy run rank skip designs like a 4x longer one does,
-for deblurring, x2/x4 super-resolution and matting (the study presets' tasks)?
+"""Proxy fidelity per task: does a study preset's proxy run rank skip designs like a 4x longer
+one does, for deblurring, x2/x4 super-resolution and matting (the presets' own tasks)?
 
 For each task, 7 designs of the preset's target (full, none, two single-stage subsets, the paper's
 UNet-- and two variations) are moved onto the preset's proxy backbone with ``proxy_arch`` and
-trained on the built-in images with a short budget and with 4x its steps (1 thread, same seed);
-the table gives both validation PSNRs (matting: of the alpha, plus SAD) and Kendall's tau-b
-between the two rankings. A spot check with small budgets, not a tuning of them.
+trained on the built-in images with the preset's proxy budget (``--steps`` to change its steps)
+and with 4x its steps (1 thread, same seed, one evaluation at the end); the table gives both
+validation scores (PSNR; matting: of the alpha, plus SAD), how far the short run moved off the
+do-nothing prediction, and Kendall's tau-b between the two rankings (matting: of PSNR and of SAD).
+A spot check of the presets' budgets, not a tuning of them.
 
     PYTHONPATH=. python benchmarks/task_fidelity.py [--task deblur sr2 sr4 matting]
-        [--steps 100] [--factor 4] [--json benchmarks/results/task_fidelity.json]
+        [--steps N] [--factor 4] [--json benchmarks/results/task_fidelity.json]
 
-Seconds on a shared machine are noisy; the ranking is what this measures.
+Every finished design is written to ``--json`` at once and a rerun with the same file skips the
+runs already in it (same task, budget, seed), so a killed run resumes and tasks can run as
+parallel processes with a file each. Seconds on a shared machine are noisy; the ranking is what
+this measures.
 """
 
 from __future__ import annotations
@@ -18,23 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
+from pathlib import Path
 
 from proxy_fidelity import kendall_tau, ranks
 
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from studies.spec import load_spec
-from trainers.config import DataConfig, ProxyBudget, TaskConfig
+from trainers.config import ProxyBudget, TaskConfig
 from trainers.proxy import TrainingDiverged, proxy_arch, train_and_eval
 
-# task label -> (study preset whose target, proxy and task it uses; budget knobs)
-TASKS = {
-    "deblur": ("deblur_gopro", {"batch": 4, "crop": 48, "val_crop": 96}),
-    "sr2": ("sr_x2", {"batch": 4, "crop": 48, "val_crop": 96}),
-    "sr4": ("sr_x4", {"batch": 4, "crop": 48, "val_crop": 96}),
-    "matting": ("matting_mscan", {"batch": 4, "crop": 64, "val_crop": 96}),
-}
+# task label -> the study preset whose target, proxy backbone, task, data and budget it uses
+TASKS = {"deblur": "deblur_gopro", "sr2": "sr_x2", "sr4": "sr_x4", "matting": "matting_mscan"}
 
 
 def designs(target: object) -> dict[str, ArchConfig]:
@@ -51,70 +53,127 @@ def designs(target: object) -> dict[str, ArchConfig]:
     return {name: ArchConfig(target, skip) for name, skip in skips.items()}
 
 
-def run_task(label: str, steps: int, factor: float, seed: int) -> dict:
-    preset, knobs = TASKS[label]
+def budgets(label: str, steps: int | None, factor: float) -> dict[str, ProxyBudget]:
+    """The short (the preset's budget, ``steps`` if given) and long (``factor`` x) budgets."""
+    b = load_spec(TASKS[label]).proxy.budget
+    n = steps or b.steps
+    short = b.model_copy(update={"steps": n, "eval_every": n})
+    long = short.scaled(factor)
+    return {"short": short, "long": long}
+
+
+def run_task(label: str, steps: int | None, factor: float, seed: int,
+             done: dict | None = None, save=lambda result: None) -> dict:  # fmt: skip
+    """Train every design at both budgets (rows of ``done`` with the same settings are kept);
+    ``save(result)`` is called after every design."""
+    preset = TASKS[label]
     spec = load_spec(preset)
     target = spec.target.backbone_config()
     backbone = spec.proxy.backbone_config(target)
     task: TaskConfig = spec.proxy.task
-    data: DataConfig = spec.proxy.data
-    base = spec.proxy.budget.model_dump()
-    base.update(knobs, steps=steps, eval_every=steps)
-    short = ProxyBudget(**base)
-    budgets = {"short": short, "long": short.scaled(factor)}
-    print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {short}", file=sys.stderr)
-    rows = []
+    bud = budgets(label, steps, factor)
+    result = {"task": label, "preset": preset, "task_config": task.model_dump(mode="json"),
+              "proxy_backbone": backbone.to_dict(), "budget": bud["short"].model_dump(mode="json"),
+              "long_steps": bud["long"].steps, "seed": seed, "rows": [], "tau": math.nan}  # fmt: skip
+    same = done is not None and all(done.get(k) == result[k] for k in (
+        "preset", "task_config", "proxy_backbone", "budget", "long_steps", "seed"))  # fmt: skip
+    kept = {r["design"]: r for r in done["rows"]} if same and done else {}
+    print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
+        if name in kept:
+            result["rows"].append(kept[name])
+            continue
         row: dict = {"design": name}
-        for which, budget in budgets.items():
+        for which, budget in bud.items():
             try:
-                r = train_and_eval(proxy_arch(arch, backbone), task, budget, data, threads=1,
-                                   seed=seed)  # fmt: skip
+                r = train_and_eval(proxy_arch(arch, backbone), task, budget, spec.proxy.data,
+                                   threads=1, seed=seed)  # fmt: skip
                 row[which], row[f"{which}_s"] = r.psnr, r.seconds
                 row[f"{which}_metrics"], row["input"] = r.metrics, r.input_psnr
             except TrainingDiverged as exc:
                 print(f"{label} {name} ({which}): {exc}", file=sys.stderr)
                 row[which], row[f"{which}_s"] = math.nan, math.nan
         print(f"  {name}: {row['short']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
-        rows.append(row)
-    done = [r for r in rows if math.isfinite(r["short"]) and math.isfinite(r["long"])]
-    tau = kendall_tau([r["short"] for r in done], [r["long"] for r in done])
-    return {"task": label, "preset": preset, "task_config": task.model_dump(mode="json"),
-            "proxy_backbone": backbone.to_dict(), "budget": short.model_dump(mode="json"),
-            "long_steps": budgets["long"].steps, "seed": seed, "rows": rows, "tau": tau}  # fmt: skip
+        result["rows"].append(row)
+        result["tau"] = tau_of(result["rows"])
+        save(result)
+    result["tau"] = tau_of(result["rows"])
+    return result
+
+
+def _finite(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if math.isfinite(r["short"]) and math.isfinite(r["long"])]
+
+
+def tau_of(rows: list[dict], metric: str | None = None) -> float:
+    """Kendall tau-b of the short and long rankings, by PSNR or by a metric (lower = better)."""
+    done = _finite(rows)
+    if len(done) < 2:
+        return math.nan
+    if metric is None:
+        return kendall_tau([r["short"] for r in done], [r["long"] for r in done])
+    return kendall_tau([-r["short_metrics"][metric] for r in done],
+                       [-r["long_metrics"][metric] for r in done])  # fmt: skip
 
 
 def print_task(result: dict) -> None:
-    rows = [r for r in result["rows"] if math.isfinite(r["short"]) and math.isfinite(r["long"])]
+    rows = _finite(result["rows"])
+    if not rows:
+        return
     rs, rl = ranks([r["short"] for r in rows]), ranks([r["long"] for r in rows])
     n, m = result["budget"]["steps"], result["long_steps"]
     matting = result["task"] == "matting"
-    print(f"\n{result['task']} ({result['preset']}), do-nothing PSNR {rows[0]['input']:.2f} dB")
-    extra = " | SAD (long) |" if matting else " |"
-    print(f"| design | {n} steps | rank | {m} steps | rank{extra} s ({n}) | s ({m}) |")
-    print("|---|---|---|---|---|" + ("---|" if matting else "") + "---|---|")
+    inp = rows[0]["input"]
+    print(f"\n{result['task']} ({result['preset']}), do-nothing PSNR {inp:.2f} dB, batch "
+          f"{result['budget']['batch']}, crop {result['budget']['crop']}")  # fmt: skip
+    extra = " SAD ({n}) | SAD ({m}) |".format(n=n, m=m) if matting else ""
+    print(f"| design | {n} steps | over input | rank | {m} steps | over input | rank |{extra}"
+          f" s ({n}) | s ({m}) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if matting else "") + "---|---|")
     for r, a, b in zip(rows, rs, rl):
-        sad = f" {r['long_metrics']['sad']:.3f} |" if matting else ""
-        print(f"| {r['design']} | {r['short']:.2f} | {a} | {r['long']:.2f} | {b} |{sad} "
+        sad = (f" {r['short_metrics']['sad']:.3f} | {r['long_metrics']['sad']:.3f} |"
+               if matting else "")  # fmt: skip
+        print(f"| {r['design']} | {r['short']:.2f} | {r['short'] - inp:+.2f} | {a} "
+              f"| {r['long']:.2f} | {r['long'] - inp:+.2f} | {b} |{sad} "
               f"{r['short_s']:.0f} | {r['long_s']:.0f} |")  # fmt: skip
-    print(f"Kendall tau-b ({len(rows)} designs, {n} vs {m} steps): {result['tau']:.3f}")
+    line = f"Kendall tau-b ({len(rows)} designs, {n} vs {m} steps): PSNR {tau_of(rows):.3f}"
+    if matting:
+        line += f", SAD {tau_of(rows, 'sad'):.3f}"
+    print(line)
+
+
+def load(path: str | None) -> list[dict]:
+    return json.loads(Path(path).read_text()) if path and Path(path).exists() else []
+
+
+def write(path: str, results: list[dict]) -> None:
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", nargs="+", choices=list(TASKS), default=list(TASKS))
-    p.add_argument("--steps", type=int, default=100, help="short budget steps")
+    p.add_argument("--steps", type=int, default=None, help="short budget steps (the preset's)")
     p.add_argument("--factor", type=float, default=4.0, help="long budget = factor x steps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", help="write the raw results here (after every task)")
+    p.add_argument("--json", help="results file: read to resume, written after every design")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    results, t0 = [], time.perf_counter()
+    stored = load(args.json)
+    results = [r for r in stored if r["task"] not in args.task]
+    t0 = time.perf_counter()
     for label in args.task:
-        results.append(run_task(label, args.steps, args.factor, args.seed))
+        before = next((r for r in stored if r["task"] == label), None)
+
+        def save(result: dict, others: list[dict] = list(results)) -> None:
+            if args.json:
+                write(args.json, [*others, result])
+
+        results.append(run_task(label, args.steps, args.factor, args.seed, before, save))
         print_task(results[-1])
         if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(results, fh, indent=1)
+            write(args.json, results)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 

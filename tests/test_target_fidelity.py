@@ -88,3 +88,24 @@ def test_unknown_design_is_one_error_line(capsys: pytest.CaptureFixture[str]) ->
     assert tf.main(["--only", "bogus", "--reuse", "x.json"], target=TINY) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and err[0].startswith("error: --only: unknown design 'bogus'")
+
+
+def test_other_seeds_are_columns_and_averaged() -> None:
+    def rec(run: str, design: str, seed: int, psnr: float) -> dict:
+        return {"run": run, "design": design, "seed": seed, "psnr": psnr}
+
+    records = [rec("target", "a", 0, 30.0), rec("target", "b", 0, 29.0),
+               rec("target", "a", 1, 99.0),  # another seed's target is not the reference
+               rec("proxy 1x", "a", 1, 26.0), rec("proxy 1x", "b", 1, 27.0)]  # fmt: skip
+    target, proxies = tf.columns(records, {"proxy 1x": {"a": 28.0, "b": 26.0, "c": 25.0}})
+    assert target == {"a": 30.0, "b": 29.0}
+    assert proxies["proxy 1x seed 1"] == {"a": 26.0, "b": 27.0}
+    assert proxies["proxy 1x, 2 seeds"] == {"a": 27.0, "b": 26.5}  # c has one seed only
+    assert list(proxies)[0] == "proxy 1x"
+
+
+def test_variants_keep_the_family_and_stage_count() -> None:
+    target = NAFNetConfig()
+    wide, deep = tf.PROXY_VARIANTS.get("wide")(target), tf.PROXY_VARIANTS.get("deep")(target)
+    assert (wide.width, wide.enc_blk_nums, wide.middle_blk_num) == (32, (1, 1, 1, 1), 1)
+    assert (deep.width, deep.enc_blk_nums, deep.middle_blk_num) == (16, (1, 1, 2, 4), 6)

@@ -1,0 +1,44 @@
+"""benchmarks/task_fidelity.py at one step: real runs of the sr_x4 preset's proxy on the built-in
+images, a table with tau, and a JSON that a rerun resumes design by design."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for folder in (ROOT, ROOT / "benchmarks"):  # the script imports its sibling proxy_fidelity
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from benchmarks import task_fidelity as tk
+
+
+def test_budgets_are_the_presets_own() -> None:
+    b = tk.budgets("deblur", None, 4)
+    assert (b["short"].steps, b["short"].batch, b["short"].crop) == (300, 8, 64)
+    assert (b["long"].steps, b["long"].eval_every) == (1200, 1200)
+    assert tk.budgets("matting", 50, 2)["long"].steps == 100
+
+
+def test_runs_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "t.json"
+    assert tk.main(["--task", "sr4", "--steps", "1", "--factor", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Kendall tau-b (7 designs, 1 vs 1 steps)" in text and "| unet--(paper) |" in text
+    (first,) = json.loads(out.read_text())
+    assert len(first["rows"]) == 7 and all(math.isfinite(r["short"]) for r in first["rows"])
+    assert first["tau"] == pytest.approx(1.0)  # same budget, same seed: the same ranking
+
+    # drop one design: the rerun trains only that one and keeps the rest as stored
+    first["rows"] = [r for r in first["rows"] if r["design"] != "none"]
+    out.write_text(json.dumps([first]))
+    assert tk.main(["--task", "sr4", "--steps", "1", "--factor", "1", "--json", str(out)]) == 0
+    (again,) = json.loads(out.read_text())
+    assert [r["design"] for r in again["rows"]] == list(tk.designs(None))
+    kept = {r["design"]: r for r in first["rows"]}
+    assert all(r == kept[r["design"]] for r in again["rows"] if r["design"] != "none")
