@@ -72,13 +72,6 @@ def _deep(target: NAFNetConfig) -> NAFNetConfig:
     return base.replace(enc_blk_nums=enc, middle_blk_num=max(1, target.middle_blk_num // 2))
 
 
-@PROXY_VARIANTS.register("wide")
-def _wide(target: NAFNetConfig) -> NAFNetConfig:
-    """The target's width with the default's one block per stage: the skip modules' widths
-    relative to the stages they join are then the target's own."""
-    return default_proxy_backbone(target).replace(width=target.width)
-
-
 @dataclasses.dataclass(frozen=True)
 class Job:
     """One training run: ``run`` is its column (target, proxy 2x, proxy[variant])."""

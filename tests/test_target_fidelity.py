@@ -104,8 +104,7 @@ def test_other_seeds_are_columns_and_averaged() -> None:
     assert list(proxies)[0] == "proxy 1x"
 
 
-def test_variants_keep_the_family_and_stage_count() -> None:
-    target = NAFNetConfig()
-    wide, deep = tf.PROXY_VARIANTS.get("wide")(target), tf.PROXY_VARIANTS.get("deep")(target)
-    assert (wide.width, wide.enc_blk_nums, wide.middle_blk_num) == (32, (1, 1, 1, 1), 1)
+def test_deep_variant_halves_the_targets_depth_at_proxy_width() -> None:
+    deep = tf.PROXY_VARIANTS.get("deep")(NAFNetConfig())
     assert (deep.width, deep.enc_blk_nums, deep.middle_blk_num) == (16, (1, 1, 2, 4), 6)
+    assert deep.dec_blk_nums == (1, 1, 1, 1)
