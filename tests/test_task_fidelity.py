@@ -19,9 +19,9 @@ from benchmarks import task_fidelity as tk
 
 
 def test_budgets_are_the_presets_own() -> None:
-    b = tk.budgets("sr2", None, 4)
-    assert (b["short"].steps, b["short"].batch, b["short"].crop) == (300, 8, 64)
-    assert (b["long"].steps, b["long"].eval_every) == (1200, 1200)
+    b = tk.budgets("matting", None, 4)
+    assert (b["short"].steps, b["short"].batch, b["short"].crop) == (200, 4, 64)
+    assert (b["long"].steps, b["long"].eval_every) == (800, 800)
     assert tk.budgets("deblur", None, 4)["short"].steps == 1200  # the deblur preset's own
     assert tk.budgets("deblur", 300, 4)["long"].steps == 1200  # --steps replaces the preset's
     assert tk.budgets("matting", 50, 2)["long"].steps == 100
