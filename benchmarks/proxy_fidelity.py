@@ -26,8 +26,11 @@ import argparse
 import itertools
 import json
 import math
+import os
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -83,6 +86,14 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
             disc += 1
     denom = math.sqrt((conc + disc + ties_a) * (conc + disc + ties_b))
     return (conc - disc) / denom if denom else math.nan
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file: a killed run leaves the old
+    file or the new one, never half of one."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
 
 
 def ranks(values: list[float]) -> list[int]:

@@ -31,7 +31,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
+from benchmarks.proxy_fidelity import designs, kendall_tau, ranks, write_json_atomic
 from nas import ArchConfig, measure_cost
 from nas.backbones import NAFNetConfig
 from nas.errors import ConfigError, UnetmmError
@@ -162,9 +161,7 @@ def run_jobs(jobs: list[Job], records: list[dict], task: TaskConfig, *, seed: in
 
 
 def write_json(path: str | Path, records: list[dict], **extra: Any) -> None:
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps({"records": records, **extra}, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(path, {"records": records, **extra})
 
 
 def proxy_reference(path: str | Path) -> tuple[dict[str, dict[str, float]], list[str]]:
@@ -258,12 +255,11 @@ def columns(records: list[dict], extra: dict[str, dict[str, float]], seed: int =
     the mean over its seeds ("proxy 1x, 2 seeds") on the designs every seed has."""
     cols: dict[str, dict[str, float]] = {}
     for r in records:
-        run = r["run"] if r["seed"] == seed else f"{r['run']} seed {r['seed']}"
-        cols.setdefault(run, {})[r["design"]] = r["psnr"]
+        if r["seed"] == seed:
+            cols.setdefault(r["run"], {})[r["design"]] = r["psnr"]
+        elif r["run"] != "target":  # another seed's target is not the reference
+            cols.setdefault(f"{r['run']} seed {r['seed']}", {})[r["design"]] = r["psnr"]
     target = {d: v for d, v in cols.pop("target", {}).items() if math.isfinite(v)}
-    target_other = [c for c in cols if c.startswith("target seed ")]
-    for c in target_other:
-        cols.pop(c)
     proxies = {**extra, **cols}
     for base in list(proxies):
         runs = [proxies[base]] + [v for k, v in proxies.items() if k.startswith(f"{base} seed ")]

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-from proxy_fidelity import kendall_tau, ranks
+from proxy_fidelity import kendall_tau, ranks, write_json_atomic
 
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from studies.spec import load_spec
@@ -77,7 +76,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
               "long_steps": bud["long"].steps, "seed": seed, "rows": [], "tau": math.nan}  # fmt: skip
     same = done is not None and all(done.get(k) == result[k] for k in (
         "preset", "task_config", "proxy_backbone", "budget", "long_steps", "seed"))  # fmt: skip
-    kept = {r["design"]: r for r in done["rows"]} if same and done else {}
+    kept = {r["design"]: r for r in done["rows"]} if done is not None and same else {}
     print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
         if name in kept:
@@ -126,7 +125,7 @@ def print_task(result: dict) -> None:
     inp = rows[0]["input"]
     print(f"\n{result['task']} ({result['preset']}), do-nothing PSNR {inp:.2f} dB, batch "
           f"{result['budget']['batch']}, crop {result['budget']['crop']}")  # fmt: skip
-    extra = " SAD ({n}) | SAD ({m}) |".format(n=n, m=m) if matting else ""
+    extra = f" SAD ({n}) | SAD ({m}) |" if matting else ""
     print(f"| design | {n} steps | over input | rank | {m} steps | over input | rank |{extra}"
           f" s ({n}) | s ({m}) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|" + ("---|---|" if matting else "") + "---|---|")
@@ -146,12 +145,6 @@ def load(path: str | None) -> list[dict]:
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else []
 
 
-def write(path: str, results: list[dict]) -> None:
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", nargs="+", choices=list(TASKS), default=list(TASKS))
@@ -166,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     for label in args.task:
         before = next((r for r in stored if r["task"] == label), None)
 
-        def save(result: dict, others: list[dict] = list(results)) -> None:
+        def save(result: dict) -> None:  # the finished tasks and this one so far
             if args.json:
-                write(args.json, [*others, result])
+                write_json_atomic(args.json, [*results, result])
 
         results.append(run_task(label, args.steps, args.factor, args.seed, before, save))
         print_task(results[-1])
         if args.json:
-            write(args.json, results)
+            write_json_atomic(args.json, results)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 

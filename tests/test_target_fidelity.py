@@ -101,7 +101,7 @@ def test_other_seeds_are_columns_and_averaged() -> None:
     assert target == {"a": 30.0, "b": 29.0}
     assert proxies["proxy 1x seed 1"] == {"a": 26.0, "b": 27.0}
     assert proxies["proxy 1x, 2 seeds"] == {"a": 27.0, "b": 26.5}  # c has one seed only
-    assert list(proxies)[0] == "proxy 1x"
+    assert next(iter(proxies)) == "proxy 1x"
 
 
 def test_deep_variant_halves_the_targets_depth_at_proxy_width() -> None:
