@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 
 import torch
@@ -89,3 +91,30 @@ def build_model(arch: ArchConfig) -> SkipUNet:
     skip = arch.skip.build(stage_channels)
     backbone = arch.backbone.build(arch.skip.delivers(len(stage_channels)))
     return SkipUNet(arch, backbone, skip)
+
+
+META_LOCK = threading.Lock()  # held while a model from ``build_meta_model`` is traced
+
+
+def build_meta_model(arch: ArchConfig) -> SkipUNet:
+    """``build_model`` on the ``meta`` device, for shape-only costing; the backbone module is
+    built once per process for each (backbone config, skips delivered) and shared by every
+    model built here (its parameters hold no values; initialising NAFNet-w32 on ``meta`` costs
+    ~80 ms). Callers that run hooks or change modes on it hold ``META_LOCK`` while they do.
+    """
+    import nas.skips  # noqa: F401
+
+    stage_channels = arch.backbone.stage_channels
+    arch.skip.validate(stage_channels)
+    with torch.device("meta"):
+        skip = arch.skip.build(stage_channels)
+    return SkipUNet(arch, _meta_backbone(arch.backbone, arch.skip.delivers(len(stage_channels))),
+                    skip)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_backbone(backbone: object, delivers: tuple[bool, ...]) -> Backbone:
+    import nas.backbones  # noqa: F401
+
+    with torch.device("meta"):
+        return backbone.build(delivers)  # type: ignore[attr-defined,no-any-return]

@@ -29,7 +29,7 @@ from nas.cost.macs import count_params, fvcore_macs
 from nas.cost.memory import check_bits, skip_memory_peak, skip_memory_timeline
 from nas.cost.trace import trace_forward
 from nas.errors import ConfigError, InternalError
-from nas.model import build_model
+from nas.model import META_LOCK, build_meta_model, build_model
 from nas.units import format_bytes, format_count
 
 Engine = Literal["fvcore", "meta"]
@@ -227,9 +227,9 @@ def measure_cost(
     start = time.perf_counter()
     timeline = skip_memory_timeline(arch, height, width, batch, bits)  # validates the design
     shape = (batch, arch.backbone.in_channels, height, width)
-    with torch.device("meta"):
-        meta_model = build_model(arch)
-    trace = trace_forward(meta_model, shape, bits)
+    with META_LOCK:
+        meta_model = build_meta_model(arch)
+        trace = trace_forward(meta_model, shape, bits)
     check_traced_m_sc(arch, timeline, trace.skip_timeline)
     params = count_params(meta_model)
     if engine == "fvcore":

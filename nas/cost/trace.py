@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from nas.cost.counters import FvcoreRules, paper_macs
+from nas.cost.replay import BlockRecord, Replayer
 from nas.model import SkipUNet
 from nas.skips.base import SkipContext, SkipDesign
 
@@ -69,6 +70,7 @@ class _LiveStorages:
         self.peak_at = ""
         self.stage = "E1"  # the stage running now
         self.peak_since_mark = 0
+        self.windows: list[int] = []  # open peak windows (``Replayer`` records), innermost last
 
     def _bytes(self, t: torch.Tensor) -> int:
         return t.untyped_storage().nbytes() // t.element_size() * self.bits // 8
@@ -82,9 +84,14 @@ class _LiveStorages:
         self.live[key] = size
         self.current += size
         weakref.finalize(storage, self._release, key)
-        self.peak_since_mark = max(self.peak_since_mark, self.current)
-        if self.current > self.peak:
-            self.peak, self.peak_at = self.current, self.stage
+        self.reach(self.current)
+
+    def reach(self, level: int) -> None:
+        """Live bytes were ``level`` for a moment: raise every peak that is lower."""
+        self.peak_since_mark = max(self.peak_since_mark, level)
+        self.windows = [max(w, level) for w in self.windows]
+        if level > self.peak:
+            self.peak, self.peak_at = level, self.stage
 
     def _release(self, key: int) -> None:
         self.current -= self.live.pop(key, 0)
@@ -104,9 +111,12 @@ class _TraceMode(TorchDispatchMode):
     def __init__(self, live: _LiveStorages, rules: FvcoreRules) -> None:
         super().__init__()
         self.live, self.rules = live, rules
+        self.paused = False  # ops run untraced (a replayed block's output)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
+        if self.paused:
+            return out
         self.rules.count(func, args, out)
         if "batch_norm" in func.overloadpacket.__name__:
             out_tensors = [out[0]]  # saved statistics differ by device; not activations
@@ -115,6 +125,40 @@ class _TraceMode(TorchDispatchMode):
         for t in out_tensors:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
                 self.live.add(t)
+        return out
+
+
+class _Tally:
+    """The counts of one trace, as ``replay.Tally`` reads and replays them."""
+
+    def __init__(self, live: _LiveStorages, mode: _TraceMode) -> None:
+        self.live, self.mode, self.rules = live, mode, mode.rules
+        self.by_op, self.uncounted = self.rules.by_op, self.rules.uncounted
+        self.paper = 0
+
+    @property
+    def current(self) -> int:
+        return self.live.current
+
+    def open_window(self) -> None:
+        self.live.windows.append(self.live.current)
+
+    def close_window(self) -> int:
+        return self.live.windows.pop()
+
+    def reach(self, level: int) -> None:
+        self.live.reach(level)
+
+    def held_by(self, t: torch.Tensor) -> int:
+        return self.live.live.get(t.untyped_storage()._cdata, 0)
+
+    def new_output(self, like: BlockRecord, device: torch.device) -> torch.Tensor:
+        self.mode.paused = True
+        try:
+            out = torch.empty_strided(like.shape, like.stride, dtype=like.dtype, device=device)
+        finally:
+            self.mode.paused = False
+        self.live.add(out)
         return out
 
 
@@ -156,21 +200,25 @@ def _storage_keys(module: nn.Module) -> set[int]:
 
 
 def trace_forward(
-    model: SkipUNet, input_shape: tuple[int, int, int, int], bits: int = 8
+    model: SkipUNet, input_shape: tuple[int, int, int, int], bits: int = 8, replay: bool = True
 ) -> ForwardTrace:
     """Run ``model`` once (eval, no_grad) on a zero input of ``input_shape`` on the model's device.
 
-    A model built under ``torch.device("meta")`` costs almost nothing to trace.
+    A model built under ``torch.device("meta")`` costs little to trace; with ``replay`` its
+    repeated blocks are traced once per process and replayed after (``nas.cost.replay``: the
+    same result, ~10x faster for NAFNet-w32).
     """
     model.check_input(input_shape)
     device = next(model.parameters()).device
     live = _LiveStorages(bits, _storage_keys(model))
     meter = _SkipMeter(live, model.backbone.num_stages)
     rules = FvcoreRules()
-    paper = [0]
+    mode = _TraceMode(live, rules)
+    tally = _Tally(live, mode)
+    replayer = Replayer(tally, bits)
 
     def on_leaf(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        paper[0] += paper_macs(module, inputs, output)
+        tally.paper += paper_macs(module, inputs, output)
         rules.leave(module, inputs)
 
     leaves = [m for m in model.modules() if not list(m.children())]
@@ -181,13 +229,16 @@ def trace_forward(
     model.skip_context = functools.partial(_MeteredContext, meter=meter)
     was_training = model.training
     model.eval()
+    if replay and device.type == "meta":
+        replayer.wrap(model)
     try:
-        with torch.no_grad(), _TraceMode(live, rules):
+        with torch.no_grad(), mode:
             x = torch.zeros(input_shape, device=device)
             live.add(x)
             model(x)
             del x
     finally:
+        replayer.unwrap()
         model.train(was_training)
         model.skip_context = context
         model.boundary_hooks.remove(meter.boundary)
@@ -201,7 +252,7 @@ def trace_forward(
         peak_at=live.peak_at,
         macs_fvcore_rules=rules.total,
         macs_by_op={k: v for k, v in rules.by_op.items() if v},
-        macs_paper=paper[0],
+        macs_paper=tally.paper,
         uncounted_ops=dict(rules.uncounted),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import ClassVar
 
 import pytest
 import torch
@@ -197,3 +198,51 @@ def test_unetmm_paper_point_on_other_depths() -> None:
     for depth in (3, 5):
         cfg = UNetMMConfig.paper(depth)
         assert len(cfg.ratios) == depth and cfg.ratios[-1] == 1 / 8
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_replayed_trace_equals_a_plain_one_on_every_design(size: tuple[int, int]) -> None:
+    """``nas.cost.replay``: blocks recorded once and replayed after change no field, for every
+    registered backbone x skip design; the second trace replays every backbone block."""
+    from nas.cost.replay import _RECORDS, clear_records, replayable_blocks
+
+    clear_records()
+    for name in sorted(ARCHS):
+        with torch.device("meta"):
+            model = build_model(ARCHS[name])
+        plain = trace_forward(model, (2, 3, *size), 16, replay=False)
+        recorded = trace_forward(model, (2, 3, *size), 16)
+        replayed = trace_forward(model, (2, 3, *size), 16)
+        assert replayed == recorded == plain, name
+        assert not any("forward" in vars(b) for b in replayable_blocks(model))  # unwrapped
+    assert _RECORDS and all(r is not None for r in _RECORDS.values())
+
+
+def test_a_block_that_keeps_more_than_its_output_is_not_replayed(monkeypatch) -> None:
+    """A block whose call leaves other storages alive (here: one that stashes an intermediate)
+    or returns its input is run every time, and the trace still counts what it keeps."""
+    from nas.cost import replay
+
+    class Stash(torch.nn.Module):
+        kept: ClassVar[list[torch.Tensor]] = []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            Stash.kept.append(x * 2)
+            return x + 1
+
+    model = torch.nn.Sequential(Stash(), torch.nn.Identity())
+    monkeypatch.setattr(replay, "REPLAYABLE", (Stash, torch.nn.Identity))
+    replay.clear_records()
+    arch = ARCHS["nafnet-w8/full"]
+    with torch.device("meta"):
+        net = build_model(arch)
+    net.backbone.middle_blks = model  # runs in the middle, shape preserved
+    first = trace_forward(net, (1, 3, 64, 64), 8)
+    second = trace_forward(net, (1, 3, 64, 64), 8)
+    assert first == second == trace_forward(net, (1, 3, 64, 64), 8, replay=False)
+    assert list(replay._RECORDS.values()) == [None, None]  # Stash, Identity: both run each time
+    net.backbone.middle_blks = torch.nn.Sequential()
+    bare = trace_forward(net, (1, 3, 64, 64), 8)
+    stash = 128 * 4 * 4  # x * 2 at the middle: 128 channels at 4x4, 8 bits
+    assert dict(first.skip_timeline)["M"] == dict(bare.skip_timeline)["M"] + stash
+    Stash.kept.clear()
