@@ -9,6 +9,7 @@ pyproject bounds both libraries below their next major versions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import json
 import os
@@ -22,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 # The private attributes and modules used below (the source scan forbids them elsewhere).
 PRIVATE_NAMES = frozenset({
     "_should_skip_enqueue", "_storage", "_backend", "_study_id", "_trial_id",
-    "_ot_study", "_ot_trials", "_completed_trials", "_rdb",
+    "_ot_study", "_ot_trials", "_completed_trials", "_rdb", "_get_trials",
 })  # fmt: skip
 
 
@@ -128,6 +129,31 @@ def insert_study_system_attr(study: optuna.Study, key: str, value: Any) -> bool:
     except sqlalchemy.exc.IntegrityError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def trials_read_once(study: optuna.Study) -> Iterator[None]:
+    """Inside the block the study's trials are read from the storage once: every
+    ``get_trials`` (and every sampler call) sees that list. For a sampler asked many times
+    about one trial (``feasibility.FeasibleFirst``'s redraws): TPE with ``constant_liar``
+    reads every trial from the storage on each draw (12 ms on a 40-trial SQLite study).
+    Nested blocks share the outer one's list. Waiting for: a public way to pin a study's
+    trials for several sampler calls (Optuna's own cache, ``use_cache``, is what TPE's
+    constant liar turns off)."""
+    if "_get_trials" in vars(study):
+        yield
+        return
+    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+
+    def get_trials(deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> Any:
+        out = trials if states is None else [t for t in trials if t.state in states]
+        return copy.deepcopy(out) if deepcopy else list(out)
+
+    study._get_trials = get_trials  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del study._get_trials
 
 
 # -- Ray Tune's OptunaSearch -----------------------------------------------------------------

@@ -159,6 +159,15 @@ class FeasibleFirst(BaseSampler):
               search_space: dict[str, BaseDistribution]) -> dict[str, Any]:  # fmt: skip
         if trial.number in self._plans:
             return self._plans[trial.number]
+        with compat.trials_read_once(study):  # every redraw asks the base sampler again
+            values = self._first_good(study, trial, search_space)
+        self._plans[trial.number] = values
+        return values
+
+    def _first_good(self, study: optuna.Study, trial: FrozenTrial,
+                    search_space: dict[str, BaseDistribution]) -> dict[str, Any]:  # fmt: skip
+        """The first draw that passes ``check`` and is new; else the first that passes; else
+        the last one (``tries`` at most)."""
         draws = self._draws(study, trial, search_space)
         known = self._known(study) if self._known is not None else set()
         feasible = None  # the first feasible draw, if every one was judged before
@@ -176,7 +185,6 @@ class FeasibleFirst(BaseSampler):
             else:
                 values = feasible
                 self.kept_known += 1
-        self._plans[trial.number] = values
         return values
 
     def _draws(self, study: optuna.Study, trial: FrozenTrial,

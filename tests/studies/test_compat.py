@@ -136,3 +136,32 @@ def test_local_ray_options_make_the_node_address_loopback(tmp_path):
     assert seen["inside"] == "127.0.0.1" and seen["after"] == seen["before"]
     assert seen["options"] == {"_temp_dir": str(tmp_path)} and seen["takes_temp_dir"]
     assert seen["env"] == "0" and seen["env_after"] is None
+
+
+def test_trials_read_once_serves_one_read_of_the_storage(study, monkeypatch):
+    """Inside the block every read of the trials (any states, deep copies or not, nested
+    blocks) returns what the storage held when it began, from one storage read."""
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    running = study.ask()
+    before = {s: study.get_trials(states=s) for s in [None, (TrialState.RUNNING,)]}
+    storage = compat.study_storage(study)
+    reads = []
+    original = storage.get_all_trials
+    monkeypatch.setattr(storage, "get_all_trials",
+                        lambda *a, **k: reads.append(1) or original(*a, **k))
+    with compat.trials_read_once(study):
+        with compat.trials_read_once(study):
+            for s, trials in before.items():
+                assert study.get_trials(states=s) == trials
+                assert study.get_trials(deepcopy=False, states=s) == trials
+        assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [0, 1, 2]
+        sampler = optuna.samplers.TPESampler(constant_liar=True, seed=0)
+        frozen = study.trials[-1]  # the running trial, as samplers get it
+        assert frozen.number == running.number
+        value = sampler.sample_independent(study, frozen, "x",
+                                           optuna.distributions.FloatDistribution(0, 1))
+        assert 0 <= value <= 1
+    assert len(reads) == 1
+    assert "_get_trials" not in vars(study)  # the study reads the storage again after
+    study.get_trials()
+    assert len(reads) == 2
