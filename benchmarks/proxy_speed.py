@@ -64,6 +64,7 @@ VARIANTS: dict[str, Variant] = {
     "channels_last": Variant(EAGER.model_copy(update=_CL)),
     "cl+fused_norm": Variant(EAGER.model_copy(update={**_CL, "fused_norm": True})),
     "default": Variant(ProxyRuntime()),
+    "default+batch=4": Variant(ProxyRuntime(), budget={"batch": 4}),
     "compile": Variant(EAGER.model_copy(update={"compile": True})),
     "compile+cl+adamw": Variant(
         EAGER.model_copy(update={**_CL, "compile": True, "fused_optimizer": True})
