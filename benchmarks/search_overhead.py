@@ -16,7 +16,9 @@ Three measurements, in this order:
    one. Overhead = wall - sum(trial seconds) / concurrency, the issue's "search wall time minus
    trial time" per slot (goal: < 5 %), and apart from it the idle end: once the last trial is
    asked, the other slots have nothing left to run while it finishes (a few trials' search
-   loses up to half a trial there; orchestration is the rest).
+   loses up to half a trial there; orchestration is the rest). A local search gives those
+   idle CPUs to the trials still running (``studies.search.spare_cpus``): the last trial's CPU
+   seconds per wall second show whether it took them.
 
     PYTHONPATH=. python benchmarks/search_overhead.py                # ~5 min on 2 cores
     PYTHONPATH=. python benchmarks/search_overhead.py --concurrency 1 --json out.json
@@ -242,9 +244,15 @@ def breakdown(rows: list[dict[str, Any]], t_begin: float, t_end: float, concurre
         "overhead share of wall": overhead / wall,
         "of which idle slots at the end (the budget spent, the last trial still running)":
             idle_tail,
+        "CPU s / wall s of the trial that ended last (> 1: it took the spare CPU)":
+            _cpu_per_wall(max(ran, key=lambda r: r["end"])),
         "overhead without the idle end (orchestration)": overhead - idle_tail,
         "orchestration share of wall": (overhead - idle_tail) / wall,
     }  # fmt: skip
+
+
+def _cpu_per_wall(row: dict[str, Any]) -> float:
+    return (row["cpu"] or 0.0) / max(1e-9, row["end"] - row["start"])
 
 
 def main(argv: list[str] | None = None) -> int:

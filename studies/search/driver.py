@@ -27,6 +27,7 @@ import collections
 import dataclasses
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -61,6 +62,7 @@ from studies.search.recovery import (
     recover_stale,
 )
 from studies.search.samplers import make_sampler
+from studies.search.spare_cpus import FILE_NAME, SpareCpus
 from studies.signals import stop_requested
 from studies.spec import StudySpec
 from studies.storage import (
@@ -286,8 +288,9 @@ def run_search(
             sampler = make_sampler(spec.sampler.name, seed, spec.sampler.options, spec.n_trials)
             heartbeat.start()
             searcher = StudySearcher(spec, name, storage, sampler, heartbeat, progress)
+            spare = None if ray_address or spec.gpus_per_trial else run_dir / FILE_NAME
             with progress:
-                _tune(spec, name, searcher, progress, str(run_dir / "tune"))
+                _tune(spec, name, searcher, progress, str(run_dir / "tune"), spare)
                 if searcher.parked and not stop_requested():
                     console.print(f"waiting for {len(searcher.parked)} design(s) another search "
                                   "is training, to copy their results")  # fmt: skip
@@ -313,8 +316,10 @@ STOPPING = ("stopping: the running trials are failed and queued for the next run
             "stops at once)")
 
 
-def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str) -> None:
-    """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once."""
+def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str,
+          spare: Path | None = None) -> None:  # fmt: skip
+    """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once; with ``spare``
+    (a file path), CPUs idle at the end go to the trials still running (``spare_cpus``)."""
     from ray import tune
 
     from studies.search.progress import TrialStartCallback
@@ -325,9 +330,13 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
     resources = {"cpu": spec.cpus_per_trial}
     if spec.gpus_per_trial:
         resources["gpu"] = spec.gpus_per_trial
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, settings=TrialSettings.from_spec(spec)), resources
-    )
+    settings = TrialSettings.from_spec(spec)
+    callbacks: list[Any] = [TrialStartCallback(progress)]
+    if spare is not None:
+        settings = dataclasses.replace(settings, spare_cpus_file=str(spare))
+        callbacks.append(SpareCpus(str(spare), spec.n_trials,
+                                   spec.concurrency * spec.cpus_per_trial, spec.cpus_per_trial))  # fmt: skip
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -341,7 +350,7 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
             name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=ray_dir,
             verbose=0,
-            callbacks=[TrialStartCallback(progress)],
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=0),
             stop=signal_stopper(),  # Ctrl-C / SIGTERM: Tune stops the trials, we re-queue them
         ),

@@ -63,6 +63,7 @@ class TrialSettings:
     threads: int
     score_cache: bool = True  # read and write the persistent score cache
     device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
+    spare_cpus_file: str | None = None  # where the driver shares idle CPUs (``spare_cpus``)
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:

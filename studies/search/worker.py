@@ -70,17 +70,28 @@ def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str
 def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
     """The proxy run: reports every validation; returns the final scores. A score found in the
     persistent score cache (``settings.score_cache``) is returned at once, marked
-    ``score_cached`` (no validation is reported: the early stopper has nothing to judge)."""
+    ``score_cached`` (no validation is reported: the early stopper has nothing to judge). After
+    each validation the run takes the threads the driver shares at the end of a search
+    (``spare_cpus``)."""
+    import torch
+
     from studies.search.score_cache import cached_train_and_eval
+    from studies.search.spare_cpus import threads_now
     from trainers.config import ProxyRuntime
     from trainers.proxy import proxy_arch
 
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
+
+    def on_validation(step: int, psnr: float) -> None:
+        report(protocol.train_result(step, psnr))
+        threads = threads_now(s.spare_cpus_file, s.threads)  # the run's last trials: more
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+
     result, cached = cached_train_and_eval(
         proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads, enabled=s.score_cache,
-        callback=lambda step, psnr: report(protocol.train_result(step, psnr)),
-        runtime=ProxyRuntime(device=s.device),
+        callback=on_validation, runtime=ProxyRuntime(device=s.device),
     )  # fmt: skip
     scores = {
         get_metric("psnr").key: float(result.psnr),
