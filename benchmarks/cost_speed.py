@@ -9,13 +9,17 @@ in this run, side by side, and compared with the warm fvcore baseline.
 - warm: the median of ``--repeats`` more calls in this process;
 - fvcore alone: build the model on CPU, ``FlopCountAnalysis(model, x).total()``;
 - measure_cost, no cache: engine "fvcore" (fvcore MACs + meta memory trace) or "meta"
-  (everything from one shape-only pass); then the same call served from the disk cache (in a
-  fresh memory) and from the in-memory cache.
+  (everything from one shape-only pass); "meta" again with every block traced on each call
+  (``trace_forward(replay=False)``: no ``nas.cost.replay``), and with another UNet-- design
+  (aggregated channels 17, 18, ...) each call, as a search costs them; then the same call
+  served from the disk cache (in a fresh memory) and from the in-memory cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import os
 import statistics
 import subprocess
@@ -28,7 +32,11 @@ from typing import Any
 
 import torch
 
-JOBS = ("fvcore", "measure-fvcore", "measure-meta")
+JOBS = ("fvcore", "measure-fvcore", "measure-meta", "measure-meta-no-replay",
+        "measure-meta-new-design")  # fmt: skip
+LABELS = ("fvcore alone", "measure_cost engine=fvcore, no cache",
+          "measure_cost engine=meta, no cache", "the same, blocks not replayed",
+          "the same, another skip design each call")  # fmt: skip
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -48,10 +56,19 @@ def job(name: str) -> Callable[[], object]:
     from nas import ArchConfig, UNetMMConfig, build_model, measure_cost, nafnet_sidd
     from nas.cost import fvcore_macs
 
+    import nas.cost.report
+    from nas.cost.trace import trace_forward
+
     arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
     if name == "fvcore":
         return lambda: fvcore_macs(build_model(arch), (1, 3, 256, 256))
-    engine: Any = name.removeprefix("measure-")
+    if name == "measure-meta-no-replay":  # every op of every block traced on each call
+        nas.cost.report.trace_forward = functools.partial(trace_forward, replay=False)
+    if name == "measure-meta-new-design":  # what a search costs: a design it has not seen
+        widths = itertools.count(17)
+        return lambda: measure_cost(arch.replace(skip=UNetMMConfig(
+            aggregated_channels=next(widths))), (256, 256), engine="meta", use_cache=False)
+    engine: Any = name.removeprefix("measure-").removesuffix("-no-replay")
     return lambda: measure_cost(arch, (256, 256), engine=engine, use_cache=False)
 
 
@@ -96,12 +113,16 @@ def main() -> None:
         return lambda: measure_cost(arch, (256, 256), engine=engine)
 
     rows: list[tuple[str, float]] = []
-    for name, label in zip(JOBS, ("fvcore alone", "measure_cost engine=fvcore, no cache",
-                                  "measure_cost engine=meta, no cache")):  # fmt: skip
-        rows.append((f"{label}, cold", cold(name)))
+    for name, label in zip(JOBS, LABELS):
+        if name != "measure-meta-new-design":
+            rows.append((f"{label}, cold", cold(name)))
         fn = job(name)
         fn()  # this process's first call; the warm rows time the calls after it
         rows.append((f"{label}, warm", timed(fn, args.repeats)))
+    import nas.cost.report
+    from nas.cost.trace import trace_forward
+
+    nas.cost.report.trace_forward = trace_forward  # the no-replay job patched it
     for engine in ("fvcore", "meta"):
         measure_cost(arch, (256, 256), engine=engine)  # fill the caches
         for where, fn in (("disk", disk(engine)), ("memory", memory(engine))):
