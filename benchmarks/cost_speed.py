@@ -11,7 +11,7 @@ in this run, side by side, and compared with the warm fvcore baseline.
 - measure_cost, no cache: engine "fvcore" (fvcore MACs + meta memory trace) or "meta"
   (everything from one shape-only pass); "meta" again with every block traced on each call
   (``trace_forward(replay=False)``: no ``nas.cost.replay``), and with another UNet-- design
-  (aggregated channels 17, 18, ...) each call, as a search costs them; then the same call
+  (aggregated channels 320, 384, ...) each call, as a search costs them; then the same call
   served from the disk cache (in a fresh memory) and from the in-memory cache.
 """
 
@@ -62,10 +62,10 @@ def job(name: str) -> Callable[[], object]:
     arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
     if name == "fvcore":
         return lambda: fvcore_macs(build_model(arch), (1, 3, 256, 256))
-    if name == "measure-meta-no-replay":  # every op of every block traced on each call
-        nas.cost.report.trace_forward = functools.partial(trace_forward, replay=False)
+    replay = name != "measure-meta-no-replay"  # off: every op of every block traced each call
+    nas.cost.report.trace_forward = functools.partial(trace_forward, replay=replay)
     if name == "measure-meta-new-design":  # what a search costs: a design it has not seen
-        widths = itertools.count(17)
+        widths = itertools.count(320, 64)  # pixel-shuffled across 3 stages: multiples of 64
         return lambda: measure_cost(arch.replace(skip=UNetMMConfig(
             aggregated_channels=next(widths))), (256, 256), engine="meta", use_cache=False)
     engine: Any = name.removeprefix("measure-").removesuffix("-no-replay")
@@ -119,10 +119,7 @@ def main() -> None:
         fn = job(name)
         fn()  # this process's first call; the warm rows time the calls after it
         rows.append((f"{label}, warm", timed(fn, args.repeats)))
-    import nas.cost.report
-    from nas.cost.trace import trace_forward
-
-    nas.cost.report.trace_forward = trace_forward  # the no-replay job patched it
+    job("measure-meta")  # replay on again for the cache rows
     for engine in ("fvcore", "meta"):
         measure_cost(arch, (256, 256), engine=engine)  # fill the caches
         for where, fn in (("disk", disk(engine)), ("memory", memory(engine))):
