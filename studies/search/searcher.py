@@ -17,7 +17,7 @@ Ray trial; the others are told at once, in the driver, and cost no slot:
    ``sampler: {prefilter: false}``), so a draw over a limit known from shapes alone (M_sc), or
    of a design judged before, is redrawn before it becomes a proposal. With hard (cost)
    constraints the driver costs the design (``worker.cost_attrs``:
-   0.2 s warm with the meta engine, from the on-disk cache when seen before). One that breaks a
+   0.05-0.07 s warm with the meta engine, from the on-disk cache when seen before). One that breaks a
    constraint is told at once (``outcome``: COMPLETE, worst scores, positive constraints), so
    the sampler has learnt it before its next proposal. Costing here and not in a worker: it
    takes no Ray slot, no worker start and no training CPU, and the next ``ask`` sees the result;
