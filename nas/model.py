@@ -93,14 +93,15 @@ def build_model(arch: ArchConfig) -> SkipUNet:
     return SkipUNet(arch, backbone, skip)
 
 
-META_LOCK = threading.Lock()  # held while a model from ``build_meta_model`` is traced
+META_LOCK = threading.RLock()  # held while a model from ``build_meta_model`` is traced
 
 
 def build_meta_model(arch: ArchConfig) -> SkipUNet:
     """``build_model`` on the ``meta`` device, for shape-only costing; the backbone module is
     built once per process for each (backbone config, skips delivered) and shared by every
     model built here (its parameters hold no values; initialising NAFNet-w32 on ``meta`` costs
-    ~80 ms). Callers that run hooks or change modes on it hold ``META_LOCK`` while they do.
+    ~80 ms). Callers that run hooks or change modes on it hold ``META_LOCK`` while they do
+    (``trace_forward`` takes it).
     """
     import nas.skips  # noqa: F401
 

@@ -137,7 +137,8 @@ def trials_read_once(study: optuna.Study) -> Iterator[None]:
     ``get_trials`` (and every sampler call) sees that list. For a sampler asked many times
     about one trial (``feasibility.FeasibleFirst``'s redraws): TPE with ``constant_liar``
     reads every trial from the storage on each draw (12 ms on a 40-trial SQLite study).
-    Nested blocks share the outer one's list. Waiting for: a public way to pin a study's
+    Nested blocks share the outer one's list; every thread reading this study sees it, and
+    nothing written inside the block shows (read only). Waiting for: a public way to pin a study's
     trials for several sampler calls (Optuna's own cache, ``use_cache``, is what TPE's
     constant liar turns off)."""
     if "_get_trials" in vars(study):

@@ -84,7 +84,11 @@ class Replayer:
         self.wrapped: list[nn.Module] = []
 
     def wrap(self, model: nn.Module) -> None:
+        """Wrap each replayable block that runs its class's ``forward`` (one given its own
+        ``forward`` attribute is left alone: its record would not be its class's)."""
         for block in replayable_blocks(model):
+            if "forward" in vars(block):
+                continue
             forward = block.forward
             block.forward = lambda *a, _f=forward, _b=block, **k: self._call(_b, _f, a, k)
             self.wrapped.append(block)
@@ -123,6 +127,8 @@ class Replayer:
             peak = t.close_window()
         ok = (isinstance(out, torch.Tensor) and out.is_floating_point()
               and out.untyped_storage()._cdata != x.untyped_storage()._cdata
+              and out.storage_offset() == 0  # the whole storage: not a view into a bigger one
+              and out.untyped_storage().nbytes() == out.numel() * out.element_size()
               and t.held_by(out) == t.current - start > 0)  # fmt: skip
         _RECORDS[key] = BlockRecord(
             macs_by_op=dict(t.by_op - by_op),

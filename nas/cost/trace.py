@@ -37,7 +37,7 @@ from torch.utils._pytree import tree_leaves
 
 from nas.cost.counters import FvcoreRules, paper_macs
 from nas.cost.replay import BlockRecord, Replayer
-from nas.model import SkipUNet
+from nas.model import META_LOCK, SkipUNet
 from nas.skips.base import SkipContext, SkipDesign
 
 T = TypeVar("T")
@@ -221,29 +221,30 @@ def trace_forward(
         tally.paper += paper_macs(module, inputs, output)
         rules.leave(module, inputs)
 
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(on_leaf) for m in leaves]
-    handles += [m.register_forward_pre_hook(lambda m, _: rules.enter(m)) for m in leaves]
-    model.boundary_hooks.append(meter.boundary)
-    context = model.skip_context
-    model.skip_context = functools.partial(_MeteredContext, meter=meter)
-    was_training = model.training
-    model.eval()
-    if replay and device.type == "meta":
-        replayer.wrap(model)
-    try:
-        with torch.no_grad(), mode:
-            x = torch.zeros(input_shape, device=device)
-            live.add(x)
-            model(x)
-            del x
-    finally:
-        replayer.unwrap()
-        model.train(was_training)
-        model.skip_context = context
-        model.boundary_hooks.remove(meter.boundary)
-        for h in handles:
-            h.remove()
+    with META_LOCK:  # hooks, modes and wrappers on modules ``build_meta_model`` shares
+        leaves = [m for m in model.modules() if not list(m.children())]
+        handles = [m.register_forward_hook(on_leaf) for m in leaves]
+        handles += [m.register_forward_pre_hook(lambda m, _: rules.enter(m)) for m in leaves]
+        model.boundary_hooks.append(meter.boundary)
+        context = model.skip_context
+        model.skip_context = functools.partial(_MeteredContext, meter=meter)
+        was_training = model.training
+        model.eval()
+        try:
+            if replay and device.type == "meta":
+                replayer.wrap(model)
+            with torch.no_grad(), mode:
+                x = torch.zeros(input_shape, device=device)
+                live.add(x)
+                model(x)
+                del x
+        finally:
+            replayer.unwrap()
+            model.train(was_training)
+            model.skip_context = context
+            model.boundary_hooks.remove(meter.boundary)
+            for h in handles:
+                h.remove()
     return ForwardTrace(
         bits=bits,
         skip_timeline=meter.timeline,

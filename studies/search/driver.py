@@ -335,7 +335,8 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
     if spare is not None:
         settings = dataclasses.replace(settings, spare_cpus_file=str(spare))
         callbacks.append(SpareCpus(str(spare), spec.n_trials,
-                                   spec.concurrency * spec.cpus_per_trial, spec.cpus_per_trial))  # fmt: skip
+                                   spec.concurrency * spec.cpus_per_trial, spec.cpus_per_trial,
+                                   finished=lambda: searcher.stop_reason is not None))  # fmt: skip
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
     tuner = tune.Tuner(
         trainable,

@@ -15,6 +15,7 @@ CPU belongs to Ray's other work. More threads change a score by float rounding o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,19 @@ FILE_NAME = "spare_cpus"
 
 class SpareCpus(Callback):
     """Writes ``threads per running trial`` to ``path`` whenever a trial ends after the run's
-    ``n_trials``-th has started (none are started after it); ``total_cpus`` are the run's."""
+    ``n_trials``-th has started, or after ``finished()`` says the searcher will start no more
+    (it found nothing new to judge); ``total_cpus`` are the run's."""
 
-    def __init__(self, path: str, n_trials: int, total_cpus: int, cpus_per_trial: int) -> None:
+    def __init__(self, path: str, n_trials: int, total_cpus: int, cpus_per_trial: int,
+                 finished: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.path, self.n_trials = path, n_trials
         self.total_cpus, self.cpus_per_trial = total_cpus, cpus_per_trial
+        self.finished = finished
         self.started = 0
         self.running: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:  # Ray may pickle callbacks with the Tuner
+        return {**vars(self), "finished": None}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.started += 1
@@ -45,7 +52,8 @@ class SpareCpus(Callback):
 
     def _ended(self, trial: Any) -> None:
         self.running.discard(trial.trial_id)
-        if self.started < self.n_trials or not self.running:
+        last_started = self.started >= self.n_trials or (self.finished and self.finished())
+        if not last_started or not self.running:
             return
         share = max(self.cpus_per_trial, self.total_cpus // len(self.running))
         tmp = f"{self.path}.{os.getpid()}.tmp"

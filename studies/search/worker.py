@@ -83,11 +83,12 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
 
-    def on_validation(step: int, psnr: float) -> None:
-        report(protocol.train_result(step, psnr))
+    def on_validation(step: int, psnr: float) -> Any:
+        stop = report(protocol.train_result(step, psnr))  # True stops the run
         threads = threads_now(s.spare_cpus_file, s.threads)  # the run's last trials: more
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
+        return stop
 
     result, cached = cached_train_and_eval(
         proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads, enabled=s.score_cache,

@@ -230,8 +230,12 @@ def test_a_block_that_keeps_more_than_its_output_is_not_replayed(monkeypatch) ->
             Stash.kept.append(x * 2)
             return x + 1
 
-    model = torch.nn.Sequential(Stash(), torch.nn.Identity())
-    monkeypatch.setattr(replay, "REPLAYABLE", (Stash, torch.nn.Identity))
+    class Half(torch.nn.Module):  # returns a view into a bigger new storage
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x, x], dim=1)[:, : x.shape[1]]
+
+    model = torch.nn.Sequential(Stash(), torch.nn.Identity(), Half())
+    monkeypatch.setattr(replay, "REPLAYABLE", (Stash, torch.nn.Identity, Half))
     replay.clear_records()
     arch = ARCHS["nafnet-w8/full"]
     with torch.device("meta"):
@@ -240,9 +244,52 @@ def test_a_block_that_keeps_more_than_its_output_is_not_replayed(monkeypatch) ->
     first = trace_forward(net, (1, 3, 64, 64), 8)
     second = trace_forward(net, (1, 3, 64, 64), 8)
     assert first == second == trace_forward(net, (1, 3, 64, 64), 8, replay=False)
-    assert list(replay._RECORDS.values()) == [None, None]  # Stash, Identity: both run each time
+    assert list(replay._RECORDS.values()) == [None, None, None]  # each runs every time
     net.backbone.middle_blks = torch.nn.Sequential()
     bare = trace_forward(net, (1, 3, 64, 64), 8)
     stash = 128 * 4 * 4  # x * 2 at the middle: 128 channels at 4x4, 8 bits
     assert dict(first.skip_timeline)["M"] == dict(bare.skip_timeline)["M"] + stash
     Stash.kept.clear()
+
+
+def test_a_trace_puts_back_every_forward_even_when_the_model_raises(monkeypatch) -> None:
+    """A block given its own ``forward`` runs it (it is neither wrapped nor replayed), and
+    the others get theirs back, after a normal trace and after one that raises in a block."""
+    arch = ARCHS["nafnet-w8/full"]
+    with torch.device("meta"):
+        model = build_model(arch)
+    blocks = [m for m in model.modules() if type(m).__name__ == "NAFBlock"]
+    patched = blocks[0].forward  # a bound method stored on the instance, as a user might
+    blocks[0].forward = patched
+    trace_forward(model, (1, 3, 64, 64), 8)
+    assert vars(blocks[0])["forward"] is patched
+    assert not any("forward" in vars(b) for b in blocks[1:])
+
+    def boom(x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+    blocks[-1].forward = boom
+    with pytest.raises(RuntimeError, match="boom"):
+        trace_forward(model, (1, 3, 64, 64), 8)
+    assert vars(blocks[0])["forward"] is patched and vars(blocks[-1])["forward"] is boom
+    assert not any("forward" in vars(b) for b in blocks[1:-1])
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    assert model.training and not model.boundary_hooks
+
+
+def test_costs_from_the_shared_meta_backbone_equal_a_fresh_model(monkeypatch, tmp_path) -> None:
+    """``measure_cost`` builds every design of a backbone on one shared meta backbone; designs
+    that deliver different skips, costed in turn, measure what a fresh model's trace does."""
+    monkeypatch.setenv("UNETMM_CACHE_DIR", str(tmp_path))
+    clear_memory_cache()
+    names = [n for n in sorted(ARCHS) if n.startswith("nafnet-w8/")]
+    assert len({ARCHS[n].skip.delivers(4) for n in names}) > 1
+    for name in names * 2:
+        arch = ARCHS[name]
+        report = measure_cost(arch, (48, 80), engine="meta", use_cache=False)
+        fresh = _meta_trace(arch, (48, 80))
+        assert report.m_sc_traced_timeline == fresh.skip_timeline, name
+        assert report.peak_activation_bytes == fresh.peak_activation_bytes, name
+        assert (report.macs, report.macs_by_op, report.uncounted_ops) == (
+            fresh.macs_fvcore_rules, fresh.macs_by_op, fresh.uncounted_ops), name
+        assert report.params == sum(p.numel() for p in build_model(arch).parameters())

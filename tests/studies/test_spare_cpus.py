@@ -4,6 +4,7 @@ started, and a running proxy takes them at its next validation."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from types import SimpleNamespace
 
 import torch
@@ -36,6 +37,18 @@ def test_the_share_is_written_only_once_no_trial_is_left_to_start(tmp_path):
     wide.on_trial_complete(0, [], trials[1])
     assert (tmp_path / "wide").read_text() == "4"
     assert not list(tmp_path.glob("*.tmp"))
+    done = [False]
+    early = SpareCpus(str(tmp_path / "early"), n_trials=10, total_cpus=2, cpus_per_trial=1,
+                      finished=lambda: done[0])  # fmt: skip
+    early.on_trial_start(0, [], a)
+    early.on_trial_start(0, [], b)
+    early.on_trial_complete(0, [], a)
+    assert not (tmp_path / "early").exists()  # the searcher may still start more
+    early.on_trial_start(0, [], c)
+    done[0] = True  # the searcher found nothing new: no trial will start
+    early.on_trial_complete(0, [], b)
+    assert (tmp_path / "early").read_text() == "2"
+    assert pickle.loads(pickle.dumps(early)).finished is None  # Ray may pickle callbacks
 
 
 def test_threads_now_reads_the_share_and_never_goes_below_the_trials_own(tmp_path):
