@@ -53,9 +53,17 @@ class SQLArtifactStore:
         self._ready = False
 
     def _create(self) -> None:
-        if not self._ready:
+        """Create the table unless it exists. Drivers starting together on a new database race
+        between the check and the CREATE (PostgreSQL: a unique violation in ``pg_type``; SQLite:
+        "already exists"): the loser finds the winner's table and goes on."""
+        if self._ready:
+            return
+        try:
             _META.create_all(self.engine, checkfirst=True)
-            self._ready = True
+        except sa.exc.DBAPIError:
+            if not sa.inspect(self.engine).has_table(TABLE):
+                raise  # not that race: a storage that does not answer, a read-only one, ...
+        self._ready = True
 
     def open_reader(self, artifact_id: str) -> BinaryIO:
         found = self.read_many([artifact_id])

@@ -275,3 +275,26 @@ def test_recovery_fails_and_requeues_only_stale_trials(storage_url):
     storage.set_trial_user_attr(again._trial_id, "driver", gone.stdout.strip())
     assert recover_stale(study, grace_period=2, max_retry=1) == [again.number]
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+def test_losing_the_race_to_create_the_artifact_table_is_no_error(storage_url, monkeypatch):
+    """Drivers starting together on a new database: one creates ``unetmm_artifacts`` between
+    another's existence check and its CREATE. That one gets the database's own error (a unique
+    violation on PostgreSQL, "already exists" on SQLite) and still writes its artifact."""
+    import sqlalchemy as sa
+
+    from studies import artifacts
+
+    storage = open_storage(storage_url)
+    store = artifacts.artifact_store(storage)
+    create_all = artifacts._META.create_all
+
+    def raced(engine, checkfirst=True):  # the other driver wins right after our check
+        create_all(engine, checkfirst=True)
+        create_all(engine, checkfirst=False)  # our CREATE: the table is there now
+
+    monkeypatch.setattr(artifacts._META, "create_all", raced)
+    with pytest.raises(sa.exc.DBAPIError):
+        raced(store.engine)  # the database really refuses the second CREATE
+    store.write_many({"a": b"body"})
+    assert store.read_many(["a"]) == {"a": b"body"}
