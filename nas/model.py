@@ -78,8 +78,9 @@ class SkipUNet(nn.Module):
         return out[..., :h, :w]
 
 
-def build_model(arch: ArchConfig) -> SkipUNet:
-    """Build the ``nn.Module`` an ``ArchConfig`` describes (random init, train mode).
+def build_model(arch: ArchConfig, backbone: Backbone | None = None) -> SkipUNet:
+    """Build the ``nn.Module`` an ``ArchConfig`` describes (random init, train mode); with
+    ``backbone``, around that already built backbone module (``build_meta_model``).
 
     Raises ConfigError if the skip design does not fit the backbone (before any forward pass).
     """
@@ -89,7 +90,8 @@ def build_model(arch: ArchConfig) -> SkipUNet:
     stage_channels = arch.backbone.stage_channels
     arch.skip.validate(stage_channels)
     skip = arch.skip.build(stage_channels)
-    backbone = arch.backbone.build(arch.skip.delivers(len(stage_channels)))
+    if backbone is None:
+        backbone = arch.backbone.build(arch.skip.delivers(len(stage_channels)))
     return SkipUNet(arch, backbone, skip)
 
 
@@ -103,14 +105,10 @@ def build_meta_model(arch: ArchConfig) -> SkipUNet:
     ~80 ms). Callers that run hooks or change modes on it hold ``META_LOCK`` while they do
     (``trace_forward`` takes it).
     """
-    import nas.skips  # noqa: F401
-
-    stage_channels = arch.backbone.stage_channels
-    arch.skip.validate(stage_channels)
+    arch.skip.validate(arch.backbone.stage_channels)  # before a backbone is built for it
+    backbone = _meta_backbone(arch.backbone, arch.skip.delivers(len(arch.backbone.stage_channels)))
     with torch.device("meta"):
-        skip = arch.skip.build(stage_channels)
-    return SkipUNet(arch, _meta_backbone(arch.backbone, arch.skip.delivers(len(stage_channels))),
-                    skip)  # fmt: skip
+        return build_model(arch, backbone)
 
 
 @functools.lru_cache(maxsize=8)

@@ -59,7 +59,8 @@ class ForwardTrace:
 
 
 class _LiveStorages:
-    """Bytes of live activation storages, with the running peak (overall and since ``mark``)."""
+    """Bytes of live activation storages, with the running peak (overall, and in each open
+    window: ``open_window`` ... ``close_window``)."""
 
     def __init__(self, bits: int, exclude: set[int]) -> None:
         self.bits = bits
@@ -69,8 +70,7 @@ class _LiveStorages:
         self.peak = 0
         self.peak_at = ""
         self.stage = "E1"  # the stage running now
-        self.peak_since_mark = 0
-        self.windows: list[int] = []  # open peak windows (``Replayer`` records), innermost last
+        self.windows: list[int] = []  # peaks of the open windows, innermost last
 
     def _bytes(self, t: torch.Tensor) -> int:
         return t.untyped_storage().nbytes() // t.element_size() * self.bits // 8
@@ -88,7 +88,6 @@ class _LiveStorages:
 
     def reach(self, level: int) -> None:
         """Live bytes were ``level`` for a moment: raise every peak that is lower."""
-        self.peak_since_mark = max(self.peak_since_mark, level)
         self.windows = [max(w, level) for w in self.windows]
         if level > self.peak:
             self.peak, self.peak_at = level, self.stage
@@ -96,10 +95,13 @@ class _LiveStorages:
     def _release(self, key: int) -> None:
         self.current -= self.live.pop(key, 0)
 
-    def mark(self) -> int:
-        """Start a new ``peak_since_mark`` window; returns the live bytes now."""
-        self.peak_since_mark = self.current
-        return self.current
+    def open_window(self) -> None:
+        """Start tracking the peak of live bytes from now (a push, a recorded block)."""
+        self.windows.append(self.current)
+
+    def close_window(self) -> int:
+        """The peak since the matching ``open_window``."""
+        return self.windows.pop()
 
     def bytes_except(self, tensors: tuple[torch.Tensor, ...]) -> int:
         """Live bytes outside the storages of ``tensors``."""
@@ -141,10 +143,10 @@ class _Tally:
         return self.live.current
 
     def open_window(self) -> None:
-        self.live.windows.append(self.live.current)
+        self.live.open_window()
 
     def close_window(self) -> int:
-        return self.live.windows.pop()
+        return self.live.close_window()
 
     def reach(self, level: int) -> None:
         self.live.reach(level)
@@ -179,9 +181,13 @@ class _SkipMeter:
     def call(self, fn: Callable[[], T]) -> T:
         """Run a push; the skips hold the last boundary's bytes plus what it allocates."""
         held = self.timeline[-1][1] if self.timeline else 0
-        start = self.live.mark()
-        result = fn()
-        self.transient = max(self.transient, held + self.live.peak_since_mark - start)
+        start = self.live.current
+        self.live.open_window()
+        try:
+            result = fn()
+        finally:
+            peak = self.live.close_window()
+        self.transient = max(self.transient, held + peak - start)
         return result
 
 

@@ -1,7 +1,7 @@
 """Spare CPUs at the end of a local search go to the trials still running.
 
 Once a run has started its last trial, a slot that frees has nothing left to run: at 40
-trials and concurrency 2 the last trial ran 57-66 s alone on a 2-core machine while the other
+trials and concurrency 2 the last trial ran 48-66 s alone on a 2-core machine while the other
 core idled (``benchmarks/search_overhead.py``, "idle end"). ``SpareCpus`` (a Ray Tune callback
 in the driver) then writes the threads each running trial may use, the run's CPUs shared
 among them, to a file in the run's scratch folder; ``threads_now`` (in the worker, at each
