@@ -26,7 +26,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks.provenance import write_json_atomic
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from nas.backbones import NAFNetConfig
 from nas.presets import backbone_preset
@@ -63,6 +63,13 @@ def designs(target: NAFNetConfig, quick: bool) -> dict[str, ArchConfig]:
         "unet--(t=3)": paper.replace(target_stage=3),
         "unet--(iem=0)": paper.replace(iem_depth=0),
         "subset{1,2}": SubsetSkipsConfig(stages=(1, 2)),
+        # within the flagship's budget (M_sc <= 0.25 MiB): the search's own winners and losers
+        "unet--{1}(c=16,d=2)": UNetMMConfig(ratios=(0.5, 1.0, 1.0, 1.0), stages=(1,), iem_depth=2),
+        "unet--{1}(c=8,d=1)": UNetMMConfig(ratios=(0.25, 1.0, 1.0, 1.0), stages=(1,)),
+        "unet--{1}(c=8,d=1,A=128)": UNetMMConfig(
+            ratios=(0.25, 1.0, 1.0, 1.0), stages=(1,), aggregated_channels=128
+        ),
+        "unet--{4}(t=3,A=64)": paper.replace(stages=(4,), target_stage=3, aggregated_channels=64),
     }
     if quick:
         skips = dict(itertools.islice(skips.items(), 8))
@@ -86,14 +93,6 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
             disc += 1
     denom = math.sqrt((conc + disc + ties_a) * (conc + disc + ties_b))
     return (conc - disc) / denom if denom else math.nan
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file: a killed run leaves the old
-    file or the new one, never half of one."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def ranks(values: list[float]) -> list[int]:

@@ -121,7 +121,11 @@ class GRN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # L2 norm over space, (N, H, W, C) -> (N, 1, 1, C). vector_norm's gradient at a
         # channel that is all zero is 0; sqrt(sum(x**2)) would make it NaN and kill training.
-        gx = torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True)
+        return self.from_norm(x, torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True))
+
+    def from_norm(self, x: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+        """The response given the spatial L2 norm ``gx`` (N, 1, 1, C) of the whole map (the
+        tiled executor gathers it over all tiles first)."""
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return self.gamma * (x * nx) + self.beta + x
 

@@ -13,6 +13,10 @@ print it, and ``mse`` in [0, 1] units: the paper's Table 7 prints MSE x 1e3).
 
 Adding a metric is one ``register_metric(Metric(...))`` call; objectives, constraints, plots,
 report tables, export budgets and trial attributes all read ``METRICS``.
+
+Peak memory depends on how the model is executed (``nas.tiling``): ``peak_memory`` is the
+layer-by-layer peak (PyTorch, ONNX Runtime), ``peak_tiled`` the tiled executor's for the study's
+``target.tiling``; ``executor`` names it on each such row.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Metric:
     # (ArchConfig, input size, batch, bits) -> value, for a cost known from shapes alone
     from_shapes: Callable[[Any, tuple[int, int], int, int], float] | None = None
     tasks: tuple[str, ...] | None = None  # proxy tasks that measure it (None: every task)
+    executor: str | None = None  # a peak memory: the executor it is measured under
 
     @property
     def maximized(self) -> bool:
@@ -169,7 +174,12 @@ for _row in (
            from_cost=lambda r: r.params),
     Metric("peak_memory", "peak_activation_bytes", "minimize", "bytes",
            "peak activation memory", "peak memory", cost=True,
-           from_cost=lambda r: r.peak_activation_bytes),
+           from_cost=lambda r: r.peak_activation_bytes, executor="layer"),
+    Metric("peak_tiled", "peak_tiled_bytes", "minimize", "bytes", "peak memory (tiled)",
+           "tiled peak", cost=True, from_cost=lambda r: r.peak_tiled_bytes, executor="tiled"),
+    Metric("recompute_macs", "recompute_macs", "minimize", "count",
+           "recomputed MACs (tiled)", "recomputed MACs", cost=True,
+           from_cost=lambda r: r.recompute_macs, executor="tiled"),
     Metric("macs_paper", "macs_paper", "minimize", "count", "MACs (paper convention)",
            "paper MACs", cost=True, objective=False, from_cost=lambda r: r.macs_paper),
 ):  # fmt: skip

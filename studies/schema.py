@@ -24,7 +24,10 @@ mistaken, set as soon as they are known (a RUNNING trial already shows its desig
   one-shot supernet gave the design when ``--prescreen oneshot`` queued it;
 - cost keys (target model at the study's input size and bit width): the key of every cost
   metric of ``studies.metrics`` (``m_sc_bytes``, ``macs_fvcore``, ``macs_paper``, ``params``,
-  ``peak_activation_bytes``), and ``bits``, ``input_size`` ([h, w] pixels), ``cost_engine``;
+  ``peak_activation_bytes`` (layer by layer), and with the study's ``target.tiling`` set
+  ``peak_tiled_bytes`` and ``recompute_macs``), and ``bits``, ``input_size`` ([h, w] pixels),
+  ``cost_engine``, ``tiling`` (``{tile, split}``: the split ``auto`` chose; absent without
+  tiling, and in studies written before it);
 - score keys: the key of every score metric (``psnr_db``, ``ssim``: final proxy validation
   scores; absent if not trained), ``input_psnr_db`` (the degraded validation inputs' own PSNR,
   the do-nothing baseline), ``steps`` (proxy steps trained), ``val_step`` and ``val_psnr_db``

@@ -9,6 +9,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
       input_size: 256             # or [height, width]
       bits: 8
       cost_engine: meta           # or fvcore (slower, same counting rules)
+      tiling: {tile: 64, split: auto}  # the tiled executor's peak (peak_tiled); null: none
     proxy:                        # what accuracy is measured on
       backbone: null              # null: the target's family at width 16, one block a stage
       task: {name: denoise, sigma: 25}
@@ -98,6 +99,16 @@ def resolve_backbone(value: BackboneField, where: str) -> Any:
                           else text) from None  # fmt: skip
 
 
+class TilingSpec(StrictModel):
+    """The tiled executor every trial is also costed under (``nas.tiling``): square tiles of
+    ``tile`` input pixels; ``split``: the deepest stage run in tiles, or ``auto`` (the split
+    with the least peak). Its peak is the metric ``peak_tiled``, its extra work
+    ``recompute_macs``."""
+
+    tile: int = Field(64, ge=1)
+    split: int | Literal["auto"] = "auto"
+
+
 class TargetSpec(StrictModel):
     """The deployed model the costs describe."""
 
@@ -106,6 +117,7 @@ class TargetSpec(StrictModel):
     bits: int = 8
     batch: int = Field(1, ge=1)
     cost_engine: Literal["meta", "fvcore"] = "meta"
+    tiling: TilingSpec | None = TilingSpec()
 
     @field_validator("input_size", mode="before")
     @classmethod
@@ -134,6 +146,20 @@ class TargetSpec(StrictModel):
 
     def backbone_config(self) -> Any:
         return resolve_backbone(self.backbone, "target.backbone")
+
+    def check_tiling(self) -> None:
+        """``ConfigError`` naming ``target.tiling`` when its tile or split cannot run the target
+        backbone at this input size (checked on full skips: every design tiles alike)."""
+        if self.tiling is None:
+            return
+        from nas import ArchConfig, FullSkipsConfig
+        from nas.tiling import check_tiling
+
+        arch = ArchConfig(self.backbone_config(), FullSkipsConfig())
+        try:
+            check_tiling(arch, self.input_size, self.tiling.tile, self.tiling.split)
+        except ConfigError as exc:
+            raise ConfigError(f"target.tiling.{exc}; or tiling: null for no tiled costs") from None
 
 
 class ProxySpec(StrictModel):
@@ -344,6 +370,7 @@ class StudySpec(StrictModel):
     @model_validator(mode="after")
     def _fits_together(self) -> StudySpec:
         target = self.target.backbone_config()
+        self.target.check_tiling()
         bounds = self.bounds  # the space's knobs applied to the target backbone
         for i, point in enumerate(self.space.points):
             encode_point(get_space(self.space.name), point, bounds, f"space.points[{i}]")
@@ -353,6 +380,9 @@ class StudySpec(StrictModel):
         named = [("objectives", o) for o in self.objectives]
         named += [(f"constraints[{i}]", c.metric) for i, c in enumerate(self.parsed_constraints)]
         for where, name in named:
+            if get_metric(name).executor == "tiled" and self.target.tiling is None:
+                raise ConfigError(f"{where}: {name} is measured under the tiled executor, and "
+                                  "target.tiling is null; set target.tiling: {tile: 64}")  # fmt: skip
             tasks = get_metric(name).tasks
             if tasks is not None and task not in tasks:
                 raise ConfigError(f"{where}: {name} is measured by the {' or '.join(tasks)} task "

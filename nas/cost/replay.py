@@ -41,6 +41,7 @@ class Tally(Protocol):
     uncounted: collections.Counter[str]  # ops fvcore skips, by name
     paper: int  # MACs in the paper's convention
     current: int  # live activation bytes now
+    marks: list[tuple[int, int]]  # (MAC total then, MACs it adds): see ``nas.cost.tiled``
 
     def open_window(self) -> None: ...  # start tracking the peak of live bytes
     def close_window(self) -> int: ...  # the peak since the matching open
@@ -57,6 +58,7 @@ class BlockRecord:
     uncounted: dict[str, int]
     macs_paper: int
     peak_above_start: int
+    marks: tuple[tuple[int, int], ...]  # marks made inside, MAC totals relative to the start
     shape: tuple[int, ...]
     stride: tuple[int, ...]
     dtype: torch.dtype
@@ -79,8 +81,12 @@ def replayable_blocks(model: nn.Module) -> Iterator[nn.Module]:
 class Replayer:
     """Wraps the ``REPLAYABLE`` blocks of one traced model (``wrap``) until ``unwrap``."""
 
-    def __init__(self, tally: Tally, bits: int) -> None:
+    def __init__(self, tally: Tally, bits: int,
+                 variant: Callable[[nn.Module], str | None] | None = None) -> None:  # fmt: skip
         self.tally, self.bits = tally, bits
+        # a key part naming how the block runs now (another executor may run other ops in
+        # it); None: this call runs plainly, neither recorded nor replayed
+        self.variant = variant or (lambda block: "")
         self.wrapped: list[nn.Module] = []
 
     def wrap(self, model: nn.Module) -> None:
@@ -111,7 +117,10 @@ class Replayer:
         x = args[0] if len(args) == 1 and not kwargs else None
         if not isinstance(x, torch.Tensor) or x.device.type != "meta":
             return forward(*args, **kwargs)
-        key = (self._structure(block), tuple(x.shape), x.stride(), x.dtype, self.bits)
+        variant = self.variant(block)
+        if variant is None:
+            return forward(x)
+        key = (self._structure(block), tuple(x.shape), x.stride(), x.dtype, self.bits, variant)
         if key not in _RECORDS:
             return self._record(key, forward, x)
         record = _RECORDS[key]
@@ -120,6 +129,7 @@ class Replayer:
     def _record(self, key: tuple[Any, ...], forward: Callable[..., Any], x: torch.Tensor) -> Any:
         t = self.tally
         by_op, uncounted, paper, start = t.by_op.copy(), t.uncounted.copy(), t.paper, t.current
+        n_marks, macs = len(t.marks), sum(t.by_op.values())
         t.open_window()
         try:
             out = forward(x)
@@ -135,6 +145,7 @@ class Replayer:
             uncounted=dict(t.uncounted - uncounted),
             macs_paper=t.paper - paper,
             peak_above_start=peak - start,
+            marks=tuple((m - macs, extra) for m, extra in t.marks[n_marks:]),
             shape=tuple(out.shape),
             stride=out.stride(),
             dtype=out.dtype,
@@ -143,6 +154,8 @@ class Replayer:
 
     def _replay(self, record: BlockRecord, device: torch.device) -> torch.Tensor:
         t = self.tally
+        macs = sum(t.by_op.values())
+        t.marks.extend((macs + m, extra) for m, extra in record.marks)
         t.by_op.update(record.macs_by_op)
         t.uncounted.update(record.uncounted)
         t.paper += record.macs_paper

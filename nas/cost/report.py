@@ -52,6 +52,12 @@ class CostReport:
     - ``macs``: fvcore's count (one multiply-add once); ``macs_paper``: the paper's ptflops
       convention (conv + bias adds + pooling, ...); ``macs_by_op`` and ``uncounted_ops`` (ops
       the count skipped) as fvcore reports them; both engines give the same four.
+    - The tiled executor (``nas.tiling``; only with a ``tile``): ``peak_tiled_bytes``, its peak
+      of on-chip activations for ``tile`` and ``split`` (``"auto"`` resolved: the split with
+      the least peak), ``peak_tiled_stage`` where it happens, and ``recompute_macs``: the MACs
+      it runs beyond the layer-by-layer forward (halo overlaps and the passes that gather
+      whole-map statistics), by fvcore's rules. ``peak_activation_bytes`` is the layer-by-layer
+      peak (``peak_bytes("layer")``).
     """
 
     arch: dict[str, Any]
@@ -76,6 +82,21 @@ class CostReport:
     params: int
     engine: str
     seconds: float
+    tile: int | None = None
+    split: int | None = None
+    peak_tiled_bytes: int | None = None
+    peak_tiled_stage: str | None = None
+    recompute_macs: int | None = None
+
+    def peak_bytes(self, executor: str = "layer") -> int:
+        """The peak activation bytes under ``executor``: ``layer`` or ``tiled``."""
+        if executor == "layer":
+            return self.peak_activation_bytes
+        if executor != "tiled":
+            raise ConfigError(f"executor: {executor!r} is not known; use 'layer' or 'tiled'")
+        if self.peak_tiled_bytes is None:
+            raise ConfigError("executor: tiled costs were not measured; pass a tile")
+        return self.peak_tiled_bytes
 
     @property
     def m_sc_mib(self) -> float:
@@ -97,17 +118,23 @@ class CostReport:
         return f"{self.batch}x{channels}x{self.height}x{self.width}"
 
     def summary(self) -> str:
-        """Five short lines: what was measured, then M_sc, peak activations, MACs, params."""
+        """Short lines: what was measured, then M_sc, peak activations (and tiled), MACs, params."""
         at = next((label for label, b in self.m_sc_timeline if b == self.m_sc_bytes), "-")
         rows = {
             "skip memory M_sc": f"{format_bytes(self.m_sc_bytes)} ({self.m_sc_bytes:,} B; "
             f"peak at {at})",
             "peak activations": f"{format_bytes(self.peak_activation_bytes)} "
-            f"(at {self.peak_activation_stage})",
+            f"(layer by layer, at {self.peak_activation_stage})",
             "MACs": f"{format_count(self.macs)} (fvcore), {format_count(self.macs_paper)} "
             "(paper convention)",
             "params": format_count(self.params),
         }
+        if self.peak_tiled_bytes is not None:
+            rows["peak, tiled"] = (
+                f"{format_bytes(self.peak_tiled_bytes)} (tile {self.tile}, split {self.split}, "
+                f"at {self.peak_tiled_stage}; +{format_count(self.recompute_macs or 0)} MACs "
+                "recomputed)"
+            )
         head = f"{self.design}, input {self.input_shape}, {self.bits} bit ({self.engine} engine)"
         return "\n".join([head, *(f"  {k:<18} {v}" for k, v in rows.items())])
 
@@ -162,8 +189,10 @@ def code_version() -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _cache_key(arch: ArchConfig, h: int, w: int, batch: int, bits: int, engine: str) -> str:
-    return f"{code_version()}-{arch.key()}-{h}x{w}-b{batch}-{bits}bit-{engine}"
+def _cache_key(arch: ArchConfig, h: int, w: int, batch: int, bits: int, engine: str,
+               tile: int | None, split: object) -> str:  # fmt: skip
+    tiled = "" if tile is None else f"-t{tile}s{split}"
+    return f"{code_version()}-{arch.key()}-{h}x{w}-b{batch}-{bits}bit-{engine}{tiled}"
 
 
 def _read_cache(key: str) -> CostReport | None:
@@ -205,8 +234,14 @@ def measure_cost(
     bits: int = 8,
     engine: Engine = "fvcore",
     use_cache: bool = True,
+    tile: int | None = None,
+    split: int | str = "auto",
 ) -> CostReport:
     """Measure every cost of ``arch``. Raises ConfigError for a design that cannot run.
+
+    With ``tile`` (input pixels), also the tiled executor's peak and recomputed MACs for that
+    tile and ``split`` (a stage, or ``"auto"``: the least peak); ``ConfigError`` for a tile or
+    split the model cannot run with.
 
     ``engine="fvcore"`` counts MACs with fvcore on a real CPU forward (seconds for NAFNet-w32);
     ``engine="meta"`` counts them with the same rules from a shape-only pass (milliseconds; equal
@@ -220,7 +255,7 @@ def measure_cost(
     height, width = input_size
     if height < 1 or width < 1:
         raise ConfigError(f"input_size: must be positive, got {height}x{width}")
-    key = _cache_key(arch, height, width, batch, bits, engine)
+    key = _cache_key(arch, height, width, batch, bits, engine, tile, split)
     if use_cache and (hit := _read_cache(key)) is not None:
         return hit
 
@@ -238,6 +273,11 @@ def measure_cost(
     else:
         macs, by_op, uncounted = trace.macs_fvcore_rules, trace.macs_by_op, trace.uncounted_ops
     ph, pw = padded_size(arch.backbone, height, width)
+    tiled = None
+    if tile is not None:
+        from nas.cost.tiled import resolve_tiled
+
+        tiled = resolve_tiled(arch, (height, width), tile, split, batch, bits)  # type: ignore[arg-type]
     report = CostReport(
         arch=arch.to_dict(),
         arch_key=arch.key(),
@@ -261,6 +301,11 @@ def measure_cost(
         params=params,
         engine=engine,
         seconds=time.perf_counter() - start,
+        tile=tile,
+        split=None if tiled is None else tiled.split,
+        peak_tiled_bytes=None if tiled is None else tiled.peak_bytes,
+        peak_tiled_stage=None if tiled is None else tiled.peak_at,
+        recompute_macs=None if tiled is None else tiled.macs - trace.macs_fvcore_rules,
     )
     if use_cache:
         _write_cache(key, report)

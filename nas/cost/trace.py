@@ -24,10 +24,11 @@ What the traced skip memory samples:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -137,6 +138,7 @@ class _Tally:
         self.live, self.mode, self.rules = live, mode, mode.rules
         self.by_op, self.uncounted = self.rules.by_op, self.rules.uncounted
         self.paper = 0
+        self.marks: list[tuple[int, int]] = []  # see ``nas.cost.tiled._TraceObserver``
 
     @property
     def current(self) -> int:
@@ -205,6 +207,46 @@ def _storage_keys(module: nn.Module) -> set[int]:
     return {t.untyped_storage()._cdata for t in tensors}
 
 
+@contextlib.contextmanager
+def tracking(model: nn.Module, bits: int, external: tuple[torch.Tensor, ...] = (),
+             replay: bool = True,
+             variant: Callable[[nn.Module], str | None] | None = None) -> Iterator[_Tally]:  # fmt: skip
+    """Live bytes and MACs of every op run inside (eval, no_grad, on the model's device): the
+    one instrument both traces use. Parameters, buffers and ``external`` tensors' storages are
+    not activations. On ``meta``, ``replay`` replays the model's repeated blocks, keyed also by
+    ``variant(block)`` (how the block runs now: another executor may run other ops in it;
+    None: run this call plainly). Holds ``META_LOCK``."""
+    with META_LOCK:  # hooks, modes and wrappers on modules ``build_meta_model`` shares
+        device = next(model.parameters()).device
+        exclude = _storage_keys(model) | {t.untyped_storage()._cdata for t in external}
+        live = _LiveStorages(bits, exclude)
+        rules = FvcoreRules()
+        mode = _TraceMode(live, rules)
+        tally = _Tally(live, mode)
+        replayer = Replayer(tally, bits, variant)
+
+        def on_leaf(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            if output is not None:  # None: the call raised (a tiled pass stopped a tile)
+                tally.paper += paper_macs(module, inputs, output)
+            rules.leave(module, inputs)
+
+        leaves = [m for m in model.modules() if not list(m.children())]
+        handles = [m.register_forward_hook(on_leaf, always_call=True) for m in leaves]
+        handles += [m.register_forward_pre_hook(lambda m, _: rules.enter(m)) for m in leaves]
+        was_training = model.training
+        model.eval()
+        try:
+            if replay and device.type == "meta":
+                replayer.wrap(model)
+            with torch.no_grad(), mode:
+                yield tally
+        finally:
+            replayer.unwrap()
+            model.train(was_training)
+            for h in handles:
+                h.remove()
+
+
 def trace_forward(
     model: SkipUNet, input_shape: tuple[int, int, int, int], bits: int = 8, replay: bool = True
 ) -> ForwardTrace:
@@ -216,41 +258,23 @@ def trace_forward(
     """
     model.check_input(input_shape)
     device = next(model.parameters()).device
-    live = _LiveStorages(bits, _storage_keys(model))
-    meter = _SkipMeter(live, model.backbone.num_stages)
-    rules = FvcoreRules()
-    mode = _TraceMode(live, rules)
-    tally = _Tally(live, mode)
-    replayer = Replayer(tally, bits)
-
-    def on_leaf(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        tally.paper += paper_macs(module, inputs, output)
-        rules.leave(module, inputs)
-
-    with META_LOCK:  # hooks, modes and wrappers on modules ``build_meta_model`` shares
-        leaves = [m for m in model.modules() if not list(m.children())]
-        handles = [m.register_forward_hook(on_leaf) for m in leaves]
-        handles += [m.register_forward_pre_hook(lambda m, _: rules.enter(m)) for m in leaves]
-        model.boundary_hooks.append(meter.boundary)
+    meter: _SkipMeter | None = None
+    with META_LOCK:
         context = model.skip_context
-        model.skip_context = functools.partial(_MeteredContext, meter=meter)
-        was_training = model.training
-        model.eval()
         try:
-            if replay and device.type == "meta":
-                replayer.wrap(model)
-            with torch.no_grad(), mode:
+            with tracking(model, bits, replay=replay) as tally:
+                live, rules = tally.live, tally.rules
+                meter = _SkipMeter(live, model.backbone.num_stages)
+                model.boundary_hooks.append(meter.boundary)
+                model.skip_context = functools.partial(_MeteredContext, meter=meter)
                 x = torch.zeros(input_shape, device=device)
                 live.add(x)
                 model(x)
                 del x
         finally:
-            replayer.unwrap()
-            model.train(was_training)
             model.skip_context = context
-            model.boundary_hooks.remove(meter.boundary)
-            for h in handles:
-                h.remove()
+            if meter is not None:
+                model.boundary_hooks.remove(meter.boundary)
     return ForwardTrace(
         bits=bits,
         skip_timeline=meter.timeline,

@@ -11,6 +11,13 @@ A skip design has two halves:
   between encoder and decoder. ``pull`` returns ``S_i`` with ``stage_channels[i]`` channels, or
   ``None`` where ``delivers()[i]`` is False, and drops from ``held`` what it no longer needs.
 
+Under the tiled executor (``nas.tiling``) the design is driven tile by tile instead, by the
+methods of the ``Tiled execution`` section of ``SkipDesign``: ``tile_begin`` allocates what the
+design holds for the tiled stages (so every tile starts from the same live bytes),
+``push_tile`` stores the tile's owned part of E_i, ``tile_encoder_done`` finishes what needs the
+whole map before the deep stages run, ``pull_tile`` returns S_i for one region, and ``tile_end``
+frees the tiled stages' state. Stages deeper than the split still use ``push``/``pull``.
+
 ``held`` is the design's own bookkeeping, and ``held_elements`` must describe it; the cost
 tracer does not trust it, though: it charges to the skips every live activation that is not on
 the backbone's main path (see ``nas.cost.trace``), so a tensor kept anywhere else is caught.
@@ -21,11 +28,13 @@ Boundaries are labelled ``E1..EN`` (after encoder stage ``i``), ``M`` (after the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from nas.config import ConfigBase
+from nas.errors import ConfigError
 from nas.protocols import Size
 
 
@@ -85,6 +94,32 @@ class SkipDesign(nn.Module):
 
     def pull(self, held: dict[str, torch.Tensor], i: int) -> torch.Tensor | None:
         raise NotImplementedError
+
+    # -- tiled execution (``nas.tiling``; ``tiling`` is the running ``TiledRun``) ------------
+    def tile_calls(self, sizes: list[Size], batch: int) -> dict[int, tuple[nn.Module, torch.Tensor]]:
+        """Modules the design runs per tile at stage ``i`` (0-based) with an input like the
+        given (full-size, on this module's device): their footprints go into the plan."""
+        return {}
+
+    def tile_begin(self, held: dict[str, torch.Tensor], like: torch.Tensor, tiling: Any) -> None:
+        raise ConfigError(f"tiling: skip design {getattr(self.cfg, 'name', self)!r} has no tiled "
+                          "form; use the layer executor")  # fmt: skip
+
+    def push_tile(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor,
+                  origin: tuple[int, int], owned: Any, tiling: Any) -> None:  # fmt: skip
+        """Store the tile's ``owned`` box of E_{i+1} from the local map ``e`` at ``origin``."""
+        raise NotImplementedError
+
+    def tile_encoder_done(self, held: dict[str, torch.Tensor], tiling: Any) -> None:
+        """After the last encoder tile, before the deep stages."""
+
+    def pull_tile(self, held: dict[str, torch.Tensor], i: int, box: Any,
+                  tiling: Any) -> torch.Tensor | None:  # fmt: skip
+        """S_{i+1} for exactly ``box`` (global, at stage ``i``'s resolution), or None."""
+        raise NotImplementedError
+
+    def tile_end(self, held: dict[str, torch.Tensor], tiling: Any) -> None:
+        """After the last decoder tile: drop the tiled stages' state."""
 
 
 class SkipContext:

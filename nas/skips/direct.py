@@ -4,12 +4,14 @@ set (``subset``, the paper's Table 1 ablation). One module serves all three."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 
 from nas.config import check, ints_field, set_fields
 from nas.registry import SKIP_DESIGNS
 from nas.skips.base import Size, SkipConfigBase, SkipDesign, keep_until_pulled
+from nas.tiling.geometry import Box, take
 
 
 class _DirectConfig(SkipConfigBase):
@@ -84,3 +86,23 @@ class DirectSkips(SkipDesign):
 
     def pull(self, held: dict[str, torch.Tensor], i: int) -> torch.Tensor | None:
         return held.pop(f"E{i + 1}") if self.kept[i] else None
+
+    # -- tiled: a full-size buffer of each kept tiled stage, filled tile by tile
+    def tile_begin(self, held: dict[str, torch.Tensor], like: torch.Tensor, tiling: Any) -> None:
+        for i in range(tiling.split):
+            if self.kept[i]:
+                held[f"E{i + 1}"] = tiling.empty(like, i, self.stage_channels[i])
+
+    def push_tile(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor,
+                  origin: tuple[int, int], owned: Box, tiling: Any) -> None:  # fmt: skip
+        if self.kept[i]:
+            ys, xs = owned.slices((0, 0))
+            held[f"E{i + 1}"][..., ys, xs] = take(e, origin, owned)
+
+    def pull_tile(self, held: dict[str, torch.Tensor], i: int, box: Box,
+                  tiling: Any) -> torch.Tensor | None:  # fmt: skip
+        return take(held[f"E{i + 1}"], (0, 0), box) if self.kept[i] else None
+
+    def tile_end(self, held: dict[str, torch.Tensor], tiling: Any) -> None:
+        for i in range(tiling.split):
+            held.pop(f"E{i + 1}", None)

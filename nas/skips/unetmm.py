@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +52,7 @@ from nas.config import (
 )
 from nas.registry import SKIP_DESIGNS
 from nas.skips.base import Size, SkipConfigBase, SkipDesign
+from nas.tiling.geometry import Box, take
 
 PAPER_RATIOS = (1 / 16, 1 / 16, 1 / 16, 1 / 8)
 
@@ -279,3 +282,82 @@ class UNetMMSkips(SkipDesign):
             return None
         agg = held["agg"] if s != self.part_stages[0] else held.pop("agg")
         return self.headers[str(s)](resize(agg, self.target, s))
+
+    # -- tiled ------------------------------------------------------------------------------
+    # E' is filled tile by tile when every taking-part stage is tiled and a tile covers whole
+    # pixels of the target stage; otherwise each tiled stage's reduced map is held at its own
+    # resolution (as many elements as after the resize) until the parts are aggregated.
+    def _tiled_stages(self, tiling: Any) -> list[int]:
+        return [s for s in self.part_stages if s <= tiling.split]
+
+    def _per_tile(self, tiling: Any) -> bool:
+        return (max(self.part_stages) <= tiling.split
+                and tiling.tile % tiling.stride(self.target - 1) == 0)  # fmt: skip
+
+    def tile_calls(self, sizes: list[Size], batch: int) -> dict[int, tuple[nn.Module, torch.Tensor]]:
+        device = self.aggregate.weight.device
+        out = {}
+        for s in self.part_stages:
+            ch = self.cfg.header_channels(s, len(self.stage_channels))  # type: ignore[attr-defined]
+            out[s - 1] = (self.headers[str(s)], torch.empty(batch, ch, *sizes[s - 1], device=device))
+        return out
+
+    def tile_begin(self, held: dict[str, torch.Tensor], like: torch.Tensor, tiling: Any) -> None:
+        if self._per_tile(tiling):
+            held["agg"] = tiling.empty(like, self.target - 1, self.aggregate.out_channels)
+            return
+        for s in self._tiled_stages(tiling):
+            held[f"buf{s}"] = tiling.empty(like, s - 1, self.reducers[str(s)].out_channels)
+
+    def push_tile(self, held: dict[str, torch.Tensor], i: int, e: torch.Tensor,
+                  origin: tuple[int, int], owned: Box, tiling: Any) -> None:  # fmt: skip
+        s = i + 1
+        if s not in self.part_stages:
+            return
+        part = self.reducers[str(s)](take(e, origin, owned))  # 1x1: the owned pixels only
+        if not self._per_tile(tiling):
+            ys, xs = owned.slices((0, 0))
+            held[f"buf{s}"][..., ys, xs] = part
+            return
+        held[f"tile{s}"] = resize(part, s, self.target)
+        del part
+        if s == self.part_stages[-1]:
+            parts = [held.pop(f"tile{p}") for p in self.part_stages]
+            agg = self.aggregate(torch.cat(parts, dim=1))
+            del parts
+            at = owned.scaled(Fraction(tiling.stride(i), tiling.stride(self.target - 1)))
+            ys, xs = at.slices((0, 0))
+            held["agg"][..., ys, xs] = agg
+
+    def tile_encoder_done(self, held: dict[str, torch.Tensor], tiling: Any) -> None:
+        tiled = self._tiled_stages(tiling)
+        if self._per_tile(tiling) or not tiled:
+            return
+        for s in tiled:
+            held[f"part{s}"] = resize(held.pop(f"buf{s}"), s, self.target)
+        if max(self.part_stages) <= tiling.split:  # every part is here: aggregate, as push does
+            parts = [held.pop(f"part{p}") for p in self.part_stages]
+            held["agg"] = self.aggregate(torch.cat(parts, dim=1))
+
+    def pull_tile(self, held: dict[str, torch.Tensor], i: int, box: Box,
+                  tiling: Any) -> torch.Tensor | None:  # fmt: skip
+        s, t = i + 1, self.target
+        if s not in self.part_stages:
+            return None
+        need = tiling.footprint(i).need(box)  # the header's input region at stage s
+        agg = held["agg"]
+        if s < t:  # pixel shuffle E' up to stage s: whole pixels of E', then the needed part
+            r = 2 ** (t - s)
+            src = need.scaled(Fraction(1, r))
+            x = take(resize(take(agg, (0, 0), src), t, s), (src.y0 * r, src.x0 * r), need)
+        else:  # s > t: pixel unshuffle down; s == t: the region itself
+            src = need.scaled(2 ** (s - t))
+            x = resize(take(agg, (0, 0), src), t, s)
+        origin = (need.y0, need.x0)
+        y = tiling.call(self.headers[str(s)], x, origin, i)
+        del x
+        return take(y, origin, box)
+
+    def tile_end(self, held: dict[str, torch.Tensor], tiling: Any) -> None:
+        if min(self.part_stages) <= tiling.split:
+            held.pop("agg", None)

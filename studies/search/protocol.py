@@ -64,6 +64,8 @@ class TrialSettings:
     score_cache: bool = True  # read and write the persistent score cache
     device: str = "cpu"  # where the proxy trains: "cuda" when the trial holds a GPU share
     spare_cpus_file: str | None = None  # where the driver shares idle CPUs (``spare_cpus``)
+    tile: int | None = None  # the tiled executor's tile (None: no tiled costs)
+    split: int | str = "auto"
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:
@@ -84,6 +86,8 @@ class TrialSettings:
             threads=spec.cpus_per_trial,
             score_cache=spec.score_cache,
             device="cuda" if spec.gpus_per_trial > 0 else "cpu",
+            tile=None if t.tiling is None else t.tiling.tile,
+            split="auto" if t.tiling is None else t.tiling.split,
         )
 
 

@@ -40,9 +40,13 @@ from studies.search.protocol import TrialSettings
 def cost_attrs(arch: ArchConfig, settings: TrialSettings) -> dict[str, Any]:
     """The target's costs as trial attributes: every cost metric's key, and the timeline."""
     s = settings
-    r = measure_cost(arch, s.input_size, s.batch, s.bits, s.cost_engine)
+    r = measure_cost(arch, s.input_size, s.batch, s.bits, s.cost_engine, tile=s.tile,
+                     split=s.split)  # fmt: skip
+    values = {m.key: m.from_cost(r) for m in cost_metrics() if m.from_cost is not None}
+    tiling = {} if r.tile is None else {"tiling": {"tile": r.tile, "split": r.split}}
     return {
-        **{m.key: m.from_cost(r) for m in cost_metrics() if m.from_cost is not None},
+        **{k: v for k, v in values.items() if v is not None},
+        **tiling,
         M_SC_TIMELINE: [[label, int(b)] for label, b in r.m_sc_timeline],
         "bits": r.bits,
         "input_size": [r.height, r.width],

@@ -29,7 +29,7 @@ def test_every_metric_row_is_complete():
         assert m.direction in ("maximize", "minimize") and m.unit in ("bytes", "count", "db", "ratio")
         assert m.cost == (m.from_cost is not None), name  # every cost is read off a CostReport
     assert objective_names() == ["psnr", "ssim", "sad", "mse", "m_sc", "macs", "params",
-                                 "peak_memory"]
+                                 "peak_memory", "peak_tiled", "recompute_macs"]
     assert get_metric("m_sc").format(262144) == "256 KiB"
     assert get_metric("macs").format(17_057_959_936) == "17.1 G"
 
