@@ -5,7 +5,8 @@ flagship search's best ``unetmm t=4 A=256 c=[16,-,-,-] d=2``) at 256x256 and 102
 activations: M_sc; the layer-by-layer peak (PyTorch's, ONNX Runtime's executor); the tiled
 executor's peak at two tile sizes, predicted (shape-only trace) and measured (``tiled_forward``
 on real tensors, every tile, the same live-byte count; its output checked against the plain
-forward) with the split ``auto`` picks and the MACs tiling recomputes; and ONNX Runtime's real
+forward of the same weights, drawn at random so no block is an identity) with the split
+``auto`` picks and the MACs tiling recomputes; and ONNX Runtime's real
 memory growth for one float32 run over the predicted layer peak (``trainers.ort_memory``).
 
     PYTHONPATH=. python benchmarks/executor_memory.py            # ~30 min on one core
@@ -36,6 +37,7 @@ from benchmarks.provenance import RESULTS, started, write_result
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from nas import build_model, measure_cost, nafnet_sidd
 from nas.cost.tiled import measure_tiled
+from nas.model import randomize
 
 MIB = 2**20
 DESIGNS = {
@@ -62,8 +64,7 @@ def row(name: str, arch: ArchConfig, size: int, measured_tiles: tuple[int, ...],
         cell = {"split": r.split, "predicted": r.peak_tiled_bytes, "at": r.peak_tiled_stage,
                 "recompute_macs": r.recompute_macs, "measured": None}  # fmt: skip
         if tile in measured_tiles:
-            torch.manual_seed(0)
-            model = build_model(arch).eval()
+            model = randomize(build_model(arch)).eval()  # no block an identity
             x = torch.rand(1, 3, size, size)
             start = time.perf_counter()
             got, y = measure_tiled(model, x, tile, r.split, 8)

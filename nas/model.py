@@ -95,6 +95,17 @@ def build_model(arch: ArchConfig, backbone: Backbone | None = None) -> SkipUNet:
     return SkipUNet(arch, backbone, skip)
 
 
+def randomize(model: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> torch.nn.Module:
+    """Add ``scale`` x N(0, 1) noise to every parameter of ``model`` (in place; returned): a
+    model whose blocks are no identities (NAFNet's and IEM's start as identities), for checks
+    that compare two ways of computing the same output."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
+    return model
+
+
 META_LOCK = threading.RLock()  # held while a model from ``build_meta_model`` is traced
 
 

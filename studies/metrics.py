@@ -173,7 +173,7 @@ for _row in (
     Metric("params", "params", "minimize", "count", "parameters", "params", cost=True,
            from_cost=lambda r: r.params),
     Metric("peak_memory", "peak_activation_bytes", "minimize", "bytes",
-           "peak activation memory", "peak memory", cost=True,
+           "peak activation memory", "layer-by-layer peak", cost=True,
            from_cost=lambda r: r.peak_activation_bytes, executor="layer"),
     Metric("peak_tiled", "peak_tiled_bytes", "minimize", "bytes", "peak memory (tiled)",
            "tiled peak", cost=True, from_cost=lambda r: r.peak_tiled_bytes, executor="tiled"),

@@ -258,11 +258,13 @@ class Footprint:
 
 
 class Recorder:
-    """Records the ``Step`` of every leaf call under ``model`` while active (``with``)."""
+    """Records the ``Step`` of every leaf call under ``model`` while active (``with``); steps
+    name their module by its path in ``model``, after ``prefix`` (its path in the whole
+    model)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, prefix: str = "") -> None:
         self.model = model
-        self.names = {m: n for n, m in model.named_modules()}
+        self.names = {m: prefix + n for n, m in model.named_modules()}
         self.steps: list[Step] = []
         self._handles: list[Any] = []
         self._inside = 0  # > 0 while inside a module recorded as one step (tile_halo, GRN)

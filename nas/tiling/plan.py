@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from fractions import Fraction
+from typing import Any
 
 import torch
 
@@ -59,50 +60,70 @@ class Calls:
         return self.padded[0] // self.stage_size(i)[0]
 
 
-@functools.lru_cache(maxsize=64)
 def record_calls(arch: ArchConfig, height: int, width: int, batch: int = 1) -> Calls:
-    """Run ``arch`` once on ``meta`` at ``height x width`` and record every call's footprint.
+    """The footprint of every call of ``arch`` at ``height x width`` (from ``meta`` passes).
     Raises ``ConfigError`` for a module the tiled executor cannot run exactly."""
+    return _record_calls(arch, height, width, batch)
+
+
+@functools.lru_cache(maxsize=256)
+def _record_calls(arch: ArchConfig, height: int, width: int, batch: int) -> Calls:
     ph, pw = padded_size(arch.backbone, height, width)
+    delivers = arch.skip.delivers(len(arch.backbone.stage_channels))
+    bb = _backbone_calls(arch.backbone, delivers, ph, pw, batch)
     with META_LOCK, torch.no_grad():
-        model = build_meta_model(arch)
-        was_training = model.training
-        model.eval()
+        skip = build_meta_model(arch).skip.eval()
+        sizes = [fp.out_size for fp in bb["enc"]]
+        calls = {}
+        with Recorder(skip, prefix="skip.") as rec:
+            for i, (module, inp) in skip.tile_calls(sizes, batch).items():
+                calls[i], _ = rec.call(lambda: module(inp), inp)
+    fps = [*bb["all"], *calls.values()]
+    channels = {s.path: s.channels for fp in fps for s in fp.steps if s.kind == "global"}
+    return Calls((ph, pw), bb["stem"], bb["enc"], bb["down"], bb["up"], bb["dec"], bb["head"],
+                 calls, channels)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _backbone_calls(backbone: object, delivers: tuple[bool, ...], ph: int, pw: int,
+                    batch: int) -> dict[str, Any]:  # fmt: skip
+    """The backbone's call footprints: shared by every skip design delivering the same stages
+    (a skip input is a zero map of the decoder's shape: only its shape reaches the footprints)."""
+    from nas.model import _meta_backbone
+
+    with META_LOCK, torch.no_grad():
+        bb = _meta_backbone(backbone, delivers)
+        was_training = bb.training
+        bb.eval()
         try:
-            return _record(model, ph, pw, batch)
+            return _record_backbone(bb, delivers, ph, pw, batch)
         finally:
-            model.train(was_training)
+            bb.train(was_training)
 
 
-def _record(model: torch.nn.Module, ph: int, pw: int, batch: int) -> Calls:
-    bb, n = model.backbone, model.backbone.num_stages
-    ctx = model.skip_context(model.skip)
+def _record_backbone(bb: Any, delivers: tuple[bool, ...], ph: int, pw: int,
+                     batch: int) -> dict[str, Any]:  # fmt: skip
+    n = bb.num_stages
     x0 = torch.zeros(batch, bb.in_channels, ph, pw, device="meta")
-    enc, down, up, dec = [], [], [], []
-    with Recorder(model) as rec:
-        stem, x = rec.call(lambda: bb.stem(x0), x0)
+    out: dict[str, Any] = {"enc": [], "down": [], "up": [None] * n, "dec": [None] * n}
+    with Recorder(bb, prefix="backbone.") as rec:
+        out["stem"], x = rec.call(lambda: bb.stem(x0), x0)
         for i in range(n):
             fp, e = rec.call(lambda: bb.encoders[i](x), x)
-            enc.append(fp)
-            ctx.push(i, e)
+            out["enc"].append(fp)
             fp, x = rec.call(lambda: bb.downs[i](e), e)
-            down.append(fp)
+            out["down"].append(fp)
         x = bb.middle(x)
         for i in reversed(range(n)):
-            fp, x = rec.call(lambda: bb.ups[i](x), x)
-            up.insert(0, fp)
-            x = bb.merge(i, x, ctx.pull(i))
-            fp, x = rec.call(lambda: bb.decoders[i](x), x)
-            dec.insert(0, fp)
-        head, _ = rec.call(lambda: bb.head(x, x0), x)
-        sizes = [fp.out_size for fp in enc]
-        skip = {}
-        for i, (module, inp) in model.skip.tile_calls(sizes, batch).items():
-            skip[i], _ = rec.call(lambda: module(inp), inp)
-    channels = {s.path: s.channels for fp in [stem, *enc, *down, *up, *dec, head, *skip.values()]
-                for s in fp.steps if s.kind == "global"}  # fmt: skip
-    return Calls((ph, pw), stem, tuple(enc), tuple(down), tuple(up), tuple(dec), head, skip,
-                 channels)  # fmt: skip
+            out["up"][i], x = rec.call(lambda: bb.ups[i](x), x)
+            skip = torch.zeros(batch, bb.stage_channels[i], *x.shape[-2:], device="meta")
+            x = bb.merge(i, x, skip if delivers[i] else None)
+            out["dec"][i], x = rec.call(lambda: bb.decoders[i](x), x)
+        out["head"], _ = rec.call(lambda: bb.head(x, x0), x)
+    for key in ("enc", "down", "up", "dec"):
+        out[key] = tuple(out[key])
+    out["all"] = [out["stem"], *out["enc"], *out["down"], *out["up"], *out["dec"], out["head"]]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

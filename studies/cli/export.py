@@ -1,6 +1,8 @@
 """``unetmm export [STORAGE] [--study NAME] --max-m-sc 0.25MiB [--rule best|knee] [--top K] --out DIR``.
 
-Writes a training config (YAML) and a model card (Markdown) per picked trial.
+Writes a training config (YAML), its tiling plan (``.tiling.yaml``) and a model card (Markdown)
+per picked trial. Budgets: ``--max-<metric>`` for every cost metric of ``studies.metrics``
+(``--max-m-sc``, ``--max-macs``, ``--max-peak-tiled``, ...).
 """
 
 from __future__ import annotations
@@ -10,12 +12,19 @@ import argparse
 from studies.cli.common import add_storage_argument, output_folder, storage_of
 
 
+def budget_metrics() -> list:  # type: ignore[type-arg]
+    """The cost metrics an export budget may bound (bytes and counts)."""
+    from studies.metrics import cost_metrics
+
+    return [m for m in cost_metrics() if m.unit in ("bytes", "count")]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_storage_argument(p)
-    p.add_argument(
-        "--max-m-sc", metavar="BYTES", help="skip-memory budget, e.g. 0.25MiB, 256KiB, 262144"
-    )
-    p.add_argument("--max-macs", metavar="COUNT", help="MAC budget (fvcore count), e.g. 18G")
+    for m in budget_metrics():
+        example = "0.25MiB, 256KiB, 262144" if m.unit == "bytes" else "18G, 29.2M"
+        p.add_argument(f"--max-{m.name.replace('_', '-')}", metavar=m.unit.upper(),
+                       help=f"budget on {m.label}, e.g. {example}")  # fmt: skip
     p.add_argument(
         "--rule",
         default="best",
@@ -49,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     from studies.units import parse_bytes, parse_count
 
     budgets: dict[str, float] = {}
-    if args.max_m_sc is not None:
-        budgets["m_sc"] = parse_bytes(args.max_m_sc, "--max-m-sc")
-    if args.max_macs is not None:
-        budgets["macs"] = parse_count(args.max_macs, "--max-macs")
+    for m in budget_metrics():
+        text = getattr(args, f"max_{m.name}")
+        if text is not None:
+            parse = parse_bytes if m.unit == "bytes" else parse_count
+            budgets[m.name] = parse(text, f"--max-{m.name.replace('_', '-')}")
     recipe = {
         k: getattr(args, k) for k in ("iterations", "batch", "crop", "device") if getattr(args, k) is not None
     }
@@ -80,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     for item in written:
         p = item.pick.point
         print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p, score)}")
-        print(f"   wrote {item.config} and {item.card}")
+        tiling = f", {item.tiling}" if item.tiling else ""
+        print(f"   wrote {item.config}{tiling} and {item.card}")
     if len(written) < args.top:
         print(
             f"only {len(written)} trial(s) fit rule {args.rule!r} and the budget "

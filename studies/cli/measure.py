@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     split = parse_split(args.split)
     tiled = args.executor in ("tiled", "both")
     tile = args.tile if tiled else None
+    if args.image and not tiled:
+        raise ConfigError("--image: runs the tiled executor; use --executor tiled or both")
     image = _read_image(args.image) if args.image else None
     plot = output_file(args.plot, "--plot", PLOT_SUFFIXES) if args.plot else None
     json_path = output_file(args.json, "--json") if args.json else None
@@ -125,9 +127,11 @@ def run(args: argparse.Namespace) -> int:
     if tiled:  # the tile checked once, before anything is measured
         from nas.tiling import check_tiling
 
+        sizes = [size] + ([tuple(int(d) for d in image.shape[-2:])] if image is not None else [])
         try:
             for arch in designs.values():
-                check_tiling(arch, size, tile, split)
+                for at in sizes:
+                    check_tiling(arch, at, tile, split)
         except ConfigError as exc:  # named as typed: --tile, --split
             raise ConfigError(f"--{exc}") from None
     reports, fulls = {}, {}  # fulls: full skips on each backbone, the reference of its rows
@@ -216,13 +220,15 @@ def _run_on_image(console, designs, image, args, split, loaded_from):  # type: i
     from rich.table import Table
 
     from nas.cost.tiled import measure_tiled, resolve_tiled
-    from nas.model import build_model
+    from nas.model import build_model, randomize
 
     h, w = int(image.shape[-2]), int(image.shape[-1])
     table = Table(title=f"tiled executor on {args.image} ({h}x{w}), tile {args.tile}, "
                         f"{args.bits}-bit activations",
                   caption="measured: live bytes of the real tensors of the tiled run; "
-                          "max |diff|: against the plain forward of the same model.")  # fmt: skip
+                          "max |diff|: against the plain forward of the same model"
+                          + ("." if loaded_from else " (random weights: no block an identity).")
+                  )  # fmt: skip
     for col in ("design", "split", "predicted MiB", "measured MiB", "equal", "max |diff|",
                 "seconds"):  # fmt: skip
         table.add_column(col, justify="left" if col == "design" else "right")
@@ -230,9 +236,10 @@ def _run_on_image(console, designs, image, args, split, loaded_from):  # type: i
         if arch.backbone.in_channels != 3:
             raise ConfigError(f"--image: {name} takes {arch.backbone.in_channels} input "
                               "channels; --image gives 3 (RGB)")  # fmt: skip
-        torch.manual_seed(0)
         model = build_model(arch).eval()
-        if loaded_from:
+        if not loaded_from:  # random weights, no block an identity: a meaningful comparison
+            randomize(model)
+        else:
             from nas.checkpoints import load_official_nafnet, read_state_dict
 
             load_official_nafnet(model, read_state_dict(loaded_from, "--checkpoint"),

@@ -19,6 +19,12 @@ Scores: when a PSNR study was confirmed at a higher fidelity (``unetmm confirm``
 proxy scores of all designs are used. A confirmation measures PSNR, so a study ranked by another
 score is exported by its proxy scores. The model card says which.
 
+Beside each config, ``<stem>.tiling.yaml`` holds its plan for the tiled executor
+(``nas.tiling``): the tile and split the study costed it with (``target.tiling``; 64 pixels and
+the best split for a study without one), the halos, the predicted peak on chip, the recomputed
+MACs, and the layer-by-layer peak and M_sc beside them; ``unetmm measure --config <stem>.yaml
+--image IMG --tile T --split S`` runs that plan on a real image and measures its peak.
+
 The config is a ``trainers.config.TrainConfig``: the trial's target architecture (``arch:`` at
 the top, so ``nas.load_config`` reads it too), the study's task and data (less the proxy-only
 settings ``PROXY_ONLY_DATA``, which take their full-training defaults), and the paper's recipe
@@ -221,6 +227,51 @@ def training_config(
     return validate(TrainConfig, data, "exported config: ")
 
 
+DEFAULT_TILING = {"tile": 64, "split": "auto"}
+
+
+def tiling_plan(p: TrialPoint, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The trial's plan for the tiled executor with its predicted costs (None: the design
+    cannot be tiled at its input size with the study's tile, or its arch is unreadable)."""
+    from nas import ArchConfig, measure_cost
+    from nas.tiling import plan_tiling
+
+    tiling = p.attrs.get("tiling") or ((spec.get("target") or {}).get("tiling")) or DEFAULT_TILING
+    size, bits = p.attrs.get("input_size"), int(p.attrs.get("bits", 8))
+    try:
+        arch = ArchConfig.from_dict(p.attrs[schema.ATTR_ARCH])
+        size = tuple(size)  # type: ignore[arg-type]
+        r = measure_cost(arch, size, 1, bits, "meta", tile=tiling["tile"], split=tiling["split"])  # type: ignore[arg-type]
+        plan = plan_tiling(arch, size, r.tile, r.split).to_dict()  # type: ignore[arg-type]
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
+    return {**plan, "bits": bits, "predicted_peak_bytes": r.peak_tiled_bytes,
+            "peak_at": r.peak_tiled_stage, "recompute_macs": r.recompute_macs,
+            "layer_peak_bytes": r.peak_activation_bytes, "m_sc_bytes": r.m_sc_bytes}  # fmt: skip
+
+
+def _tiling_section(plan: Mapping[str, Any] | None, name: str | None, config_name: str) -> str:
+    if plan is None or name is None:
+        return ""
+    peak, layer = plan["predicted_peak_bytes"], plan["layer_peak_bytes"]
+    fmt = get_metric("m_sc").format
+    return f"""## Memory on a device
+
+The peak of live activations depends on how the model is executed. Layer by layer (PyTorch,
+ONNX Runtime) it is **{fmt(layer)}** ({layer:,} bytes), whatever the skip design. Run tile by
+tile up to stage {plan["split"]} in {plan["tile"]}x{plan["tile"]}-pixel tiles, as a streaming
+device would, it is **{fmt(peak)}** ({peak:,} bytes, at {plan["peak_at"]}), of which the skips
+hold up to M_sc = {fmt(plan["m_sc_bytes"])}; tiling recomputes {plan["recompute_macs"] / 1e9:.1f}
+GMACs (halo overlaps and passes gathering whole-map statistics). Plan: [`{name}`]({name}).
+Check it on a real image:
+
+```
+unetmm measure --config {config_name} --image photo.png --size {plan["input_size"][0]}x{plan["input_size"][1]} \
+  --tile {plan["tile"]} --split {plan["split"]}
+```
+"""
+
+
 def model_card(
     pick: Pick,
     study_name: str,
@@ -231,6 +282,7 @@ def model_card(
     budgets: Mapping[str, float],
     scores_note: str = "",
     score: Metric | None = None,
+    tiling: tuple[Mapping[str, Any] | None, str | None] = (None, None),
 ) -> str:
     """A Markdown page: where the design comes from, its measured costs, its confirmed scores
     (when ranked by them) and its proxy scores. ``scores_note``: why proxy scores were used."""
@@ -289,7 +341,9 @@ Training config: [`{config_name}`]({config_name})
 | cost | value |
 |---|---|
 | skip memory M_sc (peak) | {m_sc:,} bytes = {get_metric("m_sc").format(m_sc)}{saved} |
-| peak activation memory | {opt("peak_memory", "{:,}")} bytes |
+| peak activation memory, layer by layer | {opt("peak_memory", "{:,}")} bytes |
+| peak memory, tiled executor ({_tiling_text(a)}) | {opt("peak_tiled", "{:,}")} bytes |
+| recomputed MACs, tiled executor | {opt("recompute_macs", "{:,}")} |
 | MACs (fvcore: one multiply-add = 1) | {opt("macs", "{:,}")} |
 | MACs (paper / ptflops convention) | {opt("macs_paper", "{:,}")} |
 | parameters | {opt("params", "{:,}")} |
@@ -300,6 +354,7 @@ M_sc held at the end of each stage (Fig. 1b):
 |---|---|
 {timeline}
 
+{_tiling_section(tiling[0], tiling[1], config_name)}
 {scores_section}
 ## Proxy scores
 
@@ -332,6 +387,11 @@ model = nas.build_model(nas.load_config("{config_name}"))
 """
 
 
+def _tiling_text(attrs: Mapping[str, Any]) -> str:
+    t = attrs.get("tiling")
+    return f"tile {t['tile']}, split {t['split']}" if t else "not costed by this study"
+
+
 def _scores_section(confirmed: Mapping[str, Any] | None, note: str) -> str:
     """The card's "Confirmed scores" section (what the pick was ranked by), or ``note``."""
     if not confirmed:
@@ -356,6 +416,7 @@ class Exported:
     config: Path
     card: Path
     scores: str = "proxy"  # what the pick was ranked by: "confirmed" or "proxy"
+    tiling: Path | None = None  # the tiled executor's plan (None: the design cannot be tiled)
 
 
 def export_study(
@@ -395,6 +456,12 @@ def export_study(
             f"rule {rule} (rank {pick.rank}); model card: {stem}.md\n"
         )
         config_path.write_text(header + config.to_yaml())
+        plan = tiling_plan(pick.point, spec)
+        plan_path = out / f"{stem}.tiling.yaml" if plan is not None else None
+        if plan_path is not None:
+            plan_path.write_text(f"# unetmm export: the tiled executor's plan for {stem}.yaml "
+                                 "(nas.tiling; bytes at 'bits' per activation)\n"
+                                 + yaml.safe_dump(plan, sort_keys=False))  # fmt: skip
         card = model_card(
             pick,
             study.study_name,
@@ -405,10 +472,11 @@ def export_study(
             dict(budgets or {}),
             note,
             score,
+            (plan, plan_path.name if plan_path else None),
         )
         card_path = out / f"{stem}.md"
         card_path.write_text(card)
-        written.append(Exported(pick, config_path, card_path, scores))
+        written.append(Exported(pick, config_path, card_path, scores, plan_path))
     return written
 
 

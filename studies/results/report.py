@@ -6,7 +6,9 @@ study's first objective training measures, ``studies.metrics.study_score``: PSNR
 matting study optimising it; front, dominated,
 stopped, infeasible, repeated and untrained trials told apart: ``plots.views``; constraints as
 dashed lines; reference points labelled), a 3-D view of the three objectives, the hypervolume of
-the feasible front over trials, parameter importances (from ``MIN_IMPORTANCE_TRIALS`` complete
+the feasible front over trials, the score vs the tiled executor's peak memory (studies that
+record ``peak_tiled``: ``pareto_peak_tiled.png``), parameter importances (from
+``MIN_IMPORTANCE_TRIALS`` complete
 feasible trials on; else a line saying why not), the Fig. 1b M_sc timeline of the Pareto
 designs, and, once ``unetmm confirm`` ran, the confirmed scores
 (``studies.results.confirm.report_section``: proxy vs confirmed PSNR, rank changes,
@@ -213,6 +215,10 @@ def table_rows(
     full_m_sc = FullSkipMemory()
     shown = [METRICS.get(n) for n in METRICS.names()
              if any(METRICS.get(n).key in p.attrs for p in front)]  # fmt: skip
+    tiled = any(p.attrs.get("tiling") for p in front)
+    # the scores, then M_sc with the peak under each executor beside it, then the rest
+    shown.sort(key=lambda m: 0 if not m.cost else 1 if m.name == "m_sc" or
+               (m.executor and m.unit == "bytes") else 2)  # fmt: skip
     rows = []
     for p in front:
         a = p.attrs
@@ -234,6 +240,9 @@ def table_rows(
                 row["M_sc saved vs full"] = (
                     f"{1 - value / full:.1%}" if full and value is not None else "n/a"
                 )
+        if tiled:
+            t = a.get("tiling") or {}
+            row["tiling"] = f"tile {t['tile']}, split {t['split']}" if t else "n/a"
         row["constraints (value, <= 0 ok)"] = (
             "; ".join(f"{k}: {v:+.4g}" for k, v in p.constraints.items()) or "none"
         )
@@ -308,6 +317,11 @@ def write_report(
             points, "macs", score.name, limits, f"{score.short} vs MACs", drawn_front
         ),
     }
+    if any(p.value("peak_tiled") is not None for p in points):  # the memory a device needs
+        views["pareto_peak_tiled"] = figure_data.scatter_view(
+            points, "peak_tiled", score.name, limits,
+            f"{score.short} vs peak memory under the tiled executor", drawn_front,
+        )  # fmt: skip
     view3d = figure_data.scatter3d_view(points, ("m_sc", "macs", score.name), drawn_front)
     hv = pareto.hypervolume_history(points, objectives)
     importances = param_importances(study, points, objectives)
@@ -395,6 +409,8 @@ def _page(
     for key, title in (
         ("pareto_m_sc", f"{score.short} vs M_sc"),
         ("pareto_macs", f"{score.short} vs MACs"),
+        ("pareto_peak_tiled", f"{score.short} vs tiled peak memory (M_sc sets it on a "
+                              "streaming device; layer by layer it does not)"),
         ("pareto_3d", "Three objectives"),
         ("hypervolume", "Hypervolume over trials"),
         ("importances", "Parameter importances"),

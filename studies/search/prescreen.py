@@ -118,7 +118,7 @@ def _feasible(spec: Any, candidates: list[Any]) -> list[Any]:
     from studies.search.protocol import TrialSettings
     from studies.search.worker import cost_attrs
 
-    settings = TrialSettings.from_spec(spec)
+    settings = TrialSettings.from_spec(spec).for_constraints()
     if not settings.hard_constraints:
         return candidates
     backbone = spec.target.backbone_config()

@@ -67,6 +67,14 @@ class TrialSettings:
     tile: int | None = None  # the tiled executor's tile (None: no tiled costs)
     split: int | str = "auto"
 
+    def for_constraints(self) -> TrialSettings:
+        """These settings costing only what the hard constraints read: the driver checks them
+        before a trial starts, the worker measures every cost (the tiled executor's takes
+        ~0.5 s a new design, off the driver's path unless a constraint needs it)."""
+        if self.tile is None or any(c.row.executor == "tiled" for c in self.hard_constraints):
+            return self
+        return dataclasses.replace(self, tile=None)
+
     @classmethod
     def from_spec(cls, spec: Any) -> TrialSettings:
         """The settings of ``spec`` (a ``StudySpec``)."""

@@ -235,7 +235,7 @@ class StudySearcher(OptunaSearch):
         t_start, t0 = time.time(), time.perf_counter()
         try:
             arch.skip.validate(arch.backbone.stage_channels)
-            costs = cost_attrs(arch, self._settings)
+            costs = cost_attrs(arch, self._settings.for_constraints())
         except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
             self._tell_now(ot_trial, {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)})
             return None
