@@ -64,18 +64,36 @@ BUDGET = (
     "unet--(A=64)", "unet--{4}(t=3,A=64)", "unet--{1}(c=8,d=1,A=128)",
 )  # fmt: skip
 
-# name -> (target backbone -> proxy backbone): candidate proxies to compare with the default.
-PROXY_VARIANTS: Registry[Callable[[Any], Any]] = Registry("proxy variant")
-PROXY_VARIANTS.register("default")(default_proxy_backbone)
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A candidate proxy: its backbone (from the target's) and its budget (from today's)."""
+
+    backbone: Callable[[Any], Any]
+    budget: Callable[[ProxyBudget], ProxyBudget] = lambda b: b
 
 
-@PROXY_VARIANTS.register("deep")
 def _deep(target: NAFNetConfig) -> NAFNetConfig:
     """Width 16 with the target's deep stages at half depth (enc 1,1,2,4, middle 6): the default's
     one block per stage may starve designs whose only skips are deep (subset{4})."""
     base = default_proxy_backbone(target)
     enc = tuple(max(1, n // 2) for n in target.enc_blk_nums)
     return base.replace(enc_blk_nums=enc, middle_blk_num=max(1, target.middle_blk_num // 2))
+
+
+def _with(**fields: Any) -> Callable[[ProxyBudget], ProxyBudget]:
+    return lambda b: b.model_copy(update=fields)
+
+
+# candidate proxies to compare with the default (``--part variant --proxy-variant NAME``)
+PROXY_VARIANTS: Registry[Variant] = Registry("proxy variant")
+PROXY_VARIANTS.register("default")(Variant(default_proxy_backbone))
+PROXY_VARIANTS.register("deep")(Variant(_deep))
+# the target's width (32) at the proxy's depth (one block a stage): ~2.5x a default trial
+PROXY_VARIANTS.register("w32")(Variant(lambda t: default_proxy_backbone(t).replace(width=t.width)))
+# the target's own lr (1e-3; the default proxy trains at 2e-3), and a constant lr (no cosine
+# decay: the last steps count as much as the first)
+PROXY_VARIANTS.register("lr1e-3")(Variant(default_proxy_backbone, _with(lr=1e-3)))
+PROXY_VARIANTS.register("constant")(Variant(default_proxy_backbone, _with(schedule="constant")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,29 +119,32 @@ def target_budget(steps: int = 1000, crop: int = 64, batch: int = 4,
     return ProxyBudget(steps=steps, crop=crop, batch=batch, lr=lr, eval_every=steps)
 
 
-def proxy_budget(factor: float = 1.0) -> ProxyBudget:
-    """Today's default proxy budget times ``factor`` steps, one evaluation at the end (the final
-    score does not depend on ``eval_every``: evaluation draws no random numbers)."""
+def proxy_budget(factor: float = 1.0, curve_every: int | None = None) -> ProxyBudget:
+    """Today's default proxy budget times ``factor`` steps, one evaluation at the end or every
+    ``curve_every`` steps (the final score does not depend on ``eval_every``: evaluation draws
+    no random numbers)."""
     b = ProxyBudget().scaled(factor)
-    return b.model_copy(update={"eval_every": b.steps})
+    return b.model_copy(update={"eval_every": min(curve_every or b.steps, b.steps)})
 
 
-# part -> (target backbone, factor, variant) -> (column, proxy backbone, budget)
-PROXY_PARTS: dict[str, Callable[[Any, float, str], tuple[str, Any, ProxyBudget]]] = {
-    "proxy": lambda t, f, v: (f"proxy {f:g}x", default_proxy_backbone(t), proxy_budget(f)),
-    "variant": lambda t, f, v: (f"proxy[{v}]", PROXY_VARIANTS.get(v)(t), proxy_budget()),
+# part -> (target backbone, factor, variant, curve_every) -> (column, proxy backbone, budget)
+PROXY_PARTS: dict[str, Callable[[Any, float, str, int | None], tuple[str, Any, ProxyBudget]]] = {
+    "proxy": lambda t, f, v, c: (f"proxy {f:g}x", default_proxy_backbone(t), proxy_budget(f, c)),
+    "variant": lambda t, f, v, c: (f"proxy[{v}]", PROXY_VARIANTS.get(v).backbone(t),
+                                   PROXY_VARIANTS.get(v).budget(proxy_budget(1.0, c))),
 }
 
 
 def plan(part: str, target: Any, table: dict[str, ArchConfig], names: list[str], *,
-         budget: ProxyBudget, factor: float = 2.0, variant: str = "default") -> list[Job]:  # fmt: skip
+         budget: ProxyBudget, factor: float = 2.0, variant: str = "default",
+         curve_every: int | None = None) -> list[Job]:  # fmt: skip
     """The jobs of one part: ``target`` (each design on ``target`` for ``budget``), ``proxy`` (the
     default proxy at ``factor`` x its steps) or ``variant`` (proxy ``variant`` at 1x)."""
     if part == "target":
         return [Job("target", n, table[n], budget) for n in names]
     if part not in PROXY_PARTS:
         raise ConfigError(f"--part: {part!r} is not known; use target, {', '.join(PROXY_PARTS)}")
-    run, backbone, b = PROXY_PARTS[part](target, factor, variant)
+    run, backbone, b = PROXY_PARTS[part](target, factor, variant, curve_every)
     return [Job(run, n, proxy_arch(table[n], backbone), b) for n in names]
 
 
@@ -153,11 +174,13 @@ def run_jobs(jobs: list[Job], records: list[dict], task: TaskConfig, *, seed: in
         bar.set_postfix_str(f"{job.run} {job.design}")
         try:
             r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
-            psnr, seconds, inp = r.psnr, r.seconds, r.input_psnr
+            psnr, seconds, inp, curve = r.psnr, r.seconds, r.input_psnr, r.curve
         except TrainingDiverged as exc:
             print(f"{job.run} {job.design}: {exc}", file=sys.stderr)
             psnr = seconds = inp = math.nan
+            curve = []
         rec = {**job.key(task, seed), "psnr": psnr, "seconds": seconds, "input_psnr": inp,
+               "curve": [list(p) for p in curve],
                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
         records.append(rec)
         new.append(rec)
@@ -331,6 +354,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=4, help="target budget batch (4)")
     p.add_argument("--lr", type=float, default=None, help="target lr (the proxy default)")
     p.add_argument("--factor", type=float, default=2.0, help="--part proxy: steps x this (2)")
+    p.add_argument("--curve-every", type=int, default=None,
+                   help="proxy parts: evaluate every N steps and keep the curve (same score)")
     p.add_argument("--proxy-variant", default="deep",
                    help=f"--part variant: one of {PROXY_VARIANTS.names()} (deep)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
@@ -368,7 +393,7 @@ def _run(args: argparse.Namespace, target: Any) -> int:
     if part:
         budget = target_budget(args.steps, args.crop, args.batch, args.lr)
         jobs = plan(part, target, table, names, budget=budget, factor=args.factor,
-                    variant=args.proxy_variant)  # fmt: skip
+                    variant=args.proxy_variant, curve_every=args.curve_every)  # fmt: skip
         print(f"{part}: {len(jobs)} designs, {jobs[0].arch.backbone}, {jobs[0].budget}",
               file=sys.stderr)  # fmt: skip
         run_jobs(jobs, records, task, seed=args.seed, threads=args.threads, json_path=args.json)

@@ -30,6 +30,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     cpus_per_trial: 1
     gpus_per_trial: 0             # GPUs per trial, fractional (0.25: four trials share one)
     gpu_fallback: false           # true: without a GPU, run on the CPU (with a warning)
+    worker_niceness: null         # trials' nice value (0-19); null: the search command's own
     early_stopping: {enabled: true, grace_steps: 100, reduction_factor: 2}
     recovery: {heartbeat_interval: 10, grace_period: 60, max_retry: 2}
     seed: 0
@@ -313,6 +314,7 @@ class StudySpec(StrictModel):
     cpus_per_trial: int = Field(1, ge=1)
     gpus_per_trial: float = Field(0.0, ge=0)
     gpu_fallback: bool = False
+    worker_niceness: int | None = Field(None, ge=0, le=19)
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
     recovery: RecoverySpec = RecoverySpec()
     seed: int = 0

@@ -105,6 +105,6 @@ def test_other_seeds_are_columns_and_averaged() -> None:
 
 
 def test_deep_variant_halves_the_targets_depth_at_proxy_width() -> None:
-    deep = tf.PROXY_VARIANTS.get("deep")(NAFNetConfig())
+    deep = tf.PROXY_VARIANTS.get("deep").backbone(NAFNetConfig())
     assert (deep.width, deep.enc_blk_nums, deep.middle_blk_num) == (16, (1, 1, 2, 4), 6)
     assert deep.dec_blk_nums == (1, 1, 1, 1)

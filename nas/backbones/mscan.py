@@ -120,6 +120,10 @@ class PatchEmbed(nn.Module):
 class MSCA(nn.Module):
     """Multi-scale convolutional attention: depthwise 5x5 + strip branches, 1x1, times input."""
 
+    # the tiled executor's halo (nas.tiling): the 5x5 conv (2) then the widest strip branch
+    # (1x21 and 21x1: 10), which run side by side, not one after the other
+    tile_halo = 2 + 10
+
     def __init__(self, dim: int) -> None:
         super().__init__()
 

@@ -17,7 +17,7 @@ from studies.cli.common import add_storage_flags, storage_of
 RESUME_FLAGS = {"--storage": "storage", "--study-name": "study", "--n-trials": "n_trials",
                 "--seed": "seed", "--concurrency": "concurrency",
                 "--cpus-per-trial": "cpus_per_trial", "--gpus-per-trial": "gpus_per_trial",
-                "--sampler": "sampler",
+                "--sampler": "sampler", "--worker-niceness": "worker_niceness",
                 "--ray-address": "ray_address"}  # fmt: skip
 
 
@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GPUs per trial, fractional (0.25: four trials share a GPU); the proxy "
                    "trains on its GPU share (default: the spec's gpus_per_trial, 0)")  # fmt: skip
     p.add_argument("--sampler", metavar="NAME", help="tpe, nsga2, nsga3, random or gp")
+    p.add_argument("--worker-niceness", type=int, metavar="N",
+                   help="nice value of the trial workers, 0-19 (default: the spec's "
+                   "worker_niceness, else this command's own: trials get a fair share of a "
+                   "busy machine)")  # fmt: skip
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join an existing Ray cluster (host:port or auto) instead of starting "
                    "a local one; a cluster with token authentication (Ray's default) also needs "
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         "cpus_per_trial": args.cpus_per_trial,
         "gpus_per_trial": args.gpus_per_trial,
         "sampler": args.sampler,
+        "worker_niceness": args.worker_niceness,
         "early_stopping": False if args.no_early_stopping else None,
         "score_cache": False if args.no_score_cache else None,
     }

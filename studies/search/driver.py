@@ -270,7 +270,7 @@ def run_search(
     seed = claims.run_seed(spec.seed, run)
     try:
         with ray_session(ray_address, spec.concurrency * spec.cpus_per_trial,
-                         spec.cpus_per_trial) as run_dir:  # fmt: skip
+                         spec.cpus_per_trial, spec.worker_niceness) as run_dir:  # fmt: skip
             if ray_address and spec.gpus_per_trial:
                 check_cluster_gpus(spec.gpus_per_trial)
             # Ray is up (or joined): only now are trials failed, re-queued or queued

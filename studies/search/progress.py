@@ -109,6 +109,10 @@ class Progress:
             bits.append(f"PSNR {a[schema.VAL_PSNR]:.2f} dB at step {a[schema.VAL_STEP]}")
         if m_sc in a:
             bits.append(f"M_sc {a[m_sc] / MIB:.3f} MiB")
+        for name in self.objectives:  # the study's other costs, e.g. the tiled peak
+            m = get_metric(name)
+            if m.cost and name not in ("m_sc", "macs") and m.key in a:
+                bits.append(f"{m.short} {m.format(a[m.key])}")
         if macs in a:
             bits.append(f"{a[macs] / 1e9:.2f} GMACs")
         if "seconds" in a:

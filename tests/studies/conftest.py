@@ -146,9 +146,9 @@ def local_ray() -> Iterator[None]:
 
     import ray
 
-    from studies.search.ray_session import RAY_ENV
+    from studies.search.ray_session import RAY_ENV, worker_niceness_env
 
-    for key, value in RAY_ENV.items():
+    for key, value in {**RAY_ENV, **worker_niceness_env(None)}.items():
         os.environ.setdefault(key, value)
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
              log_to_driver=False)  # fmt: skip
