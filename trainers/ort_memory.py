@@ -29,7 +29,8 @@ import json, sys
 import numpy as np
 import onnxruntime as ort
 
-path, shape, arena, pattern = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
+path, shape = sys.argv[1], json.loads(sys.argv[2])
+arena, pattern = sys.argv[3] == "1", sys.argv[4] == "1"
 
 def status(key):
     for line in open("/proc/self/status"):

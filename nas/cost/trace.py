@@ -208,9 +208,10 @@ def _storage_keys(module: nn.Module) -> set[int]:
 
 
 @contextlib.contextmanager
-def tracking(model: nn.Module, bits: int, external: tuple[torch.Tensor, ...] = (),
-             replay: bool = True,
-             variant: Callable[[nn.Module], str | None] | None = None) -> Iterator[_Tally]:  # fmt: skip
+def tracking(
+    model: nn.Module, bits: int, external: tuple[torch.Tensor, ...] = (), replay: bool = True,
+    variant: Callable[[nn.Module], str | None] | None = None,
+) -> Iterator[_Tally]:
     """Live bytes and MACs of every op run inside (eval, no_grad, on the model's device): the
     one instrument both traces use. Parameters, buffers and ``external`` tensors' storages are
     not activations. On ``meta``, ``replay`` replays the model's repeated blocks, keyed also by

@@ -96,7 +96,8 @@ class SkipDesign(nn.Module):
         raise NotImplementedError
 
     # -- tiled execution (``nas.tiling``; ``tiling`` is the running ``TiledRun``) ------------
-    def tile_calls(self, sizes: list[Size], batch: int) -> dict[int, tuple[nn.Module, torch.Tensor]]:
+    def tile_calls(self, sizes: list[Size], batch: int
+                   ) -> dict[int, tuple[nn.Module, torch.Tensor]]:  # fmt: skip
         """Modules the design runs per tile at stage ``i`` (0-based) with an input like the
         given (full-size, on this module's device): their footprints go into the plan."""
         return {}

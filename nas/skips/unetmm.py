@@ -294,12 +294,14 @@ class UNetMMSkips(SkipDesign):
         return (max(self.part_stages) <= tiling.split
                 and tiling.tile % tiling.stride(self.target - 1) == 0)  # fmt: skip
 
-    def tile_calls(self, sizes: list[Size], batch: int) -> dict[int, tuple[nn.Module, torch.Tensor]]:
+    def tile_calls(self, sizes: list[Size], batch: int
+                   ) -> dict[int, tuple[nn.Module, torch.Tensor]]:  # fmt: skip
         device = self.aggregate.weight.device
         out = {}
         for s in self.part_stages:
             ch = self.cfg.header_channels(s, len(self.stage_channels))  # type: ignore[attr-defined]
-            out[s - 1] = (self.headers[str(s)], torch.empty(batch, ch, *sizes[s - 1], device=device))
+            inp = torch.empty(batch, ch, *sizes[s - 1], device=device)
+            out[s - 1] = (self.headers[str(s)], inp)
         return out
 
     def tile_begin(self, held: dict[str, torch.Tensor], like: torch.Tensor, tiling: Any) -> None:

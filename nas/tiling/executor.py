@@ -174,7 +174,7 @@ class TiledRun:
         xmap = x.new_empty(x.shape[0], calls.down[s - 1].out_channels, *plan.x_size)
         skip.tile_begin(held, x, self)
         self._phase(plan.encoder_tiles, plan.encoder_globals(),
-                    lambda t: self._encoder_tile(x, t, xmap, held))  # fmt: skip
+                    functools.partial(self._encoder_tile, x, xmap=xmap, held=held))  # fmt: skip
         skip.tile_encoder_done(held, self)
         # the deep stages, whole, layer by layer
         y = xmap
@@ -201,8 +201,8 @@ class TiledRun:
         self.observer.stage(f"tiles D{s}-D1")
         with self.observer.untracked():
             out = x.new_empty(x.shape[0], calls.head.out_channels, *x.shape[-2:])
-        self._phase(plan.decoder_tiles, plan.decoder_globals(),
-                    lambda t: self._decoder_tile(x, t, deep, held, out))  # fmt: skip
+        decode = functools.partial(self._decoder_tile, x, deep=deep, held=held, out=out)
+        self._phase(plan.decoder_tiles, plan.decoder_globals(), decode)
         skip.tile_end(held, self)
         return out
 

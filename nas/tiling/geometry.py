@@ -85,9 +85,6 @@ class Box:
         oy, ox = origin
         return slice(self.y0 - oy, self.y1 - oy), slice(self.x0 - ox, self.x1 - ox)
 
-    def to_list(self) -> list[int]:
-        return [self.y0, self.y1, self.x0, self.x1]
-
 
 def take(t: torch.Tensor, origin: tuple[int, int], box: Box) -> torch.Tensor:
     """The part of local map ``t`` (element [0, 0] at global ``origin``) covering ``box``: a
@@ -246,16 +243,6 @@ class Footprint:
             box = box.aligned(step, self.in_size)
         return box
 
-    def halo(self) -> int:
-        """The most pixels (at the input resolution) an interior output needs beyond its own
-        position: what ``export`` writes into a tiling plan."""
-        mid = (self.out_size[0] // 2, self.out_size[1] // 2)
-        box = Box(mid[0], mid[0] + 1, mid[1], mid[1] + 1)
-        need = self.need(box)
-        centre = box.scaled(1 / self.ratio)
-        return max(centre.y0 - need.y0, need.y1 - centre.y1, centre.x0 - need.x0,
-                   need.x1 - centre.x1, 0)  # fmt: skip
-
 
 class Recorder:
     """Records the ``Step`` of every leaf call under ``model`` while active (``with``); steps
@@ -308,6 +295,9 @@ class Recorder:
                               "tiled")  # fmt: skip
         size_in = (int(inp.shape[-2]), int(inp.shape[-1]))
         size_out = (int(out.shape[-2]), int(out.shape[-1]))
+        if Fraction(size_out[0], size_in[0]) != Fraction(size_out[1], size_in[1]):
+            raise ConfigError(f"tiling: a call maps {size_in} to {size_out}, rescaling the axes "
+                              "differently; this model cannot be tiled")  # fmt: skip
         return Footprint(tuple(self.steps), size_in, size_out, int(out.shape[1])), out
 
 

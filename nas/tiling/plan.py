@@ -251,11 +251,13 @@ class TilingPlan:
 
     def to_dict(self) -> dict[str, object]:
         """What ``unetmm export`` writes beside a config (the predicted peak is added there)."""
-        return {"executor": "tiled", "tile": self.tile, "split": self.split,
-                "input_size": list(self.input_size), "padded_size": list(self.padded),
-                "encoder_tiles": len(self.encoder_tiles), "decoder_tiles": len(self.decoder_tiles),
-                "halo": self.halos(),
-                "whole_map_steps": len(self.encoder_globals()) + len(self.decoder_globals())}  # fmt: skip
+        return {
+            "executor": "tiled", "tile": self.tile, "split": self.split,
+            "input_size": list(self.input_size), "padded_size": list(self.padded),
+            "encoder_tiles": len(self.encoder_tiles), "decoder_tiles": len(self.decoder_tiles),
+            "halo": self.halos(),
+            "whole_map_steps": len(self.encoder_globals()) + len(self.decoder_globals()),
+        }  # fmt: skip
 
 
 def valid_splits(arch: ArchConfig, input_size: tuple[int, int], tile: int) -> list[int]:
@@ -292,9 +294,10 @@ def plan_tiling(arch: ArchConfig, input_size: tuple[int, int], tile: int, split:
     _check_tile(tile, calls)
     step = _x_stride(calls, split)
     if tile % step:
+        near = step * max(1, round(tile / step))
         raise ConfigError(f"tile: {tile} is not a multiple of {step}, the stride of the map stage "
-                          f"{split} hands on; use a multiple of {step} (e.g. {step * max(1, round(tile / step))}) "
-                          f"or a shallower split")  # fmt: skip
+                          f"{split} hands on; use a multiple of {step} (e.g. {near}) or a "
+                          "shallower split")  # fmt: skip
     return TilingPlan(arch, tuple(input_size), batch, tile, split, calls)  # type: ignore[arg-type]
 
 

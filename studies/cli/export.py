@@ -1,4 +1,4 @@
-"""``unetmm export [STORAGE] [--study NAME] --max-m-sc 0.25MiB [--rule best|knee] [--top K] --out DIR``.
+"""``unetmm export [STORAGE] [--study NAME] --max-m-sc 0.25MiB [--rule RULE] [--top K] --out DIR``.
 
 Writes a training config (YAML), its tiling plan (``.tiling.yaml``) and a model card (Markdown)
 per picked trial. Budgets: ``--max-<metric>`` for every cost metric of ``studies.metrics``

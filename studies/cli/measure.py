@@ -13,6 +13,7 @@ difference from the plain forward."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 from nas.checkpoints import LoadReport
@@ -141,18 +142,17 @@ def run(args: argparse.Namespace) -> int:
     with console.status("measuring ...") as status:
         for name, arch in designs.items():
             status.update(f"measuring {name} ...")
-            reports[name] = measure_cost(arch, size, args.batch, args.bits, args.engine,
-                                         tile=tile, split=split)  # fmt: skip
+            cost = functools.partial(measure_cost, input_size=size, batch=args.batch,
+                                     bits=args.bits, engine=args.engine, tile=tile, split=split)
+            reports[name] = cost(arch)
             if arch.backbone not in fulls:
-                full_arch = ArchConfig(arch.backbone, FullSkipsConfig())
-                fulls[arch.backbone] = measure_cost(full_arch, size, args.batch, args.bits,
-                                                    args.engine, tile=tile, split=split)  # fmt: skip
+                fulls[arch.backbone] = cost(ArchConfig(arch.backbone, FullSkipsConfig()))
 
     caption = ("M_sc: peak skip memory (analytic = traced). MACs: fvcore / paper (ptflops) "
                "convention. saved, vs full: against full skips on the row's own backbone.")  # fmt: skip
     if args.executor != "tiled":
-        caption += (" Peak layer: all live activations of a layer-by-layer forward (PyTorch, ONNX "
-                    "Runtime), input and output included.")  # fmt: skip
+        caption += (" Peak layer: all live activations of a layer-by-layer forward (PyTorch, "
+                    "ONNX Runtime), input and output included.")  # fmt: skip
     if tiled:
         caption += (f" Peak tiled: on-chip activations when stages up to the split run in "
                     f"{tile}x{tile}-pixel tiles (input and output stream from external memory); "

@@ -77,8 +77,9 @@ def worker_niceness_env(niceness: int | None) -> dict[str, str]:
     if niceness is None:
         return {"RAY_worker_niceness": "0"}
     if not 0 <= niceness <= 19 or (niceness < own and os.geteuid() != 0):
-        raise ConfigError(f"worker_niceness: {niceness} must be in {own}..19 (this command runs "
-                          f"at nice {own}; only root may run trials at a higher priority)")  # fmt: skip
+        raise ConfigError(f"worker_niceness: {niceness} must be in {own}..19 (this command "
+                          f"runs at nice {own}; only root may run trials at a higher "
+                          "priority)")  # fmt: skip
     return {"RAY_worker_niceness": str(niceness - own)}
 
 
