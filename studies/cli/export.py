@@ -92,6 +92,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"#{item.pick.rank} trial {p.number} ({p.design}): {describe_costs(p, score)}")
         tiling = f", {item.tiling}" if item.tiling else ""
         print(f"   wrote {item.config}{tiling} and {item.card}")
+    if written and len(written[0].ties) > 1:
+        from studies.results.trust import simplest
+
+        ties, simple = written[0].ties, simplest(written[0].ties)
+        print(f"the proxy cannot tell its top {len(ties)} designs apart (trials "
+              f"{', '.join(str(p.number) for p in ties)}: within the target-scale noise floor); "
+              f"the simplest of them is trial {simple.number} ({simple.design}); run `unetmm "
+              f"confirm` before choosing")  # fmt: skip
     if len(written) < args.top:
         print(
             f"only {len(written)} trial(s) fit rule {args.rule!r} and the budget "

@@ -51,6 +51,7 @@ from studies.metrics import METRICS, SCORE, Metric, get_metric, study_score
 from studies.results import pareto
 from studies.results.confirm import load_confirmation, with_confirmed_scores
 from studies.results.pareto import TrialPoint
+from studies.results.trust import judge
 from trainers.config import TrainConfig, validate
 
 # data settings that size the proxy's short run (a validation subset, an image cache), not a
@@ -131,13 +132,18 @@ def pick_trials(
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
     ranker, metric = RULES.get(rule), get_metric(score, "score")
-    eligible = [row.point for row in pareto.distinct_designs(points, (score, *EXPORT_COSTS))
-                if row.point.attrs.get(schema.ATTR_ARCH)]  # fmt: skip
+    eligible = _eligible(points, score)
     pool = [p for p in eligible if _within(p, budgets)]
     ranked = ranker(pool, metric)
     if not ranked:
         raise ConfigError(_no_match(points, eligible, budgets, study_name, metric))
     return [Pick(p, rule, i + 1, score) for i, (p, score) in enumerate(ranked[:top])]
+
+
+def _eligible(points: Sequence[TrialPoint], score: str) -> list[TrialPoint]:
+    """One trial per design with its score, costs and architecture: what a pick chooses from."""
+    return [row.point for row in pareto.distinct_designs(points, (score, *EXPORT_COSTS))
+            if row.point.attrs.get(schema.ATTR_ARCH)]  # fmt: skip
 
 
 def _no_match(
@@ -283,6 +289,7 @@ def model_card(
     scores_note: str = "",
     score: Metric | None = None,
     tiling: tuple[Mapping[str, Any] | None, str | None] = (None, None),
+    trust: str = "",
 ) -> str:
     """A Markdown page: where the design comes from, its measured costs, its confirmed scores
     (when ranked by them) and its proxy scores. ``scores_note``: why proxy scores were used."""
@@ -356,7 +363,7 @@ M_sc held at the end of each stage (Fig. 1b):
 
 {_tiling_section(tiling[0], tiling[1], config_name)}
 {scores_section}
-## Proxy scores
+{_trust_section(trust)}## Proxy scores
 
 Scored by a short proxy training run (narrow backbone, same skip design), which ranks designs;
 it does not predict the scores of full training.
@@ -385,6 +392,10 @@ import nas
 model = nas.build_model(nas.load_config("{config_name}"))
 ```
 """
+
+
+def _trust_section(text: str) -> str:
+    return f"## How far the ranking can be trusted\n\n{text}\n\n" if text else ""
 
 
 def _tiling_text(attrs: Mapping[str, Any]) -> str:
@@ -417,6 +428,8 @@ class Exported:
     card: Path
     scores: str = "proxy"  # what the pick was ranked by: "confirmed" or "proxy"
     tiling: Path | None = None  # the tiled executor's plan (None: the design cannot be tiled)
+    trust: str = ""  # what the target-scale check says about the proxy's top designs
+    ties: tuple[TrialPoint, ...] = ()  # the designs within its noise floor of the proxy's best
 
 
 def export_study(
@@ -446,6 +459,9 @@ def export_study(
     out.mkdir(parents=True, exist_ok=True)
     spec = study.user_attrs.get("spec") or {}
     full_m_sc = FullSkipMemory()
+    pool = [p for p in _eligible(points, score.name) if _within(p, budgets or {})]
+    trust, ties = judge(study.user_attrs.get("comparable"), pool, score) if scores == "proxy" \
+        else ("", [])
     written = []
     for pick in picks:
         stem = f"{study.study_name}-trial{pick.point.number}"
@@ -473,10 +489,12 @@ def export_study(
             note,
             score,
             (plan, plan_path.name if plan_path else None),
+            trust,
         )
         card_path = out / f"{stem}.md"
         card_path.write_text(card)
-        written.append(Exported(pick, config_path, card_path, scores, plan_path))
+        written.append(Exported(pick, config_path, card_path, scores, plan_path, trust,
+                                tuple(ties)))  # fmt: skip
     return written
 
 

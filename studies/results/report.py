@@ -36,6 +36,7 @@ from studies import schema
 from studies.metrics import METRICS, Metric, study_score
 from studies.results import confirm, pareto
 from studies.results.pareto import TrialPoint
+from studies.results.trust import judge
 from studies.results.plots import matplotlib as png
 from studies.results.plots import plotly as interactive
 from studies.results.plots import views as figure_data
@@ -357,6 +358,8 @@ def write_report(
         pngs["confirmed"] = confirmed_png
 
     rows = table_rows(front, knee, {r.point.number: r.count for r in front_rows})
+    pool = [r.point for r in pareto.distinct_designs(points, (score.name,))]
+    trust_text, _ = judge(study.user_attrs.get("comparable"), pool, score)
     ref_rows = table_rows(
         [p for p in points if p.reference and p.state in ("COMPLETE", "PRUNED")], None
     )
@@ -380,6 +383,7 @@ def write_report(
         plotly.offline.get_plotlyjs(),
         confirmed_html,
         {"importances": importance_gap(points, objectives)},
+        trust_text,
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
@@ -400,6 +404,7 @@ def _page(
     plotly_js: str,
     confirmed_html: str = "",
     notes: Mapping[str, str] | None = None,
+    trust: str = "",
 ) -> str:
     """The HTML page; ``notes``: figure key -> why that figure is missing (said in its place)."""
     esc = html.escape
@@ -446,6 +451,8 @@ extremes, both axes scaled to [0, 1]: {esc(knee_text)}.</p>
 {NOTATION}
 <h2>Pareto trials ({len(rows)}; front over {esc(", ".join(objectives))})</h2>
 {_html_table(rows, "pareto-table")}
+{f'<h2>How far the ranking can be trusted</h2><p class="note" id="trust">{esc(trust)}</p>'
+ if trust else ""}
 <h2>Reference points</h2>
 {_html_table(ref_rows, "reference-table")}
 {divs}

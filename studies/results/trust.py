@@ -1,0 +1,144 @@
+"""How far a study's ranking can be trusted under its budget: the target-scale check of its proxy.
+
+A proxy ranks designs quickly; whether it ranks them as the deployed network would is a
+measurement (``benchmarks/target_fidelity.py --budget-set``): designs of one budget trained as
+the target, two seeds each, against the proxy. Its results are package data
+(``studies/presets/trust.yaml``), one entry per proxy setting, matched to a study by what makes
+results comparable (``StudySpec.comparable()`` but the seed). An entry states:
+
+- ``floor_db``: the target's seed noise under the budget (1.96 x the pooled seed standard
+  deviation x sqrt(2): two single runs of two designs closer than this are not told apart);
+- ``tau``: Kendall's tau of the proxy's ranking against the target's (two-seed means) over the
+  budget's designs; below 0.6 the proxy does not rank them;
+- what was measured: the budget, designs, seeds, target training, and the result file.
+
+``tie_group`` is the front's top: every eligible design whose score lies within ``floor_db``
+of the best. When it holds more than one design, the report and ``unetmm export`` say so, name
+the simplest of them (fewest MACs, then parameters) beside the proxy's winner, and recommend
+``unetmm confirm``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from studies.metrics import Metric
+from studies.results.pareto import TrialPoint
+
+TRUST_FILE = "trust.yaml"  # package data of ``studies`` (in ``presets/``)
+IGNORED = ("seed",)  # comparable fields that do not change what a check says
+TAU_RANKS = 0.6  # below it the proxy's order under the budget is not trusted
+
+
+@dataclasses.dataclass(frozen=True)
+class Trust:
+    """One target-scale check (see the module docstring)."""
+
+    preset: str
+    comparable: dict[str, Any]
+    budget: str
+    designs: int
+    seeds: int
+    target: str
+    floor_db: float
+    spread_db: float
+    tau: float
+    source: str
+
+    @property
+    def ranks(self) -> bool:
+        return self.tau >= TAU_RANKS
+
+    def summary(self) -> str:
+        """One paragraph for a report or a model card."""
+        verdict = ("ranks them" if self.ranks else
+                   f"does not rank them (tau below {TAU_RANKS})")  # fmt: skip
+        return (f"Target-scale check of this proxy ({self.preset} preset): {self.designs} designs "
+                f"with {self.budget}, each trained as the target ({self.target}) with "
+                f"{self.seeds} seeds. Their target PSNRs span {self.spread_db:.2f} dB; the "
+                f"seed-to-seed noise floor is {self.floor_db:.2f} dB. The proxy's ranking agrees "
+                f"with the target's at Kendall tau {self.tau:.2f}: it {verdict}. "
+                f"Source: {self.source}.")  # fmt: skip
+
+
+def load_checks() -> list[Trust]:
+    """Every check shipped with unetmm."""
+    path = importlib.resources.files("studies").joinpath("presets", TRUST_FILE)
+    data = yaml.safe_load(path.read_text()) or []
+    return [Trust(**entry) for entry in data]
+
+
+def _key(comparable: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in comparable.items() if k not in IGNORED}
+
+
+def trust_for(comparable: Mapping[str, Any] | None,
+              checks: Sequence[Trust] | None = None) -> Trust | None:  # fmt: skip
+    """The check that speaks for a study with these comparable fields (None: none does)."""
+    if not comparable:
+        return None
+    want = _key(comparable)
+    return next((c for c in (load_checks() if checks is None else checks)
+                 if _key(c.comparable) == want), None)  # fmt: skip
+
+
+def tie_group(points: Sequence[TrialPoint], score: Metric, floor_db: float) -> list[TrialPoint]:
+    """The designs whose ``score`` is within ``floor_db`` of the best among ``points`` (best
+    first; one point per design is expected). Scores in dB only: others give the best alone."""
+    scored = [p for p in points if p.value(score.name) is not None]
+    if not scored:
+        return []
+    sign = 1.0 if score.maximized else -1.0
+    scored.sort(key=lambda p: (-sign * p.value(score.name), p.number))  # type: ignore[operator]
+    best = scored[0].value(score.name)
+    if score.unit != "db":
+        return scored[:1]
+    return [p for p in scored if abs(best - p.value(score.name)) <= floor_db]  # type: ignore[operator]
+
+
+def simplest(group: Sequence[TrialPoint]) -> TrialPoint:
+    """The design of ``group`` with the fewest MACs, then parameters, then the lowest number."""
+    def cost(p: TrialPoint) -> tuple[float, float, int]:
+        return (p.value("macs") or float("inf"), p.value("params") or float("inf"), p.number)
+
+    return min(group, key=cost)
+
+
+def judge(comparable: Mapping[str, Any] | None, pool: Sequence[TrialPoint], score: Metric
+          ) -> tuple[str, list[TrialPoint]]:  # fmt: skip
+    """``verdict`` on the top of ``pool`` (one eligible trial per design) for a study with
+    these comparable fields, and that top (``tie_group``)."""
+    check = trust_for(comparable)
+    group = tie_group(pool, score, check.floor_db if check else 0.0)
+    return verdict(check, group, score), group
+
+
+def verdict(trust: Trust | None, group: Sequence[TrialPoint], score: Metric) -> str:
+    """What to say about the front's top: the check (or that there is none), the designs within
+    its floor, the simplest of them, and ``unetmm confirm``. Empty for no scored design."""
+    if not group:
+        return ""
+    if trust is None:
+        return ("No target-scale check speaks for this study's proxy (no shipped check has its "
+                "target, task and budget): how well it ranks designs of equal memory is not "
+                "known. `unetmm confirm` re-trains the front at a higher fidelity.")  # fmt: skip
+    text = trust.summary()
+    best = group[0]
+    if len(group) > 1:
+        simple = simplest(group)
+        others = ", ".join(f"#{p.number}" for p in group[1:])
+        text += (f" The proxy's top {len(group)} designs lie within that floor of each other "
+                 f"(#{best.number}, {others}): it cannot tell them apart. The proxy's winner is "
+                 f"#{best.number} ({best.design}); the simplest of them is #{simple.number} "
+                 f"({simple.design}: fewest MACs, then parameters).")  # fmt: skip
+    else:
+        text += (f" The proxy's winner #{best.number} ({best.design}) leads the next design by "
+                 f"more than the floor.")  # fmt: skip
+    if len(group) > 1 or not trust.ranks:
+        text += " Confirm before you choose: `unetmm confirm` re-trains these designs longer."
+    return text

@@ -1,0 +1,77 @@
+"""The report and ``unetmm export`` say how far a study's ranking can be trusted under its budget
+(``studies.results.trust``): the target-scale check that speaks for its proxy, and, when the
+proxy's top designs lie within that check's noise floor, that it cannot tell them apart, the
+simplest of them, and ``unetmm confirm``."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from studies.cli import main
+from studies.metrics import get_metric
+from studies.results import pareto, trust
+from studies.results.report import write_report
+
+COMPARABLE = {"target.backbone": {"name": "nafnet"}, "proxy.budget": {"steps": 300}, "seed": 0}
+
+
+def _check(floor_db: float, tau: float = -0.33) -> trust.Trust:
+    return trust.Trust(preset="test", comparable={**COMPARABLE, "seed": 5},  # seed ignored
+                       budget="M_sc <= 40 KiB", designs=8, seeds=2,
+                       target="NAFNet-w32, 2000 steps", floor_db=floor_db, spread_db=0.9,
+                       tau=tau, source="benchmarks/results/x.json")  # fmt: skip
+
+
+@pytest.fixture
+def study(built_study, monkeypatch):
+    s = optuna.load_study(study_name=built_study.name, storage=built_study.url)
+    s.set_user_attr("comparable", COMPARABLE)
+    yield s
+    s.set_user_attr("comparable", None)
+
+
+def _top(study, floor: float):
+    points = pareto.load_points(study)
+    pool = [r.point for r in pareto.distinct_designs(points, ("psnr",))]
+    return trust.tie_group(pool, get_metric("psnr"), floor)
+
+
+def test_top_designs_within_the_floor_are_named_with_the_simplest(study, monkeypatch, tmp_path,
+                                                                  capsys, built_study) -> None:
+    group = _top(study, 50.0)  # a floor wider than any gap: every design ties with the best
+    assert len(group) > 2
+    monkeypatch.setattr(trust, "load_checks", lambda: [_check(50.0)])
+    simple = trust.simplest(group)
+    page = write_report(study, tmp_path / "r").html.read_text()
+    assert "cannot tell them apart" in page and "noise floor is 50.00 dB" in page
+    assert f"the simplest of them is #{simple.number}" in page
+    assert "Kendall tau -0.33: it does not rank them" in page and "unetmm confirm" in page
+    assert main(["export", str(built_study.path), "--out", str(tmp_path / "x")]) == 0
+    out = capsys.readouterr().out
+    assert f"the simplest of them is trial {simple.number}" in out and "unetmm confirm" in out
+    card = next((tmp_path / "x").glob("*.md")).read_text()
+    assert "## How far the ranking can be trusted" in card and "cannot tell them apart" in card
+
+
+def test_a_winner_beyond_the_floor_is_not_called_a_tie(study, monkeypatch, tmp_path, capsys,
+                                                       built_study) -> None:
+    group = _top(study, 1e-9)
+    assert len(group) == 1
+    monkeypatch.setattr(trust, "load_checks", lambda: [_check(1e-9, tau=0.8)])
+    page = write_report(study, tmp_path / "r").html.read_text()
+    assert "cannot tell them apart" not in page
+    assert "leads the next design by more than the floor" in page and "it ranks them" in page
+    assert main(["export", str(built_study.path), "--out", str(tmp_path / "x")]) == 0
+    assert "cannot tell" not in capsys.readouterr().out
+
+
+def test_a_study_no_check_speaks_for_says_so(study, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(trust, "load_checks", lambda: [])
+    page = write_report(study, tmp_path / "r").html.read_text()
+    assert "No target-scale check speaks for this study" in page
+
+
+def test_shipped_checks_load() -> None:
+    for check in trust.load_checks():
+        assert check.floor_db > 0 and -1 <= check.tau <= 1 and check.designs >= 8
