@@ -11,6 +11,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DesignName = Literal["full", "none", "subset", "unetmm"]
+# Sane maxima of the UNet-- knobs: E' of 4096 channels (16x the paper's 256) and eight
+# ConvNeXt V2 blocks a header already cost more than the backbone they serve.
+MAX_AGGREGATED_LOG2 = 12
+MAX_IEM_DEPTH = 8
 
 
 def _range(value: tuple[int, int]) -> tuple[int, int]:
@@ -35,7 +39,7 @@ class SpaceBounds(BaseModel):
     - ``stage_channels``: C_i of the target backbone (filled in by the study).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     designs: tuple[DesignName, ...] = ("subset", "unetmm")
     ratio_log2: tuple[int, int] = (-6, -1)
@@ -66,6 +70,10 @@ class SpaceBounds(BaseModel):
     def _agg(cls, v: tuple[int, int]) -> tuple[int, int]:
         if v[0] < 0:
             raise ValueError(f"low {v[0]} < 0; A = 2**value channels, so use 0 or more")
+        if v[1] > MAX_AGGREGATED_LOG2:
+            raise ValueError(f"high {v[1]} > {MAX_AGGREGATED_LOG2}: A = 2**{v[1]} channels held "
+                             f"as one map; use at most {MAX_AGGREGATED_LOG2} "
+                             f"({2**MAX_AGGREGATED_LOG2} channels)")  # fmt: skip
         return _range(v)
 
     @field_validator("iem_depth")
@@ -73,6 +81,9 @@ class SpaceBounds(BaseModel):
     def _depth(cls, v: tuple[int, int]) -> tuple[int, int]:
         if v[0] < 0:
             raise ValueError(f"low {v[0]} < 0; a header has 0 or more blocks")
+        if v[1] > MAX_IEM_DEPTH:
+            raise ValueError(f"high {v[1]} > {MAX_IEM_DEPTH} ConvNeXt V2 blocks per IEM header "
+                             f"(the paper uses 1); use at most {MAX_IEM_DEPTH}")  # fmt: skip
         return _range(v)
 
     @model_validator(mode="after")

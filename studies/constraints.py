@@ -83,6 +83,19 @@ class Constraint:
         return cls(metric, op, limit, unit, units[unit.lower()])
 
 
+    def check(self, where: str) -> None:
+        """``ConfigError`` for a constraint that can mean nothing as a user's limit: a bound
+        below zero on a cost (no design has negative memory or MACs), or a lower bound on a
+        cost (it asks for a bigger model; costs are limited from above)."""
+        if self.is_cost and self.op == ">=":
+            raise ConfigError(f"{where}: {self.metric} >= ... puts a lower bound on a cost, which "
+                              f"only asks for a bigger model; limit it with <=, e.g. "
+                              f"'{self.metric} <= ...'")  # fmt: skip
+        if self.row.unit in ("bytes", "count") and self.limit < 0:
+            raise ConfigError(f"{where}: {self.metric} <= {_exact(self.limit)} is below zero: no "
+                              "design can meet it; give a limit >= 0")  # fmt: skip
+
+
 def _exact(x: float) -> str:
     """``x`` in the fewest digits that read back as ``x``: 4, 0.25, 29159715, 1e-05, 1e+20."""
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)

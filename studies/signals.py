@@ -39,17 +39,31 @@ def interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
 
+# SIGHUP (a closed terminal, an ssh session that drops) stops a command as SIGTERM does: by
+# default it would kill the process at once, with no message and its trials left RUNNING
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Handle SIGTERM like Ctrl-C inside the block (main thread only; elsewhere a no-op)."""
+    """Handle SIGTERM and SIGHUP like Ctrl-C inside the block (main thread only; elsewhere a
+    no-op)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+    previous = {sig: signal.signal(sig, interrupt_on_sigterm) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore Ctrl-C, SIGTERM and SIGHUP from now on: the command is already ending."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 _STOP = threading.Event()
@@ -77,7 +91,7 @@ def graceful_stop(notice: str = "") -> Iterator[threading.Event]:
         if notice:
             print(notice, file=sys.stderr, flush=True)
 
-    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, *STOP_SIGNALS)}
     try:
         yield _STOP
     finally:
@@ -95,7 +109,7 @@ def children_ignore_sigterm() -> Iterator[None]:
     ):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:

@@ -317,7 +317,7 @@ class StudySpec(StrictModel):
     worker_niceness: int | None = Field(None, ge=0, le=19)
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
     recovery: RecoverySpec = RecoverySpec()
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's and Optuna's samplers take 0..2**32-1
     score_cache: bool = True
 
     @field_validator("name")
@@ -343,6 +343,10 @@ class StudySpec(StrictModel):
                 f"{v!r} is not a SQLAlchemy URL; write sqlite:///path/to/study.db or "
                 "postgresql+psycopg://user@host:5432/db"
             )
+        if v is not None:
+            from studies.storage import normalize_url
+
+            normalize_url(v, "storage")  # ConfigError: names the field itself
         return v
 
     @field_validator("objectives")
@@ -361,12 +365,18 @@ class StudySpec(StrictModel):
     @classmethod
     def _constraints(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         seen: dict[str, int] = {}
+        limited: dict[tuple[str, str], int] = {}
         for i, text in enumerate(v):
-            name = Constraint.parse(text, f"constraints[{i}]").name
-            if name in seen:
-                raise ConfigError(f"constraints[{i}]: {text!r} is constraints[{seen[name]}] again "
-                                  f"({name!r}); remove one")  # fmt: skip
-            seen[name] = i
+            c = Constraint.parse(text, f"constraints[{i}]")
+            if c.name in seen:
+                raise ConfigError(f"constraints[{i}]: {text!r} is constraints[{seen[c.name]}] "
+                                  f"again ({c.name!r}); remove one")  # fmt: skip
+            c.check(f"constraints[{i}]")
+            if (c.metric, c.op) in limited:
+                j = limited[c.metric, c.op]
+                raise ConfigError(f"constraints[{i}]: {c.metric} is limited by constraints[{j}] "
+                                  f"already ({v[j]!r}); keep the one you mean")  # fmt: skip
+            seen[c.name], limited[c.metric, c.op] = i, i
         return v
 
     @model_validator(mode="after")

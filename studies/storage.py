@@ -50,15 +50,30 @@ def default_storage_url(workdir: str | Path | None = None) -> str:
     return f"sqlite:///{(Path(workdir or Path.cwd()) / DEFAULT_DB).resolve()}"
 
 
-def normalize_url(url: str) -> str:
-    """``postgresql://`` means psycopg 3 here (psycopg2 is not a dependency)."""
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def normalize_url(url: str, field: str = "storage") -> str:
+    """The URL of a study storage, checked: SQLite (``sqlite:///relative.db``,
+    ``sqlite:////absolute.db``) or PostgreSQL (``postgresql://`` means psycopg 3 here:
+    psycopg2 is not a dependency). Anything else is a ``ConfigError`` naming ``field``."""
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
         raise ConfigError(
-            f"storage: {masked(url)!r} is not a SQLAlchemy URL; write sqlite:///study.db or "
+            f"{field}: {masked(url)!r} is not a SQLAlchemy URL; write sqlite:///study.db or "
             "postgresql+psycopg://user@host:5432/db"
         ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigError(f"{field}: {shown(url)!r} is a {backend} URL; unetmm keeps studies "
+                          "in SQLite (sqlite:///study.db) or PostgreSQL "
+                          "(postgresql+psycopg://user@host:5432/db)")  # fmt: skip
+    if backend == "sqlite" and (parsed.host or parsed.port or parsed.username):
+        path = (parsed.host or "") + (f"/{parsed.database}" if parsed.database else "")
+        raise ConfigError(f"{field}: {shown(url)!r} puts a host into a SQLite URL (two "
+                          f"slashes); a file takes three: sqlite:///{path} (relative) or four: "
+                          f"sqlite:////abs/path/{path}")  # fmt: skip
     if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -95,8 +110,10 @@ def masked(text: str) -> str:
 
 
 def storage_url(storage: str) -> str:
-    """An existing storage as a URL: ``runs/study.db`` -> ``sqlite:///runs/study.db``; URLs pass
-    through (a ``sqlite:///`` one must name an existing file)."""
+    """An existing storage as a URL: ``runs/study.db`` -> ``sqlite:///runs/study.db``; URLs are
+    checked (``normalize_url``) and a ``sqlite:///`` one must name an existing file."""
+    if "://" in storage:
+        normalize_url(storage, "STORAGE")
     if "://" not in storage:
         path = Path(storage)
         if not path.is_file():
@@ -105,11 +122,30 @@ def storage_url(storage: str) -> str:
                 "like sqlite:///runs/study.db or postgresql://user@host/db"
             )
         return f"sqlite:///{path}"
-    if storage.startswith("sqlite:///"):
-        path = Path(storage[len("sqlite:///") :])
-        if str(path) not in ("", ":memory:") and not path.is_file():
-            raise ConfigError(f"STORAGE: {storage!r} names no existing SQLite file ({path})")
+    if storage.startswith("sqlite:"):
+        database = make_url(storage).database or ""
+        if database in ("", ":memory:"):
+            raise ConfigError(f"STORAGE: {storage!r} is an empty in-memory database; give the "
+                              "study's file, e.g. sqlite:///unetmm.db")  # fmt: skip
+        if not Path(database).is_file():
+            raise ConfigError(f"STORAGE: {storage!r} names no existing SQLite file ({database})")
     return storage
+
+
+DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def writer_url(storage: str, field: str = "STORAGE") -> str:
+    """The storage a search writes, as a URL: a URL (checked), an existing file, or a new file
+    ending in ``.db``/``.sqlite``/``.sqlite3``. A bare word that is none of these is refused
+    (a typo must not become a new, empty study)."""
+    if "://" in storage:
+        return normalize_url(storage, field)
+    path = Path(storage).expanduser()
+    if not path.is_file() and path.suffix.lower() not in DB_SUFFIXES:
+        raise ConfigError(f"{field}: {storage!r} is neither a URL nor an existing file, and a new "
+                          f"study file ends in .db; write {storage}.db or sqlite:///{storage}")  # fmt: skip
+    return f"sqlite:///{path.resolve()}"
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -51,7 +51,9 @@ class StrictModel(BaseModel):
     YAML ``true``/``false`` where a number belongs (pydantic would take it as 1 or 0) is
     refused too, in its fields and in the plain pydantic models inside them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: .inf passes ``gt=0`` (an infinite lr trains a NaN model and the search
+    # ends "complete"); NaN is refused by no bound at all
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -345,7 +347,8 @@ class TrainConfig(StrictModel):
     ``nas.checkpoints``); a resumed run continues from its own checkpoint.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              allow_inf_nan=False)  # fmt: skip
 
     arch: ArchField
     task: TaskConfig = TaskConfig()

@@ -4,7 +4,9 @@
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported
 only when its subcommand runs, so ``unetmm measure`` never pays for importing Ray. A user mistake
 (any ``UnetmmError``, or a command line argparse cannot parse) prints one ``error: ...`` line
-and exits 2; Ctrl-C and SIGTERM exit 130 (``studies.signals``).
+and exits 2; Ctrl-C, SIGTERM and SIGHUP print ``interrupted`` and exit 130
+(``studies.signals``), also while the command's modules are still being imported (this module
+imports nothing heavy: ``nas`` brings torch).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from nas.errors import UnetmmError
-from studies.signals import sigterm_as_interrupt
+from studies.signals import ignore_stop_signals, sigterm_as_interrupt
 
 USAGE = """\
 unetmm searches U-Net skip-connection designs (full, none, subsets, UNet--'s MSIAM + IEM) for
@@ -84,20 +85,25 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    if not argv:  # what to do is the question: the overview answers it
-        parser.print_help()
-        return 2
-    args = parser.parse_args(argv)
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt():  # from the start: importing a command takes seconds
+            parser = build_parser(argv)
+            if not argv:  # what to do is the question: the overview answers it
+                parser.print_help()
+                return 2
+            args = parser.parse_args(argv)
             return int(_module(args.command).run(args) or 0)
-    except UnetmmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
+        ignore_stop_signals()  # a second Ctrl-C must not print a traceback over the message
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from nas.errors import UnetmmError  # imported late: ``nas`` imports torch (seconds)
+
+        if not isinstance(exc, UnetmmError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

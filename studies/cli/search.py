@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         "early_stopping": False if args.no_early_stopping else None,
         "score_cache": False if args.no_score_cache else None,
     }
-    spec = spec.with_overrides(**changes)
+    spec = with_flags(spec, changes)
     spec.check_inputs()
     if args.prescreen is not None:
         from studies.search.prescreen import check
@@ -123,13 +123,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def search_storage(storage: str | None) -> str | None:
-    """A storage given as a path (``runs/study.db``) as a SQLite URL; URLs pass through."""
-    from pathlib import Path
+def with_flags(spec, changes):  # type: ignore[no-untyped-def]
+    """``spec.with_overrides(**changes)``; a refused value is named by the flag that gave it
+    (``--seed: ...``, not ``seed: ...``)."""
+    from nas.errors import ConfigError
 
-    if storage is None or "://" in storage:
-        return storage
-    return f"sqlite:///{Path(storage).expanduser().resolve()}"
+    flags = {attr: flag for flag, attr in RESUME_FLAGS.items()}
+    flags.update(early_stopping="--no-early-stopping", score_cache="--no-score-cache")
+    try:
+        return spec.with_overrides(**changes)
+    except ConfigError as exc:
+        text = str(exc)
+        head, _, rest = text.partition(":")
+        field = head.split(".")[0]
+        if rest and changes.get(field) is not None and field in flags:
+            raise ConfigError(flags[field] + ":" + rest) from None
+        raise
+
+
+def search_storage(storage: str | None) -> str | None:
+    """A storage given as a path (``runs/study.db``) as a SQLite URL; URLs are checked."""
+    from studies.storage import writer_url
+
+    return None if storage is None else writer_url(storage)
 
 
 def resume_command(args: argparse.Namespace) -> str:

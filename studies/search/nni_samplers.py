@@ -61,9 +61,13 @@ class NNISampler(optuna.samplers.BaseSampler):
         if self._objective is not None:  # a metric name (the study's objectives: when used)
             from studies.metrics import get_metric
 
-            get_metric(self._objective, "objective")  # ConfigError: make_sampler names it
+            get_metric(self._objective, f"sampler.nni-{strategy}.objective")
         if not nni_imports.available():
             raise ValueError(nni_imports.missing_message())  # make_sampler names the field
+        if self._adapter.target is not None:
+            from studies.search.samplers import check_options
+
+            check_options(self._adapter.target(), options, f"sampler.nni-{strategy}")
         self.strategy = strategy
         self._options = self._adapter.defaults(n_trials) | options
         self._seed = seed

@@ -59,6 +59,8 @@ class StrategyAdapter:
     propose: Callable[[Any, History, dict[str, Any], int, Design], Sample]
     options: tuple[str, ...]
     defaults: Callable[[int], dict[str, Any]] = lambda n_trials: {}
+    # what the options are handed to (imported when checked): their annotated types apply
+    target: Callable[[], Callable[..., Any]] | None = None
 
 
 STRATEGIES: Registry[StrategyAdapter] = Registry("NNI strategy")
@@ -151,6 +153,13 @@ def _random(space: Any, history: History, options: dict[str, Any], seed: int,
 
 
 EVOLUTION_OPTIONS = ("population_size", "sample_size", "mutation_prob", "crossover")
-STRATEGIES.register("evolution")(StrategyAdapter(_evolution, EVOLUTION_OPTIONS, _population))
+def _evolution_class() -> Callable[..., Any]:
+    from nni.nas.strategy import RegularizedEvolution
+
+    return RegularizedEvolution  # type: ignore[no-any-return]
+
+
+STRATEGIES.register("evolution")(
+    StrategyAdapter(_evolution, EVOLUTION_OPTIONS, _population, _evolution_class))
 STRATEGIES.register("tpe")(StrategyAdapter(_tpe, ("tpe_args",), _startup))
 STRATEGIES.register("random")(StrategyAdapter(_random, ()))

@@ -101,15 +101,86 @@ for _name, _strategy in NNI_SAMPLERS.items():
     SAMPLERS.register(_name)(_nni(_strategy))
 
 
+# the class each Optuna sampler's options go to (their annotations check the user's values)
+OPTUNA_CLASSES = {"tpe": optuna.samplers.TPESampler, "nsga2": optuna.samplers.NSGAIISampler,
+                  "nsga3": optuna.samplers.NSGAIIISampler, "random": optuna.samplers.RandomSampler,
+                  "gp": optuna.samplers.GPSampler}  # fmt: skip
+
+
+def check_options(target: Callable[..., Any], options: dict[str, Any], where: str) -> None:
+    """``ConfigError`` naming the first option ``target`` (a function or class) does not take,
+    or whose value does not fit its annotated type (checked strictly: ``"many"`` is no int, a
+    YAML ``true`` no number). Options whose annotation pydantic cannot check pass unchecked."""
+    import inspect
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+    from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+
+    function = target.__init__ if inspect.isclass(target) else target
+    params = inspect.signature(function).parameters
+    for key, value in options.items():
+        if key not in params or key == "seed":
+            known = [p for p in params if p not in ("self", "seed") and not p.startswith("_")]
+            raise ConfigError(f"{where}.{key}: not an option here; it takes {known}")
+        hint = params[key].annotation
+        if isinstance(hint, str):  # postponed annotations: evaluate this one alone
+            try:
+                hint = eval(hint, vars(inspect.getmodule(function)), {"typing": typing})  # noqa: S307
+            except Exception:  # noqa: BLE001 (a name only imported for type checkers)
+                continue
+        if hint is inspect.Parameter.empty:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value, strict=True)
+        except ValidationError as exc:
+            msg = exc.errors(include_url=False)[0]["msg"]
+            raise ConfigError(f"{where}.{key}: {value!r} is not a valid value ({msg})") from None
+        except (PydanticSchemaGenerationError, PydanticUserError, TypeError, NameError):
+            continue
+
+
 def make_sampler(
     name: str, seed: int | None, options: dict[str, Any], n_trials: int = DEFAULT_BUDGET
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler ``name`` for a run judging ``n_trials`` designs; a wrong option raises
-    ConfigError naming it."""
+    ConfigError naming it (checked against the sampler's own signature before it is built)."""
     factory = SAMPLERS.get(name)
+    if name in OPTUNA_CLASSES:
+        check_options(OPTUNA_CLASSES[name], dict(options), f"sampler.{name}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            return factory(seed, dict(options), n_trials)
+            sampler = factory(seed, dict(options), n_trials)
+        except ConfigError:
+            raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"sampler.{name}: {exc}") from None
+        if name in DRY_RUN and options:
+            _dry_run(factory(seed, dict(options), n_trials), name)
+    return sampler
+
+
+DRY_RUN_TRIALS = 12  # past TPE's default random start: its model runs too
+DRY_RUN = ("tpe", "nsga2", "nsga3", "random")  # GP's model fit takes seconds: types only
+
+
+def _dry_run(sampler: optuna.samplers.BaseSampler, name: str) -> None:
+    """Ask a throwaway in-memory study a few proposals with the user's options, so an option
+    that only fails once the sampler runs (a number where a function belongs, ...) is
+    reported before any study is touched."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler, storage=optuna.storages.InMemoryStorage())
+    try:
+        for i in range(DRY_RUN_TRIALS):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            trial.suggest_categorical("c", ("a", "b"))
+            study.tell(trial, x * (i % 3))
+    except Exception as exc:  # noqa: BLE001 (any failure is the options': say which)
+        raise ConfigError(f"sampler.{name}: its options fail when the sampler runs "
+                          f"({type(exc).__name__}: {exc}); check their types and values"
+                          ) from None  # fmt: skip
+    finally:
+        optuna.logging.set_verbosity(verbosity)
