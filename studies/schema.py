@@ -216,3 +216,37 @@ def name_metrics(study: optuna.Study, objectives: Sequence[str]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
+
+
+# what each study attribute the search writes must hold (``check_study_attrs``)
+STUDY_ATTR_TYPES: dict[str, tuple[type, str]] = {
+    STUDY_ATTR_OBJECTIVES: (list, "a list of metric names"),
+    STUDY_ATTR_SPEC: (dict, "the study spec, a mapping"),
+    STUDY_ATTR_FINGERPRINT: (str, "16 hex digits"),
+    STUDY_ATTR_COMPARABLE: (dict, "a mapping of settings"),
+}
+
+
+def check_study_attrs(name: str, attrs: dict[str, Any]) -> None:
+    """``ConfigError`` naming the first study attribute unetmm writes that holds something else
+    (changed outside unetmm, or written by another program), and saying what to do."""
+    from nas.errors import ConfigError
+    from studies.metrics import METRICS
+
+    for key, (kind, what) in STUDY_ATTR_TYPES.items():
+        value = attrs.get(key)
+        bad = value is not None and not isinstance(value, kind)
+        if key == STUDY_ATTR_OBJECTIVES and isinstance(value, list):
+            bad = not value or not all(isinstance(n, str) and n in METRICS for n in value)
+        if bad:
+            shown = repr(value)[:60]
+            raise ConfigError(f"--study: study {name!r} has a user attribute {key!r} holding "
+                              f"{shown}, not {what} as `unetmm search` writes it; it was changed "
+                              "outside unetmm: restore it (optuna.load_study(...)."
+                              "set_user_attr) or search into a new study")  # fmt: skip
+
+
+def is_unetmm_study(attrs: dict[str, Any]) -> bool:
+    """Whether a study's attributes are those of a study unetmm wrote (search or confirm)."""
+    keys = (STUDY_ATTR_OBJECTIVES, STUDY_ATTR_SPEC, STUDY_ATTR_FINGERPRINT, STUDY_ATTR_CONFIRM_OF)
+    return any(k in attrs for k in keys)

@@ -499,8 +499,15 @@ class StudySpec(StrictModel):
         """What can go wrong before the first trial beyond the fields themselves: the proxy's
         data folders (when a trial trains) exist and hold images that can be read."""
         if self.needs_training:
+            from nas import ArchConfig, FullSkipsConfig
+            from nas.cost.fits import check_fits
             from trainers.data import check_data
 
+            b = self.proxy.budget
+            proxy = self.proxy.backbone_config(self.target.backbone_config())
+            if self.gpus_per_trial == 0:
+                check_fits(ArchConfig(proxy, FullSkipsConfig()), b.batch, b.crop,
+                           "a proxy trial (full skips)", "proxy.budget.batch/crop")  # fmt: skip
             check_data(self.proxy.data, "proxy.data")
 
     def with_overrides(self, **changes: Any) -> StudySpec:

@@ -197,6 +197,8 @@ def open_storage(
             f"storage: {where} names an unavailable database driver ({exc}); use sqlite:/// or "
             "postgresql+psycopg://"
         ) from None
+    except RuntimeError as exc:  # Optuna: a schema older or newer than this Optuna's
+        raise ConfigError(f"storage: {where}: {str(exc).strip()}") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ConfigError(f"storage: {where}: {str(exc).splitlines()[0]}") from None
 
@@ -250,9 +252,10 @@ def _lost_creation_race(exc: sqlalchemy.exc.SQLAlchemyError) -> bool:
     return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in text
 
 
-def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
+def load_study(storage: str, study_name: str | None = None, unetmm: bool = True) -> optuna.Study:
     """The study named ``study_name`` in the existing ``storage`` (a ``.db`` path or a URL; its
-    only study when no name is given, not counting the confirmations of ``unetmm confirm``)."""
+    only study when no name is given, not counting the confirmations of ``unetmm confirm``).
+    With ``unetmm``, ``ConfigError`` unless unetmm wrote it and its attributes are intact."""
     url = storage_url(storage)
     store = open_existing(url)
     studies = store.get_all_studies()
@@ -271,7 +274,18 @@ def load_study(storage: str, study_name: str | None = None) -> optuna.Study:
         raise ConfigError(
             f"--study: no study {study_name!r} in {shown(url)}; studies there: {listed}"
         )
-    return optuna.load_study(study_name=study_name, storage=store)
+    study = optuna.load_study(study_name=study_name, storage=store)
+    if unetmm:
+        from studies.schema import check_study_attrs, is_unetmm_study
+
+        attrs = study.user_attrs
+        if not is_unetmm_study(attrs):
+            n = len(study.get_trials(deepcopy=False))
+            raise ConfigError(f"--study: {study_name!r} in {shown(url)} was not written by unetmm "
+                              f"(no spec or objectives stored; {n} trial(s)): plain Optuna "
+                              "tools show it (optuna-dashboard, optuna trials)")  # fmt: skip
+        check_study_attrs(study_name, attrs)
+    return study
 
 
 # -- a storage lost mid-search ----------------------------------------------------------------
@@ -285,6 +299,10 @@ class StorageLost(UnetmmError):
     def __str__(self) -> str:
         how = (f"resume with: {self.resume}" if self.resume else
                "run the same command again to resume")  # fmt: skip
+        if any(word in self.reason for word in DAMAGED):
+            return (f"storage: {shown(self.url)} is damaged ({self.reason}): something else "
+                    "wrote into the file; restore it from a copy (or search into a new one), "
+                    f"then {how}")  # fmt: skip
         return (
             f"storage: {shown(self.url)} stopped answering ({self.reason}); the trials finished "
             f"before are safe in it; once it answers again, {how}"
@@ -295,9 +313,13 @@ class StorageLost(UnetmmError):
         return StorageLost(self.url, self.reason, command)
 
 
-# What a lost connection or a storage that refuses writes looks like from here (a constraint
-# violation or a bug is none of these and keeps its traceback).
+# What a lost connection, a storage that refuses writes, or a damaged file ("file is not a
+# database", "database disk image is malformed") looks like from here (a constraint violation
+# or a bug is none of these and keeps its traceback).
 _LOST = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+_NOT_LOST = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+             sqlalchemy.exc.DataError, sqlalchemy.exc.NotSupportedError)  # fmt: skip
+DAMAGED = ("file is not a database", "malformed")
 
 
 def lost_reason(exc: BaseException) -> str | None:
@@ -315,6 +337,8 @@ def lost_reason(exc: BaseException) -> str | None:
         if isinstance(e, _LOST) or (isinstance(e, sqlalchemy.exc.DBAPIError)
                                     and e.connection_invalidated):  # fmt: skip
             return _first_line(e)
+        if isinstance(e, sqlalchemy.exc.DatabaseError) and not isinstance(e, _NOT_LOST):
+            return _first_line(e)  # a damaged file
         if isinstance(e, UnetmmError):  # already said in its own words
             continue
         todo.append(e.__cause__)

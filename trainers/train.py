@@ -235,6 +235,10 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         kind = TASKS.get(config.task.name)
         kind.check_model(config.arch.backbone, config.task.name)
+        if device.type == "cpu":  # before anything is read or made
+            from nas.cost.fits import check_fits
+
+            check_fits(config.arch, r.batch, r.crop, "training", "recipe.batch/crop")
         state = _load_latest(out_dir, config) if resume else None  # reads, changes nothing
         init = read_state_dict(config.init, "init") if config.init and state is None else None
         val = kind.validation(config.data, config.task, r.val_crop)

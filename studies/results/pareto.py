@@ -131,7 +131,8 @@ def study_objectives(study: optuna.Study) -> tuple[str, ...]:
     ``DEFAULT_OBJECTIVES``."""
     named = [(m.name if (m := by_optuna_name(n)) else n) for n in study.metric_names or ()]
     for names in (study.user_attrs.get(schema.STUDY_ATTR_OBJECTIVES), named):
-        if names and all(n in METRICS for n in names):
+        if isinstance(names, list) and names and all(
+                isinstance(n, str) and n in METRICS for n in names):  # fmt: skip
             return tuple(names)
     return DEFAULT_OBJECTIVES
 

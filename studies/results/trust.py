@@ -80,7 +80,7 @@ def _key(comparable: Mapping[str, Any]) -> dict[str, Any]:
 def trust_for(comparable: Mapping[str, Any] | None,
               checks: Sequence[Trust] | None = None) -> Trust | None:  # fmt: skip
     """The check that speaks for a study with these comparable fields (None: none does)."""
-    if not comparable:
+    if not isinstance(comparable, Mapping) or not comparable:
         return None
     want = _key(comparable)
     return next((c for c in (load_checks() if checks is None else checks)

@@ -36,6 +36,7 @@ from rich.console import Console
 from nas.errors import ConfigError
 from studies import compat
 from studies.schema import (
+    check_study_attrs,
     ATTR_COPY_OF,
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -113,6 +114,7 @@ def prepare_study(
                                         directions=spec.directions)  # fmt: skip
         except optuna.exceptions.DuplicatedStudyError:  # another driver created it just now
             study = optuna.load_study(study_name=study_name, storage=storage)
+    check_study_attrs(study_name, study.user_attrs)
     if STUDY_ATTR_OBJECTIVES not in study.user_attrs and not study.get_trials(deepcopy=False):
         # new (here, or by a driver racing this one with the same spec: the same values)
         study.set_user_attr(STUDY_ATTR_OBJECTIVES, list(spec.objectives))

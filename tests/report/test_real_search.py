@@ -10,6 +10,7 @@ import re
 
 import optuna
 import pytest
+import yaml
 
 import nas
 from studies.cli import main
@@ -62,8 +63,10 @@ def test_report_and_export_of_a_real_search(tmp_path, capsys) -> None:
 
     export_dir = tmp_path / "export"
     assert main(["export", str(db), "--max-m-sc", "40KiB", "--out", str(export_dir)]) == 0
-    (config_path,) = export_dir.glob("*.yaml")
+    (config_path,) = [p for p in export_dir.glob("*.yaml") if not p.name.endswith(".tiling.yaml")]
     number = int(config_path.stem.rsplit("trial", 1)[1])
+    plan = yaml.safe_load(config_path.with_suffix(".tiling.yaml").read_text())
+    assert plan["executor"] == "tiled" and plan["predicted_peak_bytes"] > 0
     best = max(listed, key=lambda n: (points[n].value("psnr"), -n))
     assert number == best
     config = load_train_config(config_path)

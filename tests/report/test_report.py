@@ -174,7 +174,7 @@ def test_report_errors_are_one_line(tmp_path, capsys, built_study) -> None:
     assert "no such file" in lines[0]
     assert "no study 'nope'" in lines[1] and "report-test" in lines[1]
     assert "cannot reach postgresql+psycopg://nobody@127.0.0.1:9/none" in lines[2]
-    assert "objective 'speed' is not known" in lines[3]
+    assert "--objectives: unknown metric 'speed'" in lines[3]
 
 
 def test_report_of_a_study_with_nothing_to_show(tmp_path) -> None:

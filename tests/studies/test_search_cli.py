@@ -117,7 +117,7 @@ def test_user_mistakes_give_one_line_exit_2_and_lose_nothing(tmp_path, subproces
     same.write_text(yaml.safe_dump({"name": "keep"}))
     cases = [
         (["quick", "--storage", "postgresql://postgres:secret@127.0.0.1:1/none"], "storage: cannot reach"),
-        (["quick", "--storage", url, "--n-trials", "0"], "n_trials: Input should be greater than or equal to 1"),
+        (["quick", "--storage", url, "--n-trials", "0"], "--n-trials: Input should be greater than or equal to 1"),
         (["quik", "--storage", url], "no such file and no such preset"),
         ([str(other), "--storage", url], "objectives: study 'keep' in this storage optimises"),
         (["quick", "--storage", url, "--ray-address", "127.0.0.1:1"], "--ray-address: nothing answers"),

@@ -68,7 +68,8 @@ def test_yaml_file_and_overrides(tmp_path):
         ({"name": "x", "early_stopping": {"grace_steps": 300}}, "early_stopping.grace_steps: 300 is not below"),
         ({"name": "x", "proxy": {"budget": {"steps": 200, "eval_every": 200}}}, "early_stopping.grace_steps: no validation (every proxy.budget.eval_every = 200 steps) falls in [100, 200), so ASHA would judge final scores; lower proxy.budget.eval_every"),
         ({"name": "x", "proxy": {"budget": {"steps": 300, "eval_every": 80}}, "early_stopping": {"grace_steps": 250}}, "falls in [250, 300), so ASHA would judge final scores; lower it to 240 or less"),
-        ({"name": "x", "constraints": ["params <= 29.5 M", "params <= 29500000", "params<=29.5M"]}, "constraints[2]: 'params<=29.5M' is constraints[0] again ('params <= 29.5 M'); remove one"),
+        ({"name": "x", "constraints": ["params <= 29.5 M", "params<=29.5M"]}, "constraints[1]: 'params<=29.5M' is constraints[0] again ('params <= 29.5 M'); remove one"),
+        ({"name": "x", "constraints": ["params <= 29.5 M", "params <= 29500001"]}, "constraints[1]: params is limited by constraints[0] already ('params <= 29.5 M'); keep the one you mean"),
         ({"name": "x", "space": {"bounds": {"target_stages": [9]}}}, "space.bounds: target_stages: [9] out of range"),
         ({"name": "x", "space": {"name": "nope"}}, "space.name: unknown space 'nope'"),
         ({"name": "x", "space": {"points": [{"name": "unetmm", "ratios": [0.1] * 4}]}}, "space.points[0]:"),
@@ -121,8 +122,11 @@ def test_constraint_names_are_exact_and_read_back_by_the_report():
     assert names == list(limits)  # each limit written exactly, as the user wrote it
     for name, limit in zip(names, limits.values()):
         assert parse_constraint_name(name).limit == limit
-    spec = parse_spec({"name": "x", "constraints": list(limits)[:2]}, "")
-    assert [c.name for c in spec.parsed_constraints] == list(limits)[:2]  # both kept
+    spec = parse_spec({"name": "x", "constraints": list(limits)[2:]}, "")
+    assert [c.name for c in spec.parsed_constraints] == list(limits)[2:]  # all kept
+    with pytest.raises(ConfigError, match=r"constraints\[1\]: params is limited by "
+                                          r"constraints\[0\] already"):  # fmt: skip
+        parse_spec({"name": "x", "constraints": list(limits)[:2]}, "")
 
 
 def test_asha_never_judges_a_final_validation():
