@@ -39,7 +39,9 @@ mistaken, set as soon as they are known (a RUNNING trial already shows its desig
   ``ATTR_BROKEN``: names of the hard constraints an infeasible trial broke;
   ``ATTR_SCORE_CACHED``: true when the scores came from the persistent score cache
   (``studies.search.score_cache``: the same design, proxy, task, data, budget, seed and code
-  trained before, in any study) instead of a training run; absent when trained.
+  trained before, in any study) instead of a training run; absent when trained;
+  ``ATTR_WARNINGS``: the worker's warnings (e.g. an unreadable image it skipped), each said
+  once on the search's own output too.
 
 **Bulky data** (``BULKY_KEYS``: the target ``arch`` as a dict (``ArchConfig.from_dict``), the
 ``proxy_arch`` trained, the ``m_sc_timeline`` ([label, bytes] at each stage boundary) and the
@@ -130,7 +132,9 @@ T_START = "t_start_unix"
 T_END = "t_end_unix"
 
 # Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr_db``, ...).
-COST_EXTRA_KEYS = (M_SC_TIMELINE, "bits", "input_size", "cost_engine")
+ATTR_TILING = "tiling"  # {tile, split} the tiled costs were measured with
+ATTR_WARNINGS = "warnings"  # what the worker warned about (unreadable images it skipped)
+COST_EXTRA_KEYS = (M_SC_TIMELINE, "bits", "input_size", "cost_engine", ATTR_TILING)
 METRIC_EXTRA_KEYS = (INPUT_PSNR, "steps", CURVE, VAL_STEP, VAL_PSNR)
 TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", T_START, T_END)
 BULKY_KEYS = (ATTR_ARCH, ATTR_PROXY_ARCH, M_SC_TIMELINE, CURVE)  # artifacts, not user attributes

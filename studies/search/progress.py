@@ -31,6 +31,7 @@ from studies.schema import (
     ATTR_ERROR,
     ATTR_REFERENCE,
     ATTR_STATUS,
+    ATTR_WARNINGS,
     STATUS_FAILED,
 )
 from studies.search.protocol import NUMBER_KEY
@@ -58,15 +59,24 @@ class Progress:
         self.done: collections.Counter[str] = collections.Counter()
         self.rejected: collections.Counter[str] = collections.Counter()  # infeasible, copy, failed
         self.front = 0
+        self.warned: set[str] = set()
         self._t0 = time.perf_counter()
         self._lock = threading.Lock()
         self._live: Live | None = None
 
     # -- events ---------------------------------------------------------------------------
     def __call__(self, event: str, trial: optuna.trial.FrozenTrial) -> None:
-        """The searcher's listener: ``start`` (asked), ``finish`` (a judged trial told) or
-        ``reject`` (a proposal told without a trial of its own)."""
+        """The searcher's listener: ``start`` (asked), ``finish`` (a judged trial told),
+        ``reject`` (a proposal told without a trial of its own) or ``warn`` (the trial's worker
+        warned: each warning is printed once per search)."""
         with self._lock:
+            if event == "warn" or trial.user_attrs.get(ATTR_WARNINGS):
+                for text in trial.user_attrs.get(ATTR_WARNINGS) or []:
+                    if text not in self.warned:  # each once, whichever trial said it
+                        self.warned.add(text)
+                        self.console.print(Text(f"warning: {text}", style="yellow"))
+                if event == "warn":
+                    return
             if event == "start":
                 self.queued.add(trial.number)
             else:

@@ -103,8 +103,10 @@ def costs_result(costs: dict[str, Any], seconds: float, t_start: float) -> dict[
     return {PHASE: PHASE_COSTS, **costs, "seconds_cost": seconds, schema.T_START: t_start}
 
 
-def train_result(step: int, psnr: float) -> dict[str, Any]:
-    return {PHASE: PHASE_TRAIN, STEP: int(step), VAL_PSNR: float(psnr)}
+def train_result(step: int, psnr: float, warned: list[str] | None = None) -> dict[str, Any]:
+    """A validation; ``warned``: warnings raised since the last report (said by the driver)."""
+    out = {PHASE: PHASE_TRAIN, STEP: int(step), VAL_PSNR: float(psnr)}
+    return {**out, schema.ATTR_WARNINGS: warned} if warned else out
 
 
 def final_result(final: dict[str, Any], **times: float) -> dict[str, Any]:
@@ -125,7 +127,8 @@ def reported_keys() -> frozenset[str]:
     return frozenset(
         (*(METRICS.get(n).key for n in METRICS.names()), *schema.COST_EXTRA_KEYS,
          *schema.METRIC_EXTRA_KEYS, *schema.TIME_KEYS, schema.ATTR_STATUS, schema.ATTR_ERROR,
-         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH, schema.ATTR_SCORE_CACHED)
+         schema.ATTR_BROKEN, schema.ATTR_PROXY_ARCH, schema.ATTR_SCORE_CACHED,
+         schema.ATTR_WARNINGS)
     )  # fmt: skip
 
 

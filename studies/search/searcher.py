@@ -62,6 +62,7 @@ from studies import compat, schema
 from studies.artifacts import attach, trial_data
 from studies.constraints import broken, constraint_values
 from studies.schema import (
+    ATTR_WARNINGS,
     ATTR_ARCH,
     ATTR_ARCH_KEY,
     ATTR_BROKEN,
@@ -377,6 +378,11 @@ class StudySearcher(OptunaSearch):
         if attrs is None or trial_id in self._told:
             return
         phase = protocol.phase_of(result)
+        if result.get(ATTR_WARNINGS):  # said at once, on the search's own output, each once
+            warned = attrs.setdefault(ATTR_WARNINGS, [])
+            warned += [w for w in result[ATTR_WARNINGS] if w not in warned]
+            self._asked[trial_id].set_user_attr(ATTR_WARNINGS, warned)
+            self._notify("warn", self._asked[trial_id])
         if phase == protocol.PHASE_TRAIN:
             attrs["curve"].append(protocol.curve_point(result))
             return

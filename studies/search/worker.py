@@ -24,6 +24,7 @@ from studies.schema import (
     ATTR_PROXY_ARCH,
     ATTR_SCORE_CACHED,
     ATTR_STATUS,
+    ATTR_WARNINGS,
     CURVE,
     INPUT_PSNR,
     M_SC_TIMELINE,
@@ -86,18 +87,20 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
 
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
+    caught = DataWarnings()
 
     def on_validation(step: int, psnr: float) -> Any:
-        stop = report(protocol.train_result(step, psnr))  # True stops the run
+        stop = report(protocol.train_result(step, psnr, caught.new()))  # True stops the run
         threads = threads_now(s.spare_cpus_file, s.threads)  # the run's last trials: more
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         return stop
 
-    result, cached = cached_train_and_eval(
-        proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads, enabled=s.score_cache,
-        callback=on_validation, runtime=ProxyRuntime(device=s.device),
-    )  # fmt: skip
+    with caught:
+        result, cached = cached_train_and_eval(
+            proxy, s.task, s.budget, s.data, seed=s.seed, threads=s.threads,
+            enabled=s.score_cache, callback=on_validation, runtime=ProxyRuntime(device=s.device),
+        )  # fmt: skip
     scores = {
         get_metric("psnr").key: float(result.psnr),
         get_metric("ssim").key: float(result.ssim),
@@ -114,9 +117,50 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     }
     if cached:
         out[ATTR_SCORE_CACHED] = True
+    if caught.all:
+        out[ATTR_WARNINGS] = caught.all
     if not all(math.isfinite(v) for v in scores.values()):
         return {**out, ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: "proxy scores are not finite"}
     return {**out, ATTR_STATUS: STATUS_COMPLETE}
+
+
+class DataWarnings:
+    """Records the data warnings (``trainers.data.ImageSkipped``) raised inside the block, which
+    a Ray worker's log would otherwise keep to itself: ``new()`` those since the last call,
+    ``all`` every one (each message once)."""
+
+    def __init__(self) -> None:
+        self.all: list[str] = []
+        self._said = 0
+        self._cm: Any = None
+
+    def __enter__(self) -> DataWarnings:
+        import warnings
+
+        from trainers.data import ImageSkipped
+
+        self._cm = warnings.catch_warnings(record=True)
+        self._log = self._cm.__enter__()
+        warnings.simplefilter("always", ImageSkipped)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._collect()
+        self._cm.__exit__(*exc)
+
+    def _collect(self) -> None:
+        from trainers.data import ImageSkipped
+
+        for w in self._log or []:
+            if issubclass(w.category, ImageSkipped) and str(w.message) not in self.all:
+                self.all.append(str(w.message))
+        if self._log is not None:
+            self._log.clear()
+
+    def new(self) -> list[str]:
+        self._collect()
+        fresh, self._said = self.all[self._said:], len(self.all)
+        return fresh
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
