@@ -74,7 +74,8 @@ class Progress:
                 for text in trial.user_attrs.get(ATTR_WARNINGS) or []:
                     if text not in self.warned:  # each once, whichever trial said it
                         self.warned.add(text)
-                        self.console.print(Text(f"warning: {text}", style="yellow"))
+                        self.console.print(Text(f"warning: {text}", style="yellow"),
+                                           soft_wrap=True)  # one line, however long
                 if event == "warn":
                     return
             if event == "start":
