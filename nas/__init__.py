@@ -18,6 +18,9 @@ from nas.presets import create_model, list_models, model_config
 from nas.protocols import BackboneConfig, SkipConfig
 from nas.registry import BACKBONES, SKIP_DESIGNS
 from nas.skips import FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
+from nas.tiling import tiled_forward
+
+from nas.plugins import load_plugins  # noqa: E402
 
 try:
     __version__ = _version("unetmm")  # the installed distribution's version (pyproject.toml)
@@ -46,9 +49,13 @@ __all__ = [
     "create_model",
     "list_models",
     "load_config",
+    "load_plugins",
     "measure_cost",
     "model_config",
     "nafnet_gopro",
     "nafnet_sidd",
     "save_config",
+    "tiled_forward",
 ]
+
+load_plugins()  # last: a plugin may use every name above

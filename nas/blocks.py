@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.registry import replayable
+
 
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channel axis of an ``(N, C, H, W)`` map, with a per-channel affine.
@@ -80,6 +82,7 @@ class SimplifiedChannelAttention(nn.Module):
         return x * self.conv(self.pool(x))
 
 
+@replayable
 class NAFBlock(nn.Module):
     """NAFNet's nonlinear-activation-free block (Chen et al. 2022), channel count preserved;
     ``pool_kernel``: local channel-attention pooling (see ``LocalAvgPool2d``)."""
@@ -130,6 +133,7 @@ class GRN(nn.Module):
         return self.gamma * (x * nx) + self.beta + x
 
 
+@replayable
 class ConvNeXtV2Block(nn.Module):
     """ConvNeXt V2 block (Woo et al. 2023): dw 7x7, LayerNorm, MLP x4 with GELU and GRN, residual."""
 
@@ -163,6 +167,7 @@ class SeparableConv(nn.Sequential):
         )
 
 
+@replayable
 class DoubleConv(nn.Sequential):
     """The classic U-Net stage body: (3x3 conv, optional BatchNorm, ReLU) twice."""
 

@@ -1,40 +1,35 @@
-"""Official NAFNet checkpoints (megvii-research/NAFNet, BasicSR layout) in unetmm models.
+"""Official checkpoints (BasicSR layout: ``{"params": state_dict}``) in unetmm models.
 
-The published ``.pth`` files (NAFNet-SIDD-width32/64, NAFNet-GoPro-width32/64, ...) hold
-``{"params": state_dict}`` of the official ``NAFNet`` module. Its tensor names differ from a
-``SkipUNet`` over a ``nafnet`` backbone in three ways:
+A published ``.pth`` (NAFNet-SIDD-width32, ...) holds the state dict of the official module.
+Its names differ from a ``SkipUNet``'s: ours sit under ``backbone.`` (a skip design's own
+modules under ``skip.``), and each family renames a few more; the backbone's config states its
+family's layout (``official_name``, ``detects_official``, ``from_official``,
+``official_to_ours``: ``nas.backbones.base.BackboneConfigBase``), so this module knows no
+family. NAFNet's: ``nas.backbones.nafnet``.
 
-- ours sit under ``backbone.`` (a skip design's own modules under ``skip.``);
-- a block's channel attention is ``sca.1`` there (an ``nn.Sequential(pool, conv)``), ``sca.conv``
-  here;
-- ``ups.k`` / ``decoders.k`` count from the deepest stage there (k = 0 follows the middle
-  blocks), from the shallowest here: ours ``i = N - 1 - k`` for N stages.
-
-The backbone of a UNet-- (or any skip design) over NAFNet is the same module, so the official
-weights load into its ``backbone.`` and leave the skip design's tensors as initialised (a warm
-start, ``strict=False``). State dicts in unetmm's own layout (``model.pt``, ``ckpt_*.pt``: the
-``model`` entry) load the same way, names unchanged. Every problem raises one ``ConfigError``
-line naming ``field`` (the flag or config field that gave the checkpoint).
+The backbone of a UNet-- (or any skip design) is the same module as with full skips, so the
+official weights load into its ``backbone.`` and leave the skip design's tensors as initialised
+(a warm start, ``strict=False``). State dicts in unetmm's own layout (``model.pt``,
+``ckpt_*.pt``: the ``model`` entry) load the same way, names unchanged. Every problem raises
+one ``ConfigError`` line naming ``field`` (the flag or config field that gave the checkpoint).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nas.backbones.nafnet import NAFNetConfig
 from nas.errors import ConfigError
 from nas.model import SkipUNet
+from nas.registry import BACKBONES
 
 # where a checkpoint file keeps its state dict: BasicSR's keys, then unetmm's model.pt/ckpt
 STATE_KEYS = ("params", "params_ema", "model", "state_dict")
 OURS = ("backbone.", "skip.")
-_INDEXED = re.compile(r"^(encoders|decoders|middle_blks|downs|ups)\.(\d+)(?:\.(\d+))?\.")
 
 StateDict = dict[str, torch.Tensor]
 
@@ -46,13 +41,13 @@ class LoadReport:
 
     loaded: tuple[str, ...]
     new: tuple[str, ...]
-    layout: str  # "official" (BasicSR NAFNet) or "unetmm"
+    layout: str  # the family of an official checkpoint ("NAFNet"), or "unetmm"
 
     def summary(self) -> str:
         """One line: counts per top-level module, e.g. ``loaded 388 tensors (backbone: 388) of
         an official NAFNet checkpoint; 34 new (skip: 34)``."""
-        text = f"loaded {len(self.loaded)} tensors ({_groups(self.loaded)}) of a"
-        text += "n official NAFNet" if self.layout == "official" else " unetmm"
+        text = f"loaded {len(self.loaded)} tensors ({_groups(self.loaded)}) of "
+        text += f"an official {self.layout}" if self.layout != "unetmm" else "a unetmm"
         text += " checkpoint"
         return text + (f"; {len(self.new)} new ({_groups(self.new)})" if self.new else "")
 
@@ -94,45 +89,17 @@ def is_official(state: Mapping[str, Any]) -> bool:
     return not any(k.startswith(OURS) for k in state)
 
 
-def official_config(state: Mapping[str, torch.Tensor], field: str = "checkpoint") -> NAFNetConfig:
-    """The ``NAFNetConfig`` an official state dict was trained with, read off its names and
-    shapes (width and channels from ``intro``, block counts from the indices; ``dec_blk_nums``
-    deepest first as in NAFNet). Raises ``ConfigError`` if it is not a NAFNet state dict."""
-    intro = state.get("intro.weight")
-    if intro is None or intro.ndim != 4:
-        raise ConfigError(f"{field}: not an official NAFNet checkpoint (no 'intro.weight'; "
-                          f"first name {next(iter(state))!r})")  # fmt: skip
-    blocks: dict[str, dict[int, set[int]]] = {}
-    for key in state:
-        m = _INDEXED.match(key)
-        if m:
-            inner = blocks.setdefault(m.group(1), {}).setdefault(int(m.group(2)), set())
-            if m.group(3) is not None:
-                inner.add(int(m.group(3)))
-    n = len(blocks.get("downs", {}))
-
-    def counts(part: str) -> tuple[int, ...]:
-        found = blocks.get(part, {})
-        return tuple(max(found[i]) + 1 if found.get(i) else 0 for i in range(n))
-
-    middle = blocks.get("middle_blks", {})
-    return NAFNetConfig(
-        width=int(intro.shape[0]),
-        enc_blk_nums=counts("encoders"),
-        middle_blk_num=max(middle) + 1 if middle else 0,
-        dec_blk_nums=counts("decoders"),
-        img_channels=int(intro.shape[1]),
-    )
-
-
-def official_to_ours(key: str, num_stages: int) -> str:
-    """One official NAFNet name as unetmm's: ``ups.0.0.weight`` -> ``backbone.ups.3.0.weight``
-    (4 stages), ``encoders.1.0.sca.1.bias`` -> ``backbone.encoders.1.0.sca.conv.bias``."""
-    parts = key.split(".")
-    if parts[0] in ("ups", "decoders") and len(parts) > 1 and parts[1].isdigit():
-        parts[1] = str(num_stages - 1 - int(parts[1]))
-    name = ".".join(parts).replace(".sca.1.", ".sca.conv.")
-    return "backbone." + name
+def official_config(state: Mapping[str, torch.Tensor], field: str = "checkpoint") -> Any:
+    """The backbone config an official state dict was trained with: the first registered
+    family that recognises its names reads it off them (``ConfigError`` if none does)."""
+    for name in BACKBONES.names():
+        cls = BACKBONES.get(name)
+        if cls.official_name and cls.detects_official(state):
+            return cls.from_official(state, field)
+    known = [BACKBONES.get(n).official_name for n in BACKBONES.names()
+             if BACKBONES.get(n).official_name]  # fmt: skip
+    raise ConfigError(f"{field}: not an official checkpoint of {', '.join(known)} (first name "
+                      f"{next(iter(state), 'none')!r})")  # fmt: skip
 
 
 def _plain(value: Any) -> Any:
@@ -143,43 +110,40 @@ def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
-def _check_backbone(model: SkipUNet, state: Mapping[str, torch.Tensor], field: str) -> int:
-    """The model's stage count, after checking the checkpoint's NAFNet fits its backbone."""
+def _check_backbone(model: SkipUNet, state: Mapping[str, torch.Tensor], field: str) -> Any:
+    """The model's backbone config, after checking the checkpoint's network fits it."""
     backbone = model.arch.backbone
-    if not isinstance(backbone, NAFNetConfig):
-        raise ConfigError(f"{field}: an official NAFNet checkpoint needs a nafnet backbone, "
-                          f"the model's is {backbone.name!r}")  # fmt: skip
-    found = official_config(state, field)
-    # the fields that shape the tensors (tlc_train_size does not: NAFNetLocal loads them too)
-    pairs = (("width", found.width, backbone.width),
-             ("img_channels", found.img_channels, backbone.img_channels),
-             ("enc_blk_nums", found.enc_blk_nums, backbone.enc_blk_nums),
-             ("middle_blk_num", found.middle_blk_num, backbone.middle_blk_num),
-             ("dec_blk_nums", found.dec_blk_nums, backbone.dec_blk_nums))  # fmt: skip
-    for f, have, want in pairs:
+    family = type(backbone).official_name
+    if not family or not type(backbone).detects_official(state):
+        found = official_config(state, field)  # names the family the checkpoint is of
+        raise ConfigError(f"{field}: an official {found.official_name} checkpoint needs a "
+                          f"{found.name} backbone, the model's is {backbone.name!r}")  # fmt: skip
+    found = type(backbone).from_official(state, field)
+    for f in type(backbone).official_shape_fields:  # the fields that shape the tensors
+        have, want = getattr(found, f), getattr(backbone, f)
         if have != want:
-            raise ConfigError(f"{field}: the checkpoint's NAFNet has {f} {_plain(have)}, the "
+            raise ConfigError(f"{field}: the checkpoint's {family} has {f} {_plain(have)}, the "
                               f"model's backbone.{f} is {_plain(want)}")  # fmt: skip
-    return len(backbone.enc_blk_nums)
+    return backbone
 
 
-def load_official_nafnet(
+def load_official(
     model: SkipUNet,
     source: str | Path | Mapping[str, Any],
     strict: bool = True,
     field: str = "checkpoint",
 ) -> LoadReport:
-    """Load an official NAFNet checkpoint (file or state dict; or one in unetmm's layout) into
+    """Load an official checkpoint (file or state dict; or one in unetmm's layout) into
     ``model`` (a ``SkipUNet``), in place. Every checkpoint tensor must find a model tensor of the
-    same shape; with ``strict`` every model tensor must also be in the checkpoint (NAFNet as
-    published: full skips), without it the others stay as initialised (warm start of a UNet--
-    from a NAFNet backbone). Raises ``ConfigError`` naming ``field`` and the first mismatch;
-    nothing is changed then."""
+    same shape; with ``strict`` every model tensor must also be in the checkpoint (the network
+    as published: full skips), without it the others stay as initialised (warm start of a
+    UNet-- from a published backbone). Raises ``ConfigError`` naming ``field`` and the first
+    mismatch; nothing is changed then."""
     state = read_state_dict(source, field)
     official = is_official(state)
     if official:
-        n = _check_backbone(model, state, field)
-        mapped = {official_to_ours(k, n): (k, v) for k, v in state.items()}
+        backbone = _check_backbone(model, state, field)
+        mapped = {backbone.official_to_ours(k): (k, v) for k, v in state.items()}
     else:
         mapped = {k: (k, v) for k, v in state.items()}
     own = model.state_dict()
@@ -198,4 +162,5 @@ def load_official_nafnet(
                           f"start (strict=False) to keep them as initialised")  # fmt: skip
     model.load_state_dict({k: v for k, (_, v) in mapped.items()}, strict=False)
     loaded = tuple(k for k in own if k in mapped)
-    return LoadReport(loaded, new, "official" if official else "unetmm")
+    layout = type(model.arch.backbone).official_name if official else "unetmm"
+    return LoadReport(loaded, new, layout or "unetmm")

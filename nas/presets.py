@@ -1,6 +1,7 @@
 """Named architectures users can ask for on the command line, in study files and in Python.
 
-``backbone_preset("nafnet-sidd")`` gives a backbone config; ``list_models()``, ``model_config``
+``backbone_preset("nafnet-sidd")`` gives a backbone config (the presets are registered by the
+backbones' own modules in ``nas.registry.BACKBONE_PRESETS``); ``list_models()``, ``model_config``
 and ``create_model`` name whole models (backbone preset + skip design) in timm's style.
 """
 
@@ -9,27 +10,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from nas.backbones import NAFNetConfig, UNetConfig, mscan_tiny, nafnet_gopro, nafnet_sidd
+import nas.backbones  # noqa: F401  (each backbone module registers its presets)
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.model import build_model
-from nas.registry import SKIP_DESIGNS, Registry
+from nas.registry import BACKBONE_PRESETS, SKIP_DESIGNS
 from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
-
-BACKBONE_PRESETS: Registry[Callable[[], object]] = Registry("backbone preset")
-BACKBONE_PRESETS.register("nafnet-sidd")(nafnet_sidd)
-BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
-BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
-BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
-BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
-BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
-BACKBONE_PRESETS.register("unet-w32-d5")(lambda: UNetConfig(width=32, depth=5))
-BACKBONE_PRESETS.register("mscan-tiny")(mscan_tiny)
 
 
 def backbone_preset(name: str) -> object:

@@ -51,7 +51,18 @@ class Registry(Generic[T]):
         return iter(self._items)
 
 
-# The project's registries of config classes (each has ``build``). Entries are added by the
-# modules that define them (nas.backbones.*, nas.skips.*); importing ``nas`` fills both.
-BACKBONES: Registry = Registry("backbone")
+# The project's registries. Entries are added by the modules that define them (a backbone's
+# module registers its config, its presets and its replayable blocks: ``nas.backbones`` finds
+# the modules itself); importing ``nas`` fills them.
+BACKBONES: Registry = Registry("backbone")  # config classes (each has ``build``)
 SKIP_DESIGNS: Registry = Registry("skip design")
+BACKBONE_PRESETS: Registry[Callable[[], object]] = Registry("backbone preset")  # name -> config
+# Blocks the cost engine may trace once and replay (``nas.cost.replay``): fixed ops, no state,
+# one tensor in and one out, their effect on a trace set by their structure and input layout.
+REPLAYABLE_BLOCKS: list[type] = []
+
+
+def replayable(cls: type) -> type:
+    """Class decorator: mark a block as replayable by the cost engine (see above)."""
+    REPLAYABLE_BLOCKS.append(cls)
+    return cls

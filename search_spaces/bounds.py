@@ -39,15 +39,23 @@ class SpaceBounds(BaseModel):
     - ``stage_channels``: C_i of the target backbone (filled in by the study).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              use_attribute_docstrings=True)
 
     designs: tuple[DesignName, ...] = ("subset", "unetmm")
+    """Families the skip_designs space chooses from: full, none, subset, unetmm."""
     ratio_log2: tuple[int, int] = (-6, -1)
+    """[low, high] of log2 of UNet--'s per-stage channel-reduction ratio (-4 is 1/16)."""
     aggregated_log2: tuple[int, int] = (4, 9)
+    """[low, high] of log2 of UNet--'s aggregated channels A (8 is 256; at most 12)."""
     iem_depth: tuple[int, int] = (0, 2)
+    """[low, high] ConvNeXt V2 blocks per IEM header (at most 8)."""
     target_stages: tuple[int, ...] | None = None
+    """Aggregation stages UNet-- may use; null: every stage that fits."""
     search_stages: bool = True
+    """Also search which stages take part in UNet-- (else all do)."""
     stage_channels: tuple[int, ...] = Field(default=(), repr=False)
+    """Set by the study from target.backbone; leave it out."""
 
     @field_validator("designs")
     @classmethod

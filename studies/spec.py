@@ -107,18 +107,26 @@ class TilingSpec(StrictModel):
     ``recompute_macs``."""
 
     tile: int = Field(64, ge=1)
+    """Side of the square tiles in input pixels (a multiple of the split's stride, at most the input)."""
     split: int | Literal["auto"] = "auto"
+    """The deepest stage run in tiles (1..N), or auto: the split with the least peak."""
 
 
 class TargetSpec(StrictModel):
     """The deployed model the costs describe."""
 
     backbone: BackboneField = "nafnet-sidd"
+    """The deployed backbone: a preset name (nafnet-sidd, unet, mscan-tiny, ...) or a mapping {name: nafnet, width: 32, ...}."""
     input_size: tuple[int, int] = (256, 256)
+    """[height, width] (or one number) the costs are measured at."""
     bits: int = 8
+    """Bits per activation for every memory cost: 4, 8, 16 or 32."""
     batch: int = Field(1, ge=1)
+    """Images per forward pass for the costs."""
     cost_engine: Literal["meta", "fvcore"] = "meta"
+    """meta (shape-only, milliseconds) or fvcore (a real CPU forward; the same counts)."""
     tiling: TilingSpec | None = TilingSpec()
+    """The tiled executor every design is also costed under (peak_tiled, recompute_macs); null: none."""
 
     @field_validator("input_size", mode="before")
     @classmethod
@@ -167,9 +175,13 @@ class ProxySpec(StrictModel):
     """The short training run that scores accuracy (see ``trainers.proxy``)."""
 
     backbone: BackboneField | None = None
+    """The proxy's backbone (preset name or mapping); null: the target's family at proxy width, one block a stage."""
     task: TaskConfig = TaskConfig()
+    """The synthetic task the proxy learns."""
     data: DataConfig = DataConfig()
+    """Where the proxy's images come from."""
     budget: ProxyBudget = ProxyBudget()
+    """The proxy run's optimizer, schedule, steps, crops and validations."""
 
     @field_validator("backbone")
     @classmethod
@@ -191,9 +203,13 @@ class SpaceSpec(StrictModel):
     """Which space, its bounds, and the designs to evaluate first."""
 
     name: str = "skip_designs"
+    """The search space: skip_designs (all families), unetmm (UNet-- knobs only), or their flat twins skip_designs_flat, unetmm_flat."""
     bounds: SpaceBounds = SpaceBounds()
+    """The knobs' ranges."""
     references: tuple[str, ...] = REFERENCE_NAMES
+    """Reference points judged first, never stopped early: any of full, none, unetmm; [] for none."""
     points: tuple[dict[str, Any], ...] = ()
+    """Your own skip designs to judge first, e.g. {name: unetmm, ratios: [...]}."""
 
     @field_validator("name")
     @classmethod
@@ -224,8 +240,11 @@ class SamplerSpec(StrictModel):
     they become trials (``studies.search.feasibility``)."""
 
     name: str = "tpe"
+    """tpe, nsga2, nsga3, random, gp, or (the nni extra) nni-evolution, nni-tpe, nni-random."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Options passed to the sampler's constructor (checked against its signature)."""
     prefilter: bool = True
+    """Redraw proposals over an M_sc limit before they become trials."""
 
     @model_validator(mode="before")
     @classmethod
@@ -254,11 +273,17 @@ class EarlyStoppingSpec(StrictModel):
     stopped unless ``exempt_references`` is false."""
 
     enabled: bool = True
+    """Stop proxy runs early at rungs (false: train every trial fully)."""
     rule: Literal["pareto", "asha"] = "pareto"
+    """pareto (stop only when a design at least as cheap was ahead) or asha (PSNR alone)."""
     grace_steps: int = Field(100, ge=1)
+    """The first rung, in steps."""
     reduction_factor: float = Field(2.0, gt=1)
+    """Rungs at grace_steps * reduction_factor**k steps."""
     margin_db: float = Field(0.5, ge=0)
+    """pareto: how far ahead (dB) a cheaper design must be to stop a run."""
     exempt_references: bool = True
+    """Never stop the reference points."""
 
     @model_validator(mode="before")
     @classmethod
@@ -272,8 +297,11 @@ class RecoverySpec(StrictModel):
     whose heartbeat is older than ``grace_period`` s is failed and re-queued (``max_retry``)."""
 
     heartbeat_interval: int = Field(10, ge=1)
+    """Seconds between a running trial's heartbeats."""
     grace_period: int = Field(60, ge=1)
+    """A RUNNING trial without a heartbeat for this many seconds is failed and re-queued."""
     max_retry: int = Field(2, ge=0)
+    """How often a failed trial is re-queued."""
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -302,23 +330,41 @@ class StudySpec(StrictModel):
     """A whole study; see the module docstring for the YAML."""
 
     name: str
+    """The study's name in the storage (letters, digits, _ . -)."""
     storage: str | None = None
+    """SQLAlchemy URL of the storage; null: sqlite:///unetmm.db in the working folder."""
     target: TargetSpec = TargetSpec()
+    """The deployed model the costs describe."""
     proxy: ProxySpec = ProxySpec()
+    """The short training run that scores accuracy."""
     space: SpaceSpec = SpaceSpec()
+    """What is searched."""
     objectives: tuple[str, ...] = ("psnr", "m_sc", "macs")
+    """Metrics the study optimises (studies/metrics.py): psnr, ssim, sad, mse, m_sc, macs, params, peak_memory, peak_tiled, recompute_macs."""
     constraints: tuple[str, ...] = ()
+    """Limits with units, e.g. 'm_sc <= 0.25 MiB', 'peak_tiled <= 3 MiB', 'macs <= 18 G', 'psnr >= 28'."""
     sampler: SamplerSpec = SamplerSpec()
+    """The Optuna (or NNI) sampler, by name or {name: ..., options}."""
     n_trials: int = Field(20, ge=1)
+    """Designs one run judges (trains); infeasible proposals and copies cost none."""
     concurrency: int = Field(2, ge=1)
+    """Trials at once."""
     cpus_per_trial: int = Field(1, ge=1)
+    """CPUs (threads) per trial."""
     gpus_per_trial: float = Field(0.0, ge=0)
+    """GPUs per trial, fractional (0.25: four trials share a GPU)."""
     gpu_fallback: bool = False
+    """Without a GPU, run a GPU study on the CPU (with a warning) instead of refusing."""
     worker_niceness: int | None = Field(None, ge=0, le=19)
+    """Nice value (0-19) of the trial workers; null: the search command's own."""
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+    """Stopping proxy runs early at rungs."""
     recovery: RecoverySpec = RecoverySpec()
+    """Finding trials a killed search left RUNNING."""
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's and Optuna's samplers take 0..2**32-1
+    """Seed of the sampler and the proxy (0..2**32-1)."""
     score_cache: bool = True
+    """Reuse proxy scores trained before by any study (same design, task, data, budget, seed, code)."""
 
     @field_validator("name")
     @classmethod

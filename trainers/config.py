@@ -53,7 +53,8 @@ class StrictModel(BaseModel):
 
     # allow_inf_nan: .inf passes ``gt=0`` (an infinite lr trains a NaN model and the search
     # ends "complete"); NaN is refused by no bound at all
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)  # a field's docstring: its meaning
 
     @field_validator("*", mode="before")
     @classmethod
@@ -123,14 +124,31 @@ class TaskConfig(StrictModel):
       The other fields do not apply.
     """
 
-    name: Literal["denoise", "deblur", "sr", "matting"] = "denoise"
+    name: str = "denoise"
+    """The task: denoise, deblur, sr (super-resolution), matting, or one a plugin registered."""
     sigma: float = Field(25.0, ge=0, le=255)
+    """denoise: standard deviation of the Gaussian noise, on the 0-255 scale."""
     blur: Literal["gaussian", "motion"] = "gaussian"
+    """deblur: the kernel, gaussian or motion."""
     kernel_size: int = Field(15, ge=3, le=63)
+    """deblur: kernel side in pixels (odd)."""
     blur_sigma: float = Field(2.0, gt=0)
+    """deblur, gaussian: the kernel's standard deviation in pixels."""
     motion_length: int = Field(9, ge=2)
+    """deblur, motion: length of the motion line in pixels (at most kernel_size)."""
     motion_angle: float = 0.0
+    """deblur, motion: angle of the motion line in degrees."""
     scale: Literal[2, 4] = 2
+    """sr: the downscale factor, 2 or 4."""
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from trainers.tasks import TASKS  # the registry of tasks (plugins add theirs)
+
+        if v not in TASKS:
+            raise ValueError(f"unknown task {v!r}; choose one of {TASKS.names()}")
+        return v
 
     @field_validator("kernel_size")
     @classmethod
@@ -178,14 +196,23 @@ class DataConfig(StrictModel):
     """
 
     train: str = BUILTIN
+    """Training images: builtin (scikit-image photographs) or a folder."""
     val: str = BUILTIN
+    """Validation images: builtin or a folder."""
     paired: bool = False
+    """true: the folders hold (degraded, clean) pairs; the task's degradation is not applied."""
     input_dir: str = "input"
+    """paired: the subfolder of degraded images."""
     target_dir: str = "target"
+    """paired: the subfolder of clean images (or alpha mattes)."""
     input_pattern: str | None = Field(None, min_length=1)
+    """paired by name: the part of a degraded file's name (SIDD: NOISY)."""
     target_pattern: str | None = Field(None, min_length=1, validate_default=True)
+    """paired by name: what replaces it in the clean file's name (SIDD: GT)."""
     val_limit: int | None = Field(None, ge=1)
-    cache_mb: int = Field(1024, ge=0, description="decoded training images kept in memory")
+    """Keep only the first N validation images (sorted); null: all."""
+    cache_mb: int = Field(1024, ge=0, description="Megabytes of decoded training images kept in "
+                          "memory.")  # fmt: skip
 
     @field_validator("paired")
     @classmethod
@@ -216,14 +243,23 @@ class _Optim(StrictModel):
     """What the proxy budget and the full recipe share: optimizer, cosine schedule, crops."""
 
     optimizer: Literal["adam", "adamw"] = "adamw"
+    """adam or adamw."""
     lr: float = Field(1e-3, gt=0)
+    """Peak learning rate."""
     lr_min: float = Field(1e-7, ge=0)
+    """Learning rate at the end of the cosine schedule."""
     betas: tuple[float, float] = (0.9, 0.9)
+    """Adam's beta1 and beta2."""
     weight_decay: float = Field(0.0, ge=0)
+    """Weight decay (AdamW's decoupled one)."""
     schedule: Literal["cosine", "constant"] = "cosine"
+    """cosine (from lr to lr_min) or constant."""
     batch: int = Field(8, ge=1)
+    """Crops per step."""
     crop: int = Field(64, ge=8)
+    """Side of the square training crops in pixels."""
     val_crop: int | None = Field(None, ge=8)
+    """Side of the centre crop of each validation image; null: whole images."""
 
     @field_validator("betas")
     @classmethod
@@ -251,11 +287,17 @@ class ProxyBudget(_Optim):
     """
 
     lr: float = Field(2e-3, gt=0)
+    """Peak learning rate (2e-3: twice the paper's, see the class docstring)."""
     steps: int = Field(300, ge=1)
+    """Training steps of one proxy run."""
     batch: int = Field(8, ge=1)
+    """Crops per step."""
     crop: int = Field(64, ge=8)
+    """Side of the square training crops in pixels."""
     eval_every: int = Field(100, ge=1)
+    """Validate every N steps (and at the end): the rungs early stopping judges."""
     val_crop: int | None = Field(128, ge=8)
+    """Side of the centre crop of each validation image; null: whole images."""
 
     def scaled(self, factor: float) -> ProxyBudget:
         """The same budget with ``factor`` times the steps (and evaluation interval)."""

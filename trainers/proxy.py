@@ -27,11 +27,10 @@ from typing import Any
 
 import torch
 
-from nas.backbones import MSCANConfig, NAFNetConfig, UNetConfig
+from nas.backbones import NAFNetConfig
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from nas.model import build_model
-from nas.registry import Registry
 from trainers.config import DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.loop import (
     TrainingDiverged,
@@ -45,7 +44,6 @@ from trainers.runtime import Executor
 from trainers.tasks import TASKS
 
 __all__ = [
-    "PROXY_BACKBONES",
     "ProxyResult",
     "ProxyRun",
     "TrainingDiverged",
@@ -54,36 +52,10 @@ __all__ = [
     "train_and_eval",
 ]
 
-PROXY_WIDTH = 16
-
-# backbone name -> (target backbone config -> its proxy: same family and depth, narrow, shallow)
-PROXY_BACKBONES: Registry[Callable[[Any], Any]] = Registry("proxy backbone")
-
-
-@PROXY_BACKBONES.register("nafnet")
-def _nafnet_proxy(target: NAFNetConfig) -> NAFNetConfig:
-    n = len(target.enc_blk_nums)
-    return NAFNetConfig(PROXY_WIDTH, (1,) * n, 1, (1,) * n, target.img_channels)
-
-
-@PROXY_BACKBONES.register("unet")
-def _unet_proxy(target: UNetConfig) -> UNetConfig:
-    return dataclasses.replace(target, width=PROXY_WIDTH, pad_input=True)
-
-
-@PROXY_BACKBONES.register("mscan")
-def _mscan_proxy(target: MSCANConfig) -> MSCANConfig:
-    """Half the channels (at least 2), one block a stage; the same head and MLP ratios."""
-    dims = tuple(max(2, c // 2) for c in target.embed_dims)
-    return dataclasses.replace(target, embed_dims=dims, depths=(1,) * len(dims))
-
-
 def default_proxy_backbone(target: Any | None = None) -> Any:
-    """The proxy backbone for a target backbone config (None: NAFNet-4-stage): the same family
-    and number of stages at width 16, one block per stage (NAFNet: middle 1)."""
-    if target is None:
-        target = NAFNetConfig()
-    return PROXY_BACKBONES.get(target.name)(target)
+    """The proxy backbone for a target backbone config (None: NAFNet-4-stage): its own
+    ``proxy()`` rule (the same family and number of stages, narrow, one block per stage)."""
+    return (target if target is not None else NAFNetConfig()).proxy()
 
 
 def proxy_arch(target: ArchConfig, proxy_backbone: Any | None = None) -> ArchConfig:

@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from nas.checkpoints import LoadReport, load_official_nafnet, read_state_dict
+from nas.checkpoints import LoadReport, load_official, read_state_dict
 from nas.errors import ConfigError
 from nas.model import build_model
 from trainers.config import TrainConfig
@@ -184,7 +184,7 @@ class _Run:
         self.out_dir = Path(config.out_dir)
         torch.manual_seed(r.seed)
         model = build_model(config.arch)  # initialised on the CPU either way
-        self.init = None if init is None else load_official_nafnet(model, init, False, "init")
+        self.init = None if init is None else load_official(model, init, False, "init")
         self.model = model.to(device)
         self.optimizer = make_optimizer(self.model.parameters(), r)
         self.scheduler = make_scheduler(self.optimizer, r, r.iterations)

@@ -28,6 +28,9 @@ reads them; tests check config and module agree).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,9 +40,48 @@ from nas.errors import ConfigError
 from nas.protocols import BackboneConfig
 
 
+PROXY_WIDTH = 16  # the proxy backbones' width (NAFNet, U-Net); MSCAN halves its own
+
+
 class BackboneConfigBase(ConfigBase):
     """Defaults of ``nas.protocols.BackboneConfig``: stage i at ``H / 2**i``, so inputs are
-    padded (or must divide) to ``2**N``; the input is padded unless a config says otherwise."""
+    padded (or must divide) to ``2**N``; the input is padded unless a config says otherwise.
+
+    A backbone is one module (``nas/backbones/<name>.py``, found by ``nas.backbones``, or a
+    package's ``unetmm.backbones`` entry point) that registers its config in
+    ``nas.registry.BACKBONES``, its named configs in ``BACKBONE_PRESETS`` and its repeated
+    blocks with ``@replayable``, and overrides here what it supports:
+
+    - ``proxy()``: the narrow, shallow config the search trains in its place (else a study
+      must name ``proxy.backbone``);
+    - ``official_name`` with ``from_official``/``official_to_ours``: the layout of the
+      published weights (``nas.checkpoints``);
+    - ``supernet``: whether NNI's one-shot supernet can share it between skip designs (its
+      decoder's widths must not depend on the skips: merges by addition).
+    """
+
+    official_name: ClassVar[str | None] = None  # the published weights' family, if loadable
+    official_shape_fields: ClassVar[tuple[str, ...]] = ()  # fields the weights' shapes fix
+    supernet: ClassVar[bool] = False
+
+    def proxy(self) -> BackboneConfigBase:
+        """The proxy backbone of this target: the same family and depth, narrow and shallow."""
+        raise ConfigError(f"proxy.backbone: backbone {self.name!r} has no proxy rule; set "
+                          "proxy.backbone in the study")  # fmt: skip
+
+    @classmethod
+    def detects_official(cls, state: Mapping[str, Any]) -> bool:
+        """Whether ``state`` (names -> tensors, the official layout) is of this family."""
+        return False
+
+    @classmethod
+    def from_official(cls, state: Mapping[str, Any], field: str) -> BackboneConfigBase:
+        """The config published weights were trained with, read off their names and shapes."""
+        raise ConfigError(f"{field}: backbone {cls.name!r} loads no official checkpoints")
+
+    def official_to_ours(self, key: str) -> str:
+        """One tensor name of the published layout as unetmm's (under ``backbone.``)."""
+        return "backbone." + key
 
     @property
     def stage_strides(self) -> tuple[int, ...]:

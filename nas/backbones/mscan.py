@@ -38,7 +38,7 @@ from torch import nn
 
 from nas.backbones.base import Backbone, BackboneConfigBase
 from nas.config import bool_field, check, int_field, ints_field, set_fields
-from nas.registry import BACKBONES
+from nas.registry import BACKBONE_PRESETS, BACKBONES, replayable
 
 STEM_STRIDE = 4  # E1 of MSCAN is at a quarter of the input resolution
 
@@ -92,10 +92,18 @@ class MSCANConfig(BackboneConfigBase):
     def size_multiple(self) -> int:
         return self.stage_strides[-1]
 
+    supernet = True  # merges by addition
+
     def build(self, skip_present: tuple[bool, ...]) -> MSCAN:
         return MSCAN(self, skip_present)
 
+    def proxy(self) -> MSCANConfig:
+        """Half the channels (at least 2), one block a stage; the same head and MLP ratios."""
+        dims = tuple(max(2, c // 2) for c in self.embed_dims)
+        return dataclasses.replace(self, embed_dims=dims, depths=(1,) * len(dims))
 
+
+@BACKBONE_PRESETS.register("mscan-tiny")
 def mscan_tiny() -> MSCANConfig:
     """MSCAN-tiny (SegNeXt-T's encoder) with an alpha-matte head: the paper's Table 7 model."""
     return MSCANConfig()
@@ -172,6 +180,7 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.dwconv(self.fc1(x))))
 
 
+@replayable
 class MSCABlock(nn.Module):
     """One MSCAN block (channel count and resolution preserved)."""
 
@@ -204,6 +213,7 @@ class MSCANStage(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
 
 
+@replayable
 class DecoderBlock(nn.Module):
     """The light decoder's stage: ``x + 1x1(GELU(BN(dw3x3(x))))``."""
 

@@ -19,10 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.backbones.base import Backbone, BackboneConfigBase
+import re
+from collections.abc import Mapping
+
+from nas.backbones.base import PROXY_WIDTH, Backbone, BackboneConfigBase
 from nas.blocks import NAFBlock
 from nas.config import check, int_field, ints_field, set_fields
-from nas.registry import BACKBONES
+from nas.errors import ConfigError
+from nas.registry import BACKBONE_PRESETS, BACKBONES
+
+_INDEXED = re.compile(r"^(encoders|decoders|middle_blks|downs|ups)\.(\d+)(?:\.(\d+))?\.")
 
 
 @BACKBONES.register("nafnet")
@@ -31,6 +37,10 @@ class NAFNetConfig(BackboneConfigBase):
     """NAFNet hyper-parameters; ``dec_blk_nums`` is listed deepest stage first, as in NAFNet."""
 
     name = "nafnet"
+    official_name = "NAFNet"  # megvii-research/NAFNet, BasicSR layout
+    official_shape_fields = ("width", "img_channels", "enc_blk_nums", "middle_blk_num",
+                             "dec_blk_nums")  # tlc_train_size shapes no tensor  # fmt: skip
+    supernet = True  # merges by addition
     width: int = 32
     enc_blk_nums: tuple[int, ...] = (2, 2, 4, 8)
     middle_blk_num: int = 12
@@ -92,7 +102,55 @@ class NAFNetConfig(BackboneConfigBase):
     def build(self, skip_present: tuple[bool, ...]) -> NAFNet:
         return NAFNet(self, skip_present)
 
+    def proxy(self) -> NAFNetConfig:
+        """Width 16, one block a stage, middle 1."""
+        n = len(self.enc_blk_nums)
+        return NAFNetConfig(PROXY_WIDTH, (1,) * n, 1, (1,) * n, self.img_channels)
 
+    # -- the published weights (``nas.checkpoints``). Their names differ from ours in two ways
+    # besides our ``backbone.`` prefix: a block's channel attention is ``sca.1`` there (an
+    # ``nn.Sequential(pool, conv)``), ``sca.conv`` here; ``ups.k``/``decoders.k`` count from the
+    # deepest stage there (k = 0 follows the middle blocks), from the shallowest here.
+    @classmethod
+    def detects_official(cls, state: Mapping[str, Any]) -> bool:
+        return "intro.weight" in state and "ending.weight" in state
+
+    @classmethod
+    def from_official(cls, state: Mapping[str, Any], field: str) -> NAFNetConfig:
+        """Width and channels from ``intro``, block counts from the indices (``dec_blk_nums``
+        deepest first as in NAFNet)."""
+        intro = state.get("intro.weight")
+        if intro is None or intro.ndim != 4:
+            raise ConfigError(f"{field}: not an official NAFNet checkpoint (no 'intro.weight'; "
+                              f"first name {next(iter(state))!r})")  # fmt: skip
+        blocks: dict[str, dict[int, set[int]]] = {}
+        for key in state:
+            m = _INDEXED.match(key)
+            if m:
+                inner = blocks.setdefault(m.group(1), {}).setdefault(int(m.group(2)), set())
+                if m.group(3) is not None:
+                    inner.add(int(m.group(3)))
+        n = len(blocks.get("downs", {}))
+
+        def counts(part: str) -> tuple[int, ...]:
+            found = blocks.get(part, {})
+            return tuple(max(found[i]) + 1 if found.get(i) else 0 for i in range(n))
+
+        middle = blocks.get("middle_blks", {})
+        return cls(width=int(intro.shape[0]), enc_blk_nums=counts("encoders"),
+                   middle_blk_num=max(middle) + 1 if middle else 0,
+                   dec_blk_nums=counts("decoders"), img_channels=int(intro.shape[1]))  # fmt: skip
+
+    def official_to_ours(self, key: str) -> str:
+        """``ups.0.0.weight`` -> ``backbone.ups.3.0.weight`` (4 stages),
+        ``encoders.1.0.sca.1.bias`` -> ``backbone.encoders.1.0.sca.conv.bias``."""
+        parts = key.split(".")
+        if parts[0] in ("ups", "decoders") and len(parts) > 1 and parts[1].isdigit():
+            parts[1] = str(len(self.enc_blk_nums) - 1 - int(parts[1]))
+        return "backbone." + ".".join(parts).replace(".sca.1.", ".sca.conv.")
+
+
+@BACKBONE_PRESETS.register("nafnet-sidd")
 def nafnet_sidd() -> NAFNetConfig:
     """The paper's SIDD denoising NAFNet: width 32, enc [2,2,4,8], middle 12, dec [2,2,2,2]."""
     return NAFNetConfig(32, (2, 2, 4, 8), 12, (2, 2, 2, 2))
@@ -103,6 +161,11 @@ def nafnet_gopro(local: bool = False) -> NAFNetConfig:
     ``local``, NAFNetLocal as the official GoPro test configs build it (trained on 256 crops)."""
     return NAFNetConfig(64, (1, 1, 1, 28), 1, (1, 1, 1, 1),
                         tlc_train_size=(256, 256) if local else None)  # fmt: skip
+
+
+BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
+BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
+BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 
 
 def _blocks(channels: int, count: int, pool_kernel: tuple[int, int] | None) -> nn.Sequential:

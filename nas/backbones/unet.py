@@ -12,10 +12,10 @@ import dataclasses
 import torch
 from torch import nn
 
-from nas.backbones.base import Backbone, BackboneConfigBase
+from nas.backbones.base import PROXY_WIDTH, Backbone, BackboneConfigBase
 from nas.blocks import DoubleConv
 from nas.config import bool_field, check, int_field, set_fields
-from nas.registry import BACKBONES
+from nas.registry import BACKBONE_PRESETS, BACKBONES
 
 
 @BACKBONES.register("unet")
@@ -62,6 +62,15 @@ class UNetConfig(BackboneConfigBase):
 
     def build(self, skip_present: tuple[bool, ...]) -> UNet:
         return UNet(self, skip_present)
+
+    def proxy(self) -> UNetConfig:
+        """Width 16, padding any input."""
+        return dataclasses.replace(self, width=PROXY_WIDTH, pad_input=True)
+
+
+BACKBONE_PRESETS.register("unet")(lambda: UNetConfig())
+BACKBONE_PRESETS.register("unet-w32-d3")(lambda: UNetConfig(width=32, depth=3))
+BACKBONE_PRESETS.register("unet-w32-d5")(lambda: UNetConfig(width=32, depth=5))
 
 
 class UNet(Backbone):

@@ -40,4 +40,5 @@ def check_fits(arch: ArchConfig, batch: int, crop: int | tuple[int, int], what: 
         size = f"{crop}x{crop}" if isinstance(crop, int) else f"{crop[0]}x{crop[1]}"
         raise ConfigError(f"{field}: {what} on batch {batch} of {size} crops needs at least "
                           f"{format_bytes(need)} of memory, and this machine has "
-                          f"{format_bytes(have)} available; lower the batch or the crop")  # fmt: skip
+                          f"{format_bytes(have)} available; lower the batch or the "
+                          "crop")  # fmt: skip

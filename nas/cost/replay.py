@@ -2,7 +2,8 @@
 
 A shape-only trace runs every op's meta kernel in Python (~0.2 ms an op), and NAFNet-w32's 36
 backbone blocks are ~90% of a costing's ops, the same in every skip design. A block of a
-``REPLAYABLE`` class (fixed ops, no state: its effect on a trace depends only on its structure
+replayable class (``nas.registry.replayable``: fixed ops, no state: its effect on a trace
+depends only on its structure
 and its input's layout) runs once per process for each (structure, input layout, bit width)
 and is recorded: the MACs it adds (fvcore rules by op, ops fvcore skips, the paper's count),
 the most live bytes it reaches above those live when it started, and its output's layout.
@@ -26,12 +27,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from nas.backbones.mscan import DecoderBlock, MSCABlock
-from nas.blocks import ConvNeXtV2Block, DoubleConv, NAFBlock
-
-REPLAYABLE: tuple[type[nn.Module], ...] = (
-    NAFBlock, ConvNeXtV2Block, DoubleConv, MSCABlock, DecoderBlock,
-)  # fmt: skip
+import nas.backbones  # noqa: F401  (their modules mark their blocks)
+from nas.registry import REPLAYABLE_BLOCKS
 
 
 class Tally(Protocol):
@@ -75,11 +72,12 @@ def clear_records() -> None:
 
 
 def replayable_blocks(model: nn.Module) -> Iterator[nn.Module]:
-    return (m for m in model.modules() if isinstance(m, REPLAYABLE))
+    kinds = tuple(REPLAYABLE_BLOCKS)
+    return (m for m in model.modules() if isinstance(m, kinds))
 
 
 class Replayer:
-    """Wraps the ``REPLAYABLE`` blocks of one traced model (``wrap``) until ``unwrap``."""
+    """Wraps the replayable blocks of one traced model (``wrap``) until ``unwrap``."""
 
     def __init__(self, tally: Tally, bits: int,
                  variant: Callable[[nn.Module], str | None] | None = None) -> None:  # fmt: skip

@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def checkpoint_backbone(path: str, preset: str | None) -> tuple[object, LoadReport]:
     """The backbone of official NAFNet checkpoint ``path`` (``preset``'s when given) and the
     report of loading it, strictly, into that NAFNet with full skips."""
-    from nas.checkpoints import is_official, load_official_nafnet, official_config, read_state_dict
+    from nas.checkpoints import is_official, load_official, official_config, read_state_dict
     from nas.model import build_model
 
     state = read_state_dict(path, "--checkpoint")
@@ -87,7 +87,7 @@ def checkpoint_backbone(path: str, preset: str | None) -> tuple[object, LoadRepo
                           "measure its run's config.yaml with --config")  # fmt: skip
     backbone = backbone_preset(preset) if preset else official_config(state, "--checkpoint")
     model = build_model(ArchConfig(backbone, FullSkipsConfig()))  # type: ignore[arg-type]
-    return backbone, load_official_nafnet(model, state, strict=True, field="--checkpoint")
+    return backbone, load_official(model, state, strict=True, field="--checkpoint")
 
 
 def parse_split(text: str) -> int | str:
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:  # named as typed: --tile, --split
             raise ConfigError(f"--{exc}") from None
     reports, fulls = {}, {}  # fulls: full skips on each backbone, the reference of its rows
-    console = Console(width=None if sys.stdout.isatty() else 132)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if loaded is not None:
         console.print(f"{args.checkpoint}: {loaded.summary()}", soft_wrap=True)
     with console.status("measuring ...") as status:
@@ -240,9 +240,9 @@ def _run_on_image(console, designs, image, args, split, loaded_from):  # type: i
         if not loaded_from:  # random weights, no block an identity: a meaningful comparison
             randomize(model)
         else:
-            from nas.checkpoints import load_official_nafnet, read_state_dict
+            from nas.checkpoints import load_official, read_state_dict
 
-            load_official_nafnet(model, read_state_dict(loaded_from, "--checkpoint"),
+            load_official(model, read_state_dict(loaded_from, "--checkpoint"),
                                  strict=True, field="--checkpoint")  # fmt: skip
         predicted = resolve_tiled(arch, (h, w), args.tile, split, 1, args.bits)
         start = time.perf_counter()

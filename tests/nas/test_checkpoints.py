@@ -21,7 +21,7 @@ from nas import (
     build_model,
     nafnet_sidd,
 )
-from nas.checkpoints import load_official_nafnet, official_config, official_to_ours
+from nas.checkpoints import load_official, official_config
 from nas.errors import ConfigError
 from tests.nas.official_nafnet import official_forward, official_state
 
@@ -45,13 +45,13 @@ def test_official_checkpoint_loads_and_gives_the_official_outputs(
     assert official_config(state) == cfg.replace(tlc_train_size=None)  # not in the tensors
     torch.manual_seed(1)
     model = build_model(ArchConfig(cfg, FullSkipsConfig())).eval()
-    report = load_official_nafnet(model, path)
+    report = load_official(model, path)
     assert report.new == () and len(report.loaded) == len(state) == len(model.state_dict())
     assert report.summary() == (f"loaded {len(state)} tensors (backbone: {len(state)}) of an "
                                 "official NAFNet checkpoint")  # fmt: skip
     ours = model.state_dict()
     n = len(cfg.enc_blk_nums)
-    assert all(torch.equal(ours[official_to_ours(k, n)], v) for k, v in state.items())
+    assert all(torch.equal(ours[_to_ours(k, n)], v) for k, v in state.items())
     # padded inside; below 1.5x the local model's training size its pooling is the global one
     x = torch.rand(2, 3, 21, 27, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -62,13 +62,17 @@ def test_official_checkpoint_loads_and_gives_the_official_outputs(
     assert (expected - x).abs().mean() > 0.05  # the network does something: a real comparison
 
 
+def _to_ours(key, n):
+    return NAFNetConfig(8, (1,) * n, 1, (1,) * n).official_to_ours(key)
+
+
 def test_key_map_follows_the_official_names() -> None:
-    assert official_to_ours("ups.0.0.weight", 4) == "backbone.ups.3.0.weight"
-    assert official_to_ours("decoders.3.1.conv1.bias", 4) == "backbone.decoders.0.1.conv1.bias"
-    assert official_to_ours("encoders.1.0.sca.1.weight", 4) == (
+    assert _to_ours("ups.0.0.weight", 4) == "backbone.ups.3.0.weight"
+    assert _to_ours("decoders.3.1.conv1.bias", 4) == "backbone.decoders.0.1.conv1.bias"
+    assert _to_ours("encoders.1.0.sca.1.weight", 4) == (
         "backbone.encoders.1.0.sca.conv.weight")  # fmt: skip
-    assert official_to_ours("middle_blks.11.beta", 4) == "backbone.middle_blks.11.beta"
-    assert official_to_ours("intro.weight", 4) == "backbone.intro.weight"
+    assert _to_ours("middle_blks.11.beta", 4) == "backbone.middle_blks.11.beta"
+    assert _to_ours("intro.weight", 4) == "backbone.intro.weight"
 
 
 def test_warm_start_loads_the_backbone_and_keeps_the_skips_new() -> None:
@@ -80,14 +84,14 @@ def test_warm_start_loads_the_backbone_and_keeps_the_skips_new() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ConfigError, match=r"^init: \d+ of the model's tensors are not in the "
                                           r"checkpoint \(first: 'skip\."):  # fmt: skip
-        load_official_nafnet(model, {"params": state}, field="init")
-    report = load_official_nafnet(model, {"params": state}, strict=False)
+        load_official(model, {"params": state}, field="init")
+    report = load_official(model, {"params": state}, strict=False)
     skip_keys = [k for k in before if k.startswith("skip.")]
     assert skip_keys and list(report.new) == skip_keys
     assert set(report.loaded) == {k for k in before if k.startswith("backbone.")}
     after = model.state_dict()
     assert all(torch.equal(after[k], before[k]) for k in skip_keys)  # as initialised
-    assert all(torch.equal(after[official_to_ours(k, 3)], v) for k, v in state.items())
+    assert all(torch.equal(after[_to_ours(k, 3)], v) for k, v in state.items())
     assert f"; {len(skip_keys)} new (skip: {len(skip_keys)})" in report.summary()
 
 
@@ -96,13 +100,13 @@ def test_unetmm_layout_and_dataparallel_prefix_load_too(tmp_path: Path) -> None:
     src = build_model(arch)
     torch.save({"arch": arch.to_dict(), "model": src.state_dict()}, tmp_path / "model.pt")
     dst = build_model(arch)
-    report = load_official_nafnet(dst, tmp_path / "model.pt")
+    report = load_official(dst, tmp_path / "model.pt")
     assert report.layout == "unetmm" and not report.new
     assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(),
                                                  dst.state_dict().values()))  # fmt: skip
     official = {f"module.{k}": v for k, v in official_state(SMALL, seed=5).items()}
-    report = load_official_nafnet(dst, {"params_ema": official})
-    assert report.layout == "official" and len(report.loaded) == len(official)
+    report = load_official(dst, {"params_ema": official})
+    assert report.layout == "NAFNet" and len(report.loaded) == len(official)
 
 
 def test_mismatches_are_one_line_and_change_nothing(tmp_path: Path) -> None:
@@ -123,18 +127,17 @@ def test_mismatches_are_one_line_and_change_nothing(tmp_path: Path) -> None:
         (extra, ("checkpoint: 1 tensor(s) of the checkpoint have no place in the model "
                  "(first: 'head.weight')")),
         ({"params": {"conv.weight": torch.zeros(1)}},
-         ("checkpoint: not an official NAFNet checkpoint (no 'intro.weight'; first name "
-          "'conv.weight')")),
+         "checkpoint: not an official checkpoint of NAFNet (first name 'conv.weight')"),
         (tmp_path / "missing.pth", f"checkpoint: no checkpoint file '{tmp_path}/missing.pth'"),
         ({"params": {"step": 3}}, "checkpoint: holds no tensors"),
     ]  # fmt: skip
     for source, message in cases:
         with pytest.raises(ConfigError) as info:
-            load_official_nafnet(model, source)
+            load_official(model, source)
         assert str(info.value).startswith(message) and "\n" not in str(info.value)
     with pytest.raises(ConfigError, match=r"^checkpoint: cannot read .*junk\.pth"):
-        load_official_nafnet(model, tmp_path / "junk.pth")
+        load_official(model, tmp_path / "junk.pth")
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     unet = build_model(ArchConfig(UNetConfig(width=8, depth=3), FullSkipsConfig()))
     with pytest.raises(ConfigError, match="needs a nafnet backbone, the model's is 'unet'"):
-        load_official_nafnet(unet, official_state(SMALL))
+        load_official(unet, official_state(SMALL))

@@ -235,7 +235,7 @@ def test_a_block_that_keeps_more_than_its_output_is_not_replayed(monkeypatch) ->
             return torch.cat([x, x], dim=1)[:, : x.shape[1]]
 
     model = torch.nn.Sequential(Stash(), torch.nn.Identity(), Half())
-    monkeypatch.setattr(replay, "REPLAYABLE", (Stash, torch.nn.Identity, Half))
+    monkeypatch.setattr(replay, "REPLAYABLE_BLOCKS", [Stash, torch.nn.Identity, Half])
     replay.clear_records()
     arch = ARCHS["nafnet-w8/full"]
     with torch.device("meta"):

@@ -1,4 +1,4 @@
-"""The README's example of a search space in a plain Optuna study runs as written."""
+"""docs/optuna.md's example of a search space in a plain Optuna study runs as written."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ import pytest
 from nas.errors import ConfigError
 from search_spaces import SpaceBounds, get_space
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "optuna.md"
 
 
 def _example() -> str:
-    block = re.search(r"### The search space from plain Optuna.*?```python\n(.*?)```",
-                      README.read_text(), re.DOTALL)  # fmt: skip
-    assert block, "README lost its plain-Optuna example"
+    block = re.search(r"## The search space from plain Optuna.*?```python\n(.*?)```",
+                      PAGE.read_text(), re.DOTALL)  # fmt: skip
+    assert block, "docs/optuna.md lost its plain-Optuna example"
     return block.group(1)
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-def test_the_readme_example_runs(capsys) -> None:
+def test_the_docs_example_runs(capsys) -> None:
     code = _example()
     assert "n_trials=20" in code
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     scope: dict = {}
-    exec(compile(code.replace("n_trials=20", "n_trials=4"), "README example", "exec"), scope)  # noqa: S102
+    exec(compile(code.replace("n_trials=20", "n_trials=4"), "docs/optuna.md example", "exec"), scope)  # noqa: S102
     study = scope["study"]
     assert len(study.trials) == 4 and all(t.state.name == "COMPLETE" for t in study.trials)
     assert study.metric_names == ["M_sc [bytes]", "MACs"]

@@ -1,0 +1,31 @@
+"""docs/ stays true: the generated references equal what the code writes today, every study
+field has a meaning, the README stays short, and every page it links exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from studies import docs
+from studies.spec import StudySpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", sorted(docs.PAGES))
+def test_generated_pages_are_current(name) -> None:
+    written = (ROOT / "docs" / name).read_text()
+    assert written == docs.PAGES[name](), f"docs/{name} is stale: run python -m studies.docs"
+
+
+def test_every_study_field_says_what_it_means() -> None:
+    assert docs.missing_descriptions(StudySpec) == []
+
+
+def test_the_readme_is_short_and_its_links_resolve() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (ROOT / link).exists(), link
