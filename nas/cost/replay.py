@@ -3,10 +3,10 @@
 A shape-only trace runs every op's meta kernel in Python (~0.2 ms an op), and NAFNet-w32's 36
 backbone blocks are ~90% of a costing's ops, the same in every skip design. A block of a
 replayable class (``nas.registry.replayable``: fixed ops, no state: its effect on a trace
-depends only on its structure
-and its input's layout) runs once per process for each (structure, input layout, bit width)
-and is recorded: the MACs it adds (fvcore rules by op, ops fvcore skips, the paper's count),
-the most live bytes it reaches above those live when it started, and its output's layout.
+depends only on its structure and its input's layout) runs once per process for each
+(structure, input layout, bit width, executor) and is recorded: the MACs it adds (fvcore
+rules by op, ops fvcore skips, the paper's count), the most live bytes it reaches above those
+live when it started, and its output's layout.
 Later calls add the same counts, raise the peaks the same way and return an empty ``meta``
 tensor of that layout, without running an op.
 
