@@ -200,3 +200,11 @@ def local_ray_options(temp_dir: str) -> Iterator[dict[str, Any]]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = saved_env
+
+
+# -- argparse --------------------------------------------------------------------------------
+def parser_actions(parser: Any) -> list[Any]:
+    """Every argument of an ``argparse.ArgumentParser`` (groups included), in the order they
+    were added, for the generated CLI reference (``studies.docs``). Waiting for: a public list
+    of a parser's arguments (argparse has none; ``_actions`` has been stable since 3.2)."""
+    return list(parser._actions)

@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from studies import compat
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -109,14 +111,15 @@ def cli_reference() -> str:
     """Markdown: every ``unetmm`` command with its arguments, from argparse."""
     from studies.cli import COMMANDS, USAGE, _module
 
-    parts = ["# Command-line reference\n", "Generated from the argument parsers "
-             "(`python -m studies.docs`).\n", "```\n" + USAGE.rstrip() + "\n```\n"]  # fmt: skip
+    parts = ["# Command-line reference\n",
+             "Generated from the argument parsers (`python -m studies.docs`).\n",
+             "```\n" + USAGE.rstrip() + "\n```\n"]  # fmt: skip
     for name, text in COMMANDS.items():
         p = argparse.ArgumentParser(prog=f"unetmm {name}", description=text, add_help=False)
         _module(name).add_arguments(p)
         parts.append(f"## unetmm {name}\n\n{text}\n")
         parts.append("| argument | meaning |\n|---|---|")
-        for action in p._actions:  # argparse has no public list of a parser's arguments
+        for action in compat.parser_actions(p):
             flags = ", ".join(action.option_strings) or action.metavar or action.dest
             meaning = " ".join((action.help or "").split()).replace("|", "\\|")
             if action.choices and not isinstance(action.choices, dict):

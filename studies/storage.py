@@ -66,8 +66,8 @@ def normalize_url(url: str, field: str = "storage") -> str:
         ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
-        raise ConfigError(f"{field}: {shown(url)!r} is a {backend} URL; unetmm keeps studies "
-                          "in SQLite (sqlite:///study.db) or PostgreSQL "
+        raise ConfigError(f"{field}: {shown(url)!r} names the {backend} backend; unetmm keeps "
+                          "studies in SQLite (sqlite:///study.db) or PostgreSQL "
                           "(postgresql+psycopg://user@host:5432/db)")  # fmt: skip
     if backend == "sqlite" and (parsed.host or parsed.port or parsed.username):
         path = (parsed.host or "") + (f"/{parsed.database}" if parsed.database else "")

@@ -13,7 +13,6 @@ import yaml
 
 from studies.cli import main
 from tests.report.conftest import built_study  # noqa: F401  (one small real study a session)
-from tests.studies.conftest import local_ray  # noqa: F401  (one local Ray a session)
 
 BASE = {"name": "bad", "target": {"input_size": 64}, "objectives": ["m_sc", "macs"],
         "n_trials": 1, "concurrency": 1}  # fmt: skip

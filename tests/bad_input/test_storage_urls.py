@@ -11,8 +11,8 @@ BAD = [
     ("sqlite://host/study.db", "puts a host into a SQLite URL"),
     ("sqlite://", "empty in-memory database"),
     ("sqlite:///:memory:", "empty in-memory database"),
-    ("mysql://user@host/db", "is a mysql URL"),
-    ("oracle://u@h/db", "is a oracle URL"),
+    ("mysql://user@host/db", "names the mysql backend"),
+    ("oracle://u@h/db", "names the oracle backend"),
     ("sqlite:///missing/nowhere.db", "names no existing SQLite file"),
     ("postgresql+psycopg://nobody@127.0.0.1:9/none", "cannot reach"),
     ("://nothing", "is not a SQLAlchemy URL"),
@@ -30,7 +30,7 @@ def test_readers_refuse_bad_storage_urls(refused, command, url, needle) -> None:
     ("sqlite://unetmm.db", "puts a host into a SQLite URL"),
     ("sqlite://", "keeps the study in memory"),
     ("sqlite:///:memory:", "keeps the study in memory"),
-    ("mysql://user@host/db", "is a mysql URL"),
+    ("mysql://user@host/db", "names the mysql backend"),
     ("studyfile", "neither a URL nor an existing file"),
     ("results/typo", "neither a URL nor an existing file"),
     ("sqlite:////nonexistent-folder/x.db", "folder '/nonexistent-folder' of"),
@@ -42,7 +42,7 @@ def test_search_refuses_bad_storage_urls(refused, spec_file, url, needle) -> Non
 
 @pytest.mark.parametrize(("url", "needle"), [
     ("sqlite://unetmm.db", "storage: 'sqlite://unetmm.db' puts a host"),
-    ("mysql://u@h/db", "storage: 'mysql://u@h/db' is a mysql URL"),
+    ("mysql://u@h/db", "storage: 'mysql://u@h/db' names the mysql backend"),
     ("nothing", "storage: 'nothing' is not a SQLAlchemy URL"),
 ])  # fmt: skip
 def test_a_specs_storage_field_is_checked(refused, spec_file, url, needle) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.report.study_builder import BuiltStudy, build_study
-from tests.studies.conftest import postgres_server  # noqa: F401  (a session fixture: one server)
 
 
 @pytest.fixture(scope="session")

@@ -181,6 +181,7 @@ def test_report_of_a_study_with_nothing_to_show(tmp_path) -> None:
     """A study that has only just started: every file is written, the table says why empty."""
     url = f"sqlite:///{tmp_path / 'new.db'}"
     study = optuna.create_study(study_name="new", storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr(schema.STUDY_ATTR_OBJECTIVES, ["psnr", "m_sc"])  # as a search starts it
     study.ask()  # one RUNNING trial
     assert main(["report", url, "--out", str(tmp_path / "out")]) == 0
     page = (tmp_path / "out" / "report.html").read_text()

@@ -84,30 +84,13 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def _throwaway_postgres() -> Iterator[str]:
+def throwaway_postgres() -> Iterator[str]:
     """A PostgreSQL server in a temp dir for as long as the block runs; yields its URL."""
     server = PostgresServer()
     try:
         yield server.url
     finally:
         server.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """URL of a PostgreSQL server (its maintenance database) for this test session."""
-    url = os.environ.get("UNETMM_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    try:
-        with _throwaway_postgres() as started:
-            yield started
-    except RuntimeError as exc:
-        reason = f"no PostgreSQL: UNETMM_TEST_POSTGRES_URL is unset, a local server failed: {exc}"
-        if os.environ.get("UNETMM_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @contextlib.contextmanager
@@ -137,23 +120,6 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     server = request.getfixturevalue("postgres_server")
     with fresh_database(server) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def local_ray() -> Iterator[None]:
-    """A local Ray with 2 CPUs shared by the in-process search tests (run_search reuses it)."""
-    import logging
-
-    import ray
-
-    from studies.search.ray_session import RAY_ENV, worker_niceness_env
-
-    for key, value in {**RAY_ENV, **worker_niceness_env(None)}.items():
-        os.environ.setdefault(key, value)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
-             log_to_driver=False)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def child_env() -> dict[str, str]:

@@ -67,7 +67,7 @@ def test_reading_commands_take_every_spelling(command, spelling, two_studies, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert not (two_studies.parent / "r").exists() and not (two_studies.parent / "e").exists()
-    expected = {"report": "objective 'bogus' is not known",
+    expected = {"report": "--objectives: unknown metric 'bogus'",
                 "export": "study 'beta' has no complete, feasible trial",
                 "dashboard": "--study: no study 'nope'"}[command]  # fmt: skip
     assert expected in err[0], err[0]

@@ -49,7 +49,7 @@ def spec(**changes):
     [
         ("postgresql+psycopg://postgres:pw@127.0.0.1:1/x", "cannot reach postgresql+psycopg://postgres:***@127.0.0.1:1/x"),
         ("sqlite:////no/such/folder/s.db", "folder '/no/such/folder'"),
-        ("oracle://u@h/x", "unavailable database driver"),
+        ("oracle://u@h/x", "names the oracle backend; unetmm keeps studies in SQLite"),
     ],
 )
 def test_unreachable_storage_fails_fast_with_one_line(url, message):

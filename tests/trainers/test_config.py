@@ -58,7 +58,7 @@ ARCH = "arch: {backbone: {name: nafnet, width: 8, enc_blk_nums: [1], dec_blk_num
         (ARCH + "recipe: {lr_min: 0.1}", "recipe.lr_min: 0.1 is above lr 0.001"),
         (ARCH + "recipe: {betas: [1.5, 0.9]}", "recipe.betas: each beta must be in [0, 1)"),
         (ARCH + "recipe: {device: gpu}", "recipe.device: Input should be 'auto', 'cpu' or 'cuda'"),
-        (ARCH + "task: {name: inpaint}", "task.name: Input should be 'denoise', 'deblur', 'sr' or 'matting'"),
+        (ARCH + "task: {name: inpaint}", "task.name: unknown task 'inpaint'; choose one of ['denoise', 'deblur', 'sr', 'matting']"),
         (ARCH + "task: {name: sr, scale: 3}", "task.scale: Input should be 2 or 4"),
         (ARCH + "task: {kernel_size: 8}", "task.kernel_size: must be odd"),
         (ARCH + "task: {kernel_size: 5, motion_length: 9}", "task.motion_length: 9 does not fit"),
