@@ -93,6 +93,13 @@ def ints_field(value: Any, field: str, minimum: int | None = None) -> tuple[int,
     return tuple(int(v) for v in value)
 
 
+def real_field(value: Any, field: str) -> float:
+    """``value`` as a finite real number (an int or a float; not a bool or a string)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    check(real, field, f"must be a number, got {value!r}")
+    return float(value)
+
+
 def reals_field(value: Any, field: str) -> tuple[float, ...]:
     """``value`` as a tuple of finite real numbers (ints and floats; not bools or strings)."""
     check(isinstance(value, list | tuple), field, f"must be a list of numbers, got {value!r}")

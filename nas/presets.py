@@ -28,12 +28,13 @@ def backbone_preset(name: str) -> object:
 
 
 def reference_designs(backbone: object) -> dict[str, ArchConfig]:
-    """The three reference points of every study: full skips, no skips, the paper's UNet--."""
-    n = len(backbone.stage_channels)  # type: ignore[attr-defined]
+    """The three reference points of every study: full skips, no skips, the paper's UNet--
+    (scaled to the backbone's depth and E1 width: ``UNetMMConfig.paper``)."""
+    channels = backbone.stage_channels  # type: ignore[attr-defined]
     return {
         "full": ArchConfig(backbone, FullSkipsConfig()),
         "none": ArchConfig(backbone, NoSkipsConfig()),
-        "unetmm": ArchConfig(backbone, UNetMMConfig.paper(n)),
+        "unetmm": ArchConfig(backbone, UNetMMConfig.paper(len(channels), channels[0])),
     }
 
 
@@ -56,7 +57,7 @@ def model_config(name: str, **overrides: Any) -> ArchConfig:
     """The ``ArchConfig`` of model ``name`` (see ``list_models``), with ``overrides`` applied to
     the backbone or the skip design, whichever has the field (``width=64``,
     ``aggregated_channels=128``). The ``unetmm`` design is the paper's point for the backbone's
-    depth; ``subset`` keeps E1 only unless ``stages`` says otherwise.
+    depth and width; ``subset`` keeps E1 only unless ``stages`` says otherwise.
     An unknown name or field, or a bad value, raises ``ConfigError`` naming it."""
     names = _model_names()
     if name not in names:

@@ -16,7 +16,7 @@ by rounding *up* (never dropping information): a stage s deeper than t keeps a m
 4**(s-t) channels, and A is at least 4**(t - shallowest taking-part stage). ``bounds`` only
 allows targets for which the repair exists. Defaults are spelled canonically (``target_stage``
 None for the deepest, ``stages`` None for all), so the paper's point equals
-``UNetMMConfig.paper(n)`` exactly.
+``UNetMMConfig.paper(n, C1)`` exactly.
 """
 
 from __future__ import annotations

@@ -384,9 +384,9 @@ class TrainConfig(StrictModel):
 
     ``arch`` accepts an ``ArchConfig`` or the mapping ``ArchConfig.from_dict`` reads and is stored
     as an ``ArchConfig``; ``model_dump(mode="json")`` writes the mapping back. ``init``: a
-    checkpoint a fresh run starts from (an official NAFNet ``.pth`` or a unetmm ``model.pt``; the
-    tensors it does not hold, e.g. a UNet-- design's skips, keep their initialisation; see
-    ``nas.checkpoints``); a resumed run continues from its own checkpoint.
+    checkpoint a fresh run starts from (an official NAFNet/KBNet ``.pth`` or a unetmm
+    ``model.pt``; the tensors it does not hold, e.g. a UNet-- design's skips, keep their
+    initialisation; see ``nas.checkpoints``); a resumed run continues from its own checkpoint.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,

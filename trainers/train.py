@@ -20,7 +20,7 @@ file in ``out_dir``, then ``os.replace``). A NaN/inf loss or validation score ra
 Device: ``recipe.device`` (``auto``: CUDA when torch sees a GPU, else the CPU); asking for
 ``cuda`` without one raises ``ConfigError`` before any work. Batches come from a DataLoader with
 ``recipe.workers`` processes (``trainers.loader``; the same batches with any number). ``init``:
-a fresh run's model starts from that checkpoint (official NAFNet or unetmm layout,
+a fresh run's model starts from that checkpoint (official NAFNet/KBNet or unetmm layout,
 ``nas.checkpoints``; a UNet-- design's skips stay as initialised: a warm start).
 
 Resume: a batch is a function of (seed, step) (see ``trainers.data``), and everything else that

@@ -14,13 +14,12 @@ The parameters are the same, so weights load either way.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
-
-import re
-from collections.abc import Mapping
 
 from nas.backbones.base import PROXY_WIDTH, Backbone, BackboneConfigBase
 from nas.blocks import NAFBlock
@@ -108,12 +107,15 @@ class NAFNetConfig(BackboneConfigBase):
         return NAFNetConfig(PROXY_WIDTH, (1,) * n, 1, (1,) * n, self.img_channels)
 
     # -- the published weights (``nas.checkpoints``). Their names differ from ours in two ways
-    # besides our ``backbone.`` prefix: a block's channel attention is ``sca.1`` there (an
-    # ``nn.Sequential(pool, conv)``), ``sca.conv`` here; ``ups.k``/``decoders.k`` count from the
-    # deepest stage there (k = 0 follows the middle blocks), from the shallowest here.
+    # besides our ``backbone.`` prefix: ``ups.k``/``decoders.k`` count from the deepest stage
+    # there (k = 0 follows the middle blocks), from the shallowest here; and ``official_renames``
+    # inside a block: NAFNet's channel attention is ``sca.1`` there (an ``nn.Sequential(pool,
+    # conv)``), ``sca.conv`` here.
+    official_renames: ClassVar[tuple[tuple[str, str], ...]] = ((".sca.1.", ".sca.conv."),)
     @classmethod
     def detects_official(cls, state: Mapping[str, Any]) -> bool:
-        return "intro.weight" in state and "ending.weight" in state
+        kbnet = any(k.endswith(".attgamma") for k in state)  # NAFNet's layout, KBNet's blocks
+        return "intro.weight" in state and "ending.weight" in state and not kbnet
 
     @classmethod
     def from_official(cls, state: Mapping[str, Any], field: str) -> NAFNetConfig:
@@ -147,7 +149,10 @@ class NAFNetConfig(BackboneConfigBase):
         parts = key.split(".")
         if parts[0] in ("ups", "decoders") and len(parts) > 1 and parts[1].isdigit():
             parts[1] = str(len(self.enc_blk_nums) - 1 - int(parts[1]))
-        return "backbone." + ".".join(parts).replace(".sca.1.", ".sca.conv.")
+        key = "backbone." + ".".join(parts)
+        for theirs, ours in self.official_renames:
+            key = key.replace(theirs, ours)
+        return key
 
 
 @BACKBONE_PRESETS.register("nafnet-sidd")
@@ -168,12 +173,17 @@ BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True)
 BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 
 
-def _blocks(channels: int, count: int, pool_kernel: tuple[int, int] | None) -> nn.Sequential:
-    return nn.Sequential(*(NAFBlock(channels, pool_kernel=pool_kernel) for _ in range(count)))
-
-
 class NAFNet(Backbone):
-    """NAFNet encoder/middle/decoder; skips are merged by addition."""
+    """NAFNet encoder/middle/decoder; skips are merged by addition. A subclass with other
+    blocks in the same layout (KBNet) overrides ``block``."""
+
+    def block(self, cfg: NAFNetConfig, channels: int, pool_kernel: tuple[int, int] | None
+              ) -> nn.Module:  # fmt: skip
+        return NAFBlock(channels, pool_kernel=pool_kernel)
+
+    def _blocks(self, cfg: NAFNetConfig, channels: int, count: int,
+                pool_kernel: tuple[int, int] | None) -> nn.Sequential:  # fmt: skip
+        return nn.Sequential(*(self.block(cfg, channels, pool_kernel) for _ in range(count)))
 
     def __init__(self, cfg: NAFNetConfig, skip_present: tuple[bool, ...]) -> None:
         super().__init__()
@@ -182,14 +192,14 @@ class NAFNet(Backbone):
         self.intro = nn.Conv2d(cfg.img_channels, cfg.width, 3, padding=1)
         strides = cfg.stage_strides
         for c, n, s in zip(self.stage_channels, cfg.enc_blk_nums, strides):
-            self.encoders.append(_blocks(c, n, cfg.pool_kernel(s)))
+            self.encoders.append(self._blocks(cfg, c, n, cfg.pool_kernel(s)))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-        self.middle_blks = _blocks(2 * self.stage_channels[-1], cfg.middle_blk_num,
-                                   cfg.pool_kernel(cfg.size_multiple))  # fmt: skip
+        self.middle_blks = self._blocks(cfg, 2 * self.stage_channels[-1], cfg.middle_blk_num,
+                                        cfg.pool_kernel(cfg.size_multiple))  # fmt: skip
         # ups[i] / decoders[i] serve stage i (0 = shallowest); dec_blk_nums is deepest first.
         for c, n, s in zip(self.stage_channels, reversed(cfg.dec_blk_nums), strides):
             self.ups.append(nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1, bias=False), nn.PixelShuffle(2)))
-            self.decoders.append(_blocks(c, n, cfg.pool_kernel(s)))
+            self.decoders.append(self._blocks(cfg, c, n, cfg.pool_kernel(s)))
         self.ending = nn.Conv2d(cfg.width, cfg.img_channels, 3, padding=1)
         self.skip_present = skip_present
 

@@ -215,10 +215,12 @@ class UNetMMConfig(SkipConfigBase):
         return UNetMMSkips(self, stage_channels)
 
     @classmethod
-    def paper(cls, num_stages: int = 4) -> UNetMMConfig:
-        """The paper's point for any depth: r = 1/16 per stage but 1/8 for the deepest, E' of 256
-        channels at the deepest stage, one ConvNeXt V2 block per header."""
-        return cls(ratios=(1 / 16,) * (num_stages - 1) + (1 / 8,))
+    def paper(cls, num_stages: int = 4, first_channels: int = 32) -> UNetMMConfig:
+        """The paper's point for any depth and width: r = 1/16 per stage but 1/8 for the
+        deepest, E' of 8 x C1 channels at the deepest stage (C1: E1's channels; 256 on NAFNet-w32,
+        512 on KBNet-w64: Table 4's 0.25 and 0.5 MB), one ConvNeXt V2 block per header."""
+        return cls(ratios=(1 / 16,) * (num_stages - 1) + (1 / 8,),
+                   aggregated_channels=8 * first_channels)  # fmt: skip
 
 
 def resize(x: torch.Tensor, src: int, dst: int) -> torch.Tensor:

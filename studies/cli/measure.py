@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backbone",
         help=f"backbone preset: {', '.join(BACKBONE_PRESETS.names())} (default nafnet-sidd, "
-        "or the NAFNet of --checkpoint)",
+        "or the network of --checkpoint)",
     )
     p.add_argument("--size", default="256", help="input HEIGHTxWIDTH or one number (default 256)")
     p.add_argument("--bits", type=int, default=8, help="bits per activation (4/8/16/32; default 8)")
@@ -60,8 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("fvcore", "meta"), default="fvcore",
                    help="MAC counter: fvcore on a CPU forward, or the same rules on meta tensors")
     p.add_argument("--checkpoint", metavar="FILE.pth",
-                   help="an official NAFNet checkpoint (BasicSR .pth, e.g. NAFNet-SIDD-width32.pth):"
-                        " measure the NAFNet it holds; its weights are loaded to check they fit")
+                   help="an official NAFNet or KBNet checkpoint (BasicSR .pth, e.g. "
+                        "NAFNet-SIDD-width32.pth): measure the network it holds; its weights "
+                        "are loaded to check they fit")  # fmt: skip
     p.add_argument("--executor", choices=("layer", "tiled", "both"), default="both",
                    help="peak memory layer by layer (PyTorch, ONNX Runtime), tiled (a streaming "
                         "device: nas.tiling), or both (default)")  # fmt: skip
@@ -76,14 +77,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def checkpoint_backbone(path: str, preset: str | None) -> tuple[object, LoadReport]:
-    """The backbone of official NAFNet checkpoint ``path`` (``preset``'s when given) and the
-    report of loading it, strictly, into that NAFNet with full skips."""
+    """The backbone of official checkpoint ``path`` (``preset``'s when given) and the report
+    of loading it, strictly, into that network with full skips."""
     from nas.checkpoints import is_official, load_official, official_config, read_state_dict
     from nas.model import build_model
 
     state = read_state_dict(path, "--checkpoint")
     if not is_official(state):
-        raise ConfigError("--checkpoint: holds a unetmm model, not an official NAFNet checkpoint; "
+        raise ConfigError("--checkpoint: holds a unetmm model, not an official checkpoint; "
                           "measure its run's config.yaml with --config")  # fmt: skip
     backbone = backbone_preset(preset) if preset else official_config(state, "--checkpoint")
     model = build_model(ArchConfig(backbone, FullSkipsConfig()))  # type: ignore[arg-type]

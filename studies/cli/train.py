@@ -6,8 +6,8 @@ schedule spans the steps), ``--batch``/``--crop`` the recipe's (a quick CPU tria
 written for a GPU), ``--out`` the config's ``out_dir``; ``--onnx`` also exports the final model to
 ONNX and checks it against PyTorch with onnxruntime. ``--device`` (``auto``: CUDA when there is a
 GPU; ``cuda`` without one is refused before any work), ``--workers`` (DataLoader processes) and
-``--init`` (a checkpoint to start from: an official NAFNet ``.pth``, also as the backbone of a
-UNet-- design, or a unetmm ``model.pt``) override the config's ``recipe.device``,
+``--init`` (a checkpoint to start from: an official NAFNet or KBNet ``.pth``, also as the
+backbone of a UNet-- design, or a unetmm ``model.pt``) override the config's ``recipe.device``,
 ``recipe.workers`` and ``init``. The run folder also gets ``train.log``, ``metrics.csv`` and
 TensorBoard events (``trainers.run_log``).
 """
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help="DataLoader worker processes (overrides recipe.workers; 0: none)")
     p.add_argument("--init", metavar="CKPT",
-                   help="start a fresh run from this checkpoint: an official NAFNet .pth "
+                   help="start a fresh run from this checkpoint: an official NAFNet or KBNet .pth "
                         "(BasicSR 'params'; a UNet-- design gets the backbone, its skips stay "
                         "new) or a unetmm model.pt")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")

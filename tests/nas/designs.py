@@ -12,11 +12,13 @@ from nas import (
     UNetMMConfig,
 )
 from nas.backbones import MSCANConfig
+from nas.backbones.kbnet import KBNetConfig
 
 
 def small_backbones() -> dict[str, object]:
     return {
         "nafnet-w8": NAFNetConfig(8, (1, 1, 1, 1), 1, (1, 1, 1, 1)),
+        "kbnet-w8": KBNetConfig(8, (1, 1, 1, 1), 1, (1, 1, 1, 1)),
         "unet-w8-d3": UNetConfig(width=8, depth=3),
         "unet-w8-d4": UNetConfig(width=8, depth=4, batch_norm=False, residual=False),
         # E1 at H/4 (stem stride 4), E4 at H/32; restoration head (3 channels out)

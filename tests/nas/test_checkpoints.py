@@ -127,7 +127,7 @@ def test_mismatches_are_one_line_and_change_nothing(tmp_path: Path) -> None:
         (extra, ("checkpoint: 1 tensor(s) of the checkpoint have no place in the model "
                  "(first: 'head.weight')")),
         ({"params": {"conv.weight": torch.zeros(1)}},
-         "checkpoint: not an official checkpoint of NAFNet (first name 'conv.weight')"),
+         "checkpoint: not an official checkpoint of NAFNet, KBNet (first name 'conv.weight')"),
         (tmp_path / "missing.pth", f"checkpoint: no checkpoint file '{tmp_path}/missing.pth'"),
         ({"params": {"step": 3}}, "checkpoint: holds no tensors"),
     ]  # fmt: skip
