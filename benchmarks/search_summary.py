@@ -9,8 +9,8 @@ Prints, over all trials in number order (each trial is one proposal of the sampl
   trained to the end;
 - the share of infeasible proposals after the first 10 (the sampler has learnt by then);
 - Optuna's ``study.best_trials`` and unetmm's front (one row per design, with its count);
-- for each front design: PSNR, M_sc, MACs, and whether it beats the paper's UNet-- point's
-  proxy PSNR at no more M_sc.
+- for each front design: PSNR, M_sc, MACs (and the tiled peak where the study costs it), and
+  whether it beats the paper's UNet-- point's proxy PSNR at no more M_sc.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import optuna
 from studies.results import pareto
 from studies.storage import load_study
 
-METRIC_COLUMNS = ("psnr", "m_sc", "macs")
+METRIC_COLUMNS = ("psnr", "m_sc", "macs", "peak_tiled")
 
 
 def summary(study: optuna.Study) -> dict:
@@ -68,12 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"infeasible share after the first 10 proposals: {s['infeasible_after_10']:.0%}")
     print(f"Optuna best_trials: {s['best_trials']}")
     paper = s["paper"]
+    tiled = any(row[-1] is not None for row in s["front"])
     print(f"front ({len(s['front'])} designs; trial, trials of the design, design, PSNR dB, "
-          "M_sc KiB, GMACs):")  # fmt: skip
-    for number, count, design, psnr, m_sc, macs in s["front"]:
+          "M_sc KiB, GMACs" + (", tiled peak MiB):" if tiled else "):"))  # fmt: skip
+    for number, count, design, psnr, m_sc, macs, peak in s["front"]:
         better = paper and psnr > paper[1] and m_sc <= paper[2]
         print(f"  #{number:<3} x{count:<2} {design:<48} {psnr:6.2f} {m_sc / 1024:8.1f} "
-              f"{macs / 1e9:6.2f}" + ("  beats the paper's point" if better else ""))  # fmt: skip
+              f"{macs / 1e9:6.2f}" + (f" {peak / 2**20:6.2f}" if tiled else "")
+              + ("  beats the paper's point" if better else ""))  # fmt: skip
     if paper:
         print(f"paper's UNet-- point: trial {paper[0]}, PSNR {paper[1]:.2f} dB, "
               f"M_sc {paper[2] / 1024:.0f} KiB")  # fmt: skip
