@@ -7,6 +7,12 @@ in the driver) then writes the threads each running trial may use, the run's CPU
 among them, to a file in the run's scratch folder; ``threads_now`` (in the worker, at each
 validation) reads it and the proxy goes on with that many threads (``worker.train``).
 
+A share is only taken for cores that are really idle: the worker measures the machine's idle
+cores (``/proc/stat``) and the cores its own process got since its last validation
+(``CpuMeter``), takes at most the idle ones (``spare_threads``), and gives the extra threads back
+at its next validation when it no longer gets the cores they need (another process came).
+Without ``/proc/stat`` no share is taken.
+
 Only for a local Ray on CPU trials (the driver passes no file otherwise): on a cluster a free
 CPU belongs to Ray's other work. More threads change a score by float rounding only, as
 ``cpus_per_trial`` does (the score cache ignores thread counts for the same reason).
@@ -14,7 +20,9 @@ CPU belongs to Ray's other work. More threads change a score by float rounding o
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,12 +69,60 @@ class SpareCpus(Callback):
         os.replace(tmp, self.path)  # a worker reads the old number or the new one, whole
 
 
-def threads_now(path: str | None, threads: int) -> int:
-    """The threads a trial may use now: its own ``threads``, or the share ``SpareCpus`` wrote
-    to ``path`` when that is more (a missing or unreadable file: its own)."""
+class CpuMeter:
+    """Cores the machine left idle, and cores this process used, between two ``sample()`` calls
+    (the first interval starts at construction). Linux only: elsewhere ``sample()`` is None."""
+
+    def __init__(self) -> None:
+        self._last = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [float(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError, IndexError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        return idle, sum(fields[:8]), time.process_time(), time.monotonic()
+
+    def sample(self) -> tuple[float, float] | None:
+        """``(idle cores, cores this process used)`` averaged since the last sample."""
+        now, last = self._read(), self._last
+        self._last = now
+        if now is None or last is None or now[1] <= last[1] or now[3] <= last[3]:
+            return None
+        cores = os.cpu_count() or 1
+        idle = cores * (now[0] - last[0]) / (now[1] - last[1])
+        return idle, (now[2] - last[2]) / (now[3] - last[3])
+
+
+def spare_threads(share: int, own: int, current: int, idle: float, used: float) -> int:
+    """The threads to run with: ``own`` plus at most the ``idle`` cores, up to ``share``. A run
+    with extra threads (``current > own``) that used half a core less than it has threads was
+    crowded out: it goes back to ``own``."""
+    if share <= own:
+        return own
+    if current > own and used < current - 0.5:
+        return own
+    return max(own, min(share, current + math.floor(idle + 0.2)))
+
+
+def threads_now(path: str | None, threads: int, current: int | None = None,
+                meter: CpuMeter | None = None) -> int:  # fmt: skip
+    """The threads a trial may use now: its own ``threads``, or more when ``SpareCpus`` wrote a
+    larger share to ``path`` and ``meter`` saw idle cores for them (``spare_threads``; a missing
+    or unreadable file, or no ``meter`` reading: its own). ``current``: the threads it runs
+    with now (default: its own)."""
     if path is None:
         return threads
     try:
-        return max(threads, int(Path(path).read_text()))
+        share = int(Path(path).read_text())
     except (OSError, ValueError):
         return threads
+    if share <= threads:
+        return threads
+    reading = meter.sample() if meter is not None else None
+    if reading is None:
+        return threads
+    return spare_threads(share, threads, threads if current is None else current, *reading)

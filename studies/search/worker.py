@@ -76,22 +76,23 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     """The proxy run: reports every validation; returns the final scores. A score found in the
     persistent score cache (``settings.score_cache``) is returned at once, marked
     ``score_cached`` (no validation is reported: the early stopper has nothing to judge). After
-    each validation the run takes the threads the driver shares at the end of a search
-    (``spare_cpus``)."""
+    each validation the run takes the threads the driver shares at the end of a search, for
+    cores that are idle, and gives them back when crowded out (``spare_cpus``)."""
     import torch
 
     from studies.search.score_cache import cached_train_and_eval
-    from studies.search.spare_cpus import threads_now
+    from studies.search.spare_cpus import CpuMeter, threads_now
     from trainers.config import ProxyRuntime
     from trainers.proxy import proxy_arch
 
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
     caught = DataWarnings()
+    meter = CpuMeter() if s.spare_cpus_file else None
 
     def on_validation(step: int, psnr: float) -> Any:
         stop = report(protocol.train_result(step, psnr, caught.new()))  # True stops the run
-        threads = threads_now(s.spare_cpus_file, s.threads)  # the run's last trials: more
+        threads = threads_now(s.spare_cpus_file, s.threads, torch.get_num_threads(), meter)
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         return stop
