@@ -53,10 +53,9 @@ def job(name: str) -> Callable[[], object]:
     Imports happen here, not in the timed call."""
     import fvcore.nn  # noqa: F401
 
+    import nas.cost.report
     from nas import ArchConfig, UNetMMConfig, build_model, measure_cost, nafnet_sidd
     from nas.cost import fvcore_macs
-
-    import nas.cost.report
     from nas.cost.trace import trace_forward
 
     arch = ArchConfig(nafnet_sidd(), UNetMMConfig())

@@ -34,8 +34,16 @@ from rich.progress import Progress
 from rich.table import Table
 
 from benchmarks.provenance import RESULTS, started, write_result
-from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
-from nas import build_model, measure_cost, nafnet_sidd
+from nas import (
+    ArchConfig,
+    FullSkipsConfig,
+    NoSkipsConfig,
+    SubsetSkipsConfig,
+    UNetMMConfig,
+    build_model,
+    measure_cost,
+    nafnet_sidd,
+)
 from nas.cost.tiled import measure_tiled
 from nas.model import randomize
 

@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from proxy_fidelity import designs, kendall_tau, ranks
-
+from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
 from nas.presets import backbone_preset
 from search_spaces.nni_supernet import one_shot
 from trainers.config import ProxyBudget, TaskConfig

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nas.files import write_text_atomic
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -67,10 +69,7 @@ def started(argv: list[str] | None = None) -> dict[str, Any]:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def write_result(path: str | Path, data: dict[str, Any], prov: dict[str, Any]) -> Path:

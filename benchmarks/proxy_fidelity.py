@@ -28,12 +28,11 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
-from tqdm import tqdm
+from rich.console import Console
+from rich.progress import track
+from scipy import stats
 
-from benchmarks.provenance import write_json_atomic
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from nas.backbones import NAFNetConfig
 from nas.presets import backbone_preset
@@ -77,22 +76,8 @@ def designs(target: NAFNetConfig, quick: bool) -> dict[str, ArchConfig]:
 
 
 def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b of two paired samples (ties in either are allowed)."""
-    conc = disc = ties_a = ties_b = 0
-    for i, j in itertools.combinations(range(len(a)), 2):
-        da, db = a[i] - a[j], b[i] - b[j]
-        if da == 0 and db == 0:
-            continue
-        if da == 0:
-            ties_a += 1
-        elif db == 0:
-            ties_b += 1
-        elif (da > 0) == (db > 0):
-            conc += 1
-        else:
-            disc += 1
-    denom = math.sqrt((conc + disc + ties_a) * (conc + disc + ties_b))
-    return (conc - disc) / denom if denom else math.nan
+    """Kendall's tau-b of two paired samples (scipy's; ties allowed; NaN if either is constant)."""
+    return float(stats.kendalltau(a, b).statistic)
 
 
 def ranks(values: list[float]) -> list[int]:
@@ -203,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f" (from {args.long_from})" if args.long_from else ""))
     rows = []
     t_start = time.perf_counter()
-    for name, arch in tqdm(table.items(), desc="designs", file=sys.stderr):
+    for name, arch in track(table.items(), description="designs", console=Console(stderr=True)):
         keep = name in reused and (not args.only or name not in args.only)
         if not keep and args.only and name not in args.only:
             continue

@@ -19,7 +19,8 @@ within 1 dB of the best target PSNR), and whether the default proxy meets the go
         benchmarks/results/target_fidelity.json benchmarks/results/target_fidelity_proxy.json
     ... --part variant --proxy-variant deep --json v.json   # a candidate proxy at the 1x budget
 
-Every finished run is appended to ``--json`` at once; a rerun with the same file skips the runs
+Every finished run is appended to ``--json`` at once, with its provenance (commit, machine, load
+at its start and end, versions, command); a rerun with the same file skips the runs
 already in it (same design, architecture, budget, task, seed), so a killed run resumes and two
 processes (``--only`` halves, or ``--part target`` and ``--part proxy``) can share the work.
 ``--reuse`` alone trains nothing: it merges the files and prints the table.
@@ -31,15 +32,27 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from scipy import stats
 
-from benchmarks.proxy_fidelity import designs, kendall_tau, ranks, write_json_atomic
+from benchmarks import provenance
+from benchmarks.provenance import write_json_atomic
+from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
 from nas import ArchConfig, measure_cost
 from nas.backbones import NAFNetConfig
 from nas.errors import ConfigError, UnetmmError
@@ -167,27 +180,41 @@ def run_jobs(jobs: list[Job], records: list[dict], task: TaskConfig, *, seed: in
     """Train every job without a matching record; append each result to ``records`` and write
     ``json_path`` after every run (a diverged run is stored as NaN). Returns the new records."""
     todo = [j for j in jobs if not is_done(j, records, task, seed)]
+    console = Console(stderr=True)
     if len(todo) < len(jobs):
-        print(f"{len(jobs) - len(todo)} runs already done, skipped", file=sys.stderr)
+        console.print(f"{len(jobs) - len(todo)} runs already done, skipped")
     new: list[dict] = []
-    for job in (bar := tqdm(todo, desc="runs", file=sys.stderr)):
-        bar.set_postfix_str(f"{job.run} {job.design}")
-        try:
-            r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
-            psnr, seconds, inp, curve = r.psnr, r.seconds, r.input_psnr, r.curve
-        except TrainingDiverged as exc:
-            print(f"{job.run} {job.design}: {exc}", file=sys.stderr)
-            psnr = seconds = inp = math.nan
-            curve = []
-        rec = {**job.key(task, seed), "psnr": psnr, "seconds": seconds, "input_psnr": inp,
-               "curve": [list(p) for p in curve],
-               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
-        records.append(rec)
-        new.append(rec)
-        tqdm.write(f"  {job.run} {job.design}: {psnr:.2f} dB in {seconds:.0f} s", file=sys.stderr)
-        if json_path:
-            write_json(json_path, records)
+    bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.description}"), console=console)
+    progress = bar.add_task("", total=len(todo))
+    with bar:
+        for job in todo:
+            bar.update(progress, description=f"{job.run} {job.design}")
+            rec = _run_job(job, task, seed, threads, console)
+            records.append(rec)
+            new.append(rec)
+            if json_path:
+                write_json(json_path, records)
+            bar.advance(progress)
     return new
+
+
+def _run_job(job: Job, task: TaskConfig, seed: int, threads: int | None,
+             console: Console) -> dict:  # fmt: skip
+    """Train ``job``; its record, with provenance (a diverged run: NaN scores)."""
+    prov = provenance.started()
+    try:
+        r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
+        psnr, seconds, inp, curve = r.psnr, r.seconds, r.input_psnr, r.curve
+    except TrainingDiverged as exc:
+        console.print(f"{job.run} {job.design}: {exc}")
+        psnr = seconds = inp = math.nan
+        curve = []
+    console.print(f"  {job.run} {job.design}: {psnr:.2f} dB in {seconds:.0f} s")
+    return {**job.key(task, seed), "psnr": psnr, "seconds": seconds, "input_psnr": inp,
+            "curve": [list(p) for p in curve],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "provenance": {**prov, "load_end": [round(v, 2) for v in os.getloadavg()]}}  # fmt: skip
 
 
 def write_json(path: str | Path, records: list[dict], **extra: Any) -> None:
@@ -212,16 +239,8 @@ def proxy_reference(path: str | Path) -> tuple[dict[str, dict[str, float]], list
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rho: Pearson's correlation of the average ranks (ties share their mean rank)."""
-
-    def avg_ranks(v: list[float]) -> list[float]:
-        return [sum(x < y for x in v) + (sum(x == y for x in v) + 1) / 2 for y in v]
-
-    ra, rb = avg_ranks(a), avg_ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
-    return cov / var if var else math.nan
+    """Spearman's rho (scipy's: ties share their mean rank; NaN if either is constant)."""
+    return float(stats.spearmanr(a, b).statistic)
 
 
 TRIVIAL = {"M_sc": "m_sc_mib", "params": "params", "MACs": "macs"}

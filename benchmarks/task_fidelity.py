@@ -27,8 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.proxy_fidelity import kendall_tau, ranks
 from benchmarks.provenance import write_json_atomic
+from benchmarks.proxy_fidelity import kendall_tau, ranks
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from studies.spec import load_spec
 from trainers.config import ProxyBudget, TaskConfig

@@ -24,10 +24,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
+
+from nas.files import write_text_atomic
 
 COLUMNS = ("step", "loss", "val_psnr_db", "val_ssim", "lr", "seconds")
 LOG_NAME, CSV_NAME = "train.log", "metrics.csv"
@@ -55,9 +56,7 @@ class RunLog:
         kept = _kept_rows(csv_path, resumed_from) if resumed_from else []
         text = io.StringIO()
         csv.writer(text).writerows([COLUMNS, *kept])
-        tmp = csv_path.with_name(f".{CSV_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(text.getvalue())
-        os.replace(tmp, csv_path)
+        write_text_atomic(csv_path, text.getvalue())
         self._csv = csv_path.open("a", newline="")
         self._rows = csv.writer(self._csv)
         if not resumed_from:

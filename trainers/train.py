@@ -38,19 +38,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import re
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from nas.checkpoints import LoadReport, load_official, read_state_dict
 from nas.errors import ConfigError
+from nas.files import replace_atomically, write_text_atomic
 from nas.model import build_model
 from trainers.config import TrainConfig
 from trainers.loader import effective_workers, step_batches
@@ -156,23 +163,12 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.cpu() for k, v in state.items()}
 
 
-def _replace(path: Path, write: Callable[[Path], Any]) -> None:
-    """``write(tmp)`` to a temporary file next to ``path``, then rename it to ``path`` (atomic:
-    a reader or a killed run sees the old file or the new one, never half of one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _save_atomic(obj: Any, path: Path) -> None:
-    _replace(path, lambda tmp: torch.save(obj, tmp))
+    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    _replace(path, lambda tmp: tmp.write_text(text))
+    write_text_atomic(path, text)
 
 
 class _Run:
@@ -299,8 +295,10 @@ def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: b
                 log: RunLog, device: torch.device) -> Path:  # fmt: skip
     r = run.config.recipe
     ckpt = checkpoints(run.out_dir)[-1][1] if run.step and checkpoints(run.out_dir) else None
-    bar = tqdm(total=r.iterations, initial=run.step, desc="train", unit="step",
-               disable=not progress, dynamic_ncols=True)  # fmt: skip
+    bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                   console=Console(stderr=True), disable=not progress)  # fmt: skip
+    task = bar.add_task("train", total=r.iterations, completed=run.step, info="")
     # batch k is stream.batch_at(k), the batch of step k + 1
     batches = step_batches(stream, run.step, r.iterations, r.workers, device.type == "cuda")
     t0 = time.perf_counter()
@@ -323,11 +321,11 @@ def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: b
                     mean = sum(window) / len(window)
                     log.row(step, r.iterations, mean, lr,
                             run.seconds + time.perf_counter() - t0, scores)  # fmt: skip
-                    postfix = {"loss": f"{mean:.3f}"}
+                    info = f"loss {mean:.3f}"
                     if run.curve:
-                        postfix["val_psnr"] = f"{run.curve[-1][1]:.2f}"
-                    bar.set_postfix(postfix, refresh=False)
-                bar.update()
+                        info += f", val PSNR {run.curve[-1][1]:.2f} dB"
+                    bar.update(task, info=info)
+                bar.advance(task)
                 if step % r.checkpoint_every == 0 or step == r.iterations:
                     run.seconds += time.perf_counter() - t0
                     t0 = time.perf_counter()

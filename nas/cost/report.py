@@ -29,6 +29,7 @@ from nas.cost.macs import count_params, fvcore_macs
 from nas.cost.memory import check_bits, skip_memory_peak, skip_memory_timeline
 from nas.cost.trace import trace_forward
 from nas.errors import ConfigError, InternalError
+from nas.files import write_text_atomic
 from nas.model import META_LOCK, build_meta_model, build_model
 from nas.units import format_bytes, format_count
 
@@ -216,9 +217,7 @@ def _write_cache(key: str, report: CostReport) -> None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(report.to_dict()))
-        tmp.replace(folder / f"{key}.json")  # atomic: concurrent workers never read half a file
+        write_text_atomic(folder / f"{key}.json", json.dumps(report.to_dict()))
     except OSError:
         pass  # a read-only home still gets the in-memory cache
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from nas.config import ArchConfig
 from nas.cost.report import source_hash
+from nas.files import write_text_atomic
 from trainers.config import BUILTIN, DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.proxy import ProxyResult, train_and_eval
 
@@ -158,9 +159,8 @@ def store(fields: dict[str, Any], result: ProxyResult) -> bool:
     key = score_key(fields)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"fields": fields, "result": _to_json(result)}))
-        tmp.replace(folder / f"{key}.json")  # atomic: a reader sees a whole entry or none
+        write_text_atomic(folder / f"{key}.json",
+                          json.dumps({"fields": fields, "result": _to_json(result)}))
     except OSError:
         return False
     return True

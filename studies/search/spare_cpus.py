@@ -29,6 +29,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from nas.files import write_text_atomic
+
 FILE_NAME = "spare_cpus"
 
 
@@ -64,9 +66,7 @@ class SpareCpus(Callback):
         if not last_started or not self.running:
             return
         share = max(self.cpus_per_trial, self.total_cpus // len(self.running))
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        Path(tmp).write_text(str(share))
-        os.replace(tmp, self.path)  # a worker reads the old number or the new one, whole
+        write_text_atomic(self.path, str(share))  # a worker reads the old number or the new one
 
 
 class CpuMeter:
