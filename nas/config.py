@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -164,10 +165,17 @@ class ArchConfig:
 
     def key(self) -> str:
         """A stable 16-hex-digit content hash (same config, same key, in every process)."""
-        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+        return arch_key(self.to_dict())
 
     def replace(self, **changes: Any) -> ArchConfig:
         return dataclasses.replace(self, **changes)
+
+
+def arch_key(arch: Mapping[str, Any]) -> str:
+    """The design identity: 16 hex digits of an architecture dict's canonical JSON
+    (``ArchConfig.key``; a stored ``arch`` attribute keys the same way without being parsed)."""
+    text = json.dumps(arch, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 MAX_YAML_BYTES = 256 << 10  # a config or study file is a few KiB; more is the wrong file

@@ -23,9 +23,7 @@ rankings. ``report_section`` draws it for ``unetmm report``; ``with_confirmed_sc
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import html
-import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -35,21 +33,16 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from nas.config import arch_key
 from studies import compat, schema
 from studies.metrics import SCORE, get_metric
 from studies.results import pareto
 from studies.results.pareto import TrialPoint
 
 
-def arch_digest(arch: Mapping[str, Any] | None) -> str:
-    """16 hex digits naming a target architecture (the ``arch`` attribute)."""
-    text = json.dumps(arch, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
 def job_key(arch: Mapping[str, Any] | None, seed: int) -> str:
-    """What makes one confirmation job: the design and the seed."""
-    return f"{arch_digest(arch)}:seed{int(seed)}"
+    """What makes one confirmation job: the design (``nas.config.arch_key``) and the seed."""
+    return f"{arch_key(arch)}:seed{int(seed)}"
 
 
 def proxy_score(p: TrialPoint) -> tuple[float | None, bool]:
@@ -64,7 +57,7 @@ def one_per_design(points: Sequence[TrialPoint]) -> list[TrialPoint]:
     """The best-PSNR trial of each design (earliest on ties), in trial order."""
     best: dict[str, TrialPoint] = {}
     for p in sorted(points, key=lambda p: (-(p.value(SCORE) or 0.0), p.number)):
-        best.setdefault(arch_digest(p.attrs.get(schema.ATTR_ARCH)), p)
+        best.setdefault(arch_key(p.attrs.get(schema.ATTR_ARCH)), p)
     return sorted(best.values(), key=lambda p: p.number)
 
 
@@ -83,9 +76,9 @@ def select_designs(
         taken = {p.number for p in layer}
         pool = [p for p in pool if p.number not in taken]
     chosen = ranked[:top]
-    seen = {arch_digest(p.attrs.get(schema.ATTR_ARCH)) for p in chosen}
+    seen = {arch_key(p.attrs.get(schema.ATTR_ARCH)) for p in chosen}
     for p in points:
-        key = arch_digest(p.attrs.get(schema.ATTR_ARCH))
+        key = arch_key(p.attrs.get(schema.ATTR_ARCH))
         if (p.reference and key not in seen and p.feasible and p.attrs.get(schema.ATTR_ARCH)
                 and p.state in ("COMPLETE", "PRUNED") and proxy_score(p)[0] is not None):
             chosen.append(p)
@@ -312,10 +305,10 @@ def agreement_text(conf: Confirmation) -> str:
 def with_confirmed_scores(points: Sequence[TrialPoint], conf: Confirmation) -> list[TrialPoint]:
     """The trials of confirmed designs only, their ``psnr`` replaced by the confirmed mean (the
     proxy's kept as ``proxy_psnr``, the confirmation under ``confirmed``): what export ranks."""
-    by_design = {arch_digest(d.arch): d for d in conf.designs if d.mean is not None}
+    by_design = {arch_key(d.arch): d for d in conf.designs if d.mean is not None}
     out = []
     for p in points:
-        d = by_design.get(arch_digest(p.attrs.get(schema.ATTR_ARCH)))
+        d = by_design.get(arch_key(p.attrs.get(schema.ATTR_ARCH)))
         if d is None:
             continue
         extra = {

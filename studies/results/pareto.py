@@ -19,13 +19,13 @@ search's summary and its progress line count with.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import optuna
 
+from nas.config import arch_key
 from nas.errors import ConfigError
 from studies import schema
 from studies.artifacts import study_data
@@ -170,7 +170,7 @@ def design_key(p: TrialPoint) -> str:
     if p.attrs.get(schema.ATTR_ARCH_KEY):  # ``ArchConfig.key()``; old trials: from their arch
         return str(p.attrs[schema.ATTR_ARCH_KEY])
     arch = p.attrs.get(schema.ATTR_ARCH)
-    return json.dumps(arch, sort_keys=True) if arch is not None else f"trial {p.number}"
+    return arch_key(arch) if isinstance(arch, Mapping) else f"trial {p.number}"
 
 
 def distinct_designs(points: Iterable[TrialPoint], objectives: Sequence[str]) -> list[DesignRow]:
