@@ -35,6 +35,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from nas.errors import ConfigError, UnetmmError
+from nas.extras import require_extra
 from studies.schema import STUDY_ATTR_CONFIRM_OF
 
 DEFAULT_DB = "unetmm.db"
@@ -76,6 +77,8 @@ def normalize_url(url: str, field: str = "storage") -> str:
                           f"sqlite:////abs/path/{path}")  # fmt: skip
     if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "postgresql+psycopg":
+        require_extra("postgres", f"{field}: {shown(url)!r}")
     return parsed.render_as_string(hide_password=False)
 
 

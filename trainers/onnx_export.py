@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from nas.errors import UnetmmError
+from nas.extras import require_extra
 from nas.model import SkipUNet
 
 OPSET = 17
@@ -50,6 +51,7 @@ def export_onnx(model: SkipUNet, path: str | Path, opset: int = OPSET) -> Path:
     locally depends on the input size, which a traced graph fixes at the sample's."""
     from nas.blocks import LocalAvgPool2d
 
+    require_extra("onnx", "ONNX export")
     if any(isinstance(m, LocalAvgPool2d) for m in model.modules()):
         raise OnnxUnsupported(
             "onnx: NAFNetLocal's pooling window depends on the input size, which an ONNX graph "
@@ -79,6 +81,7 @@ def check_onnx(path: str | Path, model: SkipUNet, tolerance: float = 1e-4,
                seed: int = 0) -> OnnxReport:  # fmt: skip
     """Run the ONNX file and ``model`` on two random inputs (sizes that are and are not
     multiples of ``2**stages``); raise ``OnnxCheckFailed`` if they differ by > ``tolerance``."""
+    require_extra("onnx", "ONNX check")
     import onnx
     import onnxruntime as ort
 

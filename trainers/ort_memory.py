@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.extras import require_extra
 
 _CHILD = r"""
 import json, sys
@@ -61,6 +62,7 @@ def ort_peak_growth(path: str | Path, shape: tuple[int, ...], arena: bool = True
     """Run ONNX file ``path`` once on zeros of ``shape`` in a fresh process; returns
     ``{"rss_before", "peak", "growth", "output_bytes"}`` in bytes (``growth``: peak resident
     set during the run minus resident set before it). Linux only (``/proc``)."""
+    require_extra("onnx", "ort memory")
     if not Path("/proc/self/clear_refs").exists():
         raise ConfigError("ort memory: needs Linux's /proc/self/clear_refs to reset the peak RSS")
     args = [sys.executable, "-c", _CHILD, str(path), json.dumps(list(shape)),

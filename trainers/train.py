@@ -57,6 +57,7 @@ from rich.progress import (
 
 from nas.checkpoints import LoadReport, load_official, read_state_dict
 from nas.errors import ConfigError
+from nas.extras import require_extra
 from nas.files import replace_atomically, write_text_atomic
 from nas.model import build_model
 from trainers.config import TrainConfig
@@ -228,6 +229,8 @@ def train(config: TrainConfig, resume: bool = True, onnx: bool = False,
     r = config.recipe
     out_dir = Path(config.out_dir)
     device = resolve_device(r.device, "recipe.device")  # ConfigError before any work
+    if onnx:
+        require_extra("onnx", "--onnx")
     with compute_settings(r.threads), torch.random.fork_rng(devices=[]):
         kind = TASKS.get(config.task.name)
         kind.check_model(config.arch.backbone, config.task.name)

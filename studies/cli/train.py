@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, metavar="PX", help="training crop (overrides recipe.crop)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over, removing the checkpoints in the output folder")  # fmt: skip
-    p.add_argument("--onnx", action="store_true", help="export model.onnx and check it")
+    p.add_argument("--onnx", action="store_true",
+                   help="export model.onnx and check it with onnxruntime (the onnx extra)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (overrides the recipe)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"),
                    help="where to train (overrides recipe.device; auto: cuda when available)")
