@@ -40,14 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from scipy import stats
 
 from benchmarks import provenance
@@ -59,6 +51,7 @@ from nas.errors import ConfigError, UnetmmError
 from nas.presets import backbone_preset
 from nas.registry import Registry
 from trainers.config import ProxyBudget, TaskConfig
+from trainers.progress import progress_bar
 from trainers.proxy import TrainingDiverged, default_proxy_backbone, proxy_arch, train_and_eval
 
 PROXY_JSON = Path(__file__).parent / "results" / "proxy_fidelity.json"
@@ -184,8 +177,7 @@ def run_jobs(jobs: list[Job], records: list[dict], task: TaskConfig, *, seed: in
     if len(todo) < len(jobs):
         console.print(f"{len(jobs) - len(todo)} runs already done, skipped")
     new: list[dict] = []
-    bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.description}"), console=console)
+    bar = progress_bar("runs", console)
     progress = bar.add_task("", total=len(todo))
     with bar:
         for job in todo:

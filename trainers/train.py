@@ -45,15 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from nas.checkpoints import LoadReport, load_official, read_state_dict
 from nas.errors import ConfigError
@@ -70,6 +61,7 @@ from trainers.loop import (
     make_scheduler,
     train_step,
 )
+from trainers.progress import progress_bar
 from trainers.run_log import RunLog
 from trainers.runtime import resolve_device
 from trainers.tasks import TASKS, Stream, TaskKind
@@ -298,10 +290,8 @@ def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: b
                 log: RunLog, device: torch.device) -> Path:  # fmt: skip
     r = run.config.recipe
     ckpt = checkpoints(run.out_dir)[-1][1] if run.step and checkpoints(run.out_dir) else None
-    bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                   console=Console(stderr=True), disable=not progress)  # fmt: skip
-    task = bar.add_task("train", total=r.iterations, completed=run.step, info="")
+    bar = progress_bar("train", disable=not progress)
+    task = bar.add_task("", total=r.iterations, completed=run.step)
     # batch k is stream.batch_at(k), the batch of step k + 1
     batches = step_batches(stream, run.step, r.iterations, r.workers, device.type == "cuda")
     t0 = time.perf_counter()
@@ -327,7 +317,7 @@ def _train_loop(run: _Run, kind: TaskKind, stream: Stream, val: Any, progress: b
                     info = f"loss {mean:.3f}"
                     if run.curve:
                         info += f", val PSNR {run.curve[-1][1]:.2f} dB"
-                    bar.update(task, info=info)
+                    bar.update(task, description=info)
                 bar.advance(task)
                 if step % r.checkpoint_every == 0 or step == r.iterations:
                     run.seconds += time.perf_counter() - t0

@@ -7,6 +7,8 @@ network: nothing is downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -27,9 +29,11 @@ def _block_shapes(c: int) -> dict[str, tuple[int, ...]]:
     }  # fmt: skip
 
 
-def official_shapes(cfg: NAFNetConfig) -> dict[str, tuple[int, ...]]:
+def official_shapes(cfg: NAFNetConfig, block_shapes: Callable[[int], dict[str, tuple[int, ...]]]
+                    = _block_shapes) -> dict[str, tuple[int, ...]]:  # fmt: skip
     """Name -> shape of the official ``NAFNet(img_channel, width, middle_blk_num, enc_blk_nums,
-    dec_blk_nums)`` state dict."""
+    dec_blk_nums)`` state dict; ``block_shapes(c)``: a block's own (another family on NAFNet's
+    layout, e.g. KBNet_s, passes its block's)."""
     w, img = cfg.width, cfg.img_channels
     out: dict[str, tuple[int, ...]] = {
         "intro.weight": (w, img, 3, 3), "intro.bias": (w,),
@@ -38,7 +42,7 @@ def official_shapes(cfg: NAFNetConfig) -> dict[str, tuple[int, ...]]:
 
     def blocks(prefix: str, count: int, c: int) -> None:
         for j in range(count):
-            out.update({f"{prefix}.{j}.{k}": s for k, s in _block_shapes(c).items()})
+            out.update({f"{prefix}.{j}.{k}": s for k, s in block_shapes(c).items()})
 
     chan = w
     for i, n in enumerate(cfg.enc_blk_nums):

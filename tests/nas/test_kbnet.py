@@ -15,6 +15,7 @@ from nas.backbones.kbnet import GROUP, KBA, NSET, KBNetConfig
 from nas.checkpoints import load_official, official_config
 from nas.errors import ConfigError
 from nas.presets import backbone_preset
+from tests.nas.official_nafnet import official_shapes as nafnet_official_shapes
 
 SMALL = KBNetConfig(8, (1, 0, 2), 1, (2, 1, 0))  # uneven counts: a wrong index map shows
 
@@ -44,25 +45,7 @@ def official_shapes(cfg: KBNetConfig) -> dict[str, tuple[int, ...]]:
         }  # fmt: skip
         return shapes
 
-    w, img = cfg.width, cfg.img_channels
-    out = {"intro.weight": (w, img, 3, 3), "intro.bias": (w,),
-           "ending.weight": (img, w, 3, 3), "ending.bias": (img,)}  # fmt: skip
-
-    def blocks(prefix: str, count: int, c: int) -> None:
-        for j in range(count):
-            out.update({f"{prefix}.{j}.{k}": s for k, s in block(c).items()})
-
-    chan = w
-    for i, n in enumerate(cfg.enc_blk_nums):
-        blocks(f"encoders.{i}", n, chan)
-        out[f"downs.{i}.weight"], out[f"downs.{i}.bias"] = (2 * chan, chan, 2, 2), (2 * chan,)
-        chan *= 2
-    blocks("middle_blks", cfg.middle_blk_num, chan)
-    for k, n in enumerate(cfg.dec_blk_nums):
-        out[f"ups.{k}.0.weight"] = (2 * chan, chan, 1, 1)
-        chan //= 2
-        blocks(f"decoders.{k}", n, chan)
-    return out
+    return nafnet_official_shapes(cfg, block)
 
 
 def official_state(cfg: KBNetConfig, seed: int = 0) -> dict[str, torch.Tensor]:
