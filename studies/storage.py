@@ -370,11 +370,19 @@ def ignoring_lost() -> Iterator[None]:
 class LostStorageLogFilter(logging.Filter):
     """Drops log records about a lost storage. Ray Tune logs the traceback of a searcher that
     fails while it stops a trial, then calls the searcher again, which fails again: that second
-    failure ends the search with ``StorageLost``'s one line, the log would only bury it."""
+    failure ends the search with ``StorageLost``'s one line, the log would only bury it. Optuna's
+    RDB storage warns that it falls back to a slower query when a connection breaks under its
+    first one (``OPTUNA_FALLBACK``); the fallback fails too, and the one line follows."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return exc is None or lost_reason(exc) is None
+        if exc is not None:
+            return lost_reason(exc) is None
+        text = record.getMessage()
+        return not (text.startswith(OPTUNA_FALLBACK) and "connection" in text.lower())
+
+
+OPTUNA_FALLBACK = "Caught an error from sqlalchemy"  # optuna.storages._rdb.storage, _get_trials
 
 
 def _first_line(exc: BaseException) -> str:

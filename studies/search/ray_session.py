@@ -40,7 +40,8 @@ RAY_ENV = {
     "RAY_DEDUP_LOGS": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: studies.signals.graceful_stop
 }
-TUNE_LOGGERS = ("ray.tune.execution.tune_controller",)  # where Tune logs searcher errors
+# where Tune logs searcher errors, and where Optuna's RDB storage warns of a broken query
+QUIET_LOGGERS = ("ray.tune.execution.tune_controller", "optuna.storages._rdb.storage")
 RUN_PREFIX = "unetmm-run-"
 OWNER_FILE = "owner"  # driver_id() of the run that made the folder
 SOCKET_ROOM = 64  # what Ray appends to its temp dir for its longest socket path
@@ -100,12 +101,12 @@ def ray_session(
     run_dir = new_run_dir()
     quiet = LostStorageLogFilter()
     try:
-        for name in TUNE_LOGGERS:
+        for name in QUIET_LOGGERS:
             logging.getLogger(name).addFilter(quiet)
         with _environ(nice_env), _ray(address, num_cpus, cpus_per_trial, run_dir):
             yield run_dir
     finally:
-        for name in TUNE_LOGGERS:
+        for name in QUIET_LOGGERS:
             logging.getLogger(name).removeFilter(quiet)
         shutil.rmtree(run_dir, ignore_errors=True)
 

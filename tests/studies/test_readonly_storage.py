@@ -185,3 +185,22 @@ def test_tune_logs_of_a_lost_storage_are_held_back():
     assert not keep(record(_wrapped(_real_error("lost"), "from")))
     assert keep(record(_wrapped(_real_error("duplicate"), "from")))
     assert keep(record(None))
+
+
+def test_optunas_fallback_warning_on_a_broken_connection_is_held_back():
+    """Optuna's RDB storage warns before it retries a query with a slower one; when the
+    connection broke, the retry fails and the search says it in one line: the warning only
+    buries it. The same warning for another reason (SQLite's variable limit) stays."""
+    import logging
+
+    from studies.storage import OPTUNA_FALLBACK, LostStorageLogFilter
+
+    def warning(text: str) -> logging.LogRecord:
+        return logging.LogRecord("optuna.storages._rdb.storage", logging.WARNING, __file__, 1,
+                                 f"{OPTUNA_FALLBACK}: {text}. Falling back to a slower "
+                                 "alternative.", None, None)  # fmt: skip
+
+    keep = LostStorageLogFilter().filter
+    assert not keep(warning("(psycopg.OperationalError) consuming input failed: server closed "
+                            "the connection unexpectedly"))  # fmt: skip
+    assert keep(warning("(sqlite3.OperationalError) too many SQL variables"))
