@@ -8,12 +8,17 @@ results comparable (``StudySpec.comparable()`` but the seed). An entry states:
 
 - ``floor_db``: the target's seed noise under the budget (1.96 x the pooled seed standard
   deviation x sqrt(2): two single runs of two designs closer than this are not told apart);
-- ``tau``: Kendall's tau of the proxy's ranking against the target's (two-seed means) over the
+- ``proxy_floor_db``: the same for the proxy's own scores (two proxy seeds), when measured;
+- ``tau``: Kendall's tau of the proxy's ranking against the target's (seed means) over the
   budget's designs; below 0.6 the proxy does not rank them;
+- ``contenders``, ``tau_contenders``, ``pick_loss_db``: the same over the designs within
+  ``CONTENDERS_DB`` of the target's best (where a user's choice is made), and how far below
+  the target's best the proxy's first-ranked design is;
 - what was measured: the budget, designs, seeds, target training, and the result file.
 
-``tie_group`` is the front's top: every eligible design whose score lies within ``floor_db``
-of the best. When it holds more than one design, the report and ``unetmm export`` say so, name
+``tie_group`` is the front's top: every eligible design whose proxy score lies within the
+proxy's floor of the best (``Trust.tie_floor_db``: the target's floor where the proxy's was not
+measured). When it holds more than one design, the report and ``unetmm export`` say so, name
 the simplest of them (fewest MACs, then parameters) beside the proxy's winner, and recommend
 ``unetmm confirm``.
 """
@@ -33,6 +38,7 @@ from studies.results.pareto import TrialPoint
 TRUST_FILE = "trust.yaml"  # package data of ``studies`` (in ``presets/``)
 IGNORED = ("seed",)  # comparable fields that do not change what a check says
 TAU_RANKS = 0.6  # below it the proxy's order under the budget is not trusted
+CONTENDERS_DB = 2.0  # designs this close to the target's best are where a user's choice is made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,21 +55,40 @@ class Trust:
     spread_db: float
     tau: float
     source: str
+    proxy_floor_db: float | None = None
+    contenders: int | None = None  # designs within CONTENDERS_DB of the target's best
+    tau_contenders: float | None = None
+    pick_loss_db: float | None = None  # the target's best minus the proxy's pick, at the target
 
     @property
     def ranks(self) -> bool:
         return self.tau >= TAU_RANKS
 
+    @property
+    def tie_floor_db(self) -> float:
+        """How close two proxy scores may be and still be noise."""
+        return self.floor_db if self.proxy_floor_db is None else self.proxy_floor_db
+
     def summary(self) -> str:
         """One paragraph for a report or a model card."""
+        proxy = ("" if self.proxy_floor_db is None else
+                 f" at the target and {self.proxy_floor_db:.2f} dB in the proxy's own scores")
         verdict = ("ranks them" if self.ranks else
                    f"does not rank them (tau below {TAU_RANKS})")  # fmt: skip
-        return (f"Target-scale check of this proxy ({self.preset} preset): {self.designs} designs "
-                f"with {self.budget}, each trained as the target ({self.target}) with "
-                f"{self.seeds} seeds. Their target PSNRs span {self.spread_db:.2f} dB; the "
-                f"seed-to-seed noise floor is {self.floor_db:.2f} dB. The proxy's ranking agrees "
-                f"with the target's at Kendall tau {self.tau:.2f}: it {verdict}. "
-                f"Source: {self.source}.")  # fmt: skip
+        top = ""
+        if self.contenders is not None and self.tau_contenders is not None:
+            top = (f" Over the {self.contenders} designs within {CONTENDERS_DB:g} dB of the "
+                   f"target's best, where the choice is made, tau is {self.tau_contenders:.2f}")
+            if self.pick_loss_db is not None:
+                top += (f", and the design the proxy ranks first is {self.pick_loss_db:.2f} dB "
+                        "below the target's best")
+            top += "."
+        return (f"Target-scale check of this proxy (study preset {self.preset}): "
+                f"{self.designs} designs with {self.budget}, each trained as the target "
+                f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
+                f"{self.spread_db:.2f} dB; the seed-to-seed noise floor is {self.floor_db:.2f} "
+                f"dB{proxy}. The proxy's ranking agrees with the target's at Kendall tau "
+                f"{self.tau:.2f}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
 
 
 def load_checks() -> list[Trust]:
@@ -114,7 +139,7 @@ def judge(comparable: Mapping[str, Any] | None, pool: Sequence[TrialPoint], scor
     """``verdict`` on the top of ``pool`` (one eligible trial per design) for a study with
     these comparable fields, and that top (``tie_group``)."""
     check = trust_for(comparable)
-    group = tie_group(pool, score, check.floor_db if check else 0.0)
+    group = tie_group(pool, score, check.tie_floor_db if check else 0.0)
     return verdict(check, group, score), group
 
 
@@ -132,13 +157,14 @@ def verdict(trust: Trust | None, group: Sequence[TrialPoint], score: Metric) -> 
     if len(group) > 1:
         simple = simplest(group)
         others = ", ".join(f"#{p.number}" for p in group[1:])
-        text += (f" The proxy's top {len(group)} designs lie within that floor of each other "
+        text += (f" The proxy's top {len(group)} designs lie within {trust.tie_floor_db:.2f} dB of "
+                 f"each other "
                  f"(#{best.number}, {others}): it cannot tell them apart. The proxy's winner is "
                  f"#{best.number} ({best.design}); the simplest of them is #{simple.number} "
                  f"({simple.design}: fewest MACs, then parameters).")  # fmt: skip
     else:
         text += (f" The proxy's winner #{best.number} ({best.design}) leads the next design by "
-                 f"more than the floor.")  # fmt: skip
+                 f"more than {trust.tie_floor_db:.2f} dB.")  # fmt: skip
     if len(group) > 1 or not trust.ranks:
         text += " Confirm before you choose: `unetmm confirm` re-trains these designs longer."
     return text

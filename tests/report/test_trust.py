@@ -5,6 +5,8 @@ simplest of them, and ``unetmm confirm``."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import optuna
 import pytest
 
@@ -16,11 +18,13 @@ from studies.results.report import write_report
 COMPARABLE = {"target.backbone": {"name": "nafnet"}, "proxy.budget": {"steps": 300}, "seed": 0}
 
 
-def _check(floor_db: float, tau: float = -0.33) -> trust.Trust:
+def _check(floor_db: float, tau: float = -0.33, proxy_floor_db: float | None = None
+           ) -> trust.Trust:  # fmt: skip
     return trust.Trust(preset="test", comparable={**COMPARABLE, "seed": 5},  # seed ignored
                        budget="M_sc <= 40 KiB", designs=8, seeds=2,
                        target="NAFNet-w32, 2000 steps", floor_db=floor_db, spread_db=0.9,
-                       tau=tau, source="benchmarks/results/x.json")  # fmt: skip
+                       tau=tau, source="benchmarks/results/x.json",
+                       proxy_floor_db=proxy_floor_db)  # fmt: skip
 
 
 @pytest.fixture
@@ -61,9 +65,22 @@ def test_a_winner_beyond_the_floor_is_not_called_a_tie(study, monkeypatch, tmp_p
     monkeypatch.setattr(trust, "load_checks", lambda: [_check(1e-9, tau=0.8)])
     page = write_report(study, tmp_path / "r").html.read_text()
     assert "cannot tell them apart" not in page
-    assert "leads the next design by more than the floor" in page and "it ranks them" in page
+    assert "leads the next design by more than 0.00 dB" in page and "it ranks them" in page
     assert main(["export", str(built_study.path), "--out", str(tmp_path / "x")]) == 0
     assert "cannot tell" not in capsys.readouterr().out
+
+
+def test_the_proxys_own_floor_decides_its_ties(study, monkeypatch, tmp_path) -> None:
+    """Proxy scores are compared with the proxy's seed floor where it was measured: a wide
+    target floor with a tiny proxy floor names no tie; the page states both floors."""
+    assert len(_top(study, 50.0)) > 2 and len(_top(study, 1e-9)) == 1
+    monkeypatch.setattr(trust, "load_checks", lambda: [_check(50.0, proxy_floor_db=1e-9)])
+    page = write_report(study, tmp_path / "r").html.read_text()
+    assert "noise floor is 50.00 dB at the target and 0.00 dB in the proxy" in page
+    assert "cannot tell them apart" not in page
+    monkeypatch.setattr(trust, "load_checks", lambda: [_check(1e-9, proxy_floor_db=50.0)])
+    page = write_report(study, tmp_path / "r2").html.read_text()
+    assert "cannot tell them apart" in page and "within 50.00 dB of each other" in page
 
 
 def test_a_study_no_check_speaks_for_says_so(study, monkeypatch, tmp_path) -> None:
@@ -75,3 +92,15 @@ def test_a_study_no_check_speaks_for_says_so(study, monkeypatch, tmp_path) -> No
 def test_shipped_checks_load() -> None:
     for check in trust.load_checks():
         assert check.floor_db > 0 and -1 <= check.tau <= 1 and check.designs >= 8
+
+
+def test_the_summary_says_how_the_proxy_ranks_the_contenders() -> None:
+    check = dataclasses.replace(_check(0.62, tau=0.64, proxy_floor_db=1.40), contenders=5,
+                                tau_contenders=-0.4, pick_loss_db=1.088)  # fmt: skip
+    text = check.summary()
+    assert "noise floor is 0.62 dB at the target and 1.40 dB in the proxy's own scores" in text
+    assert "Kendall tau 0.64: it ranks them." in text
+    assert ("Over the 5 designs within 2 dB of the target's best, where the choice is made, tau "
+            "is -0.40, and the design the proxy ranks first is 1.09 dB below the target's "
+            "best.") in text  # fmt: skip
+    assert "Over the" not in _check(0.62).summary()  # a check without them says nothing of it
