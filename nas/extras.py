@@ -3,7 +3,8 @@ install it. The core (``search``, ``report``, ``export``, ``train`` on SQLite) n
 
 - ``postgres``: psycopg 3, for PostgreSQL study storages;
 - ``onnx``: onnx and onnxruntime, for ``unetmm train --onnx`` and ONNX Runtime's memory;
-- ``nni``: NNI's strategies and one-shot pre-screening (``search_spaces.nni_imports`` imports it).
+- ``nni``: NNI's strategies and one-shot pre-screening (``search_spaces.nni_imports`` imports it,
+  with its own message naming what needs it).
 
 ``installed`` finds the packages and imports nothing, so a spec or a command line is refused
 before any work.

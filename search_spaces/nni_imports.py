@@ -20,9 +20,10 @@ import warnings
 from types import ModuleType
 
 from nas.errors import ConfigError
+from nas.extras import EXTRAS, install_command
 
-INSTALL = "pip install -e '.[nni]' (in a checkout) or pip install 'unetmm[nni]'"
-NEEDED = ("nni", "pytorch_lightning")  # what `import nni.nas` needs beyond the core
+INSTALL = install_command("nni")
+NEEDED = EXTRAS["nni"]  # what `import nni.nas` needs beyond the core (``nas.extras``)
 _loaded: dict[str, ModuleType] = {}
 
 
