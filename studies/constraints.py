@@ -12,11 +12,13 @@ stores (the limit exact, or rounded; ``_`` or ``,`` between digits).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from nas.errors import ConfigError
-from studies.metrics import SHOWN_UNITS, UNITS, Metric, get_metric
+from studies.metrics import METRICS, SHOWN_UNITS, UNITS, Metric, by_key, get_metric
 
 _PATTERN = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([0-9.+-][0-9_,.eE+-]*)\s*([A-Za-z]*)\s*$")
 
@@ -30,15 +32,34 @@ class Constraint:
     limit: float
     unit: str
     scale: float
+    attr: str | None = None
+    """Only for a constraint read back from a study another tool wrote (``read_back``): the
+    user attribute it limits (``metric`` is then its stored name; ``limit`` in the attribute's
+    unit, NaN when no trial tells it)."""
+    text: str | None = dataclasses.field(default=None, compare=False)
+    """The text it was parsed from, as written (what ``describe`` shows)."""
 
     @property
     def row(self) -> Metric:
         return get_metric(self.metric)
 
     @property
-    def key(self) -> str:
-        """The trial user-attribute this constraint reads."""
+    def key(self) -> str | None:
+        """The trial user-attribute this constraint reads (None: a read-back name that says
+        nothing of it)."""
+        if self.attr is not None or self.metric not in METRICS:
+            return self.attr
         return self.row.key
+
+    def describe(self) -> str:
+        """``"m_sc <= 40 KiB"``: as written, else its name, op and limit."""
+        if self.text is not None:
+            return self.text
+        if self.key is None or math.isnan(self.limit):
+            return self.metric
+        row = by_key(self.key)
+        shown = row.format(self.limit_in_key_unit) if row else f"{self.limit:g}"
+        return f"{self.metric} {self.op} {shown}"
 
     @property
     def is_cost(self) -> bool:
@@ -80,7 +101,27 @@ class Constraint:
             raise ConfigError(
                 f"{where}: unit {unit!r} does not fit {metric}; use one of {shown or ['none']}"
             )
-        return cls(metric, op, limit, unit, units[unit.lower()])
+        return cls(metric, op, limit, unit, units[unit.lower()], text=text)
+
+    @classmethod
+    def read_back(cls, name: str, trials: Iterable[tuple[dict[str, Any], dict[str, float]]]
+                  ) -> Constraint:  # fmt: skip
+        """The constraint a stored study names ``name``, from ``(user attrs, constraint
+        values)`` of its trials. Names the search writes (``"m_sc <= 40 KiB"``) say everything;
+        any other is taken as ``name <= limit`` on the metric or user attribute of that name,
+        its value being ``measured - limit`` in the attribute's unit, the limit read off the
+        first trial that has both (NaN if none does)."""
+        try:
+            return cls.parse(name)
+        except ConfigError:
+            pass
+        attr = METRICS.get(name).key if name in METRICS else name
+        for attrs, values in trials:
+            measured = attrs.get(attr)
+            if (name in values and isinstance(measured, int | float)
+                    and not isinstance(measured, bool)):  # fmt: skip
+                return cls(name, "<=", float(measured) - float(values[name]), "", 1.0, attr=attr)
+        return cls(name, "<=", math.nan, "", 1.0, attr=attr if name in METRICS else None)
 
 
     def check(self, where: str) -> None:

@@ -30,7 +30,7 @@ from nas.errors import ConfigError
 from studies import schema
 from studies.artifacts import study_data
 from studies.constraints import Constraint
-from studies.metrics import METRICS, Metric, by_key, by_optuna_name
+from studies.metrics import METRICS, Metric, by_optuna_name
 
 DEFAULT_OBJECTIVES = ("psnr", "m_sc", "macs")
 REFERENCE_LABELS = {"full": "full skips", "none": "no skips", "unetmm": "UNet-- (paper)"}
@@ -332,56 +332,9 @@ def knee_ranking(
 # -- constraints ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class ConstraintLimit:
-    """A study constraint ``attr op limit``, the limit in the attribute's unit (bytes, MACs, dB).
-
-    ``attr``/``limit`` are None when neither the name nor the trials tell them."""
-
-    name: str
-    attr: str | None
-    op: str = "<="
-    limit: float | None = None
-    parsed: bool = dataclasses.field(default=False, compare=False)  # a name Constraint reads
-
-    def describe(self) -> str:
-        """``"m_sc <= 40 KiB"``: the name when it says it all, else the name, op and limit."""
-        if self.parsed or self.attr is None or self.limit is None:
-            return self.name
-        row = by_key(self.attr)
-        shown = row.format(self.limit) if row else f"{self.limit:g}"
-        return f"{self.name} {self.op} {shown}"
-
-
-def parse_constraint_name(name: str) -> ConstraintLimit | None:
-    """``"m_sc <= 0.25 MiB"`` -> ConstraintLimit(attr="m_sc_bytes", op="<=", limit=262144)."""
-    try:
-        c = Constraint.parse(name)
-    except ConfigError:
-        return None
-    return ConstraintLimit(name, c.key, c.op, c.limit_in_key_unit, parsed=True)
-
-
-def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, ConstraintLimit]:
-    """Every constraint of the study's trials with its attribute and limit.
-
-    Names the search writes (``"m_sc <= 40 KiB"``) say both. Any other name is taken as a
-    ``<=`` constraint on the metric or user attribute of that name, its value as ``measured -
-    limit`` in the attribute's unit, and the limit is read off the first trial that has both.
-    """
-    found: dict[str, ConstraintLimit] = {}
-    for point in points:
-        for name, value in point.constraints.items():
-            if name in found and found[name].limit is not None:
-                continue
-            parsed = parse_constraint_name(name)
-            if parsed is not None:
-                found[name] = parsed
-                continue
-            attr = METRICS.get(name).key if name in METRICS else name
-            measured = point.attrs.get(attr)
-            if isinstance(measured, int | float) and not isinstance(measured, bool):
-                found[name] = ConstraintLimit(name, attr, "<=", float(measured) - float(value))
-            else:
-                found.setdefault(name, ConstraintLimit(name, None))
-    return found
+def constraint_limits(points: Iterable[TrialPoint]) -> dict[str, Constraint]:
+    """Every constraint of the study's trials, read back (``Constraint.read_back``)."""
+    points = list(points)
+    names = dict.fromkeys(n for p in points for n in p.constraints)
+    pairs = [(p.attrs, p.constraints) for p in points]
+    return {name: Constraint.read_back(name, pairs) for name in names}

@@ -33,14 +33,15 @@ import optuna
 
 from nas.errors import ConfigError
 from studies import schema
+from studies.constraints import Constraint
 from studies.metrics import METRICS, Metric, study_score
 from studies.results import confirm, pareto
 from studies.results.pareto import TrialPoint
-from studies.results.trust import judge
 from studies.results.plots import matplotlib as png
 from studies.results.plots import plotly as interactive
 from studies.results.plots import views as figure_data
 from studies.results.plots.views import Importances
+from studies.results.trust import judge
 
 PNG_NAMES = ("pareto_m_sc", "pareto_macs", "pareto_3d", "hypervolume", "importances", "timelines")
 
@@ -395,7 +396,7 @@ def _page(
     storage_label: str,
     objectives: Sequence[str],
     score: Metric,
-    limits: Mapping[str, pareto.ConstraintLimit],
+    limits: Mapping[str, Constraint],
     counts: Mapping[str, int],
     figures: Mapping[str, Any],
     rows: Sequence[Mapping[str, str]],

@@ -36,7 +36,6 @@ from rich.console import Console
 from nas.errors import ConfigError
 from studies import compat
 from studies.schema import (
-    check_study_attrs,
     ATTR_COPY_OF,
     ATTR_REFERENCE,
     ATTR_STATUS,
@@ -44,6 +43,7 @@ from studies.schema import (
     STUDY_ATTR_FINGERPRINT,
     STUDY_ATTR_OBJECTIVES,
     STUDY_ATTR_SPEC,
+    check_study_attrs,
     name_metrics,
 )
 from studies.search import claims

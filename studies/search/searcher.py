@@ -62,7 +62,6 @@ from studies import compat, schema
 from studies.artifacts import attach, trial_data
 from studies.constraints import broken, constraint_values
 from studies.schema import (
-    ATTR_WARNINGS,
     ATTR_ARCH,
     ATTR_ARCH_KEY,
     ATTR_BROKEN,
@@ -73,6 +72,7 @@ from studies.schema import (
     ATTR_FINGERPRINT,
     ATTR_REFERENCE,
     ATTR_STATUS,
+    ATTR_WARNINGS,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_INFEASIBLE,

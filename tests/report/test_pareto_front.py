@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import optuna
 import pytest
 
 from studies import schema
+from studies.constraints import Constraint
 from studies.metrics import get_metric
 from studies.results import pareto
 from studies.results.pareto import TrialPoint
@@ -69,21 +71,25 @@ def test_front_excludes_stopped_and_infeasible_trials(built_study) -> None:
 def test_constraint_limits_are_read_from_the_names(built_study) -> None:
     study = optuna.load_study(study_name=built_study.name, storage=built_study.url)
     limits = pareto.constraint_limits(pareto.load_points(study))
-    assert limits == {
-        "m_sc <= 40 KiB": pareto.ConstraintLimit("m_sc <= 40 KiB", "m_sc_bytes", "<=", 40960.0),
-        "psnr >= 22 dB": pareto.ConstraintLimit("psnr >= 22 dB", "psnr_db", ">=", 22.0),
-    }
-    parsed = pareto.parse_constraint_name("macs <= 17.5 G")
-    assert (parsed.attr, parsed.limit) == ("macs_fvcore", 17.5e9)
-    assert pareto.parse_constraint_name("m_sc <= 0.25 MiB").limit == 262144
-    assert pareto.parse_constraint_name("latency <= 3 ms") is None
+    assert limits == {"m_sc <= 40 KiB": Constraint.parse("m_sc <= 40 KiB"),
+                      "psnr >= 22 dB": Constraint.parse("psnr >= 22 dB")}
+    assert [(c.key, c.op, c.limit_in_key_unit) for c in limits.values()] == [
+        ("m_sc_bytes", "<=", 40960.0), ("psnr_db", ">=", 22.0)]
+    parsed = Constraint.read_back("macs <= 17.5 G", [])
+    assert (parsed.key, parsed.limit_in_key_unit) == ("macs_fvcore", 17.5e9)
+    assert Constraint.read_back("m_sc <= 0.25 MiB", []).limit_in_key_unit == 262144
+    unknown = Constraint.read_back("latency <= 3 ms", [])  # another tool's name, no trial
+    assert unknown.key is None and math.isnan(unknown.limit)
+    assert unknown.describe() == "latency <= 3 ms"
 
 
 def test_unnamed_constraints_fall_back_to_measured_minus_limit() -> None:
     p = TrialPoint(0, "COMPLETE", {"m_sc_bytes": 1000}, {}, {"m_sc": -24.0})
-    assert pareto.constraint_limits([p]) == {
-        "m_sc": pareto.ConstraintLimit("m_sc", "m_sc_bytes", "<=", 1024.0)
-    }
+    [(name, c)] = pareto.constraint_limits([p]).items()
+    assert (name, c.key, c.op, c.limit_in_key_unit) == ("m_sc", "m_sc_bytes", "<=", 1024.0)
+    assert c.describe() == "m_sc <= 1 KiB"
+    q = TrialPoint(1, "COMPLETE", {"latency_ms": 3.5}, {}, {"latency_ms": 0.5})
+    assert pareto.constraint_limits([q])["latency_ms"].describe() == "latency_ms <= 3"
 
 
 def _point(
@@ -175,14 +181,15 @@ def test_knee_is_the_point_farthest_above_the_chord() -> None:
     ],
 )
 def test_constraint_names_parse_in_both_styles(name, attr, op, limit) -> None:
-    parsed = pareto.parse_constraint_name(name)
-    assert parsed == pareto.ConstraintLimit(name, attr, op, pytest.approx(limit))
+    parsed = Constraint.read_back(name, [])
+    assert (parsed.key, parsed.op, parsed.limit_in_key_unit) == (attr, op, pytest.approx(limit))
     assert parsed.describe() == name
 
 
 @pytest.mark.parametrize("name", ["latency <= 3 ms", "m_sc <= 4 M", "psnr >= 28 MiB", "m_sc < 4"])
 def test_constraint_names_that_say_no_limit(name) -> None:
-    assert pareto.parse_constraint_name(name) is None
+    c = Constraint.read_back(name, [])
+    assert c.key is None and math.isnan(c.limit) and c.describe() == name
 
 
 def test_a_repeated_front_design_is_listed_once_and_drawn_as_a_repeat() -> None:

@@ -113,15 +113,13 @@ def test_constraint_values_are_in_the_constraints_unit(text, measured, value):
 
 
 def test_constraint_names_are_exact_and_read_back_by_the_report():
-    from studies.results.pareto import parse_constraint_name
-
     limits = {"params <= 29159715": 29_159_715, "params <= 29159716": 29_159_716,
               "m_sc <= 0.25 MiB": 2**18, "macs <= 18.000000001 G": 18_000_000_001,
               "psnr >= 28.125 dB": 28.125, "ssim >= 0.8": 0.8}  # fmt: skip
     names = [Constraint.parse(text).name for text in limits]
     assert names == list(limits)  # each limit written exactly, as the user wrote it
     for name, limit in zip(names, limits.values()):
-        assert parse_constraint_name(name).limit == limit
+        assert Constraint.read_back(name, []).limit_in_key_unit == limit
     spec = parse_spec({"name": "x", "constraints": list(limits)[2:]}, "")
     assert [c.name for c in spec.parsed_constraints] == list(limits)[2:]  # all kept
     with pytest.raises(ConfigError, match=r"constraints\[1\]: params is limited by "

@@ -33,10 +33,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from studies import schema
+from studies.constraints import Constraint
 from studies.metrics import get_metric, score_metrics
 from studies.results.pareto import (
     REFERENCE_LABELS,
-    ConstraintLimit,
     TrialPoint,
     objective_key,
     pareto_front,
@@ -267,7 +267,7 @@ def scatter_view(
     points: Sequence[TrialPoint],
     x: str,
     y: str,
-    limits: Mapping[str, ConstraintLimit],
+    limits: Mapping[str, Constraint],
     title: str,
     front: Iterable[int] | None = None,
 ) -> ScatterView:
@@ -288,10 +288,12 @@ def scatter_view(
     def yv(p: TrialPoint) -> float:
         return shown_value(p, y) / yu.scale  # type: ignore[operator]
 
-    vlines = tuple((c.limit / xu.scale, f"limit: {c.describe()}") for c in limits.values()
-                   if c.attr == objective_key(x) and c.limit is not None)  # fmt: skip
-    hlines = tuple((c.limit / yu.scale, f"limit: {c.describe()}") for c in limits.values()
-                   if c.attr == objective_key(y) and c.limit is not None)  # fmt: skip
+    vlines = tuple((c.limit_in_key_unit / xu.scale, f"limit: {c.describe()}")
+                   for c in limits.values()
+                   if c.key == objective_key(x) and math.isfinite(c.limit_in_key_unit))  # fmt: skip
+    hlines = tuple((c.limit_in_key_unit / yu.scale, f"limit: {c.describe()}")
+                   for c in limits.values()
+                   if c.key == objective_key(y) and math.isfinite(c.limit_in_key_unit))  # fmt: skip
     xs = [xv(p) for p in main] + [v for v, _ in vlines] or [xv(p) for p in grouped["untrained"]]
     positive = [v for v in xs if v > 0]
     log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > LOG_SPAN
