@@ -58,7 +58,7 @@ from studies.results.confirm import (
 )
 from studies.results.pareto import TrialPoint
 from studies.search.heartbeat import Heartbeat, driver_id
-from studies.search.outcome import apply, decide
+from studies.search.outcome import INTERRUPTED, apply, decide
 from studies.search.protocol import TrialSettings, trial_attrs
 from studies.search.ray_session import (
     check_address,
@@ -73,7 +73,6 @@ from trainers.config import ProxyBudget
 
 BACKBONES = ("proxy", "target")
 DEFAULT_SCALE = 4.0
-INTERRUPTED = "the confirmation was interrupted"
 Listener = Callable[[str, FrozenTrial], None]
 
 

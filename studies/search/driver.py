@@ -49,6 +49,7 @@ from studies.schema import (
 from studies.search import claims
 from studies.search.early_stopping import make_trial_scheduler
 from studies.search.heartbeat import Heartbeat, driver_id
+from studies.search.outcome import INTERRUPTED
 from studies.search.protocol import TrialSettings
 from studies.search.ray_session import (
     check_address,
@@ -57,7 +58,6 @@ from studies.search.ray_session import (
     ray_session,
 )
 from studies.search.recovery import (
-    INTERRUPTED,
     fail_and_requeue,
     infrastructure_failure,
     recover_stale,

@@ -28,6 +28,10 @@ COMPLETE with its source's values it would weigh the design twice and propose it
 density of good designs doubles there; NSGA-II breeds from duplicates), while a PRUNED trial
 counts against its neighbourhood. Its results stay readable in its attributes, and the front
 counts it with its source (``studies.results.pareto``); ``study.best_trials`` lists the source.
+
+``apply`` writes a decided outcome to a trial this process asked; ``fail_running`` fails a trial
+that its process can no longer finish (stale, or interrupted), with one of the reasons below.
+No other module writes a trial's state.
 """
 
 from __future__ import annotations
@@ -52,7 +56,16 @@ from studies.schema import (
     STATUS_INFEASIBLE,
     STATUS_STOPPED,
 )
-from studies.search.recovery import WORKER_DIED
+
+# Why a trial failed outside its design (``recovery.infrastructure_failure``: a retry may work).
+DIED = "the search process running it died"
+SILENT = "its search process stopped beating (heartbeat older than {} s)"
+UNCLAIMED = "its search process died before claiming it (no driver, no heartbeat after {} s)"
+INTERRUPTED = "its run was interrupted"
+NO_SLOT = "the first trial of its design failed and the run had no trial left to train it in"
+WORKER_DIED = "the trial's worker raised or died before reporting (see the Ray logs)"
+# the same, as releases before 0.2 wrote it
+OLD_INTERRUPTED = ("the search was interrupted", "the confirmation was interrupted")
 
 STATES = {
     STATUS_COMPLETE: TrialState.COMPLETE,
@@ -140,3 +153,17 @@ def apply(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
     if outcome.constraints:
         compat.write_constraint_list(trial, schema.constraint_list(outcome.constraints))
     study.tell(trial, outcome.values, state=outcome.state)
+
+
+def fail_running(storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> bool:
+    """Fail the trial ``trial_id`` if still RUNNING, whichever process asked it (a stale one, or
+    this run's when interrupted): ``status`` failed, ``error`` ``reason``, state FAIL. Returns
+    whether it did (False: another process finished it first)."""
+    try:
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return False
+        storage.set_trial_user_attr(trial_id, ATTR_STATUS, STATUS_FAILED)
+        storage.set_trial_user_attr(trial_id, ATTR_ERROR, reason)
+        return storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False

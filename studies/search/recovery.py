@@ -30,17 +30,18 @@ from studies.schema import (
     ATTR_ERROR,
     ATTR_REFERENCE,
     ATTR_RETRY_OF,
-    ATTR_STATUS,
-    STATUS_FAILED,
 )
 from studies.search.heartbeat import driver_alive
-
-DIED = "the search process running it died"
-SILENT = "its search process stopped beating (heartbeat older than {} s)"
-UNCLAIMED = "its search process died before claiming it (no driver, no heartbeat after {} s)"
-INTERRUPTED = "the search was interrupted"
-NO_SLOT = "the first trial of its design failed and the run had no trial left to train it in"
-WORKER_DIED = "the trial's worker raised or died before reporting (see the Ray logs)"
+from studies.search.outcome import (
+    DIED,
+    INTERRUPTED,
+    NO_SLOT,
+    OLD_INTERRUPTED,
+    SILENT,
+    UNCLAIMED,
+    WORKER_DIED,
+    fail_running,
+)
 
 
 def infrastructure_failure(trial: FrozenTrial) -> bool:
@@ -49,8 +50,8 @@ def infrastructure_failure(trial: FrozenTrial) -> bool:
     failure (an exception, a diverged loss) would repeat, training being seeded."""
     error = str(trial.user_attrs.get(ATTR_ERROR, ""))
     prefixes = (SILENT.split("(")[0], UNCLAIMED.split("(")[0])
-    return (trial.state == TrialState.FAIL
-            and (error in (DIED, INTERRUPTED, WORKER_DIED, NO_SLOT) or error.startswith(prefixes)))  # fmt: skip
+    known = (DIED, INTERRUPTED, WORKER_DIED, NO_SLOT, *OLD_INTERRUPTED)
+    return trial.state == TrialState.FAIL and (error in known or error.startswith(prefixes))
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool:
@@ -78,15 +79,8 @@ def fail_and_requeue(
     failed = []
     for trial_id, reason in reasons.items():
         snapshot = copy.deepcopy(storage.get_trial(trial_id))
-        if snapshot.state != TrialState.RUNNING:
-            continue
-        try:
-            storage.set_trial_user_attr(trial_id, ATTR_STATUS, STATUS_FAILED)
-            storage.set_trial_user_attr(trial_id, ATTR_ERROR, reason)
-            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process finished it meanwhile
+        if not fail_running(storage, trial_id, reason):
+            continue  # finished already, or by another process meanwhile
         requeue(study, snapshot, max_retry)
         failed.append(snapshot.number)
     return failed

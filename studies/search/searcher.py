@@ -84,8 +84,8 @@ from studies.schema import (
 from studies.search import claims, protocol
 from studies.search.feasibility import feasible_first
 from studies.search.heartbeat import Heartbeat, driver_id
-from studies.search.outcome import apply, decide
-from studies.search.recovery import NO_SLOT, fail_and_requeue, stale_trials
+from studies.search.outcome import NO_SLOT, apply, decide
+from studies.search.recovery import fail_and_requeue, stale_trials
 from studies.spec import StudySpec
 
 REUSABLE = (STATUS_COMPLETE, STATUS_STOPPED)  # results a copy may take (trained, or stopped)

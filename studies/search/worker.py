@@ -1,8 +1,8 @@
-"""What one trial does on its Ray worker: target costs -> constraint check -> proxy training.
+"""What one trial does on its Ray worker: target costs -> proxy training.
 
 ``run_trial(config, settings)`` is the Ray Tune trainable; ``studies.search.protocol`` states
-what it reads from ``config`` and the three phases it reports. A trial that breaks a hard
-constraint reports ``infeasible`` and is not trained. Any error is caught and reported as
+what it reads from ``config`` and the three phases it reports. The driver judged the design
+feasible before it launched the trial. Any error is caught and reported as
 ``failed`` with its reason, so the study goes on; only a worker that dies (or is stopped by
 ASHA) ends without a final report, and the searcher knows why.
 """
@@ -16,10 +16,8 @@ from typing import Any
 
 from nas.config import ArchConfig
 from nas.cost import measure_cost
-from studies.constraints import broken, constraint_values
 from studies.metrics import cost_metrics, get_metric, score_metrics
 from studies.schema import (
-    ATTR_BROKEN,
     ATTR_ERROR,
     ATTR_PROXY_ARCH,
     ATTR_SCORE_CACHED,
@@ -30,7 +28,6 @@ from studies.schema import (
     M_SC_TIMELINE,
     STATUS_COMPLETE,
     STATUS_FAILED,
-    STATUS_INFEASIBLE,
     T_END,
     T_START,
 )
@@ -56,7 +53,9 @@ def cost_attrs(arch: ArchConfig, settings: TrialSettings) -> dict[str, Any]:
 
 
 def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
-    """Costs, constraints, training; returns the final attributes (``status`` included)."""
+    """Costs, then training; returns the final attributes (``status`` included). The driver
+    launches only designs that meet the hard constraints (``StudySearcher._judge``, the one
+    place that checks them), so none is checked here."""
     import torch
 
     t_start, t0 = time.time(), time.perf_counter()
@@ -64,9 +63,6 @@ def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str
     arch.skip.validate(arch.backbone.stage_channels)
     costs = cost_attrs(arch, settings)
     report(protocol.costs_result(costs, time.perf_counter() - t0, t_start))
-    violated = broken(constraint_values(settings.hard_constraints, costs))
-    if violated:
-        return {ATTR_STATUS: STATUS_INFEASIBLE, ATTR_BROKEN: violated}
     if not settings.needs_training:
         return {ATTR_STATUS: STATUS_COMPLETE}
     return train(arch, settings, report)

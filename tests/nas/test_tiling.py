@@ -18,7 +18,7 @@ from nas.cost.tiled import measure_tiled, predict_tiled, trace_tiled
 from nas.errors import ConfigError
 from nas.model import randomize
 from nas.tiling import plan_tiling, tiled_forward, valid_splits
-from tests.nas.designs import small_backbones, skip_designs
+from tests.nas.designs import skip_designs, small_backbones
 
 BACKBONES = {
     **small_backbones(),

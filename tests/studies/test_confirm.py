@@ -28,8 +28,9 @@ from studies.results.confirm import job_key, select_designs, summarize
 from studies.results.export import export_study
 from studies.results.pareto import TrialPoint
 from studies.results.report import write_report
-from studies.search.confirm import INTERRUPTED, ConfirmOptions, job_settings, run_confirm
+from studies.search.confirm import ConfirmOptions, job_settings, run_confirm
 from studies.search.driver import run_search
+from studies.search.outcome import INTERRUPTED
 from studies.spec import parse_spec
 from studies.storage import load_study
 

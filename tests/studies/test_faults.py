@@ -26,6 +26,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from studies.search.outcome import INTERRUPTED
 from tests.studies.faults import (
     COST_ONLY,
     BreakableStorage,
@@ -148,5 +149,5 @@ def test_sigterm_is_ctrl_c_and_local_ray_listens_on_loopback_only(to, tmp_path, 
     trials = study.get_trials(deepcopy=False)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     cut = [t for t in trials if t.state == TrialState.FAIL]
-    assert all(t.user_attrs["error"] == "the search was interrupted" for t in cut)
+    assert all(t.user_attrs["error"] == INTERRUPTED for t in cut)
     assert len([t for t in trials if t.state == TrialState.WAITING]) == len(cut)

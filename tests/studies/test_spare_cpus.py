@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from nas import ArchConfig, FullSkipsConfig
-from studies.search.protocol import TrialSettings
 from studies.search import spare_cpus
+from studies.search.protocol import TrialSettings
 from studies.search.spare_cpus import CpuMeter, SpareCpus, spare_threads, threads_now
 
 LINUX = os.path.exists("/proc/stat")
