@@ -72,7 +72,14 @@ from search_spaces import reference_points as _reference_points
 from studies.constraints import Constraint
 from studies.metrics import get_metric, objective_names
 from studies.search.samplers import SAMPLERS, make_sampler
-from trainers.config import DataConfig, ProxyBudget, StrictModel, TaskConfig, format_error
+from trainers.config import (
+    DataConfig,
+    ProxyBudget,
+    StrictModel,
+    TaskConfig,
+    format_error,
+    training_identity,
+)
 
 PRESETS_DIR = "presets"  # package data of ``studies``
 BackboneField = str | dict[str, Any]
@@ -483,9 +490,8 @@ class StudySpec(StrictModel):
             "target.bits": self.target.bits,
             "target.batch": self.target.batch,
             "proxy.backbone": self.proxy.backbone_config(target).to_dict(),
-            "proxy.task": self.proxy.task.model_dump(mode="json"),
-            "proxy.data": self.proxy.data.model_dump(mode="json", exclude={"cache_mb"}),
-            "proxy.budget": self.proxy.budget.model_dump(mode="json"),
+            **{f"proxy.{k}": v for k, v in training_identity(
+                self.proxy.task, self.proxy.data, self.proxy.budget).items()},
             "seed": self.seed,
         }
         return json.loads(json.dumps(fields))  # plain JSON types, as stored in the study
@@ -493,8 +499,7 @@ class StudySpec(StrictModel):
     @property
     def fingerprint(self) -> str:
         """16 hex digits hashing ``comparable()``."""
-        text = json.dumps(self.comparable(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint(self.comparable())
 
     @property
     def bounds(self) -> SpaceBounds:
@@ -564,6 +569,13 @@ class StudySpec(StrictModel):
 
 
 # -- loading ---------------------------------------------------------------------------------
+def fingerprint(fields: dict[str, Any]) -> str:
+    """16 hex digits naming plain-JSON ``fields`` (a study's ``comparable()``, a confirmation's
+    fidelity): equal fields, equal fingerprint, in every process."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def parse_spec(data: Any, source: str) -> StudySpec:
     """Validate a mapping as a ``StudySpec``; problems raise one-line ``ConfigError``."""
     prefix = f"{source}: " if source else ""

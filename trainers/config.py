@@ -309,6 +309,17 @@ class ProxyBudget(_Optim):
         )
 
 
+def training_identity(task: TaskConfig, data: DataConfig, budget: ProxyBudget) -> dict[str, Any]:
+    """What a proxy run's score depends on besides the model and the seed, as plain JSON: the
+    task, the data (all but its cache size, which changes speed only) and the budget. The one
+    definition of "trained alike": a study's fingerprint (``StudySpec.comparable``), the score
+    cache's key and a confirmation's fidelity each contain it."""
+    fields = {"task": task.model_dump(mode="json"),
+              "data": data.model_dump(mode="json", exclude={"cache_mb"}),
+              "budget": budget.model_dump(mode="json")}  # fmt: skip
+    return json.loads(json.dumps(fields))
+
+
 class ProxyRuntime(StrictModel):
     """How a proxy run executes, not what it computes: none of these fields changes a score
     beyond float rounding, so none belongs in a study's fingerprint (``ProxyBudget`` does).

@@ -31,7 +31,6 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 import warnings
@@ -67,9 +66,9 @@ from studies.search.ray_session import (
     ray_session,
 )
 from studies.search.recovery import fail_and_requeue, stale_trials
-from studies.spec import StudySpec
+from studies.spec import StudySpec, fingerprint
 from studies.storage import load_study
-from trainers.config import ProxyBudget
+from trainers.config import ProxyBudget, training_identity
 
 BACKBONES = ("proxy", "target")
 DEFAULT_SCALE = 4.0
@@ -180,17 +179,10 @@ def fidelity(spec: StudySpec, settings: TrialSettings, options: ConfirmOptions) 
     fields = {
         "backbone": options.backbone,
         "trained_backbone": settings.proxy_backbone.to_dict(),
-        "task": settings.task.model_dump(mode="json"),
-        "data": settings.data.model_dump(mode="json", exclude={"cache_mb"}),
-        "budget": settings.budget.model_dump(mode="json"),
+        **training_identity(settings.task, settings.data, settings.budget),
         "source_fingerprint": spec.fingerprint,
     }
     return json.loads(json.dumps(fields))
-
-
-def _fingerprint(fields: dict[str, Any]) -> str:
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 FLAGS = {"backbone": "--backbone", "trained_backbone": "--backbone", "budget": "--steps/--scale"}
@@ -212,7 +204,7 @@ def prepare_confirm_study(
             study.set_metric_names([get_metric("psnr").optuna_name])  # "PSNR [dB]"
         study.set_user_attr(schema.STUDY_ATTR_CONFIRM_OF, source.study_name)
         study.set_user_attr(schema.STUDY_ATTR_FIDELITY, fields)
-        study.set_user_attr(schema.STUDY_ATTR_FINGERPRINT, _fingerprint(fields))
+        study.set_user_attr(schema.STUDY_ATTR_FINGERPRINT, fingerprint(fields))
         return study
     attrs = study.user_attrs
     if attrs.get(schema.STUDY_ATTR_CONFIRM_OF) != source.study_name:
@@ -220,7 +212,7 @@ def prepare_confirm_study(
             f"--name: study {name!r} in this storage is not a confirmation of "
             f"{source.study_name!r}; choose another --name"
         )
-    if attrs.get(schema.STUDY_ATTR_FINGERPRINT) != _fingerprint(fields):
+    if attrs.get(schema.STUDY_ATTR_FINGERPRINT) != fingerprint(fields):
         old = attrs.get(schema.STUDY_ATTR_FIDELITY) or {}
         changed = [k for k in sorted(set(old) | set(fields)) if old.get(k) != fields.get(k)]
         flag = next((FLAGS[k] for k in changed if k in FLAGS), "--name")

@@ -32,7 +32,14 @@ from typing import Any
 from nas.config import ArchConfig
 from nas.cost.report import source_hash
 from nas.files import write_text_atomic
-from trainers.config import BUILTIN, DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
+from trainers.config import (
+    BUILTIN,
+    DataConfig,
+    ProxyBudget,
+    ProxyRuntime,
+    TaskConfig,
+    training_identity,
+)
 from trainers.proxy import ProxyResult, train_and_eval
 
 KEY_VERSION = 1  # bump when the entry format changes
@@ -99,9 +106,7 @@ def key_fields(
     fields = {
         "format": KEY_VERSION,
         "arch": arch.to_dict(),
-        "task": task.model_dump(mode="json"),
-        "budget": budget.model_dump(mode="json"),
-        "data": data.model_dump(mode="json", exclude={"cache_mb"}),
+        **training_identity(task, data, budget),
         "data_state": data_state(data),
         "seed": int(seed),
         "code": code_versions(),
