@@ -42,7 +42,7 @@ from studies.artifacts import study_data
 from studies.metrics import get_metric
 from studies.results import pareto
 from studies.schema import ATTR_ARCH, ATTR_COPY_OF, ATTR_STATUS
-from studies.search.early_stopping import RULES as SCHEDULERS
+from studies.search.early_stopping import STOPPING_RULES as SCHEDULERS
 from studies.search.protocol import (
     PHASE,
     PHASE_COSTS,

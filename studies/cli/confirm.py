@@ -11,7 +11,7 @@ from studies.cli.common import add_storage_argument, storage_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from studies.search.confirm import BACKBONES, DEFAULT_SCALE, ConfirmOptions
+    from studies.search.confirm import CONFIRM_ON, DEFAULT_SCALE, ConfirmOptions
 
     d = ConfirmOptions()
     add_storage_argument(p)
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--scale", type=float, metavar="F",
                         help=f"steps as a multiple of the study's proxy steps (default "
                         f"{DEFAULT_SCALE:g})")  # fmt: skip
-    p.add_argument("--backbone", default=d.backbone, choices=BACKBONES,
+    p.add_argument("--backbone", default=d.backbone, choices=CONFIRM_ON,
                    help="train on the study's proxy backbone (default) or on the target "
                    "backbone itself (slow on a CPU)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=d.seeds, metavar="S",

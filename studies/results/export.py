@@ -3,7 +3,8 @@
 Picking: the pool is the study's *eligible* trials (complete, feasible; see
 ``studies.results.pareto``) that carry their architecture (``arch``), within the user's budgets
 (``--max-m-sc``, ``--max-macs``), one trial per design (``pareto.distinct_designs``: its first
-measurement stands for a design measured twice, copies of its result are not listed again). Rules (``RULES``):
+measurement stands for a design measured twice, copies of its result are not listed again).
+Rules (``PICK_RULES``):
 
 - ``best``: best score, then lowest M_sc, then lowest trial number;
 - ``knee``: the knee of the pool's score vs M_sc front: the front point farthest above the line
@@ -59,7 +60,7 @@ from trainers.config import TrainConfig, validate
 PROXY_ONLY_DATA = ("val_limit", "cache_mb")
 # a rule ranks a pool by a score metric: [(trial, knee distance or None)], best first
 Ranker = Callable[[Sequence[TrialPoint], Metric], list[tuple[TrialPoint, float | None]]]
-RULES: Registry[Ranker] = Registry("export rule")
+PICK_RULES: Registry[Ranker] = Registry("export rule")
 
 
 def _gain(p: TrialPoint, score: Metric) -> float:
@@ -68,13 +69,13 @@ def _gain(p: TrialPoint, score: Metric) -> float:
     return -math.inf if v is None else (v if score.maximized else -v)
 
 
-@RULES.register("best")
+@PICK_RULES.register("best")
 def _best(pool: Sequence[TrialPoint], score: Metric) -> list[tuple[TrialPoint, float | None]]:
     ranked = sorted(pool, key=lambda p: (-_gain(p, score), p.value("m_sc") or 0.0, p.number))
     return [(p, None) for p in ranked]
 
 
-@RULES.register("knee")
+@PICK_RULES.register("knee")
 def _knee(pool: Sequence[TrialPoint], score: Metric) -> list[tuple[TrialPoint, float | None]]:
     return list(pareto.knee_ranking(pool, "m_sc", score.name))
 
@@ -131,7 +132,7 @@ def pick_trials(
             raise ConfigError(f"budget {name!r} is not a cost; budgets limit cost metrics")
     if top < 1:
         raise ConfigError(f"--top: must be >= 1, got {top}")
-    ranker, metric = RULES.get(rule), get_metric(score, "score")
+    ranker, metric = PICK_RULES.get(rule), get_metric(score, "score")
     eligible = _eligible(points, score)
     pool = [p for p in eligible if _within(p, budgets)]
     ranked = ranker(pool, metric)

@@ -70,7 +70,7 @@ from studies.spec import StudySpec, fingerprint
 from studies.storage import load_study
 from trainers.config import ProxyBudget, training_identity
 
-BACKBONES = ("proxy", "target")
+CONFIRM_ON = ("proxy", "target")  # the backbones a confirmation may train (--backbone)
 DEFAULT_SCALE = 4.0
 Listener = Callable[[str, FrozenTrial], None]
 
@@ -105,8 +105,8 @@ class ConfirmOptions:
             raise ConfigError(f"--steps: must be >= 1, got {self.steps}")
         if self.scale is not None and not self.scale > 0:
             raise ConfigError(f"--scale: must be > 0, got {self.scale}")
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"--backbone: {self.backbone!r} is not one of {list(BACKBONES)}")
+        if self.backbone not in CONFIRM_ON:
+            raise ConfigError(f"--backbone: {self.backbone!r} is not one of {list(CONFIRM_ON)}")
         return self
 
     def for_study(self, spec: StudySpec) -> ConfirmOptions:

@@ -35,7 +35,7 @@ from studies.metrics import get_metric
 from studies.search.protocol import PHASE, PHASE_COSTS, REFERENCE_KEY, STEP, VAL_PSNR
 from studies.spec import StudySpec
 
-RULES: Registry[Callable[[StudySpec], TrialScheduler]] = Registry("early-stopping rule")
+STOPPING_RULES: Registry[Callable[[StudySpec], TrialScheduler]] = Registry("early-stopping rule")
 
 
 def rungs(grace: int, reduction_factor: float, last: int) -> tuple[int, ...]:
@@ -112,7 +112,7 @@ class ParetoRungs(FIFOScheduler):
         self._costs[trial_id] = tuple(float(c) for c in costs)
 
 
-@RULES.register("pareto")
+@STOPPING_RULES.register("pareto")
 def _pareto(spec: StudySpec) -> TrialScheduler:
     es = spec.early_stopping
     cost_keys = [get_metric(o).key for o in spec.objectives if get_metric(o).cost]
@@ -120,7 +120,7 @@ def _pareto(spec: StudySpec) -> TrialScheduler:
                        cost_keys, es.margin_db, es.exempt_references)  # fmt: skip
 
 
-@RULES.register("asha")
+@STOPPING_RULES.register("asha")
 def _asha(spec: StudySpec) -> TrialScheduler:
     es = spec.early_stopping
     return ReferenceASHA(
@@ -140,4 +140,4 @@ def make_trial_scheduler(spec: StudySpec) -> TrialScheduler:
     es = spec.early_stopping
     if not (es.enabled and spec.needs_training):
         return FIFOScheduler()
-    return RULES.get(es.rule)(spec)
+    return STOPPING_RULES.get(es.rule)(spec)
