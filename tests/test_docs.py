@@ -29,3 +29,17 @@ def test_the_readme_is_short_and_its_links_resolve() -> None:
     assert len(text.splitlines()) <= 250
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert (ROOT / link).exists(), link
+
+
+def test_every_cited_benchmark_result_exists() -> None:
+    """Docs, READMEs and the trust checks cite result files by name; history stays in git, so a
+    file removed from benchmarks/results/ must not be cited any more."""
+    pages = [*(ROOT / "docs").glob("*.md"), ROOT / "README.md", ROOT / "benchmarks" / "README.md",
+             ROOT / "studies" / "presets" / "trust.yaml"]
+    cited = {m for page in pages
+             for m in re.findall(r"results/([\w.-]+\.(?:json|jsonl|txt|png))", page.read_text())}
+    cited |= {name.strip() for line in (ROOT / "studies/presets/trust.yaml").read_text().splitlines()
+              if line.strip().startswith("source:") for name in line.split(":", 1)[1].split(",")}
+    assert cited, "no citation found: the pattern is stale"
+    missing = sorted(n for n in cited if not (ROOT / "benchmarks" / "results" / n).exists())
+    assert missing == []
