@@ -33,13 +33,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
-from search_quality import space_override, split_variant
 
+from benchmarks.search_quality import space_override, split_variant
 from nas.config import ArchConfig
 from studies.metrics import cost_metrics, get_metric
 from studies.results import pareto
@@ -53,7 +54,7 @@ from studies.storage import open_storage
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")
 COST_KEYS = tuple(m.key for m in cost_metrics())  # what a costs phase reports
-PSNR_KEY = get_metric("psnr").key
+PSNR_KEY, M_SC_KEY, MACS_KEY = (get_metric(m).key for m in ("psnr", "m_sc", "macs"))
 
 
 def stand_in(arch: ArchConfig) -> float:
@@ -79,7 +80,14 @@ def parse_sampler(text: str) -> tuple[str, str | None, dict[str, Any]]:
     return name, space, options
 
 
-def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> dict[str, Any]:
+Score = Callable[[ArchConfig, dict[str, Any]], float]  # (target arch, its costs) -> PSNR
+
+
+def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path,
+        score: Score = lambda arch, costs: stand_in(arch)) -> dict[str, Any]:  # fmt: skip
+    """One search of ``n_trials`` judged designs by ``sampler`` (see ``parse_sampler``), each
+    judged design scored by ``score`` instead of a proxy run. Returns the run's counts, its
+    front and ``judged``: ``[psnr, m_sc bytes, macs]`` of every judged design in trial order."""
     name, space, options = parse_sampler(sampler)
     spec = load_spec(preset)
     spec = spec.with_overrides(
@@ -104,12 +112,13 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
             trial = searcher.study.get_trials(deepcopy=False)[config[NUMBER_KEY]]  # costed
             costs = {k: trial.user_attrs[k] for k in COST_KEYS if k in trial.user_attrs}
             searcher.on_trial_result(rid, {"phase": "costs", **costs})
-            final = {"phase": "final", "status": "complete", PSNR_KEY: stand_in(arch),
+            final = {"phase": "final", "status": "complete", PSNR_KEY: score(arch, costs),
                      "ssim": 0.5, **costs}  # fmt: skip
             searcher.on_trial_complete(rid, final)
     finally:
         heartbeat.stop()
     trials = searcher.study.get_trials(deepcopy=False)
+    judged = set(searcher.judged_numbers())
     statuses = [t.user_attrs.get("status") for t in trials]
     after = statuses[10:]
     points = pareto.load_points(searcher.study)
@@ -117,7 +126,9 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path) -> di
     return {
         "sampler": sampler,
         "seed": seed,
-        "judged": len(searcher.judged_numbers()),
+        "judged": [[t.user_attrs[k] for k in (PSNR_KEY, M_SC_KEY, MACS_KEY)]
+                   for t in trials if t.number in judged and PSNR_KEY in t.user_attrs],
+        "judged_count": len(judged),
         "proposals": len(trials),
         "infeasible": statuses.count("infeasible"),
         "infeasible_after_10": (after.count("infeasible") / len(after)) if after else 0.0,

@@ -30,13 +30,16 @@ import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
-from benchmarks import provenance
+from benchmarks import provenance, space_compare, surrogate
 from nas.config import ArchConfig
 from search_spaces.enumerate import parameter_sets
 from search_spaces.registry import get_space
@@ -50,6 +53,11 @@ TABLE = provenance.RESULTS / "space_bench.jsonl"
 BANDS_MIB = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, math.inf)  # upper edges of M_sc bands
 SAMPLE_SEED, REPEAT_SEED = 0, 1
 REPEAT_EVERY = 10  # one seed-1 repeat after every this many seed-0 runs
+SURROGATE = provenance.RESULTS / "space_bench_surrogate.json"
+COMPARE = provenance.RESULTS / "space_bench_compare.json"
+SAMPLERS = ("random", "tpe", "gp", "nsga2@skip_designs_flat", "nni-evolution")
+KS = (40, 100)  # trial budgets the summary reports
+CREDIBLE_TAU, CREDIBLE_NOISE = 0.8, 2.0  # held-out tau at least, RMSE at most x seed noise
 
 
 # -- the space ---------------------------------------------------------------------------------
@@ -93,9 +101,9 @@ def arch_of(params: dict[str, Any], spec: StudySpec) -> ArchConfig:
     return candidate.arch(spec.target.backbone_config())
 
 
-def memory_limit(spec: StudySpec) -> float:
-    """The preset's M_sc limit in bytes (inf without one)."""
-    return min((c.limit_in_key_unit for c in spec.parsed_constraints if c.row.name == "m_sc"),
+def limit(spec: StudySpec, metric: str = "m_sc") -> float:
+    """The preset's upper limit on ``metric`` in its attribute's unit (inf without one)."""
+    return min((c.limit_in_key_unit for c in spec.parsed_constraints if c.row.name == metric),
                default=math.inf)  # fmt: skip
 
 
@@ -194,7 +202,7 @@ def sample(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     spec = load_spec(args.preset)
     pool = designs(args.preset)
-    chosen = stratified_sample(pool, args.n, memory_limit(spec))
+    chosen = stratified_sample(pool, args.n, limit(spec))
     done = {(r["key"], r["seed"]) for r in read_table(args.table)}
     todo = [j for j in jobs(chosen, args.repeats) if j not in done]
     console.print(f"{len(pool)} designs in {args.preset}'s space; sample {len(chosen)} "
@@ -218,6 +226,175 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the surrogate ---------------------------------------------------------------------------
+def training_rows(records: list[dict[str, Any]], preset: str = PRESET
+                  ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:  # fmt: skip
+    """The seed-0 runs with a finite PSNR (one per design, the last one), their features and
+    PSNRs."""
+    spec = load_spec(preset)
+    rows = {r["key"]: r for r in records
+            if r["seed"] == SAMPLE_SEED and math.isfinite(r["psnr"])}  # fmt: skip
+    kept = [rows[k] for k in sorted(rows)]
+    x = np.array([surrogate.features(arch_of(r["design"], spec), r["costs"]) for r in kept])
+    return kept, x, np.array([r["psnr"] for r in kept])
+
+
+def repeat_pairs(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(seed 0, seed 1) final PSNR of every design run with both seeds."""
+    by: dict[str, dict[int, float]] = collections.defaultdict(dict)
+    for r in records:
+        if math.isfinite(r["psnr"]):
+            by[r["key"]][r["seed"]] = r["psnr"]
+    return [(s[SAMPLE_SEED], s[REPEAT_SEED]) for s in by.values()
+            if SAMPLE_SEED in s and REPEAT_SEED in s]  # fmt: skip
+
+
+def fit(args: argparse.Namespace) -> int:
+    """Cross-validate every regressor on the table; print and write the verdict."""
+    prov = provenance.started()
+    records = read_table(args.table)
+    rows, x, y = training_rows(records, args.preset)
+    pairs = repeat_pairs(records)
+    noise = surrogate.seed_noise(pairs)
+    print(f"{len(rows)} designs at seed {SAMPLE_SEED}; {len(pairs)} run again at seed "
+          f"{REPEAT_SEED}: seed noise (pooled sd) {noise:.3f} dB")  # fmt: skip
+    print(f"{'regressor':<18} {'held-out tau':>12} {'RMSE dB':>8} {'RMSE / noise':>12} "
+          f"{'credible':>8}")  # fmt: skip
+    results = {}
+    for name, make in surrogate.REGRESSORS.items():
+        cv = surrogate.cross_validate(x, y, make, folds=args.folds)
+        cv["credible"] = cv["tau"] >= CREDIBLE_TAU and cv["rmse"] <= CREDIBLE_NOISE * noise
+        results[name] = cv
+        print(f"{name:<18} {cv['tau']:>12.3f} {cv['rmse']:>8.3f} {cv['rmse'] / noise:>12.2f} "
+              f"{'yes' if cv['credible'] else 'no':>8}")  # fmt: skip
+    chosen = max(results, key=lambda n: (results[n]["tau"], -results[n]["rmse"]))
+    verdict = "credible" if results[chosen]["credible"] else \
+        "NOT credible: compare samplers on the measured table only"
+    print(f"chosen: {chosen} ({verdict})")
+    provenance.write_result(args.out, {
+        "preset": args.preset, "designs": len(rows), "repeats": len(pairs),
+        "seed_noise_db": noise, "folds": args.folds, "keys": [r["key"] for r in rows],
+        "regressors": results, "chosen": chosen}, prov)  # fmt: skip
+    return 0
+
+
+# -- the comparison ----------------------------------------------------------------------------
+def fitted(records: list[dict[str, Any]], preset: str, regressor: str) -> Any:
+    """``regressor`` fitted on every seed-0 design of the table."""
+    _, x, y = training_rows(records, preset)
+    return surrogate.fit(surrogate.REGRESSORS[regressor], x, y)
+
+
+def scorer(model: Any) -> Callable[[ArchConfig, dict[str, Any]], float]:
+    """A design's surrogate PSNR from its target arch and costs (``sampler_feasibility.Score``)."""
+    return lambda arch, costs: float(model.predict([surrogate.features(arch, costs)])[0])
+
+
+def feasible_designs(preset: str = PRESET) -> list[tuple[str, str, dict[str, Any]]]:
+    """(key, label, costs) of every design of ``preset``'s space within its M_sc and MACs
+    limits; costs measured on meta without tiling (cached on disk by ``measure_cost``)."""
+    from nas.cost import measure_cost
+
+    spec = load_spec(preset)
+    t, m_sc, macs = spec.target, limit(spec, "m_sc"), limit(spec, "macs")
+    pool = {k: d for k, d in designs(preset).items() if d["m_sc_bytes"] <= m_sc}
+    out = []
+    bar = progress_bar("costs of the designs within M_sc", Console(stderr=True))
+    with bar:
+        for key in bar.track(sorted(pool)):
+            r = measure_cost(arch_of(pool[key]["params"], spec), tuple(t.input_size), t.batch,
+                             t.bits, "meta")  # fmt: skip
+            costs = {"m_sc_bytes": r.m_sc_bytes, "macs_fvcore": r.macs_fvcore,
+                     "params": r.params}  # fmt: skip
+            if costs["macs_fvcore"] <= macs:
+                out.append((key, pool[key]["label"], costs))
+    return out
+
+
+def optimum(model: Any, preset: str = PRESET) -> dict[str, Any]:
+    """The surrogate's best design among every feasible design (exhaustive)."""
+    spec = load_spec(preset)
+    feasible = feasible_designs(preset)
+    x = np.array([surrogate.features(arch_of(designs(preset)[k]["params"], spec), c)
+                  for k, _, c in feasible])  # fmt: skip
+    predicted = model.predict(x)
+    i = int(np.argmax(predicted))
+    return {"key": feasible[i][0], "label": feasible[i][1], "psnr": float(predicted[i]),
+            "feasible": len(feasible)}  # fmt: skip
+
+
+def run_samplers(preset: str, samplers: list[str], seeds: int, trials: int, model: Any,
+                 runs: list[dict[str, Any]], on_run: Callable[[], None] = lambda: None
+                 ) -> None:  # fmt: skip
+    """Append to ``runs`` every (sampler, seed) search of ``trials`` judged designs that it lacks,
+    scored by ``model`` (calls ``on_run`` after each)."""
+    import optuna
+
+    from benchmarks.sampler_feasibility import run
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    done = {(r["sampler"], r["seed"]) for r in runs if r["trials"] == trials}
+    todo = [(s, seed) for s in samplers for seed in range(seeds) if (s, seed) not in done]
+    bar = progress_bar("searches", Console(stderr=True))
+    task = bar.add_task("", total=len(todo))
+    with bar, tempfile.TemporaryDirectory() as folder:
+        for sampler, seed in todo:
+            bar.update(task, description=f"{sampler} seed {seed}")
+            r = run(preset, sampler, seed, trials, Path(folder), score=scorer(model))
+            runs.append({"sampler": sampler, "seed": seed, "trials": trials,
+                         "judged": r["judged"], "proposals": r["proposals"],
+                         "seconds": round(r["seconds"], 1)})  # fmt: skip
+            on_run()
+            bar.advance(task)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Samplers on the surrogate: runs (resumed from ``--out``), summary, PNG."""
+    prov = provenance.started()
+    spec = load_spec(args.preset)
+    records = read_table(args.table)
+    regressor = args.regressor or json.loads(args.surrogate.read_text())["chosen"]
+    model = fitted(records, args.preset, regressor)
+    data = json.loads(args.out.read_text()) if args.out.exists() else {}
+    fingerprint = {"regressor": regressor, "designs": len(training_rows(records, args.preset)[0]),
+                   "preset": args.preset}  # fmt: skip
+    if data.get("surrogate") != fingerprint:
+        data = {"surrogate": fingerprint, "runs": []}
+    if "optimum" not in data:
+        data["optimum"] = optimum(model, args.preset)
+    runs = data["runs"]
+    save = lambda: provenance.write_result(args.out, data, prov)  # noqa: E731
+    save()
+    run_samplers(args.preset, args.samplers, args.seeds, args.trials, model, runs, save)
+    best = data["optimum"]
+    m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
+    mine = [r for r in runs if r["trials"] == args.trials and r["sampler"] in args.samplers]
+    ks = sorted({min(k, args.trials) for k in KS})
+    data["summary"] = space_compare.summarize(mine, best["psnr"], m_sc, macs, ks)
+    save()
+    print(f"surrogate ({regressor}) optimum among {best['feasible']} feasible designs: "
+          f"{best['label']} {best['psnr']:.2f} dB")  # fmt: skip
+    print_summary(data["summary"], ks)
+    png = args.out.with_suffix(".png")
+    space_compare.plot(mine, best["psnr"], m_sc, macs, png,
+                       f"{args.preset} on the surrogate ({regressor}), {args.trials} trials")
+    print(f"curves: {png}")
+    return 0
+
+
+def print_summary(summary: dict[str, dict[str, Any]], ks: list[int]) -> None:
+    head = " ".join(f"{'best@' + str(k):>13} {'HV@' + str(k):>11}" for k in ks)
+    print(f"{'sampler':<24} {'seeds':>5} {head} {'trials to band':>14} {'vs random':>9} "
+          f"{'p (fewer)':>9}")  # fmt: skip
+    for sampler, row in summary.items():
+        cells = " ".join(f"{row[f'best@{k}'][0]:>7.2f}+-{row[f'best@{k}'][1]:<4.2f} "
+                         f"{row[f'hv@{k}'][0]:>6.1f}+-{row[f'hv@{k}'][1]:<3.1f}" for k in ks)  # fmt: skip
+        median = f"{row['median_needed']:g} ({row['reached']}/{row['seeds']})"
+        ratio = f"{row['needed_vs_random']:.2f}x" if "needed_vs_random" in row else "-"
+        p = f"{row['p_fewer_trials']:.3f}" if "p_fewer_trials" in row else "-"
+        print(f"{sampler:<24} {row['seeds']:>5} {cells} {median:>14} {ratio:>9} {p:>9}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -227,12 +404,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--repeats", type=int, default=30)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--table", type=Path, default=TABLE)
+    f = sub.add_parser("fit", help="cross-validate the surrogates on the table")
+    f.add_argument("--preset", default=PRESET)
+    f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--table", type=Path, default=TABLE)
+    f.add_argument("--out", type=Path, default=SURROGATE)
+    c = sub.add_parser("compare", help="compare samplers on the surrogate (resumes)")
+    c.add_argument("--preset", default=PRESET)
+    c.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
+    c.add_argument("--seeds", type=int, default=30)
+    c.add_argument("--trials", type=int, default=100)
+    c.add_argument("--regressor", choices=sorted(surrogate.REGRESSORS),
+                   help="default: the one fit chose")
+    c.add_argument("--table", type=Path, default=TABLE)
+    c.add_argument("--surrogate", type=Path, default=SURROGATE)
+    c.add_argument("--out", type=Path, default=COMPARE)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"sample": sample}[args.command](args)
+    return {"sample": sample, "fit": fit, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":

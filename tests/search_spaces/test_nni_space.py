@@ -14,6 +14,7 @@ from optuna.trial import FixedTrial
 
 from nas.presets import backbone_preset
 from search_spaces import SpaceBounds, get_space, nni_imports
+from search_spaces.enumerate import parameter_sets
 
 pytestmark = pytest.mark.skipif(
     not nni_imports.available(),
@@ -53,40 +54,6 @@ def test_round_trip_nni_sample_arch_optuna_params_and_back(preset, space_name):
     assert families == (set(FAMILIES) if space_name.startswith("skip") else {"unetmm"})
 
 
-class _Branching:
-    """A define-by-run trial that takes ``forced`` values, else each parameter's first value,
-    and records the parameters it chose freely (for a depth-first enumeration)."""
-
-    def __init__(self, forced: dict) -> None:
-        self.forced, self.free = forced, []
-
-    def _pick(self, name: str, values: tuple):
-        if name in self.forced:
-            return self.forced[name]
-        self.free.append((name, values))
-        return values[0]
-
-    def suggest_categorical(self, name, choices):
-        return self._pick(name, tuple(choices))
-
-    def suggest_int(self, name, low, high):
-        return self._pick(name, tuple(range(low, high + 1)))
-
-
-def optuna_designs(space, bounds) -> set[str]:
-    """Every design of the define-by-run space (all parameter paths, each once)."""
-    keys, stack = set(), [{}]
-    while stack:
-        forced = stack.pop()
-        trial = _Branching(forced)
-        keys.add(space.suggest(trial, bounds).skip)
-        prefix = dict(forced)
-        for name, values in trial.free:
-            stack += [prefix | {name: v} for v in values[1:]]
-            prefix[name] = values[0]
-    return keys
-
-
 @pytest.mark.parametrize("space_name", ["skip_designs", "unetmm"])
 def test_both_spaces_hold_the_same_designs(space_name):
     from search_spaces.nni_space import executable, to_candidate
@@ -97,7 +64,7 @@ def test_both_spaces_hold_the_same_designs(space_name):
     labels = list(table)
     nni = {to_candidate(dict(zip(labels, values)), space_name, bounds).skip
            for values in itertools.product(*(m.values for m in table.values()))}  # fmt: skip
-    optuna = optuna_designs(get_space(space_name), bounds)
+    optuna = {c.skip for _, c in parameter_sets(get_space(space_name), bounds)}
     assert nni == optuna and len(nni) > 50
 
 

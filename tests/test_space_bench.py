@@ -1,0 +1,117 @@
+"""The surrogate benchmark of the flagship space (benchmarks/space_bench.py, issue 29): the sample
+is stratified, the table resumes, the surrogate never sees held-out designs, and a search on the
+surrogate is reproduced exactly."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import space_bench as sb
+from benchmarks import space_compare as sc
+from benchmarks import surrogate
+from studies.spec import load_spec
+
+MIB = 2**20
+
+
+@pytest.fixture(scope="module")
+def pool() -> dict:
+    return sb.designs("nafnet_sidd")
+
+
+def test_the_flagship_space_counts(pool) -> None:
+    """nafnet_sidd: 108,052 distinct designs (from 173,248 parameter sets: repairs of a ratio or
+    of A make several one design), 18,200 of them within the preset's 0.25 MiB."""
+    assert len(pool) == 108_052
+    assert sum(d["m_sc_bytes"] <= 0.25 * MIB for d in pool.values()) == 18_200
+
+
+def test_the_sample_covers_every_stratum_and_band_and_weights_the_budget(pool) -> None:
+    limit = sb.limit(load_spec("nafnet_sidd"))
+    assert limit == 0.25 * MIB
+    chosen = sb.stratified_sample(pool, 300, limit)
+    assert len(chosen) == len(set(chosen)) == 300
+    assert chosen == sb.stratified_sample(pool, 300, limit)  # the same sample every run
+    cells = collections.Counter((pool[k]["stratum"], sb.band(pool[k]["m_sc_bytes"])) for k in chosen)
+    assert {s for s, _ in cells} == {"subset", *(f"unetmm t={t}" for t in (1, 2, 3, 4))}
+    present = {(d["stratum"], sb.band(d["m_sc_bytes"])) for d in pool.values()}
+    assert set(cells) == present  # every non-empty cell of the space is sampled
+    assert sum(n for (s, _), n in cells.items() if s == "subset") == 16  # all subsets
+    within = sum(pool[k]["m_sc_bytes"] <= limit for k in chosen)
+    assert within == 159  # bands within the limit are taken twice a round
+    runs = sb.jobs(chosen, 30)
+    again = [k for k, seed in runs if seed == sb.REPEAT_SEED]
+    assert len(runs) == 330 and len(set(again)) == 30 and set(again) <= set(chosen)
+
+
+def test_the_table_resumes_run_by_run(tmp_path) -> None:
+    table = tmp_path / "t.jsonl"
+    sb.append(table, {"header": {"commit": "x"}})
+    sb.append(table, {"key": "a", "seed": 0, "psnr": 25.0})
+    with table.open("a") as f:
+        f.write('{"key": "b", "se')  # a kill while writing the last line
+    assert sb.read_table(table) == [{"key": "a", "seed": 0, "psnr": 25.0}]
+
+
+def test_the_shipped_table_trains_the_flagship_proxy(pool) -> None:
+    records = sb.read_table()
+    assert records, "benchmarks/results/space_bench.jsonl is empty"
+    spec = load_spec("nafnet_sidd")
+    for r in records[:3]:
+        arch = sb.arch_of(r["design"], spec)
+        assert arch.key() == r["key"]
+        assert r["curve"][-1][0] == spec.proxy.budget.steps  # full curves, no early stopping
+        assert r["costs"]["m_sc_bytes"] == sb.designs("nafnet_sidd")[r["key"]]["m_sc_bytes"]
+
+
+def test_a_held_out_design_is_predicted_by_a_model_that_never_saw_it() -> None:
+    records = sb.read_table()
+    _, x, y = sb.training_rows(records)
+    if len(y) < 10:
+        pytest.skip("the table holds fewer than 10 designs yet")
+    base = surrogate.cross_validate(x, y, surrogate.REGRESSORS["random forest"])
+    changed = y.copy()
+    changed[0] += 50.0  # a wildly different score for one design
+    again = surrogate.cross_validate(x, changed, surrogate.REGRESSORS["random forest"])
+    assert again["predicted"][0] == base["predicted"][0]  # its own label never reached its model
+    assert again["predicted"] != base["predicted"]  # the other folds' models did see it
+
+
+def test_anytime_curves_band_and_the_test_against_random() -> None:
+    limit, macs = 0.25 * MIB, 18e9
+    judged = [[21.0, 0, 16e9], [25.0, 0.5 * MIB, 16e9], [24.0, 0.2 * MIB, 16e9],
+              [26.0, 0.25 * MIB, 17e9]]  # the second is above the memory limit
+    best, hv = sc.anytime(judged, limit, macs)
+    assert best == [21.0, 21.0, 24.0, 26.0]
+    assert hv[0] == pytest.approx(1.0 * 0.25 * 2.0)  # 1 dB above 20, 0.25 MiB, 2 G
+    assert hv == sorted(hv)
+    assert sc.trials_to_band(best, 26.1) == 4 and sc.trials_to_band(best, 27.0) is None
+    runs = [{"sampler": "random", "seed": s, "judged": judged} for s in range(4)]
+    runs += [{"sampler": "fast", "seed": s, "judged": [judged[3], *judged[:3]]} for s in range(4)]
+    summary = sc.summarize(runs, 26.0, limit, macs, [2, 4])
+    assert summary["random"]["needed"] == [4] * 4 and summary["fast"]["needed"] == [1] * 4
+    assert summary["fast"]["needed_vs_random"] == 0.25
+    assert summary["fast"]["p_fewer_trials"] < 0.05
+    assert summary["fast"]["best@2"][0] == 26.0 and summary["random"]["best@2"][0] == 21.0
+
+
+def test_a_search_on_the_surrogate_is_reproduced_exactly() -> None:
+    records = sb.read_table()
+    if len(sb.training_rows(records)[2]) < 10:
+        pytest.skip("the table holds fewer than 10 designs yet")
+    model = sb.fitted(records, "nafnet_sidd", "random forest")
+    first, second = [], []
+    sb.run_samplers("nafnet_sidd", ["random", "tpe"], 1, 6, model, first)
+    sb.run_samplers("nafnet_sidd", ["random", "tpe"], 1, 6, model, second)
+    assert [r["judged"] for r in first] == [r["judged"] for r in second]
+    assert all(len(r["judged"]) == 6 for r in first)
+    scores = [j[0] for r in first for j in r["judged"]]
+    assert np.isfinite(scores).all() and len(set(scores)) > 2
+    done = list(first)
+    sb.run_samplers("nafnet_sidd", ["random", "tpe"], 1, 6, model, done)  # resumes: nothing new
+    assert done == first
+    json.dumps(first)  # stored as JSON
