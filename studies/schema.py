@@ -69,16 +69,18 @@ through ``current``: ``LEGACY_KEYS`` maps the old keys to the new ones.
 
 Confirmation studies (``unetmm confirm``, ``studies.search.confirm``): a study's front re-trained
 at a higher fidelity is a *linked study* in the same storage, ``<study>.confirm`` by default, one
-trial per (design, seed), value = the confirmed PSNR (maximize). Its user attributes:
-``STUDY_ATTR_CONFIRM_OF`` (the source study's name), ``STUDY_ATTR_FIDELITY`` (what was trained:
+trial per (design, seed), value = the confirmed score: the source study's
+(``studies.metrics.study_score``: PSNR, maximised, or e.g. SAD, minimised). Its user attributes:
+``STUDY_ATTR_CONFIRM_OF`` (the source study's name), ``STUDY_ATTR_SCORE`` (the metric confirmed;
+absent: PSNR), ``STUDY_ATTR_FIDELITY`` (what was trained:
 ``backbone`` proxy/target, the trained backbone config, task, data, budget, the source study's
 fingerprint), ``STUDY_ATTR_FINGERPRINT`` (a hash of the fidelity: a re-run at another fidelity is
 refused) and ``STUDY_ATTR_CONFIRM_SUMMARY`` (per design: proxy and confirmed PSNR, ranks; Kendall
 tau and Spearman; ``studies.results.confirm.Confirmation.to_json``). Each trial stores
 ``ATTR_SOURCE_TRIAL`` (the number of the source study's trial it confirms), ``ATTR_JOB`` (design
-hash and seed: what makes a job done), ``ATTR_SEED``, ``ATTR_PROXY_PSNR`` (the source trial's
-proxy PSNR; ``ATTR_PROXY_PARTIAL`` true when the source was stopped early and this is its last
-validation), ``ATTR_ARCH``, ``ATTR_DESIGN``, ``ATTR_REFERENCE``, the source's cost keys, the
+hash and seed: what makes a job done), ``ATTR_SEED``, ``ATTR_PROXY_SCORE`` (the source trial's
+proxy score; ``ATTR_PROXY_PARTIAL`` true when the source was stopped early and this is its last
+validation's PSNR; older studies: ``ATTR_PROXY_PSNR``), ``ATTR_ARCH``, ``ATTR_DESIGN``, ``ATTR_REFERENCE``, the source's cost keys, the
 trained run's score keys as above (``ATTR_PROXY_ARCH`` = the architecture trained), ``status``,
 ``error``, ``driver`` and ``score_cached``.
 """
@@ -120,7 +122,9 @@ STUDY_ATTR_CONFIRM_SUMMARY = "summary"
 ATTR_SOURCE_TRIAL = "source_trial"
 ATTR_JOB = "job"
 ATTR_SEED = "seed"
-ATTR_PROXY_PSNR = "proxy_psnr"
+ATTR_PROXY_PSNR = "proxy_psnr"  # written by releases before 0.2: read as ATTR_PROXY_SCORE
+ATTR_PROXY_SCORE = "proxy_score"
+STUDY_ATTR_SCORE = "score"
 ATTR_PROXY_PARTIAL = "proxy_partial"
 
 M_SC_TIMELINE = "m_sc_timeline"

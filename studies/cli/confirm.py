@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = ConfirmOptions()
     add_storage_argument(p)
     p.add_argument("--top", type=int, default=d.top, metavar="K",
-                   help=f"front designs to confirm, by proxy PSNR (default {d.top}); the "
+                   help=f"front designs to confirm, by the proxy's score (default {d.top}); the "
                    "trained reference points are always added")  # fmt: skip
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, metavar="N", help="training steps of each run")

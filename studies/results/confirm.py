@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 
 from nas.config import arch_key
 from studies import compat, schema
-from studies.metrics import SCORE, get_metric
+from studies.metrics import SCORE, Metric, get_metric
 from studies.results import pareto
 from studies.results.pareto import TrialPoint
 
@@ -45,34 +45,43 @@ def job_key(arch: Mapping[str, Any] | None, seed: int) -> str:
     return f"{arch_key(arch)}:seed{int(seed)}"
 
 
-def proxy_score(p: TrialPoint) -> tuple[float | None, bool]:
-    """``(psnr, partial)``: the final proxy PSNR, else (stopped early) the last validation's."""
-    if p.status == schema.STATUS_COMPLETE and p.value(SCORE) is not None:
-        return p.value(SCORE), False
+def proxy_score(p: TrialPoint, score: str = SCORE) -> tuple[float | None, bool]:
+    """``(value, partial)``: the trial's final proxy ``score``, else (stopped early) its last
+    validation's PSNR when the score is PSNR (validations measure PSNR only)."""
+    if p.status == schema.STATUS_COMPLETE and p.value(score) is not None:
+        return p.value(score), False
     curve = p.attrs.get("curve") or []
-    return (float(curve[-1][1]), True) if curve else (None, False)
+    return (float(curve[-1][1]), True) if curve and score == SCORE else (None, False)
 
 
-def one_per_design(points: Sequence[TrialPoint]) -> list[TrialPoint]:
-    """The best-PSNR trial of each design (earliest on ties), in trial order."""
+def _better_first(p: TrialPoint, score: str) -> tuple[float, int]:
+    """Sort key: the best ``score`` first (its direction), then the earliest trial."""
+    v = p.value(score)
+    if v is None:
+        return math.inf, p.number
+    return (-v if get_metric(score).maximized else v), p.number
+
+
+def one_per_design(points: Sequence[TrialPoint], score: str = SCORE) -> list[TrialPoint]:
+    """The best-``score`` trial of each design (earliest on ties), in trial order."""
     best: dict[str, TrialPoint] = {}
-    for p in sorted(points, key=lambda p: (-(p.value(SCORE) or 0.0), p.number)):
+    for p in sorted(points, key=lambda p: _better_first(p, score)):
         best.setdefault(arch_key(p.attrs.get(schema.ATTR_ARCH)), p)
     return sorted(best.values(), key=lambda p: p.number)
 
 
 def select_designs(
-    points: Sequence[TrialPoint], objectives: Sequence[str], top: int
+    points: Sequence[TrialPoint], objectives: Sequence[str], top: int, score: str = SCORE
 ) -> list[TrialPoint]:
-    """The ``top`` designs by non-dominated layer then proxy PSNR, then the trained reference
-    points not among them (see the module docstring)."""
+    """The ``top`` designs by non-dominated layer then proxy ``score``, then the trained
+    reference points not among them (see the module docstring)."""
     objectives = tuple(objectives)
     pool = one_per_design([p for p in points if p.eligible(objectives)
-                           and p.attrs.get(schema.ATTR_ARCH)])  # fmt: skip
+                           and p.attrs.get(schema.ATTR_ARCH)], score)  # fmt: skip
     ranked: list[TrialPoint] = []
     while pool and len(ranked) < top:
         layer = pareto.pareto_front(pool, objectives)
-        ranked += sorted(layer, key=lambda p: (-(p.value(SCORE) or 0.0), p.number))
+        ranked += sorted(layer, key=lambda p: _better_first(p, score))
         taken = {p.number for p in layer}
         pool = [p for p in pool if p.number not in taken]
     chosen = ranked[:top]
@@ -80,7 +89,7 @@ def select_designs(
     for p in points:
         key = arch_key(p.attrs.get(schema.ATTR_ARCH))
         if (p.reference and key not in seen and p.feasible and p.attrs.get(schema.ATTR_ARCH)
-                and p.state in ("COMPLETE", "PRUNED") and proxy_score(p)[0] is not None):
+                and p.state in ("COMPLETE", "PRUNED") and proxy_score(p, score)[0] is not None):
             chosen.append(p)
             seen.add(key)
     return chosen
@@ -91,7 +100,8 @@ def select_designs(
 
 @dataclasses.dataclass(frozen=True)
 class DesignScores:
-    """One confirmed design: its proxy score and its confirmed runs (one per seed)."""
+    """One confirmed design: its proxy score and its confirmed runs (one per seed), both of
+    the confirmation's score (``Confirmation.score``)."""
 
     source_trial: int
     design: str
@@ -99,9 +109,9 @@ class DesignScores:
     arch: Mapping[str, Any]
     m_sc_bytes: float | None
     macs: float | None
-    proxy_psnr: float | None
+    proxy_score: float | None
     proxy_partial: bool
-    runs: Mapping[int, float]  # seed -> confirmed PSNR (complete runs only)
+    runs: Mapping[int, float]  # seed -> confirmed score (complete runs only)
     proxy_rank: int | None = None
     confirmed_rank: int | None = None
 
@@ -124,7 +134,7 @@ class DesignScores:
     def to_json(self) -> dict[str, Any]:
         return {
             "source_trial": self.source_trial, "design": self.design, "reference": self.reference,
-            "m_sc_bytes": self.m_sc_bytes, "macs": self.macs, "proxy_psnr": self.proxy_psnr,
+            "m_sc_bytes": self.m_sc_bytes, "macs": self.macs, "proxy_score": self.proxy_score,
             "proxy_partial": self.proxy_partial, "proxy_rank": self.proxy_rank,
             "confirmed": {str(s): v for s, v in sorted(self.runs.items())},
             "confirmed_mean": self.mean, "confirmed_std": self.std,
@@ -145,6 +155,11 @@ class Confirmation:
     kendall_tau: float | None
     spearman: float | None
     failed: int  # jobs whose last run failed and that have no complete run
+    score: str = SCORE  # the metric confirmed: the source study's score
+
+    @property
+    def metric(self) -> Metric:
+        return get_metric(self.score)
 
     @property
     def ranked(self) -> list[DesignScores]:
@@ -163,14 +178,15 @@ class Confirmation:
     def to_json(self) -> dict[str, Any]:
         return {
             "source_study": self.source_study, "fidelity": dict(self.fidelity),
+            "score": self.score,
             "kendall_tau": self.kendall_tau, "spearman": self.spearman,
             "designs": [d.to_json() for d in self.designs], "failed": self.failed,
         }  # fmt: skip
 
 
-def _ranks(values: Sequence[float]) -> list[int]:
-    """1 for the highest value (ties: the earlier one first)."""
-    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+def _ranks(values: Sequence[float], maximized: bool = True) -> list[int]:
+    """1 for the best value, the highest if ``maximized`` (ties: the earlier one first)."""
+    order = sorted(range(len(values)), key=lambda i: (-values[i] if maximized else values[i], i))
     ranks = [0] * len(values)
     for rank, i in enumerate(order, start=1):
         ranks[i] = rank
@@ -207,32 +223,33 @@ def summarize(confirm_study: optuna.Study) -> Confirmation:
             done.add(a.get(schema.ATTR_JOB))
         elif t.state == TrialState.FAIL:
             failed_jobs.add(a.get(schema.ATTR_JOB))
+    attrs = confirm_study.user_attrs
+    score = get_metric(str(attrs.get(schema.STUDY_ATTR_SCORE, SCORE)))
     designs = [
         DesignScores(
             source_trial=source, design=str(a.get(schema.ATTR_DESIGN) or f"trial {source}"),
             reference=a.get(schema.ATTR_REFERENCE), arch=a.get(schema.ATTR_ARCH) or {},
             m_sc_bytes=a.get(get_metric("m_sc").key), macs=a.get(get_metric("macs").key),
-            proxy_psnr=a.get(schema.ATTR_PROXY_PSNR),
+            proxy_score=a.get(schema.ATTR_PROXY_SCORE, a.get(schema.ATTR_PROXY_PSNR)),
             proxy_partial=bool(a.get(schema.ATTR_PROXY_PARTIAL)), runs=runs[source],
         )
         for source, a in info.items()
     ]  # fmt: skip
-    both = [d for d in designs if d.proxy_psnr is not None and d.mean is not None]
-    proxy_ranks = _ranks([d.proxy_psnr for d in both])  # type: ignore[misc]
-    confirmed_ranks = _ranks([d.mean for d in both])  # type: ignore[misc]
+    both = [d for d in designs if d.proxy_score is not None and d.mean is not None]
+    proxy_ranks = _ranks([d.proxy_score for d in both], score.maximized)  # type: ignore[misc]
+    confirmed_ranks = _ranks([d.mean for d in both], score.maximized)  # type: ignore[misc]
     ranked = {d.source_trial: dataclasses.replace(d, proxy_rank=pr, confirmed_rank=cr)
               for d, pr, cr in zip(both, proxy_ranks, confirmed_ranks)}  # fmt: skip
     designs = [ranked.get(d.source_trial, d) for d in designs]
     designs.sort(key=lambda d: (d.proxy_rank is None, d.proxy_rank or 0, d.source_trial))
-    tau, rho = rank_correlations([d.proxy_psnr for d in both],  # type: ignore[misc]
+    tau, rho = rank_correlations([d.proxy_score for d in both],  # type: ignore[misc]
                                  [d.mean for d in both])  # type: ignore[misc]
-    attrs = confirm_study.user_attrs
     return Confirmation(
         study_name=confirm_study.study_name,
         source_study=str(attrs.get(schema.STUDY_ATTR_CONFIRM_OF, "")),
         fidelity=attrs.get(schema.STUDY_ATTR_FIDELITY) or {},
         designs=tuple(designs), kendall_tau=tau, spearman=rho,
-        failed=len(failed_jobs - done),
+        failed=len(failed_jobs - done), score=score.name,
     )  # fmt: skip
 
 
@@ -275,7 +292,7 @@ def _move(d: DesignScores) -> str:
 
 def table_rows(conf: Confirmation) -> list[dict[str, str]]:
     """One row of display strings per design (printed by the CLI, shown in the report)."""
-    m_sc = get_metric("m_sc")
+    m_sc, short = get_metric("m_sc"), conf.metric.short
     rows = []
     for d in conf.designs:
         spread = (f" ± {d.std:.2f} [{min(d.runs.values()):.2f}, {max(d.runs.values()):.2f}]"
@@ -284,9 +301,9 @@ def table_rows(conf: Confirmation) -> list[dict[str, str]]:
             "trial": str(d.source_trial),
             "design": d.label,
             "M_sc": m_sc.format(d.m_sc_bytes) if d.m_sc_bytes is not None else "n/a",
-            "proxy PSNR": _fmt(d.proxy_psnr) + (" (stopped)" if d.proxy_partial else ""),
+            f"proxy {short}": _fmt(d.proxy_score) + (" (stopped)" if d.proxy_partial else ""),
             "proxy rank": _fmt(d.proxy_rank, "d"),
-            "confirmed PSNR": _fmt(d.mean) + spread + f" (n={len(d.runs)})",
+            f"confirmed {short}": _fmt(d.mean) + spread + f" (n={len(d.runs)})",
             "confirmed rank": _fmt(d.confirmed_rank, "d"),
             "rank change": _move(d),
         })  # fmt: skip
@@ -303,8 +320,10 @@ def agreement_text(conf: Confirmation) -> str:
 
 
 def with_confirmed_scores(points: Sequence[TrialPoint], conf: Confirmation) -> list[TrialPoint]:
-    """The trials of confirmed designs only, their ``psnr`` replaced by the confirmed mean (the
-    proxy's kept as ``proxy_psnr``, the confirmation under ``confirmed``): what export ranks."""
+    """The trials of confirmed designs only, their score (the confirmation's: PSNR, or e.g.
+    SAD) replaced by the confirmed mean (the proxy's kept as ``proxy_score``, the confirmation
+    under ``confirmed``): what export ranks."""
+    key = conf.metric.key
     by_design = {arch_key(d.arch): d for d in conf.designs if d.mean is not None}
     out = []
     for p in points:
@@ -312,9 +331,10 @@ def with_confirmed_scores(points: Sequence[TrialPoint], conf: Confirmation) -> l
         if d is None:
             continue
         extra = {
-            schema.ATTR_PROXY_PSNR: p.attrs.get(get_metric(SCORE).key),
-            get_metric(SCORE).key: d.mean,
+            schema.ATTR_PROXY_SCORE: p.attrs.get(key),
+            key: d.mean,
             "confirmed": {"study": conf.study_name, "fidelity": conf.describe_fidelity(),
+                          "score": conf.score,
                           "mean": d.mean, "std": d.std, "runs": dict(d.runs),
                           "proxy_rank": d.proxy_rank, "confirmed_rank": d.confirmed_rank,
                           "agreement": agreement_text(conf)},

@@ -313,9 +313,6 @@ def model_card(
     else:
         rule = (f"the {score.short} vs M_sc front has no knee (no point above the chord), so by "
                 f"{score.short}")  # fmt: skip
-    score_line = ("" if score.name == SCORE or p.value(score.name) is None else
-                  f"- {score.short} (the study's score): "
-                  f"{score.format(p.value(score.name))}\n")  # type: ignore[arg-type]  # fmt: skip
     timeline = "\n".join(f"| {lb} | {b:,} |" for lb, b in a.get(schema.M_SC_TIMELINE) or [])
     curve = ", ".join(f"{step}: {v:.2f}" for step, v in (a.get(schema.CURVE) or [])[-5:])
     rec = config.recipe
@@ -328,8 +325,12 @@ def model_card(
         "\n".join(f"- `{k}`: {v:+.4g} (feasible: <= 0)" for k, v in p.constraints.items())
         or "- none"
     )
-    proxy_psnr = a.get(schema.ATTR_PROXY_PSNR, a.get(get_metric(SCORE).key))
-    scores_section = _scores_section(a.get("confirmed"), scores_note)
+    confirmed = a.get("confirmed")  # the pick's score is the confirmed one; the proxy's aside
+    proxy_value = a.get(schema.ATTR_PROXY_SCORE) if confirmed else p.value(score.name)
+    proxy_psnr = proxy_value if score.name == SCORE else p.value(SCORE)
+    scores_section = _scores_section(confirmed, scores_note)
+    score_line = ("" if score.name == SCORE or proxy_value is None else
+                  f"- {score.short} (the study's score): {score.format(proxy_value)}\n")
     return f"""# {p.design}
 
 Trial **{p.number}** of study `{study_name}` (storage `{storage_label}`), picked as rank
@@ -408,15 +409,16 @@ def _scores_section(confirmed: Mapping[str, Any] | None, note: str) -> str:
     """The card's "Confirmed scores" section (what the pick was ranked by), or ``note``."""
     if not confirmed:
         return f"{note}\n" if note else ""
+    m = get_metric(confirmed.get("score", SCORE))
     runs = ", ".join(f"seed {s}: {v:.3f}" for s, v in sorted(confirmed["runs"].items()))
     return f"""## Confirmed scores (ranked by these)
 
 Re-trained at a higher fidelity by `unetmm confirm` (study `{confirmed["study"]}`:
 {confirmed["fidelity"]}).
 
-- confirmed PSNR: {confirmed["mean"]:.3f} dB mean, {confirmed["std"]:.3f} dB standard deviation
-  over seeds ({runs})
-- rank among the confirmed designs: {confirmed["confirmed_rank"]} (by proxy PSNR:
+- confirmed {m.short}: {m.format(confirmed["mean"])} mean, {m.format(confirmed["std"])}
+  standard deviation over seeds ({runs})
+- rank among the confirmed designs: {confirmed["confirmed_rank"]} (by proxy {m.short}:
   {confirmed["proxy_rank"]})
 - {confirmed["agreement"]}
 """
@@ -450,8 +452,7 @@ def export_study(
     points = pareto.load_points(study)
     score = study_score(pareto.study_objectives(study))
     picks, scores, note = None, "confirmed", ""
-    if score.name == SCORE:  # a confirmation measures PSNR
-        picks = _confirmed_picks(study, points, budgets, rule, top)
+    picks = _confirmed_picks(study, points, budgets, rule, top, score)
     if picks is None:
         picks = pick_trials(points, budgets, rule, top, f"study {study.study_name!r}",
                             score.name)  # fmt: skip
@@ -501,27 +502,30 @@ def export_study(
 
 def _confirmed_picks(
     study: optuna.Study, points: Sequence[TrialPoint], budgets: Mapping[str, float] | None,
-    rule: str, top: int,
+    rule: str, top: int, score: Metric,
 ) -> list[Pick] | None:  # fmt: skip
-    """Picks among the confirmed designs, by confirmed PSNR; None without a confirmation or
-    when no confirmed design fits the budgets."""
+    """Picks among the confirmed designs, by their confirmed ``score``; None without a
+    confirmation of that score or when no confirmed design fits the budgets."""
     conf = load_confirmation(study)
-    if conf is None:
+    if conf is None or conf.score != score.name:
         return None
     try:
-        return pick_trials(with_confirmed_scores(points, conf), budgets, rule, top)
+        return pick_trials(with_confirmed_scores(points, conf), budgets, rule, top,
+                           score=score.name)
     except ConfigError:
         return None
 
 
 def _proxy_note(study: optuna.Study, score: Metric) -> str:
     """Why a card shows proxy scores only."""
-    if score.name != SCORE:
-        return (f"Ranked by the proxy's {score.short}, the study's score: `unetmm confirm` "
-                "measures PSNR, so its scores do not rank this study.\n")  # fmt: skip
-    if load_confirmation(study) is None:
+    conf = load_confirmation(study)
+    if conf is not None and conf.score != score.name:
+        return (f"Ranked by the proxy's {score.short}, the study's score: its confirmation "
+                f"`{conf.study_name}` measured {conf.metric.short} (an older release's), so it "
+                f"does not rank this study; `unetmm confirm --name NEW` confirms {score.short}.\n")
+    if conf is None:
         return (f"Not confirmed at a higher fidelity: `unetmm confirm STORAGE --study "
                 f"{study.study_name}` re-trains the front (more steps, seeds, or the target "
                 "backbone) and export then ranks by its scores.\n")  # fmt: skip
     return ("The study was confirmed at a higher fidelity, but no confirmed design fits the "
-            "budgets: this pick is ranked by proxy PSNR.\n")
+            f"budgets: this pick is ranked by proxy {score.short}.\n")

@@ -11,7 +11,7 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
    than the one it was created with is refused with the flag named (use another ``--name``);
    more ``top`` or more ``seeds`` than before only adds jobs;
 3. picks the designs (``studies.results.confirm.select_designs``: the front's first ``top`` by
-   proxy PSNR, plus the trained reference points); a job is one (design, seed);
+   proxy score, plus the trained reference points); a job is one (design, seed);
 4. starts Ray (or joins it at ``ray_address``), fails the linked study's RUNNING trials whose
    driver is gone (``studies.search.recovery``: dead process or silent heartbeat), and skips every
    job that has a COMPLETE trial, or a RUNNING one of a live driver: nothing is trained twice;
@@ -20,8 +20,9 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
    its ``gpu_fallback`` decides what a GPU request does where torch sees none),
    each through the search's own ``worker.train`` (so the persistent score cache serves a run
    trained before): a job's trial is asked when its task starts (with this driver's id and a
-   heartbeat) and told when it ends: COMPLETE with the confirmed PSNR, or FAIL with the reason
-   (a later run tries a failed job again). A job is checked again just before it starts, so
+   heartbeat) and told when it ends: COMPLETE with the confirmed score (the study's own: PSNR,
+   or e.g. SAD for a matting study), or FAIL with the reason (a later run tries a failed job
+   again). A job is checked again just before it starts, so
    two confirmations of one study at once mostly split the work, but only one at a time is
    sure to train nothing twice;
 6. when interrupted (Ctrl-C, an error), fails its unfinished trials ("interrupted"): the same
@@ -44,7 +45,7 @@ from rich.console import Console
 from nas.config import ArchConfig
 from nas.errors import ConfigError
 from studies import compat, schema
-from studies.metrics import cost_metrics, get_metric
+from studies.metrics import SCORE, Metric, cost_metrics, get_metric, study_score
 from studies.results import pareto
 from studies.results.confirm import (
     Confirmation,
@@ -174,14 +175,18 @@ def job_settings(spec: StudySpec, options: ConfirmOptions) -> TrialSettings:
     )  # fmt: skip
 
 
-def fidelity(spec: StudySpec, settings: TrialSettings, options: ConfirmOptions) -> dict[str, Any]:
-    """What the confirmed runs are trained with (the linked study keeps it; seeds excluded)."""
+def fidelity(spec: StudySpec, settings: TrialSettings, options: ConfirmOptions,
+             score: Metric | None = None) -> dict[str, Any]:  # fmt: skip
+    """What the confirmed runs are trained with, and the score they are judged by when it is
+    not PSNR (the linked study keeps it; seeds excluded)."""
     fields = {
         "backbone": options.backbone,
         "trained_backbone": settings.proxy_backbone.to_dict(),
         **training_identity(settings.task, settings.data, settings.budget),
         "source_fingerprint": spec.fingerprint,
     }
+    if score is not None and score.name != SCORE:
+        fields["score"] = score.name
     return json.loads(json.dumps(fields))
 
 
@@ -189,20 +194,23 @@ FLAGS = {"backbone": "--backbone", "trained_backbone": "--backbone", "budget": "
 
 
 def prepare_confirm_study(
-    source: optuna.Study, name: str, fields: dict[str, Any]
+    source: optuna.Study, name: str, fields: dict[str, Any], score: Metric | None = None
 ) -> optuna.Study:
-    """Create the linked study ``name`` or load it (same source and fidelity required)."""
+    """Create the linked study ``name`` or load it (same source and fidelity required); its
+    trials' value is ``score`` (default PSNR), in that metric's direction."""
+    score = score or get_metric(SCORE)
     storage = compat.study_storage(source)
     if name == source.study_name:
         raise ConfigError(f"--name: {name!r} is the source study itself; choose another name")
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study = optuna.create_study(study_name=name, storage=storage, direction=score.direction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([get_metric("psnr").optuna_name])  # "PSNR [dB]"
+            study.set_metric_names([score.optuna_name])  # "PSNR [dB]"
         study.set_user_attr(schema.STUDY_ATTR_CONFIRM_OF, source.study_name)
+        study.set_user_attr(schema.STUDY_ATTR_SCORE, score.name)
         study.set_user_attr(schema.STUDY_ATTR_FIDELITY, fields)
         study.set_user_attr(schema.STUDY_ATTR_FINGERPRINT, fingerprint(fields))
         return study
@@ -238,16 +246,16 @@ def _confirm_job(arch_json: str, settings: TrialSettings) -> dict[str, Any]:
             schema.T_END: time.time()}
 
 
-def _job_attrs(job: Job, driver: str) -> dict[str, Any]:
+def _job_attrs(job: Job, driver: str, score: str) -> dict[str, Any]:
     p = job.point
-    proxy, partial = proxy_score(p)
+    proxy, partial = proxy_score(p, score)
     costs = {m.key: p.attrs[m.key] for m in cost_metrics() if m.key in p.attrs}
     attrs = {
         schema.ATTR_DRIVER: driver, schema.ATTR_JOB: job.key,
         schema.ATTR_SOURCE_TRIAL: p.number, schema.ATTR_SEED: job.seed,
         schema.ATTR_ARCH: p.attrs[schema.ATTR_ARCH], schema.ATTR_DESIGN: p.attrs.get(
             schema.ATTR_DESIGN, f"trial {p.number}"),
-        schema.ATTR_PROXY_PSNR: proxy, schema.ATTR_PROXY_PARTIAL: partial, **costs,
+        schema.ATTR_PROXY_SCORE: proxy, schema.ATTR_PROXY_PARTIAL: partial, **costs,
     }  # fmt: skip
     if p.reference:
         attrs[schema.ATTR_REFERENCE] = p.reference
@@ -259,9 +267,9 @@ class _Runner:
 
     def __init__(
         self, study: optuna.Study, settings: TrialSettings, options: ConfirmOptions,
-        heartbeat: Heartbeat, console: Console, listener: Listener | None,
+        heartbeat: Heartbeat, console: Console, listener: Listener | None, score: Metric,
     ) -> None:  # fmt: skip
-        self.study, self.settings, self.options = study, settings, options
+        self.study, self.settings, self.options, self.score = study, settings, options, score
         self.heartbeat, self.console, self.listener = heartbeat, console, listener
         self.driver = driver_id()
         self.live: dict[Any, tuple[optuna.Trial, Job]] = {}  # Ray ref -> (trial, job)
@@ -279,7 +287,7 @@ class _Runner:
                 if self._taken(job):  # another driver took it since the run started
                     continue
                 trial = self.study.ask()
-                for key, value in _job_attrs(job, self.driver).items():
+                for key, value in _job_attrs(job, self.driver, self.score.name).items():
                     trial.set_user_attr(key, value)
                 self.heartbeat.add(compat.trial_id(trial))
                 arch_json = ArchConfig.from_dict(job.point.attrs[schema.ATTR_ARCH]).to_json()
@@ -297,7 +305,7 @@ class _Runner:
                     result = {schema.ATTR_STATUS: schema.STATUS_FAILED,
                               schema.ATTR_ERROR: failure_reason(exc)}  # fmt: skip
                 attrs = trial_attrs(result)
-                apply(self.study, trial, decide(attrs, [pareto.objective_key("psnr")], ()))
+                apply(self.study, trial, decide(attrs, [self.score.key], ()))
                 self.heartbeat.discard(compat.trial_id(trial))
                 self.told.append(trial.number)
                 self._say(trial, job, attrs, total)
@@ -314,9 +322,11 @@ class _Runner:
                 f"seed {job.seed}")  # fmt: skip
         if attrs.get(schema.ATTR_STATUS) == schema.STATUS_COMPLETE:
             cached = " (score cache)" if attrs.get(schema.ATTR_SCORE_CACHED) else ""
-            psnr = attrs[get_metric("psnr").key]
-            self.console.print(f"{head}: PSNR {psnr:.2f} dB (proxy "
-                               f"{proxy_score(p)[0]:.2f}){cached}")  # fmt: skip
+            m = self.score
+            proxy = proxy_score(p, m.name)[0]
+            shown = "n/a" if proxy is None else m.format(proxy)
+            self.console.print(f"{head}: {m.short} {m.format(attrs[m.key])} (proxy {shown})"
+                               f"{cached}")  # fmt: skip
         else:
             self.console.print(f"{head}: failed: {attrs.get(schema.ATTR_ERROR)}")
 
@@ -360,19 +370,20 @@ def run_confirm(
     gpus = check_gpus(options.gpus_per_trial or 0.0, spec.gpu_fallback, ray_address)
     options = dataclasses.replace(options, gpus_per_trial=gpus)  # 0 when falling back to CPUs
     settings = job_settings(spec, options)
-    fields = fidelity(spec, settings, options)
+    score = study_score(spec.objectives)
+    fields = fidelity(spec, settings, options, score)
     name = options.name or source.study_name + schema.CONFIRM_SUFFIX
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = prepare_confirm_study(source, name, fields)
+    study = prepare_confirm_study(source, name, fields, score)
     designs = select_designs(pareto.load_points(source), pareto.study_objectives(source),
-                             options.top)  # fmt: skip
+                             options.top, score.name)  # fmt: skip
     if not designs:
         raise ConfigError(f"--study: {source.study_name!r} has no complete, feasible design "
                           "to confirm yet; run more of the search first")  # fmt: skip
     jobs = [Job(p, spec.seed + i) for p in designs for i in range(options.seeds)]
     rec = spec.recovery
     heartbeat = Heartbeat(compat.study_storage(study), rec.heartbeat_interval)
-    runner = _Runner(study, settings, options, heartbeat, console, listener)
+    runner = _Runner(study, settings, options, heartbeat, console, listener, score)
     recovered, interrupted, done_before = [], [], 0
     try:
         with ray_session(ray_address, options.concurrency * options.cpus_per_trial,

@@ -23,6 +23,7 @@ from nas.presets import backbone_preset
 from studies import schema
 from studies.artifacts import trial_data
 from studies.cli import main
+from studies.metrics import get_metric
 from studies.results import confirm
 from studies.results.confirm import job_key, select_designs, summarize
 from studies.results.export import export_study
@@ -31,7 +32,7 @@ from studies.results.report import write_report
 from studies.search.confirm import ConfirmOptions, job_settings, run_confirm
 from studies.search.driver import run_search
 from studies.search.outcome import INTERRUPTED
-from studies.spec import parse_spec
+from studies.spec import load_spec, parse_spec
 from studies.storage import load_study
 
 PY = sys.executable
@@ -258,7 +259,7 @@ def test_confirm_end_to_end_interrupted_resumed_then_reported_and_exported(tmp_p
             assert data["proxy_arch"]["backbone"]["width"] == 16 and "m_sc_bytes" in a
             source = optuna.load_study(study_name="tiny", storage=url)
             src = trial_data(source, source.trials[a["source_trial"]])
-            assert a["arch"] == src["arch"] and a["proxy_psnr"] == src["psnr_db"]
+            assert a["arch"] == src["arch"] and a["proxy_score"] == src["psnr_db"]
     summary = optuna.load_study(study_name="tiny.confirm", storage=url).user_attrs["summary"]
     assert summary["kendall_tau"] == conf.kendall_tau and len(summary["designs"]) == 3
     assert summary["fidelity"]["budget"]["steps"] == 30
@@ -320,3 +321,37 @@ def test_killed_confirm_resumes_through_an_existing_ray_head(tmp_path, ray_head,
     trials = optuna.load_study(study_name="tiny.confirm", storage=url).get_trials()
     assert [t.state for t in trials].count(TrialState.FAIL) == 1 and len(trials) == 4
     assert len(set(_jobs_done(url))) == len(_jobs_done(url)) == 3
+
+
+@pytest.mark.slow
+def test_a_sad_study_is_confirmed_and_exported_by_sad(tmp_path, local_ray):
+    """A matting study optimising SAD (lower is better) is confirmed by SAD: the linked study
+    minimises it, each trial's value is the run's SAD, ranks follow SAD, and export ranks by the
+    confirmed SAD."""
+    data = load_spec("matting_mscan").model_dump(mode="json")
+    data.update(name="tinysad", objectives=["sad", "m_sc", "macs"], n_trials=3,
+                concurrency=1, early_stopping=False)  # fmt: skip
+    data["proxy"]["data"]["val_limit"] = 1
+    data["proxy"]["budget"].update(steps=10, eval_every=5, batch=2, crop=32, val_crop=64)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert run_search(parse_spec(data, ""), url).statuses == {"complete": 3}
+    result = run_confirm(url, "tinysad", ConfirmOptions(top=1, steps=15, seeds=1))
+    linked = optuna.load_study(study_name="tinysad.confirm", storage=url)
+    assert linked.direction == optuna.study.StudyDirection.MINIMIZE
+    assert linked.metric_names == [get_metric("sad").optuna_name]
+    assert linked.user_attrs[schema.STUDY_ATTR_SCORE] == "sad"
+    assert linked.user_attrs[schema.STUDY_ATTR_FIDELITY]["score"] == "sad"
+    source = optuna.load_study(study_name="tinysad", storage=url)
+    for t in linked.get_trials(states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        assert t.value == a["sad_thousands"] and a["steps"] == 15  # SAD, not PSNR
+        assert a["proxy_score"] == source.trials[a["source_trial"]].user_attrs["sad_thousands"]
+    conf = result.confirmation
+    assert conf.score == "sad" and len(conf.ranked) == 3
+    best = min(conf.ranked, key=lambda d: d.mean)
+    assert best.confirmed_rank == 1  # the lowest SAD ranks first
+    assert [r for r in confirm.table_rows(conf)][0].keys() >= {"proxy SAD", "confirmed SAD"}
+    study = load_study(str(tmp_path / "study.db"), "tinysad")
+    (exported,) = export_study(study, tmp_path / "exported")
+    assert exported.scores == "confirmed" and exported.pick.point.number == best.source_trial
+    assert "confirmed SAD:" in exported.card.read_text()
