@@ -17,8 +17,9 @@ mistaken, set as soon as they are known (a RUNNING trial already shows its desig
   (``ArchConfig.key()``: equal keys, equal designs);
 - ``ATTR_REFERENCE``: name of the reference point ("full", "none", "unetmm", "point0", ...) or
   absent; ``ATTR_DRIVER``: "host:pid:start" of the search process that ran it (crash
-  recovery); ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (only trials with
-  the same one are compared or copied); ``ATTR_RETRY_OF``: number of the failed trial this one
+  recovery); ``ATTR_NODE``: the Ray node id its worker ran on (which machine lost a trial);
+  ``ATTR_FINGERPRINT``: the study's fingerprint when the trial ran (only trials with the same
+  one are compared or copied); ``ATTR_RETRY_OF``: number of the failed trial this one
   re-runs; ``ATTR_COPY_OF``: number of the earlier trial whose results it copied (a design
   already trained, or infeasible, is not evaluated again); ``ATTR_PRESCREEN``: the rank a
   one-shot supernet gave the design when ``--prescreen oneshot`` queued it;
@@ -80,9 +81,10 @@ tau and Spearman; ``studies.results.confirm.Confirmation.to_json``). Each trial 
 ``ATTR_SOURCE_TRIAL`` (the number of the source study's trial it confirms), ``ATTR_JOB`` (design
 hash and seed: what makes a job done), ``ATTR_SEED``, ``ATTR_PROXY_SCORE`` (the source trial's
 proxy score; ``ATTR_PROXY_PARTIAL`` true when the source was stopped early and this is its last
-validation's PSNR; older studies: ``ATTR_PROXY_PSNR``), ``ATTR_ARCH``, ``ATTR_DESIGN``, ``ATTR_REFERENCE``, the source's cost keys, the
-trained run's score keys as above (``ATTR_PROXY_ARCH`` = the architecture trained), ``status``,
-``error``, ``driver`` and ``score_cached``.
+validation's PSNR; older studies: ``ATTR_PROXY_PSNR``), ``ATTR_ARCH``, ``ATTR_DESIGN``,
+``ATTR_REFERENCE``, the source's cost keys, the trained run's score keys as above
+(``ATTR_PROXY_ARCH`` = the architecture trained), ``status``, ``error``, ``driver`` and
+``score_cached``.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ ATTR_STATUS = "status"
 ATTR_REFERENCE = "reference"
 ATTR_DESIGN = "design"
 ATTR_DRIVER = "driver"
+ATTR_NODE = "node"
 ATTR_ERROR = "error"
 ATTR_BROKEN = "broken"
 ATTR_COPY_OF = "copy_of"
@@ -138,7 +141,7 @@ T_END = "t_end_unix"
 # Attribute keys besides the metrics' own (``studies.metrics``: ``m_sc_bytes``, ``psnr_db``, ...).
 ATTR_TILING = "tiling"  # {tile, split} the tiled costs were measured with
 ATTR_WARNINGS = "warnings"  # what the worker warned about (unreadable images it skipped)
-COST_EXTRA_KEYS = (M_SC_TIMELINE, "bits", "input_size", "cost_engine", ATTR_TILING)
+COST_EXTRA_KEYS = (M_SC_TIMELINE, "bits", "input_size", "cost_engine", ATTR_TILING, ATTR_NODE)
 METRIC_EXTRA_KEYS = (INPUT_PSNR, "steps", CURVE, VAL_STEP, VAL_PSNR)
 TIME_KEYS = ("seconds_cost", "seconds_train", "seconds", "cpu_seconds", T_START, T_END)
 BULKY_KEYS = (ATTR_ARCH, ATTR_PROXY_ARCH, M_SC_TIMELINE, CURVE)  # artifacts, not user attributes

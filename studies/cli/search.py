@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
         + (", ".join(f"{v} {k}" for k, v in sorted(other.items())) or "none")
         + (f"; {result.redrawn} sampler draw(s) over the M_sc limit or judged before, redrawn"
            if result.redrawn else "")
-        + f"); the study has {result.trials_after} finished trial(s)"
+        + ")"
+        + (f"; {len(result.lost)} trial(s) {result.lost} lost with their worker or node, "
+           "their designs re-run" if result.lost else "")
+        + f"; the study has {result.trials_after} finished trial(s)"
         + (f" and {result.waiting} queued for the next run" if result.waiting else "")
         + f"; Pareto front (feasible, fully trained, one trial per design): {result.front}"
     )

@@ -98,6 +98,7 @@ class SearchResult:
     seed: int | None = None  # the sampler seed this run used
     stop_reason: str | None = None  # why the run judged fewer than n_trials designs
     redrawn: int = 0  # sampler draws over an analytic limit or judged before, redrawn
+    lost: list[int] = dataclasses.field(default_factory=list)  # worker or node died: re-run
 
 
 def prepare_study(
@@ -345,7 +346,7 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=make_trial_scheduler(spec),
-            num_samples=spec.n_trials,
+            num_samples=-1,  # the searcher ends the run: n_trials judged, lost ones re-run
             max_concurrent_trials=spec.concurrency,
             reuse_actors=True,
         ),
@@ -378,11 +379,12 @@ def _summary(
 
     told = searcher.told_numbers() if searcher is not None else []
     judged = searcher.judged_numbers() if searcher is not None else []
+    lost = searcher.lost_numbers() if searcher is not None else []
     trials = study.get_trials(deepcopy=False)
     statuses = collections.Counter(trials[n].user_attrs.get(ATTR_STATUS, "failed") for n in judged)
     other = collections.Counter(
         "copy" if ATTR_COPY_OF in trials[n].user_attrs else trials[n].user_attrs.get(ATTR_STATUS)
-        for n in set(told) - set(judged))
+        for n in set(told) - set(judged) - set(lost))
     front = distinct_front(load_points(study), study_objectives(study))
     return SearchResult(
         study_name=name,
@@ -402,4 +404,5 @@ def _summary(
         seed=seed,
         stop_reason=searcher.stop_reason if searcher is not None else None,
         redrawn=getattr(searcher.sampler, "redrawn", 0) if searcher is not None else 0,
+        lost=lost,
     )

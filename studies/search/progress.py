@@ -29,6 +29,7 @@ from studies.schema import (
     ATTR_COPY_OF,
     ATTR_DESIGN,
     ATTR_ERROR,
+    ATTR_NODE,
     ATTR_REFERENCE,
     ATTR_STATUS,
     ATTR_WARNINGS,
@@ -59,6 +60,7 @@ class Progress:
         self.done: collections.Counter[str] = collections.Counter()
         self.rejected: collections.Counter[str] = collections.Counter()  # infeasible, copy, failed
         self.front = 0
+        self.lost = 0  # trials whose worker or node died: queued again
         self.warned: set[str] = set()
         self._t0 = time.perf_counter()
         self._lock = threading.Lock()
@@ -67,8 +69,9 @@ class Progress:
     # -- events ---------------------------------------------------------------------------
     def __call__(self, event: str, trial: optuna.trial.FrozenTrial) -> None:
         """The searcher's listener: ``start`` (asked), ``finish`` (a judged trial told),
-        ``reject`` (a proposal told without a trial of its own) or ``warn`` (the trial's worker
-        warned: each warning is printed once per search)."""
+        ``reject`` (a proposal told without a trial of its own), ``lost`` (its worker or node
+        died; the design was queued again) or ``warn`` (the trial's worker warned: each warning
+        is printed once per search)."""
         with self._lock:
             if event == "warn" or trial.user_attrs.get(ATTR_WARNINGS):
                 for text in trial.user_attrs.get(ATTR_WARNINGS) or []:
@@ -80,6 +83,17 @@ class Progress:
                     return
             if event == "start":
                 self.queued.add(trial.number)
+            elif event == "lost":
+                self.queued.discard(trial.number)
+                self.running.discard(trial.number)
+                self.lost += 1
+                node = trial.user_attrs.get(ATTR_NODE)
+                where = f" on node {node[:12]}" if node else ""
+                line = Text(f"#{trial.number:<3} ")
+                line.append(f"{'lost':<10}", style="red")
+                line.append(f" {trial.user_attrs.get(ATTR_DESIGN, '?')}: its worker died{where};"
+                            " the design is queued again and costs no trial")  # fmt: skip
+                self.console.print(line)
             else:
                 self.queued.discard(trial.number)
                 self.running.discard(trial.number)
@@ -105,6 +119,7 @@ class Progress:
         free = f"{r['infeasible']} infeasible, {r['copy']} copies" + (
             f", {r[STATUS_FAILED]} failed to cost" if r[STATUS_FAILED] else "")
         queued = f" +{len(self.queued)} queued" if self.queued else ""
+        queued += f" | lost {self.lost} (re-run)" if self.lost else ""
         return (f"done {sum(d.values())}/{self.n_trials}: {parts} | not trained: {free} | "
                 f"running {len(self.running)}{queued} | front {self.front} designs | "
                 f"{time.perf_counter() - self._t0:.0f} s")  # fmt: skip

@@ -6,7 +6,8 @@ when no node has the CPUs one trial asks for) and shuts it down afterwards; an a
 initialised Ray is used as it is. Each run gets a scratch folder (``unetmm-run-*`` in the temp
 dir: Tune's files and a local Ray's session files), removed at the end; the folders of runs that
 were killed (their process is gone) are removed when the next run starts. While the session is
-up, Ray Tune's log of a lost storage is held back (``studies.storage.LostStorageLogFilter``),
+up, Ray Tune's log of a lost storage is held back (``studies.storage.LostStorageLogFilter``), so
+is its traceback of a trial whose worker or node died (``LostWorkerLogFilter``: one line says it),
 SIGTERM is handled like Ctrl-C again (``studies.signals``; ``ray.init`` replaces it), and a
 local Ray's own processes ignore it, so a SIGTERM to the whole process group stops the search
 as cleanly as one to the search alone.
@@ -40,8 +41,32 @@ RAY_ENV = {
     "RAY_DEDUP_LOGS": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: studies.signals.graceful_stop
 }
-# where Tune logs searcher errors, and where Optuna's RDB storage warns of a broken query
-QUIET_LOGGERS = ("ray.tune.execution.tune_controller", "optuna.storages._rdb.storage")
+# where Tune logs searcher errors and lost trials, and where Optuna's RDB storage warns of a
+# broken query
+QUIET_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune",
+                 "optuna.storages._rdb.storage")  # fmt: skip
+
+
+class LostWorkerLogFilter(logging.Filter):
+    """Shortens Tune's log of a trial whose worker or node died (Ray's ``RayActorError``,
+    ``NodeDiedError``, ``WorkerCrashedError``, ``OutOfMemoryError``) to one line with Ray's
+    reason, without the traceback, and drops the closing "Trials did not complete": the
+    searcher tells such a trial as lost and queues its design again, and the progress prints a
+    line for it (``StudySearcher.lost_numbers``). A trial's own error never reaches Tune
+    (``worker.run_trial`` reports it), so any other traceback is a bug and stays whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import ray.exceptions as rex
+
+        lost = (rex.RayActorError, rex.NodeDiedError, rex.WorkerCrashedError,
+                rex.OutOfMemoryError)  # fmt: skip
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, lost):
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            record.msg, record.args, record.exc_info = (
+                f"{record.getMessage()}: its worker or node was lost: {reason[:300]}", (), None)
+            return True
+        return not record.getMessage().startswith("Trials did not complete")
 RUN_PREFIX = "unetmm-run-"
 OWNER_FILE = "owner"  # driver_id() of the run that made the folder
 SOCKET_ROOM = 64  # what Ray appends to its temp dir for its longest socket path
@@ -99,15 +124,17 @@ def ray_session(
     nice_env = worker_niceness_env(worker_niceness) if not address else {}
     remove_stale_run_dirs()
     run_dir = new_run_dir()
-    quiet = LostStorageLogFilter()
+    filters = (LostStorageLogFilter(), LostWorkerLogFilter())
     try:
         for name in QUIET_LOGGERS:
-            logging.getLogger(name).addFilter(quiet)
+            for quiet in filters:
+                logging.getLogger(name).addFilter(quiet)
         with _environ(nice_env), _ray(address, num_cpus, cpus_per_trial, run_dir):
             yield run_dir
     finally:
         for name in QUIET_LOGGERS:
-            logging.getLogger(name).removeFilter(quiet)
+            for quiet in filters:
+                logging.getLogger(name).removeFilter(quiet)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

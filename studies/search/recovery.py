@@ -30,6 +30,7 @@ from studies.schema import (
     ATTR_ERROR,
     ATTR_REFERENCE,
     ATTR_RETRY_OF,
+    CONSTRAINT_PREFIX,
 )
 from studies.search.heartbeat import driver_alive
 from studies.search.outcome import (
@@ -60,7 +61,9 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool:
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     if len(history) > max_retry:
         return False
-    system = {"failed_trial": trial.number, **trial.system_attrs, "retry_history": history}
+    kept = {k: v for k, v in trial.system_attrs.items()  # results stay with the failed one
+            if k != "constraints" and not k.startswith(CONSTRAINT_PREFIX)}  # fmt: skip
+    system = {"failed_trial": trial.number, **kept, "retry_history": history}
     user = {ATTR_RETRY_OF: trial.number}
     if trial.user_attrs.get(ATTR_REFERENCE):
         user[ATTR_REFERENCE] = trial.user_attrs[ATTR_REFERENCE]

@@ -84,8 +84,8 @@ from studies.schema import (
 from studies.search import claims, protocol
 from studies.search.feasibility import feasible_first
 from studies.search.heartbeat import Heartbeat, driver_id
-from studies.search.outcome import NO_SLOT, apply, decide
-from studies.search.recovery import fail_and_requeue, stale_trials
+from studies.search.outcome import NO_SLOT, WORKER_DIED, apply, decide
+from studies.search.recovery import fail_and_requeue, requeue, stale_trials
 from studies.spec import StudySpec
 
 REUSABLE = (STATUS_COMPLETE, STATUS_STOPPED)  # results a copy may take (trained, or stopped)
@@ -132,6 +132,7 @@ class StudySearcher(OptunaSearch):
         self._parked: dict[int, _Parked] = {}  # trial id -> parked trial
         self._ready: list[optuna.Trial] = []  # parked trials that won a new claim: to train
         self._side: list[int] = []  # numbers of the trials told without a Ray trial
+        self._lost: set[str] = set()  # Ray trials whose worker died: queued again, no slot
         self._in_a_row = 0
         self.proposals: collections.Counter[str] = collections.Counter()
         self.stop_reason: str | None = None
@@ -170,6 +171,8 @@ class StudySearcher(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if trial_id in self._asked:  # a re-suggest of a known trial (Ray restores): same design
             return self._launch(trial_id, self._asked[trial_id])
+        if self._slots_left() <= 0:  # n_trials judged or being judged: wait, or end
+            return None if self._running() else Searcher.FINISHED
         self._settle_parked()
         if self._ready:
             return self._launch(trial_id, self._ready.pop(0))
@@ -405,7 +408,13 @@ class StudySearcher(OptunaSearch):
         apply(self.study, ot_trial, outcome)
         self._told.add(trial_id)
         self._heartbeat.discard(compat.trial_id(ot_trial))
-        self._notify("finish", ot_trial)
+        if error and outcome.attrs.get(ATTR_ERROR) == WORKER_DIED and requeue(
+                self.study, self._store.get_trial(compat.trial_id(ot_trial)),
+                self._spec.recovery.max_retry):  # fmt: skip
+            self._lost.add(trial_id)  # its node or worker is gone: the design runs again
+            self._notify("lost", ot_trial)
+        else:
+            self._notify("finish", ot_trial)
         self._settle_parked()  # copies of this design need not wait for the next suggest
 
     @staticmethod
@@ -435,8 +444,23 @@ class StudySearcher(OptunaSearch):
         return sorted(judged + self._side)
 
     def judged_numbers(self) -> list[int]:
-        """Numbers of the trials this searcher ran as Ray trials (designs judged)."""
-        return sorted(t.number for rid, t in self._asked.items() if rid in self._told)
+        """Numbers of the trials this searcher ran as Ray trials (designs judged), not counting
+        those lost with their worker (``lost_numbers``)."""
+        return sorted(t.number for rid, t in self._asked.items()
+                      if rid in self._told and rid not in self._lost)  # fmt: skip
+
+    def lost_numbers(self) -> list[int]:
+        """Numbers of the Ray trials whose worker or node died before they reported: each was
+        queued again (``recovery.requeue``) and cost no slot of ``n_trials``."""
+        return sorted(self._asked[rid].number for rid in self._lost)
+
+    def _running(self) -> int:
+        return sum(rid not in self._told for rid in self._asked)
+
+    def _slots_left(self) -> int:
+        """Of ``n_trials``, the Ray trials still to start: judged and running ones use a slot,
+        lost ones give theirs back (Tune runs until ``suggest`` says FINISHED)."""
+        return self._spec.n_trials - len(self.judged_numbers()) - self._running()
 
     def _notify(self, event: str, ot_trial: optuna.Trial) -> None:
         if self._listener is not None:

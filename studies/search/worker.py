@@ -19,6 +19,7 @@ from nas.cost import measure_cost
 from studies.metrics import cost_metrics, get_metric, score_metrics
 from studies.schema import (
     ATTR_ERROR,
+    ATTR_NODE,
     ATTR_PROXY_ARCH,
     ATTR_SCORE_CACHED,
     ATTR_STATUS,
@@ -62,7 +63,9 @@ def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str
     torch.set_num_threads(settings.threads)
     arch.skip.validate(arch.backbone.stage_channels)
     costs = cost_attrs(arch, settings)
-    report(protocol.costs_result(costs, time.perf_counter() - t0, t_start))
+    node = ray_node()
+    report(protocol.costs_result({**costs, **({ATTR_NODE: node} if node else {})},
+                                 time.perf_counter() - t0, t_start))
     if not settings.needs_training:
         return {ATTR_STATUS: STATUS_COMPLETE}
     return train(arch, settings, report)
@@ -76,6 +79,7 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
     cores that are idle, and gives them back when crowded out (``spare_cpus``)."""
     import torch
 
+    from nas.cost.fits import check_fits
     from studies.search.score_cache import cached_train_and_eval
     from studies.search.spare_cpus import CpuMeter, threads_now
     from trainers.config import ProxyRuntime
@@ -83,6 +87,9 @@ def train(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, A
 
     s = settings
     proxy = proxy_arch(arch, s.proxy_backbone)
+    # a design far too big for this machine (UNet-- with a large A aggregated at a shallow
+    # stage grows its IEM headers to billions of weights) fails with one line, not an OOM kill
+    check_fits(proxy, s.budget.batch, s.budget.crop, "this design's proxy", "proxy.budget")
     caught = DataWarnings()
     meter = CpuMeter() if s.spare_cpus_file else None
 
@@ -158,6 +165,15 @@ class DataWarnings:
         self._collect()
         fresh, self._said = self.all[self._said:], len(self.all)
         return fresh
+
+
+def ray_node() -> str | None:
+    """The Ray node id this process runs on (None outside Ray)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:

@@ -142,36 +142,109 @@ class RayHead:
     env: dict[str, str]  # what a driver needs to join (token authentication)
 
 
+def _ray_auth() -> dict[str, str]:
+    import secrets
+
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+def _start_node(log_path: Path, auth: dict[str, str], cpus: int, temp_dir: Path,
+                head_port: int | None = None, join: str | None = None
+                ) -> subprocess.Popen:  # fmt: skip
+    """``ray start --block`` on 127.0.0.1 in its own process group: a head on ``head_port``,
+    or a node joining the head at ``join``."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    where = ["--head", f"--port={head_port}", "--include-dashboard=false"] if join is None \
+        else [f"--address={join}"]
+    cmd = [str(ray_bin), "start", *where, "--block", "--node-ip-address=127.0.0.1",
+           f"--num-cpus={cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}"]  # fmt: skip
+    with open(log_path, "w") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env={**child_env(), **auth}, start_new_session=True)  # fmt: skip
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.time() + 90
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            break
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"ray head did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.5)
+    time.sleep(2)  # the raylet registers after the GCS port opens
+
+
 @pytest.fixture
 def ray_head(tmp_path: Path) -> Iterator[RayHead]:
     """An existing Ray cluster: ``ray start --head --block`` on 127.0.0.1 (2 CPUs) with token
     authentication (Ray's default for clusters); stops exactly the processes it started."""
-    import secrets
-
-    port = free_port()
+    port, auth = free_port(), _ray_auth()
     temp_dir = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    ray_bin = Path(sys.executable).with_name("ray")
-    cmd = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-           f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-           "--disable-usage-stats", f"--temp-dir={temp_dir}"]  # fmt: skip
     log_path = tmp_path / "ray-head.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env={**child_env(), **auth}, start_new_session=True)  # fmt: skip
+    proc = _start_node(log_path, auth, 2, temp_dir, head_port=port)
     try:
-        deadline = time.time() + 90
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"ray head did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        time.sleep(2)  # the raylet registers after the GCS port opens
+        _wait_port(port, proc, log_path)
         yield RayHead(f"127.0.0.1:{port}", auth)
     finally:
         _stop_group(proc)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+class RayCluster:
+    """A head and a worker node on this machine, one CPU each (a two-machine cluster in
+    miniature): ``kill_worker`` kills the worker node's processes as a machine loss would,
+    ``start_worker`` adds it again (a new node id)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path, self.auth, self.port = tmp_path, _ray_auth(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.head_dir = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
+        self.worker_dir: Path | None = None
+        self.head = _start_node(tmp_path / "head.log", self.auth, 1, self.head_dir,
+                                head_port=self.port)  # fmt: skip
+        self.worker: subprocess.Popen | None = None
+        _wait_port(self.port, self.head, tmp_path / "head.log")
+
+    def start_worker(self) -> str:
+        """Start the worker node; its node id once its raylet registered."""
+        self.worker_dir = Path(tempfile.mkdtemp(prefix="rw", dir="/tmp"))
+        self.worker = _start_node(self.tmp_path / "worker.log", self.auth, 1, self.worker_dir,
+                                  join=self.address)  # fmt: skip
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            for log in self.worker_dir.glob("session_*/logs/raylet.out"):
+                for line in log.read_text(errors="replace").splitlines():
+                    if "Setting node ID node_id=" in line:
+                        time.sleep(2)  # registered with the head a moment later
+                        return line.rsplit("node_id=", 1)[1].strip()
+            time.sleep(0.5)
+        raise RuntimeError(f"worker node did not start: "
+                           f"{(self.tmp_path / 'worker.log').read_text()[-2000:]}")
+
+    def kill_worker(self) -> None:
+        """SIGKILL every process of the worker node (raylet, its workers): a lost machine."""
+        assert self.worker is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=60)
+        self.worker = None
+
+    def stop(self) -> None:
+        for proc in (self.worker, self.head):
+            if proc is not None:
+                _stop_group(proc)
+        for d in (self.head_dir, self.worker_dir):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path) -> Iterator[RayCluster]:
+    cluster = RayCluster(tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

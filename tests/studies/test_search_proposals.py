@@ -158,25 +158,30 @@ def test_two_drivers_never_train_one_design_twice(storage_url):
         study.enqueue_trial(subset(3, 4))
         assert a.searcher.suggest("a1")[NUMBER_KEY] == 3
         assert b.searcher.suggest("b1")[NUMBER_KEY] == 5 and b.searcher.parked == [4]
-        a.train("a1", None)  # a's worker died
+        a.train("a1", None)  # a's worker died: lost, its design queued again (trial 6)
+        assert a.searcher.lost_numbers() == [3] and a.searcher.judged_numbers() == [0]
+        assert study.get_trials()[6].user_attrs["retry_of"] == 3
         assert b.searcher.suggest("b2")[NUMBER_KEY] == 4  # trained by b now, in a slot of its own
         b.train("b2", 23.0, 1.0 * MIB)
         states = [t.state for t in study.get_trials()]
         assert states[3] == TrialState.FAIL and states[4] == TrialState.COMPLETE
-        designs = [t.user_attrs["design"] for t in study.get_trials()
-                   if t.state != TrialState.FAIL and "copy_of" not in t.user_attrs]  # fmt: skip
-        assert len(designs) == len(set(designs))  # each design trained once
         # at the end of a run: a design freed by a failed holder, and no slot left to train it
         study.enqueue_trial(subset())
         study.enqueue_trial(subset())
         study.enqueue_trial(subset(3))  # a copy of trial 2
         study.enqueue_trial(a.spec.reference_params()["unetmm"])  # the paper's point (256 KiB)
-        assert a.searcher.suggest("a2")[NUMBER_KEY] == 6
-        assert b.searcher.suggest("b3")[NUMBER_KEY] == 9 and b.searcher.parked == [7]
-        a.train("a2", None)
-        assert b.searcher.settle(poll=0.1) == [7]  # failed, and a clean copy queued for later
+        assert a.searcher.suggest("a2")[NUMBER_KEY] == 7  # the lost trial's retry: a copy of 4
+        assert study.get_trials()[6].user_attrs["copy_of"] == 4
+        designs = [t.user_attrs["design"] for t in study.get_trials()
+                   if t.state.is_finished() and t.state != TrialState.FAIL
+                   and "copy_of" not in t.user_attrs]  # fmt: skip
+        assert len(designs) == len(set(designs))  # each design trained once
+        assert b.searcher.suggest("b3")[NUMBER_KEY] == 10 and b.searcher.parked == [8]
+        a.train("a2", None)  # lost too: queued again (trial 11)
+        assert b.searcher.settle(poll=0.1) == [8]  # failed, and a clean copy queued for later
         retry = study.get_trials(states=(TrialState.WAITING,))
-        assert [t.user_attrs["retry_of"] for t in retry] == [7] and retry[0].params == subset()
+        assert [t.user_attrs["retry_of"] for t in retry] == [7, 8]
+        assert all(t.params == subset() for t in retry)
     finally:
         a.close()
         b.close()

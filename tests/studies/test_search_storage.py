@@ -191,8 +191,12 @@ def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front
     searcher.on_trial_complete("t4", _final("complete", psnr=float("nan"), ssim=0.5))
 
     trials = study.get_trials()
-    C, P, F = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
-    assert [t.state for t in trials] == [C, P, C, F, C, F]
+    C, P, F, W = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.WAITING
+    # t3's worker died: lost, and its design queued again at once (trial 6)
+    assert [t.state for t in trials] == [C, P, C, F, C, F, W]
+    retry = trials.pop()
+    assert retry.user_attrs["retry_of"] == trials[3].number and retry.params == trials[3].params
+    assert searcher.lost_numbers() == [trials[3].number]
     assert [t.user_attrs["status"] for t in trials] == [
         "complete", "stopped", "infeasible", "failed", "complete", "failed"]  # fmt: skip
     t0, t1, t2, t3, t4, t5 = trials
@@ -215,7 +219,7 @@ def test_outcomes_map_to_states_and_only_complete_feasible_trials_form_the_front
     assert "not finite" in t5.user_attrs["error"]
     assert [t.number for t in study.best_trials] == [0]  # not stopped, not t2 nor t4
     assert ("reject", 2) in events and events.count(("finish", 1)) == 1 and len(events) == 12
-    assert searcher.judged_numbers() == [0, 1, 3, 4, 5] and searcher.told_numbers() == list(range(6))
+    assert searcher.judged_numbers() == [0, 1, 4, 5] and searcher.told_numbers() == list(range(6))
     assert heartbeat.live == set()
     heartbeat.stop()
 

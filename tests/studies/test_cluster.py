@@ -1,0 +1,104 @@
+"""A real two-node Ray cluster loses a node in the middle of a search (issue 28).
+
+The head and a worker node run on this machine (``ray start``, one CPU each, token auth); the
+study lives in PostgreSQL, as it would for drivers on several machines. When a trial runs on
+the worker node, every process of that node is killed (a lost machine). The search must go on
+on the head: the lost trial is failed with the node it ran on, its design queued again and run
+in this same run without costing a slot, so the run still judges ``n_trials`` designs; the
+output says so in one line per lost trial, without Ray's tracebacks. The node then comes back
+(a new node id) and the next run uses both.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from studies.search.outcome import WORKER_DIED
+from tests.studies.conftest import child_env, fresh_database
+
+PY = sys.executable
+SPEC = {
+    "name": "cluster",
+    "proxy": {"data": {"val_limit": 1},
+              "budget": {"steps": 600, "eval_every": 100, "batch": 2, "crop": 16,
+                         "val_crop": 32}},
+    "constraints": ["macs <= 18 G"],  # as the presets: no design of billions of weights
+    "early_stopping": False,
+    "n_trials": 4,  # the three reference points and one sampled design
+    "concurrency": 2,
+    "cpus_per_trial": 1,
+    "seed": 0,
+}  # fmt: skip
+
+
+def _run(args: list[str], env: dict, log_path, tmp_path):
+    import subprocess
+
+    log = open(log_path, "w")
+    return subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True), log  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_search_loses_a_node_and_still_judges_every_design(tmp_path, ray_cluster,
+                                                             postgres_server):  # fmt: skip
+    worker = ray_cluster.start_worker()
+    spec_path = tmp_path / "cluster.yaml"
+    spec_path.write_text(yaml.safe_dump(SPEC))
+    env = {**child_env(), **ray_cluster.auth, "TMPDIR": str(tmp_path)}
+    with fresh_database(postgres_server) as url:
+        args = [PY, "-m", "studies.cli", "search", str(spec_path), "--storage", url,
+                "--ray-address", ray_cluster.address]  # fmt: skip
+        driver, log = _run(args, env, tmp_path / "run1.log", tmp_path)
+        try:
+            deadline = time.time() + 300
+            while time.time() < deadline:  # until a trial trains on the worker node
+                time.sleep(0.3)
+                assert driver.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
+                try:
+                    study = optuna.load_study(study_name="cluster", storage=url)
+                except KeyError:
+                    continue
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if any(t.user_attrs.get("node") == worker for t in running):
+                    break
+            else:
+                pytest.fail("no trial ran on the worker node")
+            ray_cluster.kill_worker()
+            assert driver.wait(timeout=900) == 0, (tmp_path / "run1.log").read_text()[-3000:]
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+            log.close()
+        out = (tmp_path / "run1.log").read_text()
+        trials = optuna.load_study(study_name="cluster", storage=url).get_trials()
+        lost = [t for t in trials if t.state == TrialState.FAIL]
+        assert len(lost) == 1, out[-3000:]
+        assert lost[0].user_attrs["node"] == worker and lost[0].user_attrs["error"] == WORKER_DIED
+        (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == lost[0].number]
+        assert retry.state == TrialState.COMPLETE and retry.params == lost[0].params
+        assert retry.user_attrs["node"] != worker  # re-run on the head, in the same run
+        complete = [t for t in trials if t.user_attrs.get("status") == "complete"]
+        assert len(complete) == SPEC["n_trials"]  # the lost trial cost no slot
+        assert "4 design(s) judged this run" in out and "lost with their worker or node" in out
+        assert "lost" in out and "its worker died on node" in out
+        assert "Traceback" not in out and "ActorDiedError" not in out, out[-3000:]
+
+        # the machine comes back (a new node): the next run trains on both nodes again
+        trials_before = trials
+        again = ray_cluster.start_worker()
+        driver, log = _run(args, env, tmp_path / "run2.log", tmp_path)
+        try:
+            assert driver.wait(timeout=900) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+        finally:
+            log.close()
+        trials = optuna.load_study(study_name="cluster", storage=url).get_trials()
+        first = len(trials_before)
+        second = [t for t in trials[first:] if t.user_attrs.get("status") == "complete"]
+        assert {t.user_attrs["node"] for t in second} >= {again}
