@@ -36,10 +36,11 @@ def test_every_cited_benchmark_result_exists() -> None:
     file removed from benchmarks/results/ must not be cited any more."""
     pages = [*(ROOT / "docs").glob("*.md"), ROOT / "README.md", ROOT / "benchmarks" / "README.md",
              ROOT / "studies" / "presets" / "trust.yaml"]
-    cited = {m for page in pages
-             for m in re.findall(r"results/([\w.-]+\.(?:json|jsonl|txt|png))", page.read_text())}
-    cited |= {name.strip() for line in (ROOT / "studies/presets/trust.yaml").read_text().splitlines()
-              if line.strip().startswith("source:") for name in line.split(":", 1)[1].split(",")}
+    cited_file = re.compile(r"results/([\w.-]+\.(?:jsonl|json|txt|png))(?!\w)")
+    cited = {m for page in pages for m in cited_file.findall(page.read_text())}
+    trust = (ROOT / "studies/presets/trust.yaml").read_text().splitlines()
+    cited |= {name.strip() for line in trust if line.strip().startswith("source:")
+              for name in line.split(":", 1)[1].split(",")}
     assert cited, "no citation found: the pattern is stale"
     missing = sorted(n for n in cited if not (ROOT / "benchmarks" / "results" / n).exists())
     assert missing == []
