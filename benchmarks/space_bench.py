@@ -15,7 +15,20 @@ seconds, commit and load), so a killed sample resumes run by run; a header line 
 provenance of each sampling session. ``--workers`` runs that many trainings at once, one
 torch thread each.
 
+``fit`` cross-validates each scikit-learn surrogate of ``benchmarks.surrogate`` (5 folds,
+seed-0 designs) and calls it credible when its held-out Kendall tau is at least 0.8 and its RMSE
+at most 2x the seed noise of the repeats; it writes ``SURROGATE``. ``compare`` fits the chosen
+surrogate on every design, finds its optimum among all the space's feasible designs (their
+costs measured once, cached on disk: ~45 min the first time) and runs every sampler of
+``SAMPLERS`` (``--seeds`` x ``--trials`` judged designs, the preset's constraints, the search's
+own ``StudySearcher`` scoring each design by the surrogate: ``sampler_feasibility.run``); runs
+are kept in ``COMPARE`` as they finish (a rerun resumes), and the summary (anytime best and HV,
+trials to the optimum's 0.2 dB band, Mann-Whitney against random: ``benchmarks.space_compare``)
+and a PNG of the curves follow. It refuses a surrogate that is not credible (``--force``).
+
     PYTHONPATH=. python benchmarks/space_bench.py sample --n 300 --repeats 30 --workers 2
+    PYTHONPATH=. python benchmarks/space_bench.py fit
+    PYTHONPATH=. python benchmarks/space_bench.py compare --seeds 30 --trials 100
 """
 
 from __future__ import annotations
@@ -353,7 +366,19 @@ def compare(args: argparse.Namespace) -> int:
     prov = provenance.started()
     spec = load_spec(args.preset)
     records = read_table(args.table)
-    regressor = args.regressor or json.loads(args.surrogate.read_text())["chosen"]
+    if not args.surrogate.exists():
+        print(f"error: --surrogate: {args.surrogate} does not exist; run `space_bench.py fit` "
+              "first", file=sys.stderr)  # fmt: skip
+        return 2
+    verdict = json.loads(args.surrogate.read_text())
+    regressor = args.regressor or verdict["chosen"]
+    if not verdict["regressors"][regressor]["credible"] and not args.force:
+        cv = verdict["regressors"][regressor]
+        print(f"error: the {regressor} surrogate is not credible (held-out tau {cv['tau']:.3f}, "
+              f"RMSE {cv['rmse']:.2f} dB against a seed noise of {verdict['seed_noise_db']:.2f} "
+              f"dB): its sampler comparison would rank samplers on its errors; grow the table "
+              "(`sample --n`) and fit again, or pass --force", file=sys.stderr)  # fmt: skip
+        return 2
     model = fitted(records, args.preset, regressor)
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
     fingerprint = {"regressor": regressor, "designs": len(training_rows(records, args.preset)[0]),
@@ -419,6 +444,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     c.add_argument("--table", type=Path, default=TABLE)
     c.add_argument("--surrogate", type=Path, default=SURROGATE)
     c.add_argument("--out", type=Path, default=COMPARE)
+    c.add_argument("--force", action="store_true",
+                   help="compare on a surrogate that is not credible (development only)")
     return p.parse_args(argv)
 
 
