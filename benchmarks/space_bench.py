@@ -10,8 +10,8 @@ are taken; UNet-- cells are filled round robin, the bands within the preset's me
 twice per round (that is where the search chooses), a random design per cell each time.
 
 Every finished run is appended at once to ``TABLE`` (JSON lines, one record per run: the
-design's parameters (``design``), label and key, its exact target costs (``costs``), seed, the curve, the final scores,
-seconds, commit and load), so a killed sample resumes run by run; a header line records the
+design's parameters (``design``), label and key, its exact target costs (``costs``), seed, the
+curve, the final scores, seconds, commit and load), so a killed sample resumes run by run; a header line records the
 provenance of each sampling session. ``--workers`` runs that many trainings at once, one
 torch thread each.
 
@@ -66,6 +66,7 @@ TABLE = provenance.RESULTS / "space_bench.jsonl"
 BANDS_MIB = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, math.inf)  # upper edges of M_sc bands
 SAMPLE_SEED, REPEAT_SEED = 0, 1
 REPEAT_EVERY = 10  # one seed-1 repeat after every this many seed-0 runs
+MAX_RESTARTS = 3  # worker pools broken in a row before the sample gives up
 SURROGATE = provenance.RESULTS / "space_bench_surrogate.json"
 COMPARE = provenance.RESULTS / "space_bench_compare.json"
 SAMPLERS = ("random", "tpe", "gp", "nsga2@skip_designs_flat", "nni-evolution")
@@ -228,14 +229,26 @@ def sample(args: argparse.Namespace) -> int:
     bar = progress_bar("runs", console)
     task = bar.add_task("", total=len(todo))
     ctx = multiprocessing.get_context("spawn")
-    with bar, concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as pool_ex:
-        futures = [pool_ex.submit(train_one, args.preset, k, pool[k]["params"],
-                                  pool[k]["label"], seed) for k, seed in todo]  # fmt: skip
-        for fut in concurrent.futures.as_completed(futures):
-            rec = fut.result()
-            append(args.table, rec)
-            bar.update(task, advance=1,
-                       description=f"{rec['label']} s{rec['seed']}: {rec['psnr']:.2f} dB")
+    restarts = 0
+    with bar:
+        while todo:
+            try:
+                with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as ex:
+                    futures = [ex.submit(train_one, args.preset, k, pool[k]["params"],
+                                         pool[k]["label"], seed) for k, seed in todo]  # fmt: skip
+                    for fut in concurrent.futures.as_completed(futures):
+                        rec = fut.result()
+                        append(args.table, rec)
+                        todo.remove((rec["key"], rec["seed"]))
+                        restarts = 0
+                        said = f"{rec['label']} s{rec['seed']}: {rec['psnr']:.2f} dB"
+                        bar.update(task, advance=1, description=said)
+            except concurrent.futures.process.BrokenProcessPool:
+                restarts += 1  # a worker was killed (e.g. by the kernel's OOM killer)
+                if restarts > MAX_RESTARTS:
+                    raise
+                console.print(f"a worker died; {len(todo)} runs left, starting the workers "
+                              "again")  # fmt: skip
     return 0
 
 
@@ -413,7 +426,8 @@ def print_summary(summary: dict[str, dict[str, Any]], ks: list[int]) -> None:
           f"{'p (fewer)':>9}")  # fmt: skip
     for sampler, row in summary.items():
         cells = " ".join(f"{row[f'best@{k}'][0]:>7.2f}+-{row[f'best@{k}'][1]:<4.2f} "
-                         f"{row[f'hv@{k}'][0]:>6.1f}+-{row[f'hv@{k}'][1]:<3.1f}" for k in ks)  # fmt: skip
+                         f"{row[f'hv@{k}'][0]:>6.1f}+-{row[f'hv@{k}'][1]:<3.1f}"
+                         for k in ks)  # fmt: skip
         median = f"{row['median_needed']:g} ({row['reached']}/{row['seeds']})"
         ratio = f"{row['needed_vs_random']:.2f}x" if "needed_vs_random" in row else "-"
         p = f"{row['p_fewer_trials']:.3f}" if "p_fewer_trials" in row else "-"
