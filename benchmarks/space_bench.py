@@ -11,9 +11,9 @@ twice per round (that is where the search chooses), a random design per cell eac
 
 Every finished run is appended at once to ``TABLE`` (JSON lines, one record per run: the
 design's parameters (``design``), label and key, its exact target costs (``costs``), seed, the
-curve, the final scores, seconds, commit and load), so a killed sample resumes run by run; a header line records the
-provenance of each sampling session. ``--workers`` runs that many trainings at once, one
-torch thread each.
+curve, the final scores, seconds, commit and load), so a killed sample resumes run by run; a
+header line records the provenance of each sampling session. ``--workers`` runs that many
+trainings at once, one torch thread each; a worker that is killed is replaced.
 
 ``fit`` cross-validates each scikit-learn surrogate of ``benchmarks.surrogate`` (5 folds,
 seed-0 designs) and calls it credible when its held-out Kendall tau is at least 0.8 and its RMSE
