@@ -93,7 +93,7 @@ def test_a_search_loses_a_node_and_still_judges_every_design(tmp_path, ray_clust
         # the machine comes back (a new node): the next run trains on both nodes again
         trials_before = trials
         again = ray_cluster.start_worker()
-        driver, log = _run(args, env, tmp_path / "run2.log", tmp_path)
+        driver, log = _run([*args, "--n-trials", "2"], env, tmp_path / "run2.log", tmp_path)
         try:
             assert driver.wait(timeout=900) == 0, (tmp_path / "run2.log").read_text()[-3000:]
         finally:
