@@ -10,11 +10,11 @@ SQLite study each time, the score cache off so every design trains) in three set
 
 Per setting: the wall time; the cores the search used (its trials' CPU seconds, the
 ``cpu_seconds`` each worker reports, over wall time) and that as a share of what it could use
-(its fair share, and no more than it uses alone: a run's tail leaves cores idle); the trials' seconds (median,
-max, and max / median: a trial starved by the scheduler shows as an outlier); and the
-neighbours' own share. Goals (issue 28): beside neighbours the search keeps at least
-``GOAL_SHARE`` of the cores its fair share gives it (``cores / (1 + neighbours)``, capped at
-its ``concurrency``), and no trial takes more than ``GOAL_SPREAD`` x the setting's median.
+(its fair share, and no more than it uses alone: a run's tail leaves cores idle); the trials'
+seconds (median, max, and max / median: a trial starved by the scheduler shows as an outlier);
+and the neighbours' own share. Goals (issue 28): beside one equal neighbour the search gets at least
+``GOAL_SHARE`` of the machine's cores, and in no setting does a trial take more than
+``GOAL_SPREAD`` x the setting's median.
 
     PYTHONPATH=. python benchmarks/shared_machine.py [--trials 8] [--settings 0 1 2]
 
@@ -39,8 +39,8 @@ import psutil
 
 from benchmarks import provenance
 
-GOAL_SHARE = 0.8  # of the search's fair share of the cores
-GOAL_SPREAD = 3.0  # slowest trial / median trial
+GOAL_SHARE = 0.40  # of the machine's cores, beside one equal neighbour (issue 28)
+GOAL_SPREAD = 3.0  # slowest trial / median trial, in every setting
 OUT = provenance.RESULTS / "shared_machine.json"
 BUSY = "while True: pass"
 
@@ -90,10 +90,11 @@ def run_setting(neighbours: int, trials: int, folder: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def verdict(row: dict[str, Any]) -> str:
-    if row["neighbours"] == 0:
-        return "baseline"
-    ok = row["share_of_fair"] >= GOAL_SHARE and (row["spread"] or 0) <= GOAL_SPREAD
+def verdict(row: dict[str, Any], cores: int) -> str:
+    """``met``/``missed`` against the goals (the share only beside one neighbour)."""
+    ok = (row["spread"] or 0) <= GOAL_SPREAD
+    if row["neighbours"] == 1:
+        ok = ok and row["search_cores"] / cores >= GOAL_SHARE
     return "met" if ok else "missed"
 
 
@@ -122,18 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:  # what it could use: its fair share, and no more than it uses alone
         expected = min(r["fair_cores"], alone) if alone else r["fair_cores"]
         r["share_of_fair"] = round(r["search_cores"] / expected, 3)
-    print(f"\nquick preset, {args.trials} designs, {cores} cores; goals: >= {GOAL_SHARE:.0%} of "
-          f"the fair share, slowest trial <= {GOAL_SPREAD:g} x median")
-    print(f"{'setting':<10} {'wall s':>7} {'search cores':>12} {'fair':>5} {'share':>6} "
-          f"{'neighbours':>10} {'median s':>8} {'max s':>6} {'spread':>6}  verdict")  # fmt: skip
+    print(f"\nquick preset, {args.trials} designs, {cores} cores; goals: beside one neighbour "
+          f">= {GOAL_SHARE:.0%} of the cores; slowest trial <= {GOAL_SPREAD:g} x median")
+    print(f"{'setting':<10} {'wall s':>7} {'search cores':>12} {'of machine':>10} {'fair':>5} "
+          f"{'of fair':>7} {'neighbours':>10} {'median s':>8} {'max s':>6} {'spread':>6}  "
+          "verdict")  # fmt: skip
     for r in rows:
         name = "alone" if r["neighbours"] == 0 else f"beside {r['neighbours']}"
-        print(f"{name:<10} {r['wall_s']:>7.0f} {r['search_cores']:>12.2f} {r['fair_cores']:>5.2f} "
-              f"{r['share_of_fair']:>6.0%} {r['neighbour_cores']:>10.2f} "
+        r["verdict"] = verdict(r, cores)
+        print(f"{name:<10} {r['wall_s']:>7.0f} {r['search_cores']:>12.2f} "
+              f"{r['search_cores'] / cores:>10.0%} {r['fair_cores']:>5.2f} "
+              f"{r['share_of_fair']:>7.0%} {r['neighbour_cores']:>10.2f} "
               f"{r['trial_median_s']:>8.0f} {r['trial_max_s']:>6.0f} {r['spread'] or 0:>6.2f}  "
-              f"{verdict(r)}")  # fmt: skip
+              f"{r['verdict']}")  # fmt: skip
     provenance.write_result(args.out, {"trials": args.trials, "cores": cores, "rows": rows,
-                                       "goals": {"share_of_fair": GOAL_SHARE,
+                                       "goals": {"share_beside_one": GOAL_SHARE,
                                                  "spread": GOAL_SPREAD}}, prov)  # fmt: skip
     print(f"wrote {args.out}")
     return 0
