@@ -7,7 +7,10 @@ and repeats some with seed 1 to measure seed noise. The space is walked exhausti
 18,200 with M_sc <= 0.25 MiB); each design falls in a stratum (``subset``, which holds full and
 none, or ``unetmm t=k`` per aggregation stage) and an M_sc band (``BANDS_MIB``). All 16 subsets
 are taken; UNet-- cells are filled round robin, the bands within the preset's memory limit
-twice per round (that is where the search chooses), a random design per cell each time.
+twice per round (that is where the search chooses), a random design per cell each time. A
+design over the preset's other hard limits (nafnet_sidd: 18 GMACs) is passed over: a search
+never trains it, and some are too big to train at all (one took 18.7 GB and the kernel's OOM
+killer ended the first sample).
 
 Every finished run is appended at once to ``TABLE`` (JSON lines, one record per run: the
 design's parameters (``design``), label and key, its exact target costs (``costs``), seed, the
@@ -121,10 +124,34 @@ def limit(spec: StudySpec, metric: str = "m_sc") -> float:
                default=math.inf)  # fmt: skip
 
 
+def within_costs(spec: StudySpec, pool: dict[str, dict[str, Any]]) -> Callable[[str], bool]:
+    """Whether a design of ``pool`` meets ``spec``'s hard constraints other than M_sc (the
+    sample covers every M_sc band): a search never trains a design over its MACs limit, and some
+    are far too big to train at all (UNet-- with a large A at a shallow stage). Costs measured
+    on meta, cached on disk."""
+    from studies.constraints import broken, constraint_values
+    from studies.search.protocol import TrialSettings
+    from studies.search.worker import cost_attrs
+
+    settings = TrialSettings.from_spec(spec).for_constraints()
+    others = tuple(c for c in settings.hard_constraints if c.row.name != "m_sc")
+
+    def trainable(key: str) -> bool:
+        if not others:
+            return True
+        costs = cost_attrs(arch_of(pool[key]["params"], spec), settings)
+        return not broken(constraint_values(others, costs))
+
+    return trainable
+
+
 def stratified_sample(pool: dict[str, dict[str, Any]], n: int, limit: float,
-                      seed: int = SAMPLE_SEED) -> list[str]:  # fmt: skip
+                      seed: int = SAMPLE_SEED,
+                      trainable: Callable[[str], bool] = lambda key: True
+                      ) -> list[str]:  # fmt: skip
     """``n`` distinct design keys: every subset design, then UNet-- cells (stratum x band) round
-    robin, cells within ``limit`` twice a round, a random design each time (see module doc)."""
+    robin, cells within ``limit`` twice a round, a random design each time (see module doc);
+    a draw that is not ``trainable`` (a search would not train it) is passed over."""
     rng = random.Random(seed)
     cells: dict[tuple[str, int], list[str]] = collections.defaultdict(list)
     for key in sorted(pool):
@@ -137,8 +164,11 @@ def stratified_sample(pool: dict[str, dict[str, Any]], n: int, limit: float,
     while len(chosen) < n and any(cells[c] for c in order):
         for c in order:
             for _ in range(2 if BANDS_MIB[c[1]] * MIB <= limit else 1):
-                if cells[c] and len(chosen) < n:
-                    chosen.append(cells[c].pop())
+                while cells[c] and len(chosen) < n:
+                    key = cells[c].pop()
+                    if trainable(key):
+                        chosen.append(key)
+                        break
     rng.shuffle(chosen)
     return chosen[:n]
 
@@ -216,7 +246,7 @@ def sample(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     spec = load_spec(args.preset)
     pool = designs(args.preset)
-    chosen = stratified_sample(pool, args.n, limit(spec))
+    chosen = stratified_sample(pool, args.n, limit(spec), trainable=within_costs(spec, pool))
     done = {(r["key"], r["seed"]) for r in read_table(args.table)}
     todo = [j for j in jobs(chosen, args.repeats) if j not in done]
     console.print(f"{len(pool)} designs in {args.preset}'s space; sample {len(chosen)} "
