@@ -7,7 +7,8 @@ on the head: the lost trial is failed with the node it ran on, its design queued
 in this same run without costing a slot, so the run still judges ``n_trials`` designs; the
 output says so in one line per lost trial, without Ray's tracebacks. The node then comes back
 (a new node id), and two drivers at once share the cluster and the study: each judges its own
-designs, none is trained twice, and the new node takes trials again.
+designs, none is trained twice, and the new node takes trials again; then the node is lost
+again under two drivers, and each still judges its designs.
 """
 
 from __future__ import annotations
@@ -46,6 +47,23 @@ def _run(args: list[str], env: dict, log_path, tmp_path):
                             start_new_session=True), log  # fmt: skip
 
 
+def _wait_for_trial_on(node: str, url: str, drivers: list, logs: list) -> None:
+    """Until a RUNNING trial of the study reports ``node`` (fails if a driver ends first)."""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.3)
+        for d, path in zip(drivers, logs):
+            assert d.poll() is None, path.read_text()[-3000:]
+        try:
+            study = optuna.load_study(study_name="cluster", storage=url)
+        except KeyError:
+            continue
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if any(t.user_attrs.get("node") == node for t in running):
+            return
+    pytest.fail(f"no trial ran on node {node}")
+
+
 @pytest.mark.slow
 def test_a_search_loses_a_node_and_still_judges_every_design(tmp_path, ray_cluster,
                                                              postgres_server):  # fmt: skip
@@ -58,19 +76,7 @@ def test_a_search_loses_a_node_and_still_judges_every_design(tmp_path, ray_clust
                 "--ray-address", ray_cluster.address]  # fmt: skip
         driver, log = _run(args, env, tmp_path / "run1.log", tmp_path)
         try:
-            deadline = time.time() + 300
-            while time.time() < deadline:  # until a trial trains on the worker node
-                time.sleep(0.3)
-                assert driver.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
-                try:
-                    study = optuna.load_study(study_name="cluster", storage=url)
-                except KeyError:
-                    continue
-                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if any(t.user_attrs.get("node") == worker for t in running):
-                    break
-            else:
-                pytest.fail("no trial ran on the worker node")
+            _wait_for_trial_on(worker, url, [driver], [tmp_path / "run1.log"])
             ray_cluster.kill_worker()
             assert driver.wait(timeout=900) == 0, (tmp_path / "run1.log").read_text()[-3000:]
         finally:
@@ -112,3 +118,29 @@ def test_a_search_loses_a_node_and_still_judges_every_design(tmp_path, ray_clust
                 if t.user_attrs.get("status") == "complete" and "copy_of" not in t.user_attrs]
         assert len(keys) == len(set(keys))  # no design trained twice, over all three runs
         assert again in {t.user_attrs["node"] for t in new}  # the node is used again
+
+        # two drivers at once, and the node is lost again under them
+        trials_before = trials
+        runs = [_run([*args, "--n-trials", "2"], env, tmp_path / f"run{i}.log", tmp_path)
+                for i in (4, 5)]  # fmt: skip
+        logs = [tmp_path / "run4.log", tmp_path / "run5.log"]
+        try:
+            _wait_for_trial_on(again, url, [d for d, _ in runs], logs)
+            ray_cluster.kill_worker()
+            for (driver, _), path in zip(runs, logs):
+                assert driver.wait(timeout=900) == 0, path.read_text()[-3000:]
+        finally:
+            for driver, log in runs:
+                if driver.poll() is None:
+                    driver.kill()
+                log.close()
+        outs = [path.read_text() for path in logs]
+        assert all("2 design(s) judged this run" in out for out in outs), outs[0][-2000:]
+        trials = optuna.load_study(study_name="cluster", storage=url).get_trials()
+        later = trials[len(trials_before):]
+        lost = [t for t in later if t.state == TrialState.FAIL]
+        assert lost and all(t.user_attrs["node"] == again for t in lost)
+        assert sum("lost with their worker or node" in out for out in outs) >= 1
+        keys = [t.user_attrs["arch_key"] for t in trials
+                if t.user_attrs.get("status") == "complete" and "copy_of" not in t.user_attrs]
+        assert len(keys) == len(set(keys)) == SPEC["n_trials"] + 4 + 4  # none twice, none lost
