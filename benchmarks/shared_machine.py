@@ -52,15 +52,17 @@ def fair_share(cores: int, neighbours: int, concurrency: int) -> float:
     return min(concurrency, cores * concurrency / runnable)
 
 
-def run_setting(neighbours: int, trials: int, folder: Path) -> dict[str, Any]:
-    """One quick search beside ``neighbours`` busy loops; its numbers."""
+def run_setting(neighbours: int, trials: int, folder: Path, niceness: int | None = None
+                ) -> dict[str, Any]:  # fmt: skip
+    """One quick search beside ``neighbours`` busy loops (its trial workers at ``niceness``;
+    None: the command's own); its numbers."""
     import optuna
 
     from studies.search.driver import run_search
     from studies.spec import load_spec
 
-    spec = load_spec("quick").with_overrides(n_trials=trials, early_stopping=False,
-                                             score_cache=False)  # fmt: skip
+    spec = load_spec("quick").with_overrides(
+        n_trials=trials, early_stopping=False, score_cache=False, worker_niceness=niceness)
     url = f"sqlite:///{folder / f'beside{neighbours}.db'}"
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(neighbours)]
     procs = [psutil.Process(p.pid) for p in busy]
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="numbers of busy neighbours, one search each")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--busy-ok", action="store_true", help="run on a machine that is not idle")
+    p.add_argument("--worker-niceness", type=int, default=None,
+                   help="trial workers' nice value (15: Ray's default, the 'before' of issue 28)")
     args = p.parse_args(argv)
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for n in args.settings:
-            rows.append(run_setting(n, args.trials, Path(folder)))
+            rows.append(run_setting(n, args.trials, Path(folder), args.worker_niceness))
             print(rows[-1], flush=True)
     alone = next((r["search_cores"] for r in rows if r["neighbours"] == 0), None)
     for r in rows:  # what it could use: its fair share, and no more than it uses alone
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['trial_median_s']:>8.0f} {r['trial_max_s']:>6.0f} {r['spread'] or 0:>6.2f}  "
               f"{r['verdict']}")  # fmt: skip
     provenance.write_result(args.out, {"trials": args.trials, "cores": cores, "rows": rows,
+                                       "worker_niceness": args.worker_niceness,
                                        "goals": {"share_beside_one": GOAL_SHARE,
                                                  "spread": GOAL_SPREAD}}, prov)  # fmt: skip
     print(f"wrote {args.out}")
