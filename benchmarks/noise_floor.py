@@ -133,6 +133,24 @@ def cost_columns() -> tuple[dict[str, SeedScores], dict[str, float]]:
     return cols, dict.fromkeys(cols, 0.0)
 
 
+def seed_views(cols: dict[str, SeedScores], seconds: dict[str, float]
+               ) -> list[tuple[str, SeedScores, float]]:  # fmt: skip
+    """The rows of each column: ``name`` is its seed-0 runs (one run a design, as a study trains
+    it); a column with more seeds adds ``name (seed k)`` and ``name (mean of n seeds)``, which
+    costs n runs a design. Each row: (name, design -> seed -> PSNR, seconds a design)."""
+    rows = []
+    for name, scores in cols.items():
+        seeds = sorted({s for v in scores.values() for s in v})
+        for s in seeds:
+            label = name if s == seeds[0] else f"{name} (seed {s})"
+            one = {d: {s: v[s]} for d, v in scores.items() if s in v}
+            rows.append((label, one, seconds[name]))
+        if len(seeds) > 1:
+            rows.append((f"{name} (mean of {len(seeds)} seeds)", scores,
+                         len(seeds) * seconds[name]))  # fmt: skip
+    return rows
+
+
 def analyse(records: list[dict], steps: int,
             extra: tuple[dict[str, SeedScores], dict[str, float]] | None = None
             ) -> dict[str, Any]:  # fmt: skip
@@ -151,11 +169,11 @@ def analyse(records: list[dict], steps: int,
     if extra is not None:
         cols, seconds = {**cols, **extra[0]}, {**seconds, **extra[1]}
     table = []
-    for name, scores in sorted(cols.items()):
+    for name, scores, cost in sorted(seed_views(cols, seconds)):
         m = means(scores)
-        p_sd, p_floor, p_paired = noise_floor(scores)
+        p_sd, p_floor, p_paired = noise_floor(cols[name.split(" (")[0]])
         table.append({"column": name, "designs": sum(d in m for d in mean),
-                      "seconds": round(seconds[name], 1), "seeds_paired": p_paired,
+                      "seconds": round(cost, 1), "seeds_paired": p_paired,
                       "floor_db": None if math.isnan(p_floor) else round(p_floor, 3),
                       "tau_all": round(tau(mean, m, order), 3),
                       "tau_top": round(tau(mean, m, top), 3),

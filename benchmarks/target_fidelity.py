@@ -43,6 +43,7 @@ from rich.console import Console
 from scipy import stats
 
 from benchmarks import provenance
+from benchmarks.distill import Distiller
 from benchmarks.provenance import write_json_atomic
 from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
 from nas import ArchConfig, measure_cost
@@ -52,7 +53,13 @@ from nas.presets import backbone_preset
 from nas.registry import Registry
 from trainers.config import ProxyBudget, TaskConfig
 from trainers.progress import progress_bar
-from trainers.proxy import TrainingDiverged, default_proxy_backbone, proxy_arch, train_and_eval
+from trainers.proxy import (
+    ProxyResult,
+    TrainingDiverged,
+    default_proxy_backbone,
+    proxy_arch,
+    train_and_eval,
+)
 
 PROXY_JSON = Path(__file__).parent / "results" / "proxy_fidelity.json"
 
@@ -70,12 +77,17 @@ BUDGET = (
     "unet--(A=64)", "unet--{4}(t=3,A=64)", "unet--{1}(c=8,d=1,A=128)",
 )  # fmt: skip
 
+# (arch, task, budget, threads, seed) -> result; ``fields()``, where it has one, adds to the record
+Trainer = Callable[[ArchConfig, TaskConfig, ProxyBudget, int | None, int], ProxyResult]
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """A candidate proxy: its backbone (from the target's) and its budget (from today's)."""
 
     backbone: Callable[[Any], Any]
     budget: Callable[[ProxyBudget], ProxyBudget] = lambda b: b
+    trainer: Callable[[Any], Trainer] | None = None  # from the target; None: train_and_eval
 
 
 def _deep(target: NAFNetConfig) -> NAFNetConfig:
@@ -100,6 +112,8 @@ PROXY_VARIANTS.register("w32")(Variant(lambda t: default_proxy_backbone(t).repla
 # decay: the last steps count as much as the first)
 PROXY_VARIANTS.register("lr1e-3")(Variant(default_proxy_backbone, _with(lr=1e-3)))
 PROXY_VARIANTS.register("constant")(Variant(default_proxy_backbone, _with(schedule="constant")))
+# distillation from the full-skip proxy trained at 4x (``benchmarks/distill.py``)
+PROXY_VARIANTS.register("distill")(Variant(default_proxy_backbone, trainer=Distiller))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +124,7 @@ class Job:
     design: str
     arch: ArchConfig
     budget: ProxyBudget
+    trainer: Trainer | None = dataclasses.field(default=None, compare=False)
 
     def key(self, task: TaskConfig, seed: int) -> dict[str, Any]:
         """What a stored record must equal for this job to count as done."""
@@ -141,6 +156,12 @@ PROXY_PARTS: dict[str, Callable[[Any, float, str, int | None], tuple[str, Any, P
 }
 
 
+def variant_trainer(part: str, target: Any, variant: str) -> Trainer | None:
+    """The variant's own trainer (one per plan: a distiller trains its teacher once)."""
+    make = PROXY_VARIANTS.get(variant).trainer if part == "variant" else None
+    return make(target) if make is not None else None
+
+
 def plan(part: str, target: Any, table: dict[str, ArchConfig], names: list[str], *,
          budget: ProxyBudget, factor: float = 2.0, variant: str = "default",
          curve_every: int | None = None) -> list[Job]:  # fmt: skip
@@ -151,7 +172,8 @@ def plan(part: str, target: Any, table: dict[str, ArchConfig], names: list[str],
     if part not in PROXY_PARTS:
         raise ConfigError(f"--part: {part!r} is not known; use target, {', '.join(PROXY_PARTS)}")
     run, backbone, b = PROXY_PARTS[part](target, factor, variant, curve_every)
-    return [Job(run, n, proxy_arch(table[n], backbone), b) for n in names]
+    trainer = variant_trainer(part, target, variant)
+    return [Job(run, n, proxy_arch(table[n], backbone), b, trainer) for n in names]
 
 
 def load_records(paths: list[str | Path]) -> list[dict]:
@@ -196,15 +218,18 @@ def _run_job(job: Job, task: TaskConfig, seed: int, threads: int | None,
     """Train ``job``; its record, with provenance (a diverged run: NaN scores)."""
     prov = provenance.started()
     try:
-        r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
+        if job.trainer is not None:
+            r = job.trainer(job.arch, task, job.budget, threads, seed)
+        else:
+            r = train_and_eval(job.arch, task, job.budget, threads=threads, seed=seed)
         psnr, seconds, inp, curve = r.psnr, r.seconds, r.input_psnr, r.curve
     except TrainingDiverged as exc:
-        console.print(f"{job.run} {job.design}: {exc}")
+        console.print(f"{job.run} {job.design}: {exc}", markup=False)
         psnr = seconds = inp = math.nan
         curve = []
-    console.print(f"  {job.run} {job.design}: {psnr:.2f} dB in {seconds:.0f} s")
+    console.print(f"  {job.run} {job.design}: {psnr:.2f} dB in {seconds:.0f} s", markup=False)
     return {**job.key(task, seed), "psnr": psnr, "seconds": seconds, "input_psnr": inp,
-            "curve": [list(p) for p in curve],
+            "curve": [list(p) for p in curve], **getattr(job.trainer, "fields", dict)(),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "provenance": {**prov, "load_end": [round(v, 2) for v in os.getloadavg()]}}  # fmt: skip
 

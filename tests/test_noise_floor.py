@@ -54,6 +54,17 @@ def test_analysis_names_the_ties_and_scores_the_columns() -> None:
     assert "| unet--(paper) | 31.00 | 31.30 | 31.15 | 0.30 |" in nf.render(a)
 
 
+def test_a_column_of_two_seeds_is_one_run_per_seed_and_their_mean_at_twice_the_cost() -> None:
+    """The study trains one seed: the column's own row is its seed-0 runs, not their mean."""
+    cols = {"proxy 1x": {"a": {0: 26.0, 1: 24.0}, "b": {0: 25.0, 1: 27.0}}}
+    rows = {name: (scores, cost) for name, scores, cost in nf.seed_views(cols, {"proxy 1x": 60.0})}
+    assert set(rows) == {"proxy 1x", "proxy 1x (seed 1)", "proxy 1x (mean of 2 seeds)"}
+    assert nf.means(rows["proxy 1x"][0]) == {"a": 26.0, "b": 25.0}
+    assert nf.means(rows["proxy 1x (seed 1)"][0]) == {"a": 24.0, "b": 27.0}
+    assert nf.means(rows["proxy 1x (mean of 2 seeds)"][0]) == {"a": 25.0, "b": 26.0}
+    assert [rows[n][1] for n in sorted(rows)] == [60.0, 120.0, 60.0]
+
+
 def test_shipped_checks_are_what_their_result_files_give() -> None:
     """The numbers report and export print for a nafnet_sidd study (and one with 4x its proxy
     steps) are recomputed here from the committed target_fidelity results: an edited file or a

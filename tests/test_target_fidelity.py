@@ -3,6 +3,7 @@ a table with Kendall tau and Spearman rho, and an incremental JSON that a rerun 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -108,3 +109,20 @@ def test_deep_variant_halves_the_targets_depth_at_proxy_width() -> None:
     deep = tf.PROXY_VARIANTS.get("deep").backbone(NAFNetConfig())
     assert (deep.width, deep.enc_blk_nums, deep.middle_blk_num) == (16, (1, 1, 2, 4), 6)
     assert deep.dec_blk_nums == (1, 1, 1, 1)
+
+
+def test_distill_variant_trains_its_teacher_once_and_moves_the_score() -> None:
+    """The distillation candidate: the teacher (full skips, 4x the steps) is trained on the first
+    job only, each record carries its seconds, and the teacher's term changes what is learnt."""
+    table = tf.designs(TINY, quick=False)
+    budget = ProxyBudget(steps=2, eval_every=2, crop=16, batch=2, val_crop=32)
+    jobs = [dataclasses.replace(j, budget=budget)
+            for j in tf.plan("variant", TINY, table, ["none", "subset{4}"], budget=budget,
+                             variant="distill")]  # fmt: skip
+    assert {j.run for j in jobs} == {"proxy[distill]"} and jobs[0].trainer is jobs[1].trainer
+    records: list[dict] = []
+    new = tf.run_jobs(jobs, records, TASK)
+    assert all(math.isfinite(r["psnr"]) for r in new)
+    assert new[0]["teacher_seconds"] == new[1]["teacher_seconds"] > 0  # trained once
+    plain = tf.train_and_eval(jobs[0].arch, TASK, budget, threads=1, seed=0)
+    assert plain.psnr != new[0]["psnr"]  # same seed and data: the teacher's term is what differs

@@ -132,7 +132,7 @@ class ProxyRun:
         ex, step = self.executor, self.step + 1
         inp, target = ex.inputs(*self.stream.batch_at(step - 1))
         train_step(ex.train_forward, self.optimizer, self.scheduler, inp, target, step,
-                   self.kind.loss, ex.precision)  # fmt: skip
+                   self.loss_for(inp), ex.precision)  # fmt: skip
         self.step = step
         if step % self.budget.eval_every and step != self.budget.steps:
             return None
@@ -141,6 +141,11 @@ class ProxyRun:
         self.seconds_eval += time.perf_counter() - t0
         self.curve.append((step, self.scores["psnr"]))
         return self.scores["psnr"]
+
+    def loss_for(self, inp: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The loss ``(output, target) -> scalar`` of the step on the batch ``inp``: the task's
+        (a subclass may add terms that need the input, e.g. a teacher's output)."""
+        return self.kind.loss
 
     def result(self, seconds: float, stopped: bool = False) -> ProxyResult:
         return ProxyResult(
