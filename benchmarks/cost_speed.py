@@ -54,11 +54,11 @@ def job(name: str) -> Callable[[], object]:
     import fvcore.nn  # noqa: F401
 
     import nas.cost.report
-    from nas import ArchConfig, UNetMMConfig, build_model, measure_cost, nafnet_sidd
+    from nas import ArchConfig, UNetMMConfig, build_model, measure_cost, nafnet_w32
     from nas.cost import fvcore_macs
     from nas.cost.trace import trace_forward
 
-    arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
+    arch = ArchConfig(nafnet_w32(), UNetMMConfig())
     if name == "fvcore":
         return lambda: fvcore_macs(build_model(arch), (1, 3, 256, 256))
     replay = name != "measure-meta-no-replay"  # off: every op of every block traced each call
@@ -96,10 +96,10 @@ def main() -> None:
         return
     os.environ["UNETMM_CACHE_DIR"] = tempfile.mkdtemp(prefix="unetmm-bench-")
 
-    from nas import ArchConfig, UNetMMConfig, measure_cost, nafnet_sidd
+    from nas import ArchConfig, UNetMMConfig, measure_cost, nafnet_w32
     from nas.cost import clear_memory_cache
 
-    arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
+    arch = ArchConfig(nafnet_w32(), UNetMMConfig())
 
     def disk(engine: Any) -> Callable[[], object]:
         def run() -> None:

@@ -42,7 +42,7 @@ from nas import (
     UNetMMConfig,
     build_model,
     measure_cost,
-    nafnet_sidd,
+    nafnet_w32,
 )
 from nas.cost.tiled import measure_tiled
 from nas.model import randomize
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             measured = TILES[size] if args.measure_all else MEASURED[size]
             for name, skip in DESIGNS.items():
                 progress.update(task, description=f"{size}: {name}")
-                rows.append(row(name, ArchConfig(nafnet_sidd(), skip), size, measured, Path(tmp)))
+                rows.append(row(name, ArchConfig(nafnet_w32(), skip), size, measured, Path(tmp)))
                 progress.advance(task)
     headline = print_table(rows, console)
     path = write_result(args.json, {"rows": rows, "headline_tiled_ratio": headline}, prov)

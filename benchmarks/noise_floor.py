@@ -126,7 +126,7 @@ def cost_columns() -> tuple[dict[str, SeedScores], dict[str, float]]:
     from nas import measure_cost
     from nas.presets import backbone_preset
 
-    table = designs(backbone_preset("nafnet-sidd"), quick=False)
+    table = designs(backbone_preset("nafnet-w32"), quick=False)
     costs = {d: measure_cost(table[d], (256, 256), bits=8, engine="meta") for d in BUDGET}
     cols = {f"no training: {name}": {d: {0: float(getattr(c, name))} for d, c in costs.items()}
             for name in ("params", "macs")}  # fmt: skip

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = json.loads(args.reference.read_text())
     budget = ProxyBudget.model_validate(ref["budget"])
     stand_alone = {r["design"]: r for r in ref["rows"]}
-    target = backbone_preset("nafnet-sidd")
+    target = backbone_preset("nafnet-w32")
     backbone = default_proxy_backbone(target).replace(width=ref["width"])
     table = {n: proxy_arch(a, backbone) for n, a in designs(target, False).items()
              if n in stand_alone}  # fmt: skip

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=None, help="override the budget's steps")
     p.add_argument("--lr", type=float, default=None, help="override the budget's lr")
-    p.add_argument("--backbone", default="nafnet-sidd", help="target backbone preset")
+    p.add_argument("--backbone", default="nafnet-w32", help="target backbone preset")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
     budget = ProxyBudget(**overrides)

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = ProxyBudget(steps=steps, crop=args.crop, batch=args.batch, lr=args.lr,
                          eval_every=args.eval_every or steps)  # fmt: skip
     budgets = {"default": budget, "long": budget.scaled(args.factor)}
-    target = backbone_preset("nafnet-sidd")
+    target = backbone_preset("nafnet-w32")
     backbone = default_proxy_backbone(target)
     if args.width:
         backbone = backbone.replace(width=args.width)

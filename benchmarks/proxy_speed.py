@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="proxy-speed-inductor-")
     budget = ProxyBudget(**({"steps": args.steps} if args.steps else {}))
     task, data = TaskConfig(name="denoise", sigma=25), DataConfig()
-    refs = reference_designs(backbone_preset("nafnet-sidd"))
+    refs = reference_designs(backbone_preset("nafnet-w32"))
     designs = [d.strip() for d in args.designs.split(",")]
     print(f"budget: {budget}\ntorch {torch.__version__}, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs, load average "

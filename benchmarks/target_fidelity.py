@@ -1,6 +1,6 @@
 """Target fidelity: does the width-16 proxy rank skip designs as the target network does?
 
-The reference ranking: each design on the target backbone of the ``nafnet-sidd`` preset
+The reference ranking: each design on the target backbone of the ``nafnet-w32`` preset
 (NAFNet-w32, full depth) trained with the project's own trainer (``train_and_eval``) for 1000
 steps (crop 64, batch 4, the default proxy lr, one evaluation at the end), denoise sigma 25,
 built-in images, seed 0. Against it: the default proxy (300 steps) and the proxy at 4x (1200)
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None, target: Any | None = None) -> int:
     """The CLI; ``target`` replaces the preset's backbone (tests use a tiny one)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return _run(args, target if target is not None else backbone_preset("nafnet-sidd"))
+        return _run(args, target if target is not None else backbone_preset("nafnet-w32"))
     except (UnetmmError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

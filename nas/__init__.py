@@ -1,7 +1,7 @@
 """unetmm.nas: U-Net backbones, skip designs (full, none, subset, UNet--) and their costs.
 
 This package knows nothing of Optuna or Ray. Models by name, in timm's style:
-``nas.list_models()``, ``nas.create_model("nafnet-sidd-unetmm", aggregated_channels=128)``.
+``nas.list_models()``, ``nas.create_model("nafnet-w32-unetmm", aggregated_channels=128)``.
 """
 
 from importlib.metadata import PackageNotFoundError as _NotInstalled
@@ -9,7 +9,7 @@ from importlib.metadata import version as _version
 
 from nas import backbones as _backbones  # noqa: F401  (registers backbones)
 from nas import skips as _skips  # noqa: F401  (registers skip designs)
-from nas.backbones import NAFNetConfig, UNetConfig, nafnet_gopro, nafnet_sidd
+from nas.backbones import NAFNetConfig, UNetConfig, nafnet_gopro, nafnet_sidd, nafnet_w32
 from nas.config import ArchConfig, load_config, save_config
 from nas.cost import CostReport, measure_cost
 from nas.errors import ConfigError, UnetmmError, UnknownNameError
@@ -54,6 +54,7 @@ __all__ = [
     "model_config",
     "nafnet_gopro",
     "nafnet_sidd",
+    "nafnet_w32",
     "save_config",
     "tiled_forward",
 ]

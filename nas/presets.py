@@ -1,6 +1,6 @@
 """Named architectures users can ask for on the command line, in study files and in Python.
 
-``backbone_preset("nafnet-sidd")`` gives a backbone config (the presets are registered by the
+``backbone_preset("nafnet-w32")`` gives a backbone config (the presets are registered by the
 backbones' own modules in ``nas.registry.BACKBONE_PRESETS``); ``list_models()``, ``model_config``
 and ``create_model`` name whole models (backbone preset + skip design) in timm's style.
 """
@@ -23,7 +23,7 @@ from nas.skips import FullSkipsConfig, NoSkipsConfig, UNetMMConfig
 
 
 def backbone_preset(name: str) -> object:
-    """The backbone config registered as ``name`` (e.g. ``nafnet-sidd``)."""
+    """The backbone config registered as ``name`` (e.g. ``nafnet-w32``)."""
     return BACKBONE_PRESETS.get(name)()
 
 
@@ -39,15 +39,17 @@ def reference_designs(backbone: object) -> dict[str, ArchConfig]:
 
 
 # -- models by name, in timm's style ---------------------------------------------------------
-def _model_names() -> dict[str, tuple[str, str]]:
-    """``"nafnet-sidd-unetmm"`` -> ``("nafnet-sidd", "unetmm")``: every backbone preset with
-    every skip design (registries may grow, so this is built on each call)."""
-    return {f"{b}-{d}": (b, d) for b in BACKBONE_PRESETS.names() for d in SKIP_DESIGNS.names()}
+def _model_names(aliases: bool = False) -> dict[str, tuple[str, str]]:
+    """``"nafnet-w32-unetmm"`` -> ``("nafnet-w32", "unetmm")``: every backbone preset with
+    every skip design (registries may grow, so this is built on each call); ``aliases``: also
+    the former names of renamed presets (``nafnet-sidd-unetmm``)."""
+    backbones = BACKBONE_PRESETS.names() + (list(BACKBONE_PRESETS.aliases()) if aliases else [])
+    return {f"{b}-{d}": (b, d) for b in backbones for d in SKIP_DESIGNS.names()}
 
 
 def list_models(filter: str = "") -> list[str]:  # timm's name for the pattern
     """Names ``create_model`` accepts, sorted: ``<backbone preset>-<skip design>``, e.g.
-    ``nafnet-sidd-full`` (NAFNet as published), ``nafnet-sidd-unetmm`` (the paper's UNet--).
+    ``nafnet-w32-full`` (NAFNet as published), ``nafnet-w32-unetmm`` (the paper's UNet--).
     ``filter`` is a shell-style pattern (``"nafnet-*-unetmm"``); empty lists all."""
     names = sorted(_model_names())
     return [n for n in names if fnmatch.fnmatchcase(n, filter)] if filter else names
@@ -59,12 +61,13 @@ def model_config(name: str, **overrides: Any) -> ArchConfig:
     ``aggregated_channels=128``). The ``unetmm`` design is the paper's point for the backbone's
     depth and width; ``subset`` keeps E1 only unless ``stages`` says otherwise.
     An unknown name or field, or a bad value, raises ``ConfigError`` naming it."""
-    names = _model_names()
+    names = _model_names(aliases=True)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3)
+        close = difflib.get_close_matches(name, list(_model_names()), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
-            f"model: unknown name {name!r}{hint} (nas.list_models() lists all {len(names)})"
+            f"model: unknown name {name!r}{hint} "
+            f"(nas.list_models() lists all {len(_model_names())})"
         )
     backbone_name, design = names[name]
     backbone = backbone_preset(backbone_name)
@@ -91,5 +94,5 @@ def model_config(name: str, **overrides: Any) -> ArchConfig:
 
 def create_model(name: str, **overrides: Any) -> torch.nn.Module:
     """The model ``name`` (see ``list_models``) as a freshly initialised ``nn.Module``,
-    ``overrides`` as in ``model_config``: ``create_model("nafnet-sidd-unetmm", iem_depth=2)``."""
+    ``overrides`` as in ``model_config``: ``create_model("nafnet-w32-unetmm", iem_depth=2)``."""
     return build_model(model_config(name, **overrides))

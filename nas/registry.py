@@ -20,6 +20,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}  # an old name -> the name it was renamed to
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -30,13 +31,27 @@ class Registry(Generic[T]):
 
         return add
 
+    def alias(self, old: str, name: str) -> None:
+        """Keep ``old``, a renamed entry's former name, working: ``get(old)`` is ``get(name)``
+        and ``canonical(old)`` is ``name``; ``names()`` lists ``name`` only."""
+        if old in self._items or old in self._aliases:
+            raise ValueError(f"{self.kind} {old!r} is registered twice")
+        self._aliases[old] = name
+
+    def canonical(self, name: str) -> str:
+        """``name``, or the name an old alias was renamed to."""
+        return self._aliases.get(name, name)
+
+    def aliases(self) -> dict[str, str]:
+        return dict(self._aliases)
+
     def unregister(self, name: str) -> T:
         """Remove ``name`` (a plug-in's or a test's own entry) and return what it held."""
         return self._items.pop(name)
 
     def get(self, name: str) -> T:
         try:
-            return self._items[name]
+            return self._items[self.canonical(name)]
         except KeyError:
             known = ", ".join(self._items) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
@@ -45,7 +60,7 @@ class Registry(Generic[T]):
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

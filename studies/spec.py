@@ -5,7 +5,7 @@ Example (``studies/presets/quick.yaml`` is a complete one)::
     name: quick
     storage: null                 # SQLAlchemy URL; null: sqlite:///unetmm.db in the working dir
     target:                       # what the costs are measured on
-      backbone: nafnet-sidd       # a preset name or a mapping {name: nafnet, width: 32, ...}
+      backbone: nafnet-w32       # a preset name or a mapping {name: nafnet, width: 32, ...}
       input_size: 256             # or [height, width]
       bits: 8
       cost_engine: meta           # or fvcore (slower, same counting rules)
@@ -86,7 +86,7 @@ BackboneField = str | dict[str, Any]
 
 
 def resolve_backbone(value: BackboneField, where: str) -> Any:
-    """A backbone config from a preset name (``nafnet-sidd``) or a mapping with ``name``."""
+    """A backbone config from a preset name (``nafnet-w32``) or a mapping with ``name``."""
     if isinstance(value, str):
         if value not in BACKBONE_PRESETS:
             raise ConfigError(
@@ -122,8 +122,8 @@ class TilingSpec(StrictModel):
 class TargetSpec(StrictModel):
     """The deployed model the costs describe."""
 
-    backbone: BackboneField = "nafnet-sidd"
-    """The deployed backbone: a preset name (nafnet-sidd, unet, mscan-tiny, ...) or a mapping {name: nafnet, width: 32, ...}."""
+    backbone: BackboneField = "nafnet-w32"
+    """The deployed backbone: a preset name (nafnet-w32, unet, mscan-tiny, ...) or a mapping {name: nafnet, width: 32, ...}."""
     input_size: tuple[int, int] = (256, 256)
     """[height, width] (or one number) the costs are measured at."""
     bits: int = 8

@@ -11,7 +11,7 @@ import pkgutil
 
 from nas.backbones.base import Backbone, pad_to_multiple
 from nas.backbones.mscan import MSCAN, MSCANConfig, mscan_tiny
-from nas.backbones.nafnet import NAFNet, NAFNetConfig, nafnet_gopro, nafnet_sidd
+from nas.backbones.nafnet import NAFNet, NAFNetConfig, nafnet_gopro, nafnet_sidd, nafnet_w32
 from nas.backbones.unet import UNet, UNetConfig
 
 for _info in pkgutil.iter_modules(__path__):
@@ -28,5 +28,6 @@ __all__ = [
     "mscan_tiny",
     "nafnet_gopro",
     "nafnet_sidd",
+    "nafnet_w32",
     "pad_to_multiple",
 ]

@@ -11,7 +11,7 @@ autograd ``Function`` with its own backward; ``KBA`` here computes the same in p
 match the official code's; see ``tests/nas/test_kbnet.py`` and the issue's note).
 
 Presets: ``kbnet-s`` (the official defaults: width 64, enc [2, 2, 4, 8], middle 12, dec
-[2, 2, 2, 2], FFN x2) and ``kbnet-s-sidd`` (``Denoising/Options/sidd.yml``: ``lightweight``,
+[2, 2, 2, 2], FFN x2) and ``kbnet-s-light`` (``Denoising/Options/sidd.yml``: ``lightweight``,
 FFN x1.5). Official weights (BasicSR ``params``) load with NAFNet's renaming of stage indices.
 """
 
@@ -172,4 +172,5 @@ class KBNet(NAFNet):
 
 
 BACKBONE_PRESETS.register("kbnet-s")(lambda: KBNetConfig())
-BACKBONE_PRESETS.register("kbnet-s-sidd")(lambda: KBNetConfig(lightweight=True, ffn_scale=1.5))
+BACKBONE_PRESETS.register("kbnet-s-light")(lambda: KBNetConfig(lightweight=True, ffn_scale=1.5))
+BACKBONE_PRESETS.alias("kbnet-s-sidd", "kbnet-s-light")  # its earlier name

@@ -155,10 +155,13 @@ class NAFNetConfig(BackboneConfigBase):
         return key
 
 
-@BACKBONE_PRESETS.register("nafnet-sidd")
-def nafnet_sidd() -> NAFNetConfig:
+@BACKBONE_PRESETS.register("nafnet-w32")
+def nafnet_w32() -> NAFNetConfig:
     """The paper's SIDD denoising NAFNet: width 32, enc [2,2,4,8], middle 12, dec [2,2,2,2]."""
     return NAFNetConfig(32, (2, 2, 4, 8), 12, (2, 2, 2, 2))
+
+
+nafnet_sidd = nafnet_w32  # its name in 0.1
 
 
 def nafnet_gopro(local: bool = False) -> NAFNetConfig:
@@ -170,6 +173,7 @@ def nafnet_gopro(local: bool = False) -> NAFNetConfig:
 
 BACKBONE_PRESETS.register("nafnet-gopro")(nafnet_gopro)
 BACKBONE_PRESETS.register("nafnet-gopro-local")(lambda: nafnet_gopro(local=True))
+BACKBONE_PRESETS.alias("nafnet-sidd", "nafnet-w32")  # its name in 0.1 (stored studies use it)
 BACKBONE_PRESETS.register("nafnet-w16")(lambda: NAFNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1)))
 
 

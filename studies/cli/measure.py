@@ -44,7 +44,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backbone",
-        help=f"backbone preset: {', '.join(BACKBONE_PRESETS.names())} (default nafnet-sidd, "
+        help=f"backbone preset: {', '.join(BACKBONE_PRESETS.names())} (default nafnet-w32, "
         "or the network of --checkpoint)",
     )
     p.add_argument("--size", default="256", help="input HEIGHTxWIDTH or one number (default 256)")
@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
         backbone, loaded = checkpoint_backbone(args.checkpoint, args.backbone)
         title = args.backbone or f"NAFNet of {args.checkpoint}"
     else:
-        backbone, loaded = backbone_preset(args.backbone or "nafnet-sidd"), None
-        title = args.backbone or "nafnet-sidd"
+        backbone, loaded = backbone_preset(args.backbone or "nafnet-w32"), None
+        title = args.backbone or "nafnet-w32"
     designs = reference_designs(backbone)
     for path in args.config:
         designs[path] = load_config(path)

@@ -19,21 +19,21 @@ def test_list_models_names_every_backbone_with_every_skip_design() -> None:
     names = nas.list_models()
     assert names == sorted(names)
     assert len(names) == len(BACKBONE_PRESETS.names()) * len(nas.SKIP_DESIGNS.names())
-    assert {"nafnet-sidd-full", "nafnet-sidd-none", "nafnet-sidd-unetmm", "unet-subset"} <= set(
+    assert {"nafnet-w32-full", "nafnet-w32-none", "nafnet-w32-unetmm", "unet-subset"} <= set(
         names
     )
-    assert nas.list_models("nafnet-sidd-*") == [
-        "nafnet-sidd-full", "nafnet-sidd-none", "nafnet-sidd-subset", "nafnet-sidd-unetmm",
+    assert nas.list_models("nafnet-w32-*") == [
+        "nafnet-w32-full", "nafnet-w32-none", "nafnet-w32-subset", "nafnet-w32-unetmm",
     ]  # fmt: skip
     assert nas.list_models("*-unetmm") == [n for n in names if n.endswith("-unetmm")]
     assert nas.list_models("resnet*") == []
 
 
 def test_model_config_is_the_paper_design_and_takes_overrides() -> None:
-    paper = nas.model_config("nafnet-sidd-unetmm")
-    assert paper == nas.ArchConfig(nas.nafnet_sidd(), nas.UNetMMConfig.paper(4))
+    paper = nas.model_config("nafnet-w32-unetmm")
+    assert paper == nas.ArchConfig(nas.nafnet_w32(), nas.UNetMMConfig.paper(4))
     assert nas.measure_cost(paper, (256, 256), engine="meta").m_sc_bytes == 262_144  # Table 4
-    assert nas.model_config("nafnet-sidd-full").skip == nas.FullSkipsConfig()
+    assert nas.model_config("nafnet-w32-full").skip == nas.FullSkipsConfig()
     # Overrides go to whichever config has the field; the paper point follows the depth.
     arch = nas.model_config(
         "unet-w32-d3-unetmm", aggregated_channels=64, in_channels=1, out_channels=1
@@ -59,10 +59,10 @@ def test_create_model_builds_a_working_module() -> None:
     ("name", "overrides", "message"),
     [
         ("nafnet-sid-unetmm", {},
-         "model: unknown name 'nafnet-sid-unetmm'; did you mean nafnet-sidd-unetmm"),
-        ("nafnet-sidd-unetmm", {"widht": 64}, "model nafnet-sidd-unetmm: 'widht' is not a field"),
-        ("nafnet-sidd-unetmm", {"width": "wide"}, "backbone.width: must be an integer"),
-        ("nafnet-sidd-subset", {"stages": (7,)}, "skip.stages: [7] out of range"),
+         "model: unknown name 'nafnet-sid-unetmm'; did you mean nafnet-w32-unetmm"),
+        ("nafnet-w32-unetmm", {"widht": 64}, "model nafnet-w32-unetmm: 'widht' is not a field"),
+        ("nafnet-w32-unetmm", {"width": "wide"}, "backbone.width: must be an integer"),
+        ("nafnet-w32-subset", {"stages": (7,)}, "skip.stages: [7] out of range"),
     ],
 )  # fmt: skip
 def test_model_errors_name_the_field(name: str, overrides: dict, message: str) -> None:
@@ -72,8 +72,24 @@ def test_model_errors_name_the_field(name: str, overrides: dict, message: str) -
     assert "\n" not in str(info.value)
 
 
+def test_renamed_presets_keep_their_old_names_unlisted() -> None:
+    """0.1's ``nafnet-sidd`` / ``kbnet-s-sidd`` (which read like the nafnet_sidd / kbnet_sidd
+    studies) are ``nafnet-w32`` / ``kbnet-s-light``; the old names still build the same configs
+    and models, so stored studies and old scripts keep working, but no listing shows them."""
+    preset = nas.presets.backbone_preset
+    assert preset("nafnet-sidd") == preset("nafnet-w32") == nas.nafnet_w32()
+    assert preset("kbnet-s-sidd") == preset("kbnet-s-light")
+    assert nas.nafnet_sidd is nas.nafnet_w32
+    assert "nafnet-sidd" in BACKBONE_PRESETS and "nafnet-sidd" not in BACKBONE_PRESETS.names()
+    assert BACKBONE_PRESETS.canonical("nafnet-sidd") == "nafnet-w32"
+    assert nas.model_config("nafnet-sidd-unetmm") == nas.model_config("nafnet-w32-unetmm")
+    assert not nas.list_models("*-sidd-*") and not nas.list_models("kbnet-s-sidd*")
+    with pytest.raises(ValueError, match="registered twice"):
+        BACKBONE_PRESETS.alias("nafnet-sidd", "nafnet-w16")
+
+
 def test_cost_report_summary_and_repr_are_short() -> None:
-    report = nas.measure_cost(nas.model_config("nafnet-sidd-unetmm"), (256, 256), engine="meta")
+    report = nas.measure_cost(nas.model_config("nafnet-w32-unetmm"), (256, 256), engine="meta")
     text = repr(report)
     assert text == (
         "CostReport(unetmm on nafnet, 1x3x256x256, 8 bit: M_sc=256 KiB, peak=14.3 MiB, "

@@ -19,7 +19,7 @@ from nas import (
     UNetConfig,
     UNetMMConfig,
     build_model,
-    nafnet_sidd,
+    nafnet_w32,
 )
 from nas.checkpoints import load_official, official_config
 from nas.errors import ConfigError
@@ -32,7 +32,7 @@ SMALL = NAFNetConfig(8, (1, 0, 2), 1, (2, 1, 0))  # uneven counts: a wrong index
 GOPRO_LIKE_LOCAL = NAFNetConfig(8, (1, 1, 1, 3), 1, (1, 1, 1, 1), tlc_train_size=(64, 64))
 
 
-@pytest.mark.parametrize("cfg", [nafnet_sidd(), SMALL, GOPRO_LIKE_LOCAL],
+@pytest.mark.parametrize("cfg", [nafnet_w32(), SMALL, GOPRO_LIKE_LOCAL],
                          ids=["sidd-width32", "small", "gopro-like-local"])  # fmt: skip
 def test_official_checkpoint_loads_and_gives_the_official_outputs(
     cfg: NAFNetConfig, tmp_path: Path
@@ -40,7 +40,7 @@ def test_official_checkpoint_loads_and_gives_the_official_outputs(
     state = official_state(cfg)
     path = tmp_path / "NAFNet.pth"
     torch.save({"params": state}, path)  # as BasicSR saves it
-    if cfg == nafnet_sidd():  # the published NAFNet-SIDD-width32 has 29.16 M parameters
+    if cfg == nafnet_w32():  # the published NAFNet-SIDD-width32 has 29.16 M parameters
         assert sum(v.numel() for v in state.values()) / 1e6 == pytest.approx(29.16, abs=0.005)
     assert official_config(state) == cfg.replace(tlc_train_size=None)  # not in the tensors
     torch.manual_seed(1)

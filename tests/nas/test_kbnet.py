@@ -66,7 +66,7 @@ def test_presets_have_the_official_parameter_counts() -> None:
     (the SIDD config) 128,403,395; the KBNet paper's 104.93 M (and UNet--'s Table 4) count the
     convolutions only: 104,925,251, without the kernel bases and the per-channel scales."""
     assert _params(backbone_preset("kbnet-s")) == 141_966_659
-    sidd = backbone_preset("kbnet-s-sidd")
+    sidd = backbone_preset("kbnet-s-light")
     assert sidd == KBNetConfig(lightweight=True, ffn_scale=1.5)
     assert _params(sidd) == 128_403_395
     assert _params(sidd, (nn.Conv2d,)) == 104_925_251
@@ -107,7 +107,7 @@ def test_bad_configs_name_the_field() -> None:
 
 
 def test_proxy_is_narrow_and_shallow_with_the_same_blocks() -> None:
-    proxy = backbone_preset("kbnet-s-sidd").proxy()
+    proxy = backbone_preset("kbnet-s-light").proxy()
     assert proxy == KBNetConfig(16, (1, 1, 1, 1), 1, (1, 1, 1, 1), lightweight=True,
                                 ffn_scale=1.5)  # fmt: skip
 
@@ -119,7 +119,7 @@ def test_table4_kbnet_rows() -> None:
     fvcore counts 106.46 G). UNet-- with E' of 512 channels (8 x C1, as 256 for NAFNet-w32)
     gives Table 4's 0.5 MB (-93.3%); MACs and convolution parameters fall short of the
     paper's 63.11 G and 108.12 M by the same -1.7% and -0.3% as on NAFNet."""
-    sidd = backbone_preset("kbnet-s-sidd")
+    sidd = backbone_preset("kbnet-s-light")
     full = measure_cost(ArchConfig(sidd, FullSkipsConfig()), (256, 256), engine="meta")
     paper = UNetMMConfig.paper(4, first_channels=64)
     assert paper.aggregated_channels == 512

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, UNetMMConfig, measure_cost, nafnet_sidd
+from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, UNetMMConfig, measure_cost, nafnet_w32
 
 SIZE = (256, 256)
 
 
 @pytest.fixture(scope="module")
 def reports():
-    nafnet = nafnet_sidd()
+    nafnet = nafnet_w32()
     designs = {
         "full": FullSkipsConfig(),
         "none": NoSkipsConfig(),
@@ -57,19 +57,19 @@ def test_unetmm_macs_and_params_within_3_percent_of_paper(reports) -> None:
 
 @pytest.mark.parametrize("bits", [8, 16, 32])
 def test_bit_width_and_batch_scale_m_sc(bits: int) -> None:
-    arch = ArchConfig(nafnet_sidd(), FullSkipsConfig())
+    arch = ArchConfig(nafnet_w32(), FullSkipsConfig())
     r = measure_cost(arch, SIZE, batch=2, bits=bits, engine="meta")
     assert r.m_sc_bytes == 3_932_160 * 2 * bits // 8
     assert r.m_sc_traced_bytes == r.m_sc_bytes
 
 
 def test_fvcore_count_on_real_forward_matches_notes(reports) -> None:
-    arch = ArchConfig(nafnet_sidd(), UNetMMConfig())
+    arch = ArchConfig(nafnet_w32(), UNetMMConfig())
     real = measure_cost(arch, SIZE, engine="fvcore")
     meta = reports["unetmm"]  # the meta engine's rules equal fvcore here
     assert (real.macs, real.macs_by_op, real.uncounted_ops) == (
         meta.macs, meta.macs_by_op, meta.uncounted_ops)  # fmt: skip
-    full = measure_cost(ArchConfig(nafnet_sidd(), FullSkipsConfig()), SIZE, engine="fvcore")
+    full = measure_cost(ArchConfig(nafnet_w32(), FullSkipsConfig()), SIZE, engine="fvcore")
     assert full.macs == 16_064_958_464  # fvcore: conv 16.045 G + adaptive pool 0.020 G
     assert full.macs_by_op == {"conv": 16_045_035_520, "adaptive_avg_pool2d": 19_922_944}
     assert "aten::mul" in full.uncounted_ops  # elementwise ops fvcore does not count

@@ -66,10 +66,10 @@ def test_tiling_holds_less_than_layer_by_layer_and_m_sc_sets_it() -> None:
     """NAFNet-w32 at 256x256, 8 bit, 64-pixel tiles: layer by layer every design peaks at
     14.31 MiB; tiled, full skips hold their 3.5 MiB of tiled-stage buffers on top of the tile,
     the paper's UNet-- its 0.25 MiB E' (its deep IEM header then sets its peak)."""
-    from nas import FullSkipsConfig, NoSkipsConfig, UNetMMConfig, nafnet_sidd
+    from nas import FullSkipsConfig, NoSkipsConfig, UNetMMConfig, nafnet_w32
 
     mib = 2**20
-    r = {name: measure_cost(ArchConfig(nafnet_sidd(), skip), engine="meta", tile=64)
+    r = {name: measure_cost(ArchConfig(nafnet_w32(), skip), engine="meta", tile=64)
          for name, skip in (("full", FullSkipsConfig()), ("none", NoSkipsConfig()),
                             ("paper", UNetMMConfig.paper(4)))}  # fmt: skip
     assert {round(c.peak_activation_bytes / mib, 2) for c in r.values()} == {14.31}
@@ -82,9 +82,9 @@ def test_tiling_holds_less_than_layer_by_layer_and_m_sc_sets_it() -> None:
 
 
 def test_plan_records_tile_split_halos_and_the_tiles() -> None:
-    from nas import FullSkipsConfig, nafnet_sidd
+    from nas import FullSkipsConfig, nafnet_w32
 
-    plan = plan_tiling(ArchConfig(nafnet_sidd(), FullSkipsConfig()), (256, 256), 64, 3)
+    plan = plan_tiling(ArchConfig(nafnet_w32(), FullSkipsConfig()), (256, 256), 64, 3)
     d = plan.to_dict()
     assert (d["tile"], d["split"], d["padded_size"]) == (64, 3, [256, 256])
     assert d["encoder_tiles"] == d["decoder_tiles"] == 16
@@ -103,10 +103,10 @@ def test_plan_records_tile_split_halos_and_the_tiles() -> None:
     (64, "deep", "split: must be a stage 1..4"),
 ])  # fmt: skip
 def test_bad_tile_or_split_is_a_config_error_before_any_work(tile, split, needle) -> None:
-    from nas import FullSkipsConfig, nafnet_sidd
+    from nas import FullSkipsConfig, nafnet_w32
 
     with pytest.raises(ConfigError, match=needle):
-        plan_tiling(ArchConfig(nafnet_sidd(), FullSkipsConfig()), (256, 256), tile, split)
+        plan_tiling(ArchConfig(nafnet_w32(), FullSkipsConfig()), (256, 256), tile, split)
 
 
 def test_a_module_that_cannot_be_tiled_exactly_is_named() -> None:

@@ -13,7 +13,7 @@ from search_spaces.enumerate import parameter_sets
 def test_a_small_space_is_walked_once_per_parameter_set() -> None:
     bounds = SpaceBounds(designs=("unetmm",), ratio_log2=(-2, -1), aggregated_log2=(4, 5),
                          iem_depth=(0, 1), search_stages=False,
-                         ).for_backbone(backbone_preset("nafnet-sidd").stage_channels)
+                         ).for_backbone(backbone_preset("nafnet-w32").stage_channels)
     space = get_space("unetmm")
     sets = list(parameter_sets(space, bounds))
     # all four stages take part: target x 2 ratios per stage x 2 A x 2 depths
@@ -26,7 +26,7 @@ def test_a_small_space_is_walked_once_per_parameter_set() -> None:
 def test_conditional_parameters_are_enumerated_only_where_asked() -> None:
     bounds = SpaceBounds(designs=("subset", "unetmm"), ratio_log2=(-1, -1),
                          aggregated_log2=(4, 4), iem_depth=(1, 1),
-                         ).for_backbone(backbone_preset("nafnet-sidd").stage_channels)
+                         ).for_backbone(backbone_preset("nafnet-w32").stage_channels)
     sets = [p for p, _ in parameter_sets(get_space("skip_designs"), bounds)]
     subsets = [p for p in sets if p["design"] == "subset"]
     unetmm = [p for p in sets if p["design"] == "unetmm"]

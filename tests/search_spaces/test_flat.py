@@ -17,12 +17,12 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 PAIRS = [("skip_designs_flat", "skip_designs"), ("unetmm_flat", "unetmm")]
 
 
-def bounds_for(preset: str = "nafnet-sidd", **knobs) -> SpaceBounds:
+def bounds_for(preset: str = "nafnet-w32", **knobs) -> SpaceBounds:
     return SpaceBounds(**knobs).for_backbone(backbone_preset(preset).stage_channels)
 
 
 @pytest.mark.parametrize(("flat", "conditional"), PAIRS)
-@pytest.mark.parametrize("preset", ["nafnet-sidd", "unet-w32-d5"])
+@pytest.mark.parametrize("preset", ["nafnet-w32", "unet-w32-d5"])
 def test_every_trial_has_every_parameter_and_a_design_of_the_conditional_space(
     flat, conditional, preset
 ):
@@ -51,7 +51,7 @@ def test_reference_points_enqueue_complete_trials(flat, conditional):
     bounds = bounds_for()
     space = get_space(flat)
     wanted: frozenset[str] = frozenset()
-    for name, arch in reference_designs(backbone_preset("nafnet-sidd")).items():
+    for name, arch in reference_designs(backbone_preset("nafnet-w32")).items():
         skip = arch.skip
         params = space.encode(skip, bounds)
         if params is None:  # the unetmm spaces express the paper's point only

@@ -27,7 +27,7 @@ def bounds_for(preset: str, **knobs) -> SpaceBounds:
     return SpaceBounds(**knobs).for_backbone(backbone_preset(preset).stage_channels)
 
 
-@pytest.mark.parametrize("preset", ["nafnet-sidd", "unet-w32-d5"])
+@pytest.mark.parametrize("preset", ["nafnet-w32", "unet-w32-d5"])
 @pytest.mark.parametrize("space_name", ["skip_designs", "unetmm", "skip_designs_flat"])
 def test_round_trip_nni_sample_arch_optuna_params_and_back(preset, space_name):
     from search_spaces.nni_space import choices, executable, sample_of

@@ -30,7 +30,7 @@ def test_every_design_inherits_weights_same_shape_finite_scores():
     from search_spaces.nni_supernet import one_shot
     from trainers.oneshot import score_designs, train_supernet
 
-    target = backbone_preset("nafnet-sidd")
+    target = backbone_preset("nafnet-w32")
     proxy = default_proxy_backbone(target)
     designs = {n: proxy_arch(ArchConfig(target, s), proxy) for n, s in SKIPS.items()}
     net = one_shot(designs)

@@ -48,7 +48,7 @@ def test_random_points_always_validate(preset, space_name):
     assert families == expected
 
 
-@pytest.mark.parametrize("preset", ["nafnet-sidd", "unet-w32-d5", "unet-w32-d3"])
+@pytest.mark.parametrize("preset", ["nafnet-w32", "unet-w32-d5", "unet-w32-d3"])
 def test_unetmm_edge_cases_validate_with_fixed_trial(preset):
     """Every target x taking-part subset x extreme ratio x extreme A x extreme depth."""
     bounds = bounds_for(preset)
@@ -72,7 +72,7 @@ def test_unetmm_edge_cases_validate_with_fixed_trial(preset):
 def test_repairs_round_up_to_pixel_shuffle_multiples():
     """Target E1, deepest stage at r=1/64 keeps 256/64 = 4 channels: raised to 4**3 = 64.
     Target E4 with E1 taking part and A = 16: A raised to 4**3 = 64."""
-    bounds = bounds_for("nafnet-sidd")  # C = 32, 64, 128, 256
+    bounds = bounds_for("nafnet-w32")  # C = 32, 64, 128, 256
     space = get_space("unetmm")
     params = {f"unetmm.s{s}": True for s in range(1, 5)} | {
         f"unetmm.r{s}_log2": -6 for s in range(1, 5)
@@ -89,7 +89,7 @@ def test_repairs_round_up_to_pixel_shuffle_multiples():
 
 def test_default_families_reach_full_and_none_through_subset():
     """Default designs [subset, unetmm]: full and none are subset's extremes, not families."""
-    bounds = bounds_for("nafnet-sidd")
+    bounds = bounds_for("nafnet-w32")
     space = get_space("skip_designs")
     assert space.encode(FullSkipsConfig(), bounds) == {
         "design": "subset", "subset.s1": True, "subset.s2": True, "subset.s3": True,
@@ -108,7 +108,7 @@ def test_default_families_reach_full_and_none_through_subset():
 
 
 def test_conditional_parameters_only_where_they_apply():
-    bounds = bounds_for("nafnet-sidd", designs=ALL_FAMILIES)
+    bounds = bounds_for("nafnet-w32", designs=ALL_FAMILIES)
     space = get_space("skip_designs")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = {}
@@ -135,7 +135,7 @@ def test_conditional_parameters_only_where_they_apply():
         parts.add(part)
         study.tell(trial, 0.0)
     assert len(parts) == 15
-    fixed = bounds_for("nafnet-sidd", search_stages=False, iem_depth=(1, 1))
+    fixed = bounds_for("nafnet-w32", search_stages=False, iem_depth=(1, 1))
     trial = study.ask()
     get_space("unetmm").suggest(trial, fixed)
     assert not any(k.startswith("unetmm.s") for k in trial.params)
@@ -149,7 +149,7 @@ def test_space_builds_nothing(monkeypatch):
     def boom(self, *a, **k):
         raise AssertionError("a space built a module")
 
-    bounds = bounds_for("nafnet-sidd")
+    bounds = bounds_for("nafnet-w32")
     monkeypatch.setattr(torch.nn.Module, "__init__", boom)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     for _ in range(50):
@@ -172,7 +172,7 @@ def test_reference_points_round_trip(preset):
 
 
 def test_encode_refuses_what_the_space_cannot_express():
-    bounds = bounds_for("nafnet-sidd", iem_depth=(0, 0))
+    bounds = bounds_for("nafnet-w32", iem_depth=(0, 0))
     space = get_space("skip_designs")
     assert space.encode(UNetMMConfig.paper(4), bounds) is None  # depth 1 outside [0, 0]
     odd = UNetMMConfig(ratios=(0.1, 0.1, 0.1, 0.1), iem_depth=0)
@@ -181,7 +181,7 @@ def test_encode_refuses_what_the_space_cannot_express():
         "design": "subset", "subset.s1": False, "subset.s2": True, "subset.s3": False,
         "subset.s4": False,
     }
-    no_full = bounds_for("nafnet-sidd", designs=("unetmm", "none"))
+    no_full = bounds_for("nafnet-w32", designs=("unetmm", "none"))
     assert space.encode(FullSkipsConfig(), no_full) is None
     with pytest.raises(ConfigError, match=r"space.points\[0\]: .*not a point"):
         encode_point(space, {"name": "unetmm", "ratios": [0.1] * 4}, bounds, "space.points[0]")
@@ -206,4 +206,4 @@ def test_encode_refuses_what_the_space_cannot_express():
 )
 def test_bad_bounds_name_the_field(knobs, message):
     with pytest.raises(ValueError, match=message):
-        bounds_for("nafnet-sidd", **knobs)
+        bounds_for("nafnet-w32", **knobs)

@@ -37,7 +37,7 @@ from studies.storage import load_study
 
 PY = sys.executable
 MIB = 2**20
-W32 = backbone_preset("nafnet-sidd")
+W32 = backbone_preset("nafnet-w32")
 
 
 def arch(skip) -> dict:

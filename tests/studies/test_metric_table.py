@@ -45,7 +45,7 @@ def test_a_registered_metric_is_an_objective_a_constraint_and_a_report_column(la
     assert Constraint.parse("latency <= 5_000").limit == 5000  # the one parser, any spelling
 
     skips = [nas.FullSkipsConfig(), nas.NoSkipsConfig(), nas.SubsetSkipsConfig(stages=(4,))]
-    archs = [nas.ArchConfig(nas.nafnet_sidd(), s).to_dict() for s in skips]  # three designs
+    archs = [nas.ArchConfig(nas.nafnet_w32(), s).to_dict() for s in skips]  # three designs
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'lat.db'}", study_name="lat",
                                 directions=spec.directions)  # fmt: skip
     study.set_user_attr("objectives", ["psnr", "latency"])

@@ -25,7 +25,7 @@ from studies.spec import parse_spec
 
 TINY = {
     "name": "tiny",
-    "target": {"backbone": "nafnet-sidd", "input_size": 256, "bits": 8},
+    "target": {"backbone": "nafnet-w32", "input_size": 256, "bits": 8},
     "proxy": {
         "data": {"val_limit": 1},
         "budget": {"steps": 60, "eval_every": 30, "batch": 4, "crop": 32, "val_crop": 48},

@@ -111,6 +111,25 @@ def test_a_study_from_before_fingerprints_is_checked_against_its_stored_spec(sto
     assert prepare_study(spec(), "old", storage).user_attrs["fingerprint"] == spec().fingerprint
 
 
+def test_a_study_that_named_its_backbone_nafnet_sidd_resumes_under_the_new_name(storage_url):
+    """0.1 stored ``target.backbone: nafnet-sidd``; the preset now says ``nafnet-w32``. The
+    fingerprint hashes the resolved backbone, so the study resumes, and its stored spec reads."""
+    from studies.spec import StudySpec, load_spec
+
+    storage = open_storage(storage_url)
+    preset = load_spec("nafnet_sidd")
+    old_spec = preset.model_dump(mode="json")
+    old_spec["target"]["backbone"] = "nafnet-sidd"
+    assert preset.target.backbone == "nafnet-w32"
+    old = optuna.create_study(study_name="v01", storage=storage,
+                              directions=["maximize", "minimize", "minimize"])  # fmt: skip
+    old.set_user_attr("objectives", ["psnr", "m_sc", "macs"])
+    old.set_user_attr("spec", old_spec)
+    old.set_user_attr("fingerprint", StudySpec.model_validate(old_spec).fingerprint)
+    assert old.user_attrs["fingerprint"] == preset.fingerprint == "7ef66f69ea4de55a"
+    assert prepare_study(preset, "v01", storage).user_attrs["fingerprint"] == preset.fingerprint
+
+
 def test_reference_points_are_queued_once(storage_url):
     s = spec(space={"points": [{"name": "subset", "stages": [2]}]})
     study = prepare_study(s, "refs", open_storage(storage_url))

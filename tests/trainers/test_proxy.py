@@ -108,7 +108,7 @@ def test_nan_weights_after_the_last_step_raise_instead_of_a_nan_score(
 
 
 def test_proxy_arch_keeps_the_targets_absolute_skip_widths() -> None:
-    target = reference_designs(backbone_preset("nafnet-sidd"))
+    target = reference_designs(backbone_preset("nafnet-w32"))
     proxy = proxy_arch(target["unetmm"])
     assert proxy.backbone == default_proxy_backbone() == NAFNetConfig(16, (1,) * 4, 1, (1,) * 4)
     # ratios {1/16, 1/16, 1/16, 1/8} of (32, 64, 128, 256), not of the proxy's (16, ..., 128)
@@ -131,7 +131,7 @@ def test_proxy_backbone_follows_the_target_family_and_depth() -> None:
 
 def test_proxy_scores_full_skips_above_no_skips_on_real_photos() -> None:
     """The default proxy backbone at a small budget already separates the two extremes."""
-    designs = reference_designs(backbone_preset("nafnet-sidd"))
+    designs = reference_designs(backbone_preset("nafnet-w32"))
     budget = ProxyBudget(steps=40, eval_every=40, crop=32, batch=4, val_crop=64, lr=3e-3)
     full = train_and_eval(proxy_arch(designs["full"]), TaskConfig(), budget, threads=1)
     none = train_and_eval(proxy_arch(designs["none"]), TaskConfig(), budget, threads=1)
