@@ -15,22 +15,26 @@ What is stored where, and why a linked study: ``studies.schema`` ("Confirmation 
 4. starts Ray (or joins it at ``ray_address``), fails the linked study's RUNNING trials whose
    driver is gone (``studies.search.recovery``: dead process or silent heartbeat), and skips every
    job that has a COMPLETE trial, or a RUNNING one of a live driver: nothing is trained twice;
-5. runs the other jobs as Ray tasks of ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs
-   (training on CUDA when > 0), at most ``concurrency`` at once (all the study's unless given;
-   its ``gpu_fallback`` decides what a GPU request does where torch sees none),
-   each through the search's own ``worker.train`` (so the persistent score cache serves a run
-   trained before): a job's trial is asked when its task starts (with this driver's id and a
-   heartbeat) and told when it ends: COMPLETE with the confirmed score (the study's own: PSNR,
-   or e.g. SAD for a matting study), or FAIL with the reason (a later run tries a failed job
-   again). A job is checked again just before it starts, so
-   two confirmations of one study at once mostly split the work, but only one at a time is
-   sure to train nothing twice;
-6. when interrupted (Ctrl-C, an error), fails its unfinished trials ("interrupted"): the same
-   command resumes. Last, it stores the summary in the linked study and returns it.
+5. runs the other jobs on the search's own trial machinery: Ray Tune trials of the search's
+   worker (``worker.run_trial``, with the job's seed in its config: ``protocol.SEED_KEY``) set up
+   by ``tune_run.run_trials``, ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs each (training
+   on CUDA when > 0), at most ``concurrency`` at once (all the study's unless given; its
+   ``gpu_fallback`` decides what a GPU request does where torch sees none). ``JobSearcher``
+   hands them out: a job's trial is asked when Tune starts it (with this driver's id and a
+   heartbeat) and told by ``outcome.decide`` when it ends: COMPLETE with the confirmed score
+   (the study's own: PSNR, or e.g. SAD for a matting study), or FAIL with the reason (a later
+   run tries a failed job again; one whose worker or node died runs again at once, as a
+   search's trial does). The persistent score cache serves a run trained before. A job is
+   checked again just before it starts, so two confirmations of one study at once mostly split
+   the work, but only one at a time is sure to train nothing twice;
+6. when interrupted (the first Ctrl-C or SIGTERM stops the trials; an error), fails its
+   unfinished trials ("interrupted"): the same command resumes. Last, it stores the summary in
+   the linked study and returns it.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import time
@@ -40,6 +44,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search import Searcher
 from rich.console import Console
 
 from nas.config import ArchConfig
@@ -57,9 +62,10 @@ from studies.results.confirm import (
     table_rows,
 )
 from studies.results.pareto import TrialPoint
+from studies.search import protocol
 from studies.search.heartbeat import Heartbeat, driver_id
-from studies.search.outcome import INTERRUPTED, apply, decide
-from studies.search.protocol import TrialSettings, trial_attrs
+from studies.search.outcome import INTERRUPTED, WORKER_DIED, apply, decide
+from studies.search.protocol import TrialSettings
 from studies.search.ray_session import (
     check_address,
     check_cluster_gpus,
@@ -67,6 +73,7 @@ from studies.search.ray_session import (
     ray_session,
 )
 from studies.search.recovery import fail_and_requeue, stale_trials
+from studies.search.tune_run import StoredInStudy, run_trials
 from studies.spec import StudySpec, fingerprint
 from studies.storage import load_study
 from trainers.config import ProxyBudget, training_identity
@@ -233,19 +240,6 @@ def prepare_confirm_study(
     return study
 
 
-def _confirm_job(arch_json: str, settings: TrialSettings) -> dict[str, Any]:
-    """One job on a Ray worker: the search's proxy training, never raising."""
-    from studies.search.worker import failure_reason, train
-
-    t_start, t0 = time.time(), time.perf_counter()
-    try:
-        out = train(ArchConfig.from_json(arch_json), settings, lambda result: None)
-    except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
-        out = {schema.ATTR_STATUS: schema.STATUS_FAILED, schema.ATTR_ERROR: failure_reason(exc)}
-    return {**out, "seconds": time.perf_counter() - t0, schema.T_START: t_start,
-            schema.T_END: time.time()}
-
-
 def _job_attrs(job: Job, driver: str, score: str) -> dict[str, Any]:
     p = job.point
     proxy, partial = proxy_score(p, score)
@@ -262,64 +256,75 @@ def _job_attrs(job: Job, driver: str, score: str) -> dict[str, Any]:
     return attrs
 
 
-class _Runner:
-    """Runs jobs as Ray tasks into the linked study (see the module docstring, step 5)."""
+class JobSearcher(StoredInStudy, Searcher):
+    """Hands the jobs to Ray Tune, one trial each (see the module docstring, step 5): a job's
+    Optuna trial is asked when Tune starts it and told (``outcome.decide``) when it ends. A job
+    whose worker or node died runs again in the same run, at most ``max_retry`` times."""
+
+    _not_pickled = ("heartbeat", "console", "listener")
 
     def __init__(
-        self, study: optuna.Study, settings: TrialSettings, options: ConfirmOptions,
-        heartbeat: Heartbeat, console: Console, listener: Listener | None, score: Metric,
+        self, study: optuna.Study, jobs: list[Job], score: Metric, heartbeat: Heartbeat,
+        console: Console, listener: Listener | None, max_retry: int,
     ) -> None:  # fmt: skip
-        self.study, self.settings, self.options, self.score = study, settings, options, score
+        super().__init__()
+        self.study, self.score, self.max_retry = study, score, max_retry
         self.heartbeat, self.console, self.listener = heartbeat, console, listener
+        self.queue, self.total = list(jobs), len(jobs)
         self.driver = driver_id()
-        self.live: dict[Any, tuple[optuna.Trial, Job]] = {}  # Ray ref -> (trial, job)
+        self.live: dict[str, tuple[optuna.Trial, Job]] = {}  # Tune trial id -> (trial, job)
         self.told: list[int] = []
+        self.lost: list[int] = []  # told failed with their worker; their job ran again
+        self.retries: collections.Counter[str] = collections.Counter()
 
-    def run(self, jobs: list[Job]) -> None:
-        import ray
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        while self.queue:
+            job = self.queue.pop(0)
+            if self._taken(job):  # another driver took it since the run started
+                continue
+            trial = self.study.ask()
+            for key, value in _job_attrs(job, self.driver, self.score.name).items():
+                trial.set_user_attr(key, value)
+            self.heartbeat.add(compat.trial_id(trial))
+            self.live[trial_id] = (trial, job)
+            self._notify("start", trial)
+            arch = ArchConfig.from_dict(job.point.attrs[schema.ATTR_ARCH])
+            return {protocol.ARCH_KEY: arch.to_json(), protocol.NUMBER_KEY: trial.number,
+                    protocol.SEED_KEY: job.seed}  # fmt: skip
+        return None if self.live else Searcher.FINISHED
 
-        task = ray.remote(num_cpus=self.options.cpus_per_trial,
-                          num_gpus=self.options.gpus_per_trial or 0, max_retries=0)(_confirm_job)
-        queue, total = list(jobs), len(jobs)
-        while queue or self.live:
-            while queue and len(self.live) < self.options.concurrency:
-                job = queue.pop(0)
-                if self._taken(job):  # another driver took it since the run started
-                    continue
-                trial = self.study.ask()
-                for key, value in _job_attrs(job, self.driver, self.score.name).items():
-                    trial.set_user_attr(key, value)
-                self.heartbeat.add(compat.trial_id(trial))
-                arch_json = ArchConfig.from_dict(job.point.attrs[schema.ATTR_ARCH]).to_json()
-                ref = task.remote(arch_json, dataclasses.replace(self.settings, seed=job.seed))
-                self.live[ref] = (trial, job)
-                self._notify("start", trial)
-            ready, _ = ray.wait(list(self.live), num_returns=1)
-            for ref in ready:
-                trial, job = self.live.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001  (the worker died)
-                    from studies.search.worker import failure_reason
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if trial_id not in self.live:
+            return
+        trial, job = self.live.pop(trial_id)
+        final = result if protocol.phase_of(result) == protocol.PHASE_FINAL else {}
+        outcome = decide(protocol.trial_attrs(final or {}), [self.score.key], (), error)
+        apply(self.study, trial, outcome)
+        self.heartbeat.discard(compat.trial_id(trial))
+        self.told.append(trial.number)
+        lost = error and outcome.attrs.get(schema.ATTR_ERROR) == WORKER_DIED
+        if lost and self.retries[job.key] < self.max_retry:
+            self.retries[job.key] += 1
+            self.lost.append(trial.number)
+            self.queue.insert(0, job)
+        self._say(trial, job, outcome.attrs, again=lost and trial.number in self.lost)
+        self._notify("finish", trial)
 
-                    result = {schema.ATTR_STATUS: schema.STATUS_FAILED,
-                              schema.ATTR_ERROR: failure_reason(exc)}  # fmt: skip
-                attrs = trial_attrs(result)
-                apply(self.study, trial, decide(attrs, [self.score.key], ()))
-                self.heartbeat.discard(compat.trial_id(trial))
-                self.told.append(trial.number)
-                self._say(trial, job, attrs, total)
-                self._notify("finish", trial)
+    def unfinished_trial_ids(self) -> dict[int, str]:
+        """Trials of jobs Tune did not finish (a stop), each with the reason to fail it."""
+        return {compat.trial_id(t): INTERRUPTED for t, _ in self.live.values()}
 
     def _taken(self, job: Job) -> bool:
         states = (TrialState.COMPLETE, TrialState.RUNNING)
         return any(t.user_attrs.get(schema.ATTR_JOB) == job.key
                    for t in self.study.get_trials(deepcopy=False, states=states))  # fmt: skip
 
-    def _say(self, trial: optuna.Trial, job: Job, attrs: dict[str, Any], total: int) -> None:
+    def _say(self, trial: optuna.Trial, job: Job, attrs: dict[str, Any], again: bool) -> None:
         p = job.point
-        head = (f"[{len(self.told)}/{total}] trial {trial.number}: #{p.number} {p.design} "
-                f"seed {job.seed}")  # fmt: skip
+        head = (f"[{len(self.told) - len(self.lost)}/{self.total}] trial {trial.number}: "
+                f"#{p.number} {p.design} seed {job.seed}")  # fmt: skip
         if attrs.get(schema.ATTR_STATUS) == schema.STATUS_COMPLETE:
             cached = " (score cache)" if attrs.get(schema.ATTR_SCORE_CACHED) else ""
             m = self.score
@@ -328,25 +333,17 @@ class _Runner:
             self.console.print(f"{head}: {m.short} {m.format(attrs[m.key])} (proxy {shown})"
                                f"{cached}")  # fmt: skip
         else:
-            self.console.print(f"{head}: failed: {attrs.get(schema.ATTR_ERROR)}")
+            retry = "; the job runs again" if again else ""
+            self.console.print(f"{head}: failed: {attrs.get(schema.ATTR_ERROR)}{retry}")
 
     def _notify(self, event: str, trial: optuna.Trial) -> None:
         if self.listener is not None:
             storage = compat.study_storage(self.study)
             self.listener(event, storage.get_trial(compat.trial_id(trial)))
 
-    def stop(self) -> list[int]:
-        """Cancel the live tasks and fail their trials; returns the trial numbers failed."""
-        import ray
 
-        for ref in self.live:
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001  (already finished or gone)
-                pass
-        reasons = {compat.trial_id(t): INTERRUPTED for t, _ in self.live.values()}
-        self.live.clear()
-        return fail_and_requeue(self.study, reasons, max_retry=0)
+STOPPING = ("stopping: the running jobs are failed; the same command resumes (Ctrl-C again "
+            "stops at once)")
 
 
 def run_confirm(
@@ -383,11 +380,11 @@ def run_confirm(
     jobs = [Job(p, spec.seed + i) for p in designs for i in range(options.seeds)]
     rec = spec.recovery
     heartbeat = Heartbeat(compat.study_storage(study), rec.heartbeat_interval)
-    runner = _Runner(study, settings, options, heartbeat, console, listener, score)
+    searcher: JobSearcher | None = None
     recovered, interrupted, done_before = [], [], 0
     try:
         with ray_session(ray_address, options.concurrency * options.cpus_per_trial,
-                         options.cpus_per_trial):  # fmt: skip
+                         options.cpus_per_trial, spec.worker_niceness) as run_dir:  # fmt: skip
             if ray_address and gpus:
                 check_cluster_gpus(gpus)
             recovered = fail_and_requeue(study, stale_trials(study, rec.grace_period), 0)
@@ -406,19 +403,24 @@ def run_confirm(
                 + (f", {len(jobs) - len(todo) - done_before} running elsewhere"
                    if len(jobs) - len(todo) - done_before else ""))  # fmt: skip
             heartbeat.start()
-            try:
-                runner.run(todo)
-            finally:
-                interrupted = runner.stop()
-                if interrupted:
-                    console.print(f"failed {len(interrupted)} unfinished trial(s) "
-                                  f"{interrupted}; the same command resumes")  # fmt: skip
+            searcher = JobSearcher(study, todo, score, heartbeat, console, listener,
+                                   rec.max_retry)  # fmt: skip
+            if todo:
+                run_trials(searcher, settings, name=name, ray_dir=str(run_dir / "tune"),
+                           cpus=options.cpus_per_trial, gpus=options.gpus_per_trial or 0.0,
+                           concurrency=options.concurrency, stopping=STOPPING)  # fmt: skip
     finally:
         heartbeat.stop()
+        if searcher is not None:
+            interrupted = fail_and_requeue(study, searcher.unfinished_trial_ids(), max_retry=0)
+            if interrupted:
+                console.print(f"failed {len(interrupted)} unfinished trial(s) "
+                              f"{interrupted}; the same command resumes")  # fmt: skip
         conf = summarize(study)
         study.set_user_attr(schema.STUDY_ATTR_CONFIRM_SUMMARY, conf.to_json())
-    return ConfirmResult(name, len(jobs), done_before, sorted(runner.told), recovered,
-                         interrupted, conf, time.perf_counter() - t0)  # fmt: skip
+    ran = sorted(searcher.told) if searcher is not None else []
+    return ConfirmResult(name, len(jobs), done_before, ran, recovered, interrupted, conf,
+                         time.perf_counter() - t0)  # fmt: skip
 
 
 def print_confirmation(conf: Confirmation, console: Console) -> None:

@@ -64,6 +64,7 @@ from studies.search.recovery import (
 )
 from studies.search.samplers import make_sampler
 from studies.search.spare_cpus import FILE_NAME, SpareCpus
+from studies.search.tune_run import run_trials
 from studies.signals import stop_requested
 from studies.spec import StudySpec
 from studies.storage import (
@@ -321,18 +322,11 @@ STOPPING = ("stopping: the running trials are failed and queued for the next run
 
 def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str,
           spare: Path | None = None) -> None:  # fmt: skip
-    """Ray Tune: ``n_trials`` trials of ``run_trial``, ``concurrency`` at once; with ``spare``
-    (a file path), CPUs idle at the end go to the trials still running (``spare_cpus``)."""
-    from ray import tune
-
+    """Ray Tune (``tune_run.run_trials``): trials until ``n_trials`` are judged, ``concurrency``
+    at once, under the spec's early-stopping rule; with ``spare`` (a file path), CPUs idle at
+    the end go to the trials still running (``spare_cpus``)."""
     from studies.search.progress import TrialStartCallback
-    from studies.search.ray_session import signal_stopper
-    from studies.search.worker import run_trial
-    from studies.signals import graceful_stop
 
-    resources = {"cpu": spec.cpus_per_trial}
-    if spec.gpus_per_trial:
-        resources["gpu"] = spec.gpus_per_trial
     settings = TrialSettings.from_spec(spec)
     callbacks: list[Any] = [TrialStartCallback(progress)]
     if spare is not None:
@@ -340,27 +334,10 @@ def _tune(spec: StudySpec, name: str, searcher: Any, progress: Any, ray_dir: str
         callbacks.append(SpareCpus(str(spare), spec.n_trials,
                                    spec.concurrency * spec.cpus_per_trial, spec.cpus_per_trial,
                                    finished=lambda: searcher.stop_reason is not None))  # fmt: skip
-    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=make_trial_scheduler(spec),
-            num_samples=-1,  # the searcher ends the run: n_trials judged, lost ones re-run
-            max_concurrent_trials=spec.concurrency,
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=ray_dir,
-            verbose=0,
-            callbacks=callbacks,
-            failure_config=tune.FailureConfig(max_failures=0),
-            stop=signal_stopper(),  # Ctrl-C / SIGTERM: Tune stops the trials, we re-queue them
-        ),
-    )
-    with graceful_stop(STOPPING):
-        tuner.fit()
+    run_trials(searcher, settings, name=name, ray_dir=ray_dir, cpus=spec.cpus_per_trial,
+               gpus=spec.gpus_per_trial, concurrency=spec.concurrency,
+               scheduler=make_trial_scheduler(spec), callbacks=callbacks,
+               stopping=STOPPING)  # fmt: skip
 
 
 def _finished(study: optuna.Study) -> int:

@@ -5,7 +5,8 @@ parameters (Ray's OptunaSearch puts them there; the worker ignores them) and
 
 - ``ARCH_KEY``: the target ``ArchConfig`` as JSON;
 - ``NUMBER_KEY``: the Optuna trial number (progress lines, logs);
-- ``REFERENCE_KEY``: the reference point's name (early stopping exempts it).
+- ``REFERENCE_KEY``: the reference point's name (early stopping exempts it);
+- ``SEED_KEY`` (confirmation jobs only): the seed of this run, instead of the settings'.
 
 Every trial also gets the study's ``TrialSettings`` (``tune.with_parameters``): exactly what a
 worker needs, resolved once by the driver (no StudySpec is validated in a worker).
@@ -36,6 +37,7 @@ from studies.metrics import METRICS
 ARCH_KEY = "arch_json"
 NUMBER_KEY = "optuna_number"
 REFERENCE_KEY = "reference_point"
+SEED_KEY = "job_seed"
 
 PHASE = "phase"
 PHASE_COSTS = "costs"

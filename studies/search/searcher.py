@@ -86,6 +86,7 @@ from studies.search.feasibility import feasible_first
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import NO_SLOT, WORKER_DIED, apply, decide
 from studies.search.recovery import fail_and_requeue, requeue, stale_trials
+from studies.search.tune_run import StoredInStudy
 from studies.spec import StudySpec
 
 REUSABLE = (STATUS_COMPLETE, STATUS_STOPPED)  # results a copy may take (trained, or stopped)
@@ -103,8 +104,10 @@ class _Parked:
     holder: int  # trial id of the trial holding the design's claim
 
 
-class StudySearcher(OptunaSearch):
+class StudySearcher(StoredInStudy, OptunaSearch):
     """OptunaSearch for a ``StudySpec`` on an existing study (see the module docstring)."""
+
+    _not_pickled = ("_heartbeat", "_listener")
 
     def __init__(
         self,
@@ -465,21 +468,6 @@ class StudySearcher(OptunaSearch):
     def _notify(self, event: str, ot_trial: optuna.Trial) -> None:
         if self._listener is not None:
             self._listener(event, self._store.get_trial(compat.trial_id(ot_trial)))
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Ray pickles the searcher with the Tuner (for a Tuner.restore that unetmm never uses:
-        it resumes from the storage); the heartbeat thread and the progress display stay out."""
-        state = self.__dict__.copy()
-        state["_heartbeat"] = state["_listener"] = None
-        return state
-
-    # The study lives in the Optuna storage; Ray's experiment checkpoint of the searcher (a
-    # pickle of its state, database connection included) is neither needed nor wanted.
-    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
-        return None
-
-    def save(self, checkpoint_path: str) -> None:
-        return None
 
 
 def _copied_attrs(attrs: dict[str, Any], twin: int, stored: dict[str, Any]) -> dict[str, Any]:

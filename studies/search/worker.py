@@ -9,6 +9,7 @@ ASHA) ends without a final report, and the searcher knows why.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import traceback
@@ -183,6 +184,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     t_start, t0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     try:
         arch = ArchConfig.from_json(config[protocol.ARCH_KEY])
+        if protocol.SEED_KEY in config:
+            settings = dataclasses.replace(settings, seed=int(config[protocol.SEED_KEY]))
         final = evaluate(arch, settings, tune.report)
     except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
         final = {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)}

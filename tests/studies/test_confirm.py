@@ -77,6 +77,50 @@ def test_select_takes_the_front_first_then_the_trained_references():
     assert confirm.proxy_score(points[0]) == (30.0, False)
 
 
+def test_a_job_whose_worker_died_runs_again_in_the_same_run(tmp_path):
+    """The job searcher on a real study, without Ray: a trial lost with its worker (Ray's
+    error, no final report) is told FAIL and its job is handed out again at once, at most
+    ``max_retry`` times; a reported failure (the design raised) is not retried."""
+    import io
+
+    from rich.console import Console
+
+    from studies import compat
+    from studies.search import protocol
+    from studies.search.confirm import Job, JobSearcher
+    from studies.search.heartbeat import Heartbeat
+    from studies.search.outcome import WORKER_DIED
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(study_name="c", storage=url, direction="maximize")
+    jobs = [Job(point(0, FULL, 30.0, 3.75 * MIB), 0), Job(point(1, S4, 29.0, 0.25 * MIB), 0)]
+    out = io.StringIO()
+    heartbeat = Heartbeat(compat.study_storage(study), 60.0)  # not started: no thread
+    searcher = JobSearcher(study, jobs, get_metric("psnr"), heartbeat, Console(file=out, width=200),
+                           None, max_retry=1)  # fmt: skip
+    first = searcher.suggest("t1")
+    assert first[protocol.SEED_KEY] == 0 and nas.ArchConfig.from_json(
+        first[protocol.ARCH_KEY]).to_dict() == FULL  # fmt: skip
+    searcher.on_trial_complete("t1", {protocol.PHASE: protocol.PHASE_COSTS}, error=True)
+    again = searcher.suggest("t2")  # the same job, a new trial
+    assert again[protocol.ARCH_KEY] == first[protocol.ARCH_KEY]
+    assert again[protocol.NUMBER_KEY] == first[protocol.NUMBER_KEY] + 1
+    searcher.on_trial_complete("t2", None, error=True)  # lost again: no retry left
+    third = searcher.suggest("t3")
+    assert nas.ArchConfig.from_json(third[protocol.ARCH_KEY]).to_dict() == S4
+    searcher.on_trial_complete("t3", protocol.final_result(
+        {"status": "failed", "error": "ValueError: bad"}), error=False)  # fmt: skip
+    assert searcher.suggest("t4") == "FINISHED" and searcher.unfinished_trial_ids() == {}
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    assert [t.user_attrs["error"] for t in trials] == [WORKER_DIED, WORKER_DIED, "ValueError: bad"]
+    assert searcher.told == [0, 1, 2] and searcher.lost == [0]
+    said = out.getvalue().splitlines()
+    assert said[0].startswith("[0/2] trial 0: #0 d0 seed 0: failed: the trial's worker")
+    assert said[0].endswith("; the job runs again") and "runs again" not in said[1]
+    assert said[2].startswith("[2/2] trial 2: #1 d1 seed 0: failed: ValueError: bad")
+
+
 def _source_and_linked(url: str) -> tuple[optuna.Study, optuna.Study]:
     """A source study (4 designs) and its linked study: full, subset[1], subset[4] confirmed,
     none not; subset[1]'s second seed failed. Proxy order full > s1 > s4, confirmed s4 > full >
@@ -216,14 +260,14 @@ def test_confirm_end_to_end_interrupted_resumed_then_reported_and_exported(tmp_p
 
     starts = []
 
-    def interrupt_second(event, trial):
+    def interrupt_second(event, trial):  # Ctrl-C as the second job starts
         if event == "start":
             starts.append(trial.number)
             if len(starts) == 2:
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        run_confirm(url, "tiny", options, listener=interrupt_second)
+    stopped = run_confirm(url, "tiny", options, listener=interrupt_second)
+    assert stopped.ran == [starts[0]] and stopped.interrupted == [starts[1]]
     linked = optuna.load_study(study_name="tiny.confirm", storage=url)  # plain Optuna reads it
     first, second = linked.get_trials()
     assert first.state == TrialState.COMPLETE and second.state == TrialState.FAIL
