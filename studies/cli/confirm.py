@@ -57,9 +57,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     result = run_confirm(storage_of(args), args.study, options, ray_address=args.ray_address,
                          console=console)  # fmt: skip
+    from studies.signals import stop_requested
+
     print_confirmation(result.confirmation, console)
-    console.print(f"done after {result.seconds:.0f} s: {len(result.ran)} run(s) this time, "
+    interrupted = bool(result.interrupted) or stop_requested()
+    console.print(f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
+                  f"{len(result.ran)} run(s) this time, "
                   f"{result.done_before} of {result.jobs} done before; stored in study "
                   f"{result.study_name!r} (optuna.load_study(study_name="
                   f"{result.study_name!r}, storage=...))")  # fmt: skip
+    if interrupted:
+        console.print("interrupted: the same command resumes the confirmation")
+        return 130
     return 0
