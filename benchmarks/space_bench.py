@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import dataclasses
 import functools
 import json
 import math
@@ -129,18 +130,15 @@ def within_costs(spec: StudySpec, pool: dict[str, dict[str, Any]]) -> Callable[[
     sample covers every M_sc band): a search never trains a design over its MACs limit, and some
     are far too big to train at all (UNet-- with a large A at a shallow stage). Costs measured
     on meta, cached on disk."""
-    from studies.constraints import broken, constraint_values
     from studies.search.protocol import TrialSettings
-    from studies.search.worker import cost_attrs
+    from studies.search.worker import hard_costs
 
-    settings = TrialSettings.from_spec(spec).for_constraints()
+    settings = TrialSettings.from_spec(spec)
     others = tuple(c for c in settings.hard_constraints if c.row.name != "m_sc")
+    settings = dataclasses.replace(settings, hard_constraints=others)
 
     def trainable(key: str) -> bool:
-        if not others:
-            return True
-        costs = cost_attrs(arch_of(pool[key]["params"], spec), settings)
-        return not broken(constraint_values(others, costs))
+        return not others or not hard_costs(arch_of(pool[key]["params"], spec), settings)[1]
 
     return trainable
 

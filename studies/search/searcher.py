@@ -60,7 +60,6 @@ from nas.config import ArchConfig
 from search_spaces import Candidate, get_space
 from studies import compat, schema
 from studies.artifacts import attach, trial_data
-from studies.constraints import broken, constraint_values
 from studies.schema import (
     ATTR_ARCH,
     ATTR_ARCH_KEY,
@@ -237,20 +236,19 @@ class StudySearcher(StoredInStudy, OptunaSearch):
     def _costs(self, ot_trial: optuna.Trial, arch: ArchConfig) -> dict | None:
         """The design's costs (visible on the trial at once) and the hard constraints it
         breaks (``ATTR_BROKEN``, empty if none); None if costing raised (trial told FAIL)."""
-        from studies.search.worker import cost_attrs, failure_reason
+        from studies.search.worker import failure_reason, hard_costs
 
         t_start, t0 = time.time(), time.perf_counter()
         try:
             arch.skip.validate(arch.backbone.stage_channels)
-            costs = cost_attrs(arch, self._settings.for_constraints())
+            costs, breaks = hard_costs(arch, self._settings)
         except Exception as exc:  # noqa: BLE001  (recorded as the trial's failure reason)
             self._tell_now(ot_trial, {ATTR_STATUS: STATUS_FAILED, ATTR_ERROR: failure_reason(exc)})
             return None
         costs |= {"seconds_cost": time.perf_counter() - t0, T_START: t_start}
         for key, value in schema.split(costs)[0].items():  # bulky data: when told
             ot_trial.set_user_attr(key, value)
-        return costs | {ATTR_BROKEN: broken(constraint_values(self._settings.hard_constraints,
-                                                              costs))}  # fmt: skip
+        return costs | {ATTR_BROKEN: breaks}
 
     def _originals(self, study: optuna.Study, running: bool = False
                    ) -> Iterator[tuple[optuna.trial.FrozenTrial, dict[str, Any]]]:  # fmt: skip

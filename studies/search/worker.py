@@ -17,6 +17,7 @@ from typing import Any
 
 from nas.config import ArchConfig
 from nas.cost import measure_cost
+from studies.constraints import broken, constraint_values
 from studies.metrics import cost_metrics, get_metric, score_metrics
 from studies.schema import (
     ATTR_ERROR,
@@ -52,6 +53,14 @@ def cost_attrs(arch: ArchConfig, settings: TrialSettings) -> dict[str, Any]:
         "input_size": [r.height, r.width],
         "cost_engine": r.engine,
     }
+
+
+def hard_costs(arch: ArchConfig, settings: TrialSettings) -> tuple[dict[str, Any], list[str]]:
+    """The one check of a design against the hard (cost) constraints of ``settings``, before
+    any training: the costs they read (``cost_attrs`` of ``settings.for_constraints()``) and the
+    names of the constraints the design breaks (empty: feasible)."""
+    costs = cost_attrs(arch, settings.for_constraints())
+    return costs, broken(constraint_values(settings.hard_constraints, costs))
 
 
 def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str, Any]:
