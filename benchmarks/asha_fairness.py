@@ -20,7 +20,7 @@ the preset's early stopping) and
     PYTHONPATH=. python benchmarks/asha_fairness.py study.db [--study NAME] [--jobs 2]
     PYTHONPATH=. python benchmarks/asha_fairness.py new.db --search quick --n-trials 16
 
-Raw numbers go to ``benchmarks/results/asha_fairness.json`` (``--json``).
+Raw numbers go to ``benchmarks/results/asha_fairness.json`` (``--json``), with their provenance.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 import optuna
 from ray.tune.schedulers import TrialScheduler
 
+from benchmarks import provenance
 from nas.config import ArchConfig
 from studies.artifacts import study_data
 from studies.metrics import get_metric
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", metavar="JSON", help="full curves of stopped designs from an "
                    "earlier run of this benchmark on the same study (no training again)")  # fmt: skip
     args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/asha_fairness.py",
+                               *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.search:
         from studies.search.driver import run_search
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
+    provenance.write_result(args.json, out, prov)
     print(f"raw numbers: {args.json}")
     return 0
 

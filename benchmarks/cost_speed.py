@@ -1,7 +1,8 @@
 """Seconds to cost one NAFNet-w32 candidate at 256x256: fvcore alone vs unetmm's measure_cost.
 
-Run: ``python benchmarks/cost_speed.py [--repeats 3]``. Prints one table; every row is measured
-in this run, side by side, and compared with the warm fvcore baseline.
+Run: ``python benchmarks/cost_speed.py [--repeats 3] [--json FILE]``. Prints one table; every row
+is measured in this run, side by side, and compared with the warm fvcore baseline; ``--json``
+writes the rows with their provenance (``benchmarks/provenance.py``).
 
 - cold: the first call in a fresh Python process (imports done, not timed), which pays for
   fvcore's JIT tracer, torch's dispatch caches and the allocator warming up; each cold row runs
@@ -86,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--first-call", choices=JOBS, help=argparse.SUPPRESS)  # used by cold()
+    parser.add_argument("--json", default=None, help="write the rows here, with provenance")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.first_call:
@@ -94,6 +96,9 @@ def main() -> None:
         fn()
         print(time.perf_counter() - start)
         return
+    from benchmarks import provenance
+
+    prov = provenance.started(["benchmarks/cost_speed.py", *sys.argv[1:]])
     os.environ["UNETMM_CACHE_DIR"] = tempfile.mkdtemp(prefix="unetmm-bench-")
 
     from nas import ArchConfig, UNetMMConfig, measure_cost, nafnet_w32
@@ -130,6 +135,10 @@ def main() -> None:
     print(f"{'path':48s} {'seconds':>10s} {'x faster than warm fvcore':>26s}")
     for name, sec in rows:
         print(f"{name:48s} {sec:10.4f} {base / sec:26.1f}")
+    if args.json:
+        provenance.write_result(args.json, {"repeats": args.repeats,
+                                            "threads": torch.get_num_threads(),
+                                            "seconds": dict(rows)}, prov)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ the default proxy's own tau against the 4x runs. ``--prescreen`` is offered only
 
     PYTHONPATH=. python benchmarks/oneshot_prescreen.py                 # 1200 steps, ~10 min
     PYTHONPATH=. python benchmarks/oneshot_prescreen.py --steps 300 --json /tmp/o.json
+
+The JSON carries the run's provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import provenance
 from benchmarks.proxy_fidelity import designs, kendall_tau, ranks
 from nas.presets import backbone_preset
 from search_spaces.nni_supernet import one_shot
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=RESULTS / "oneshot_prescreen.json")
     args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/oneshot_prescreen.py",
+                               *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
 
     ref = json.loads(args.reference.read_text())
     budget = ProxyBudget.model_validate(ref["budget"])
@@ -81,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pre-screen {'worth offering' if offer else 'not offered'} "
           f"(tau vs the stand-alone proxy {taus['supernet_vs_default']:.3f}, goal >= {GOAL})")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    provenance.write_result(args.json, {
         "reference": args.reference.name, "budget": budget.model_dump(mode="json"),
         "steps": args.steps, "seed": args.seed, "seconds_train": t_train, "drawn": drawn,
-        "scores": scores, "taus": taus, "offered": offer}, indent=1))  # fmt: skip
+        "scores": scores, "taus": taus, "offered": offer}, prov)  # fmt: skip
     return 0
 
 

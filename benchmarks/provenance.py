@@ -72,8 +72,12 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=1))
 
 
+def finished(prov: dict[str, Any]) -> dict[str, Any]:
+    """``prov`` with the load average now, at the end of the run (one record's provenance)."""
+    return {**prov, "load_end": [round(v, 2) for v in os.getloadavg()]}
+
+
 def write_result(path: str | Path, data: dict[str, Any], prov: dict[str, Any]) -> Path:
     """``{"provenance": prov + load at the end, **data}`` to ``path``, atomically."""
-    done = {**prov, "load_end": [round(v, 2) for v in os.getloadavg()]}
-    write_json_atomic(path, {"provenance": done, **data})
+    write_json_atomic(path, {"provenance": finished(prov), **data})
     return Path(path)

@@ -17,6 +17,9 @@ alone takes a quarter of the time (full resolution).
 ``--long-from`` takes the long-run PSNRs (the reference ranking) from an earlier run's JSON and
 trains only the short budget: a candidate proxy setting costs 1/5 of a full run to check.
 
+The JSON carries the provenance of the run that wrote it, and each design trained its own (a
+design taken with ``--reuse`` keeps the one it has).
+
 Timings on a shared machine are noisy; the ranking is what this measures.
 """
 
@@ -33,6 +36,7 @@ from rich.console import Console
 from rich.progress import track
 from scipy import stats
 
+from benchmarks import provenance
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from nas.backbones import NAFNetConfig
 from nas.presets import backbone_preset
@@ -151,7 +155,9 @@ def print_table(rows: list[dict], budgets: dict[str, ProxyBudget]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    command = ["benchmarks/proxy_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
+    args = parse_args(command[1:])
+    prov = provenance.started(command)
     steps = args.steps or (ProxyBudget().steps // 3 if args.quick else ProxyBudget().steps)
     budget = ProxyBudget(steps=steps, crop=args.crop, batch=args.batch, lr=args.lr,
                          eval_every=args.eval_every or steps)  # fmt: skip
@@ -192,18 +198,21 @@ def main(argv: list[str] | None = None) -> int:
         keep = name in reused and (not args.only or name not in args.only)
         if not keep and args.only and name not in args.only:
             continue
-        row = reused[name] if keep else run_design(proxy_arch(arch, backbone), budgets, args,
-                                                   name, references.get(name))  # fmt: skip
+        if keep:
+            row = reused[name]
+        else:
+            started = provenance.started(command)
+            row = run_design(proxy_arch(arch, backbone), budgets, args, name,
+                             references.get(name))  # fmt: skip
+            row["provenance"] = provenance.finished(started)
         rows.append(row)
         print(f"  {name}: {row['default']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
         if args.json:  # after every design, so an interrupted run keeps what it measured
-            with open(args.json, "w") as fh:
-                json.dump({**setup, "rows": rows}, fh, indent=1)
+            provenance.write_result(args.json, {**setup, "rows": rows}, prov)
     tau = print_table(rows, budgets)
     print(f"total {time.perf_counter() - t_start:.0f} s ({len(reused)} designs reused)")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({**setup, "rows": rows, "tau": tau}, fh, indent=1)
+        provenance.write_result(args.json, {**setup, "rows": rows, "tau": tau}, prov)
     return 0
 
 

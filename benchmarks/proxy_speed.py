@@ -18,14 +18,14 @@ new architecture costs) unless ``--warm-cache``.
     ... --variants eager,default   ... --json benchmarks/results/proxy_speed.json
 
 Then a per-step breakdown (data, forward, backward, optimizer; validation per pass) of the
-baseline and the default, interleaved the same way: where the remaining time goes.
+baseline and the default, interleaved the same way: where the remaining time goes. ``--json``
+writes the raw results with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from benchmarks import provenance
 from nas.presets import backbone_preset, reference_designs
 from trainers.config import EAGER, DataConfig, ProxyBudget, ProxyRuntime, TaskConfig
 from trainers.loop import compute_settings, evaluate
@@ -185,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--breakdown-steps", type=int, default=10, help="0: no breakdown")
     p.add_argument("--warm-cache", action="store_true", help="keep the user's inductor cache")
     p.add_argument("--json", default=None, help="write the raw results here")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/proxy_speed.py", *argv])
     names = list(dict.fromkeys(n.strip() for n in args.variants.split(",") if n.strip()))
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or BASELINE not in names:
@@ -219,8 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                                              args.breakdown_steps) for d in designs}  # fmt: skip
         print_breakdown(results["breakdown"], pair)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        provenance.write_result(args.json, results, prov)
     return 0
 
 

@@ -9,7 +9,9 @@ the speed-up serial span / parallel span (2.0 is perfect; Ray + Optuna setups th
 trials, ray#46965, give ~1.0). Timings on a shared machine are noisy; read them as such.
 
     PYTHONPATH=. python benchmarks/ray_scaling.py            # ~2 min on 2 cores
-    PYTHONPATH=. python benchmarks/ray_scaling.py --steps 300
+    PYTHONPATH=. python benchmarks/ray_scaling.py --steps 300 --json out.json
+
+``--json`` writes the numbers with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import logging
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 
@@ -26,6 +29,7 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import provenance
 from studies.schema import T_END, T_START
 from studies.search.driver import run_search
 from studies.search.ray_session import RAY_ENV
@@ -104,7 +108,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="proxy steps per trial (default 200)")
     p.add_argument("--no-bare", dest="bare", action="store_false",
                    help="skip the same trainings without Ray")  # fmt: skip
+    p.add_argument("--json", default=None, help="write the numbers here, with provenance")
     args = p.parse_args()
+    prov = provenance.started(["benchmarks/ray_scaling.py", *sys.argv[1:]])
     console = Console(highlight=False, soft_wrap=True)
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
@@ -144,6 +150,9 @@ def main() -> None:
                       f"{plain[1]['span'] / plain[2]['span']:.2f}x (per-training slow-down when "
                       f"sharing: {plain[2]['sum'] / plain[1]['sum']:.2f}x); Ray reaches "
                       f"{speedup / (plain[1]['span'] / plain[2]['span']):.0%} of that")  # fmt: skip
+    if args.json:
+        data = {"steps": args.steps, "ray": rows, "speedup": speedup}
+        provenance.write_result(args.json, {**data, "bare": plain if args.bare else None}, prov)
 
 
 if __name__ == "__main__":

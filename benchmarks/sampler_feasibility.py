@@ -21,13 +21,13 @@ returns; not the proxy, so this compares sampler mechanics, not real accuracy: t
     PYTHONPATH=. python benchmarks/sampler_feasibility.py --samplers tpe nsga2@skip_designs_flat
 
 ``NAME@SPACE`` runs sampler NAME on another space (``skip_designs_flat``: every parameter in every
-trial, see ``search_spaces.flat``); ``NAME:key=value,...`` passes sampler options.
+trial, see ``search_spaces.flat``); ``NAME:key=value,...`` passes sampler options. ``--json``
+gets the rows with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -40,6 +40,7 @@ from typing import Any
 import optuna
 import yaml
 
+from benchmarks import provenance
 from benchmarks.search_quality import space_override, split_variant
 from nas.config import ArchConfig
 from studies.metrics import cost_metrics, get_metric
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
     p.add_argument("--json", default="benchmarks/results/sampler_feasibility.json")
     args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/sampler_feasibility.py",
+                               *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -182,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{sampler:<32} {mean['proposals']:>9.1f} {mean['infeasible_after_10']:>20.0%} "
               f"{mean['copies']:>6.1f} {mean['redrawn']:>7.1f} {mean['hv'] / base:>11.2f}")  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"preset": args.preset, "n_trials": args.n_trials,
-                                           "rows": rows}, indent=1))  # fmt: skip
+    provenance.write_result(args.json, {"preset": args.preset, "n_trials": args.n_trials,
+                                        "rows": rows}, prov)  # fmt: skip
     return 0
 
 

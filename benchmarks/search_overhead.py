@@ -23,7 +23,8 @@ Three measurements, in this order:
     PYTHONPATH=. python benchmarks/search_overhead.py                # ~5 min on 2 cores
     PYTHONPATH=. python benchmarks/search_overhead.py --concurrency 1 --json out.json
 
-Times on a shared machine are noisy; the split between the parts is what this measures.
+Times on a shared machine are noisy; the split between the parts is what this measures. ``--json``
+gets the raw results with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
@@ -266,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-trials", type=int, default=None, help="override the spec's")
     p.add_argument("--json", default=None, help="write the raw results here")
     args = p.parse_args(argv)
+    from benchmarks import provenance
+
+    prov = provenance.started(["benchmarks/search_overhead.py", *argv])
 
     import optuna
     from rich.console import Console
@@ -302,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     out["load_end"] = os.getloadavg()
     report(out, spec)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        provenance.write_result(args.json, out, prov)
     return 0
 
 

@@ -29,7 +29,8 @@ Per sampler, mean and spread over seeds:
 Each finished run is written to the JSON at once; a re-run skips the runs already there
 (``--fresh`` starts over) and writes the summary, table and PNG again; studies live in
 ``--workdir``. The JSON names the commits that ran and, per run, its sampler's factory (the
-defaults measured): a stored run whose sampler is built otherwise now is run again.
+defaults measured): a stored run whose sampler is built otherwise now is run again. It carries
+the provenance of the invocation that wrote it, and each run its own (``benchmarks/provenance.py``).
 "same as random": per seed, how many leading trials proposed exactly random's designs.
 
     PYTHONPATH=. python benchmarks/search_quality.py                       # all samplers, 3 seeds
@@ -50,6 +51,7 @@ import math
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +59,7 @@ from typing import Any
 
 import optuna
 
+from benchmarks import provenance
 from search_spaces import nni_imports
 from studies.results.pareto import TrialPoint, hypervolume
 from studies.search import nni_strategies
@@ -400,6 +403,8 @@ def main() -> None:
                    default=Path(tempfile.gettempdir()) / "unetmm-search-quality")
     p.add_argument("--fresh", action="store_true", help="forget the runs in --json")
     args = p.parse_args()
+    command = ["benchmarks/search_quality.py", *sys.argv[1:]]
+    prov = provenance.started(command)
     from search_spaces import get_space
 
     for variant in args.samplers:  # an unknown name fails before anything runs
@@ -433,10 +438,10 @@ def main() -> None:
 
     def save() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"settings": settings, "commits": commits, "runs": runs,
-                                         "summary": summarize(runs), "pooled": pooled(runs),
-                                         "ceiling": ceiling(runs)},
-                                        indent=1))  # fmt: skip
+        provenance.write_result(args.json, {"settings": settings, "commits": commits,
+                                            "runs": runs, "summary": summarize(runs),
+                                            "pooled": pooled(runs), "ceiling": ceiling(runs)},
+                                prov)  # fmt: skip
 
     if todo:
         for key, value in RAY_ENV.items():
@@ -447,7 +452,9 @@ def main() -> None:
     try:
         for seed, sampler in todo:  # seed-major: a seed's designs are cached for the next one
             key = f"{sampler}/seed{seed}"
+            started = provenance.started(command)
             runs[key] = r = run_one(sampler, seed, args, url)
+            r["provenance"] = provenance.finished(started)
             hv = r["hv_curve"][-1] if r["hv_curve"] else 0.0
             print(f"{key}: HV {hv:.3f}, {r['counts']}, {r['wall_s']:.0f} s"
                   + (f", {r['error']}" if r["error"] else ""), flush=True)  # fmt: skip

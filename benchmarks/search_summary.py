@@ -1,6 +1,6 @@
 """What a study's budget bought: distinct designs judged, infeasible share, copies, the front.
 
-    PYTHONPATH=. python benchmarks/search_summary.py study.db [--study NAME]
+    PYTHONPATH=. python benchmarks/search_summary.py study.db [--study NAME] [--json FILE]
 
 Prints, over all trials in number order (each trial is one proposal of the sampler):
 
@@ -11,6 +11,8 @@ Prints, over all trials in number order (each trial is one proposal of the sampl
 - Optuna's ``study.best_trials`` and unetmm's front (one row per design, with its count);
 - for each front design: PSNR, M_sc, MACs (and the tiled peak where the study costs it), and
   whether it beats the paper's UNet-- point's proxy PSNR at no more M_sc.
+
+``--json`` writes the numbers with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 
 import optuna
 
+from benchmarks import provenance
 from studies.results import pareto
 from studies.storage import load_study
 
@@ -59,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("db")
     p.add_argument("--study")
+    p.add_argument("--json", default=None, help="write the numbers here, with provenance")
     args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/search_summary.py",
+                               *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = summary(load_study(args.db, args.study))
     print(f"proposals {s['proposals']}: {s['statuses']}, copies {s['copies']}")
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if paper:
         print(f"paper's UNet-- point: trial {paper[0]}, PSNR {paper[1]:.2f} dB, "
               f"M_sc {paper[2] / 1024:.0f} KiB")  # fmt: skip
+    if args.json:
+        provenance.write_result(args.json, {"storage": args.db, "study": args.study, **s}, prov)
     return 0
 
 

@@ -9,13 +9,13 @@ UNet-- 0.14 / 1.71 / 4.23. Its Table 4 writes MiB as "MB" (3.75 = 3,932,160 byte
 Prints (1) every square input (multiple of 32, up to 2048) and 8/16/32-bit width at which full
 skips over E1..E4 round to 2.56 (MiB and 10**6-byte MB); (2) full / none / UNet-- (the paper's
 knobs) at the 8-bit size found and at 256x256; (3) the MSCAN-tiny encoder's own MACs and the
-square size at which the encoder alone reaches the paper's 1.55 and 1.57 G.
+square size at which the encoder alone reaches the paper's 1.55 and 1.57 G. ``--out`` gets the
+raw numbers with their provenance (``benchmarks/provenance.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from benchmarks import provenance
 from nas import ArchConfig, FullSkipsConfig, UNetMMConfig, build_model, measure_cost
 from nas.backbones import mscan_tiny
 from nas.cost.counters import paper_macs
@@ -77,7 +78,9 @@ def _row(arch: ArchConfig, side: int, bits: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=None, help="write the raw numbers as JSON")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = p.parse_args(argv)
+    prov = provenance.started(["benchmarks/table7_costs.py", *argv])
     torch.set_num_threads(1)
     per_pixel = sum(c / s**2 for c, s in zip(mscan_tiny().stage_channels,
                                              mscan_tiny().stage_strides))  # fmt: skip
@@ -120,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
               f" at {side8}^2 it needs {pc * side8**2 / 512**2 / 1e9:.2f} G")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"per_pixel": per_pixel, "hits": hits, "rows": rows,
-                                        "encoder": enc, "paper": PAPER}, indent=1))  # fmt: skip
+        provenance.write_result(args.out, {"per_pixel": per_pixel, "hits": hits, "rows": rows,
+                                           "encoder": enc, "paper": PAPER}, prov)  # fmt: skip
     return 0
 
 

@@ -14,8 +14,9 @@ A spot check of the presets' budgets, not a tuning of them.
 
 Every finished design is written to ``--json`` at once and a rerun with the same file skips the
 runs already in it (same task, budget, seed), so a killed run resumes and tasks can run as
-parallel processes with a file each. Seconds on a shared machine are noisy; the ranking is what
-this measures.
+parallel processes with a file each; each design's row carries the provenance of the run that
+trained it (``benchmarks/provenance.py``). Seconds on a shared machine are noisy; the ranking is
+what this measures.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import provenance
 from benchmarks.provenance import write_json_atomic
 from benchmarks.proxy_fidelity import kendall_tau, ranks
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
@@ -62,9 +64,11 @@ def budgets(label: str, steps: int | None, factor: float) -> dict[str, ProxyBudg
 
 
 def run_task(label: str, steps: int | None, factor: float, seed: int,
-             done: dict | None = None, save=lambda result: None) -> dict:  # fmt: skip
+             done: dict | None = None, save=lambda result: None,
+             command: list[str] | None = None) -> dict:  # fmt: skip
     """Train every design at both budgets (rows of ``done`` with the same settings are kept);
-    ``save(result)`` is called after every design."""
+    ``save(result)`` is called after every design. A trained row carries its provenance
+    (``command``: the arguments of the run, default ``sys.argv``)."""
     preset = TASKS[label]
     spec = load_spec(preset)
     target = spec.target.backbone_config()
@@ -83,6 +87,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
             result["rows"].append(kept[name])
             continue
         row: dict = {"design": name}
+        prov = provenance.started(command)
         for which, budget in bud.items():
             try:
                 r = train_and_eval(proxy_arch(arch, backbone), task, budget, spec.proxy.data,
@@ -92,6 +97,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
             except TrainingDiverged as exc:
                 print(f"{label} {name} ({which}): {exc}", file=sys.stderr)
                 row[which], row[f"{which}_s"] = math.nan, math.nan
+        row["provenance"] = provenance.finished(prov)
         print(f"  {name}: {row['short']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
         result["rows"].append(row)
         result["tau"] = tau_of(result["rows"])
@@ -152,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--factor", type=float, default=4.0, help="long budget = factor x steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="results file: read to resume, written after every design")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    command = ["benchmarks/task_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
+    args = p.parse_args(command[1:])
     stored = load(args.json)
     results = [r for r in stored if r["task"] not in args.task]
     t0 = time.perf_counter()
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 write_json_atomic(args.json, [*results, result])
 
-        results.append(run_task(label, args.steps, args.factor, args.seed, before, save))
+        results.append(run_task(label, args.steps, args.factor, args.seed, before, save, command))
         print_task(results[-1])
         if args.json:
             write_json_atomic(args.json, results)
