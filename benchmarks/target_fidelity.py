@@ -235,7 +235,11 @@ def _run_job(job: Job, task: TaskConfig, seed: int, threads: int | None,
 
 
 def write_json(path: str | Path, records: list[dict], **extra: Any) -> None:
-    write_json_atomic(path, {"records": records, **extra})
+    """``records`` (each with its own provenance) to ``path``, keeping the file's other top-level
+    keys (e.g. the provenance backfilled for records that predate it)."""
+    kept = json.loads(Path(path).read_text()) if Path(path).exists() else {}
+    kept.pop("records", None)
+    write_json_atomic(path, {**kept, "records": records, **extra})
 
 
 def proxy_reference(path: str | Path) -> tuple[dict[str, dict[str, float]], list[str]]:
