@@ -31,7 +31,7 @@ and a PNG of the curves follow. It refuses a surrogate that is not credible (``-
 
     PYTHONPATH=. python benchmarks/space_bench.py sample --n 300 --repeats 30 --workers 2
     PYTHONPATH=. python benchmarks/space_bench.py fit
-    PYTHONPATH=. python benchmarks/space_bench.py compare --seeds 30 --trials 100
+    PYTHONPATH=. python benchmarks/space_bench.py compare --seeds 30 --trials 100 --workers 2
 """
 
 from __future__ import annotations
@@ -377,29 +377,37 @@ def optimum(model: Any, preset: str = PRESET) -> dict[str, Any]:
             "feasible": len(feasible)}  # fmt: skip
 
 
-def run_samplers(preset: str, samplers: list[str], seeds: int, trials: int, model: Any,
-                 runs: list[dict[str, Any]], on_run: Callable[[], None] = lambda: None
-                 ) -> None:  # fmt: skip
-    """Append to ``runs`` every (sampler, seed) search of ``trials`` judged designs that it lacks,
-    scored by ``model`` (calls ``on_run`` after each)."""
+def one_search(preset: str, sampler: str, seed: int, trials: int, model: Any) -> dict[str, Any]:
+    """One (sampler, seed) search of ``trials`` judged designs scored by ``model``, in a study of
+    its own scratch folder (a picklable job: ``run_samplers`` may run several at once)."""
     import optuna
 
     from benchmarks.sampler_feasibility import run
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with tempfile.TemporaryDirectory() as folder:
+        r = run(preset, sampler, seed, trials, Path(folder), score=scorer(model))
+    return {"sampler": sampler, "seed": seed, "trials": trials, "judged": r["judged"],
+            "proposals": r["proposals"], "seconds": round(r["seconds"], 1)}  # fmt: skip
+
+
+def run_samplers(preset: str, samplers: list[str], seeds: int, trials: int, model: Any,
+                 runs: list[dict[str, Any]], on_run: Callable[[], None] = lambda: None,
+                 workers: int = 1) -> None:  # fmt: skip
+    """Append to ``runs`` every (sampler, seed) search of ``trials`` judged designs that it lacks,
+    scored by ``model``, ``workers`` at once (calls ``on_run`` after each)."""
     done = {(r["sampler"], r["seed"]) for r in runs if r["trials"] == trials}
     todo = [(s, seed) for s in samplers for seed in range(seeds) if (s, seed) not in done]
     bar = progress_bar("searches", Console(stderr=True))
     task = bar.add_task("", total=len(todo))
-    with bar, tempfile.TemporaryDirectory() as folder:
-        for sampler, seed in todo:
-            bar.update(task, description=f"{sampler} seed {seed}")
-            r = run(preset, sampler, seed, trials, Path(folder), score=scorer(model))
-            runs.append({"sampler": sampler, "seed": seed, "trials": trials,
-                         "judged": r["judged"], "proposals": r["proposals"],
-                         "seconds": round(r["seconds"], 1)})  # fmt: skip
+    ctx = multiprocessing.get_context("spawn")
+    with bar, concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        futures = [ex.submit(one_search, preset, s, seed, trials, model) for s, seed in todo]
+        for fut in concurrent.futures.as_completed(futures):
+            r = fut.result()
+            runs.append(r)
             on_run()
-            bar.advance(task)
+            bar.update(task, advance=1, description=f"{r['sampler']} seed {r['seed']}")
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -431,7 +439,8 @@ def compare(args: argparse.Namespace) -> int:
     runs = data["runs"]
     save = lambda: provenance.write_result(args.out, data, prov)  # noqa: E731
     save()
-    run_samplers(args.preset, args.samplers, args.seeds, args.trials, model, runs, save)
+    run_samplers(args.preset, args.samplers, args.seeds, args.trials, model, runs, save,
+                 args.workers)
     best = data["optimum"]
     m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
     mine = [r for r in runs if r["trials"] == args.trials and r["sampler"] in args.samplers]
@@ -481,6 +490,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     c.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
     c.add_argument("--seeds", type=int, default=30)
     c.add_argument("--trials", type=int, default=100)
+    c.add_argument("--workers", type=int, default=1, help="searches at once, a process each")
     c.add_argument("--regressor", choices=sorted(surrogate.REGRESSORS),
                    help="default: the one fit chose")
     c.add_argument("--table", type=Path, default=TABLE)
