@@ -27,6 +27,9 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from benchmarks import provenance
 from benchmarks.provenance import write_json_atomic
@@ -50,36 +53,61 @@ def designs(target: object) -> dict[str, ArchConfig]:
         "unet--(paper)": paper,
         "unet--(A=64)": paper.replace(aggregated_channels=64),
         "unet--(iem=0)": paper.replace(iem_depth=0),
+        "subset{2}": SubsetSkipsConfig(stages=(2,)),
     }
     return {name: ArchConfig(target, skip) for name, skip in skips.items()}
 
 
-def budgets(label: str, steps: int | None, factor: float) -> dict[str, ProxyBudget]:
-    """The short (the preset's budget, ``steps`` if given) and long (``factor`` x) budgets."""
-    b = load_spec(TASKS[label]).proxy.budget
+def budgets(label: str, steps: int | None, factor: float,
+            changes: dict[str, Any] | None = None) -> dict[str, ProxyBudget]:  # fmt: skip
+    """The short (the preset's budget, ``steps`` if given, ``changes`` applied) and long
+    (``factor`` x its steps) budgets."""
+    b = load_spec(TASKS[label]).proxy.budget.model_copy(update=changes or {})
     n = steps or b.steps
     short = b.model_copy(update={"steps": n, "eval_every": n})
     long = short.scaled(factor)
     return {"short": short, "long": long}
 
 
+def settings(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["budget.lr=0.005", "data.val_limit=null"]`` -> ``{"budget": {"lr": 0.005}, "data":
+    {"val_limit": None}}`` (values read as YAML): a candidate proxy to measure."""
+    out: dict[str, dict[str, Any]] = {"budget": {}, "data": {}}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        part, _, field = key.partition(".")
+        if part not in out or not field or not _:
+            raise SystemExit(f"error: --set: {pair!r} is not budget.FIELD=VALUE or "
+                             "data.FIELD=VALUE")  # fmt: skip
+        out[part][field] = yaml.safe_load(value)
+    return out
+
+
 def run_task(label: str, steps: int | None, factor: float, seed: int,
              done: dict | None = None, save=lambda result: None,
-             command: list[str] | None = None) -> dict:  # fmt: skip
+             command: list[str] | None = None,
+             changes: dict[str, dict[str, Any]] | None = None) -> dict:  # fmt: skip
     """Train every design at both budgets (rows of ``done`` with the same settings are kept);
     ``save(result)`` is called after every design. A trained row carries its provenance
-    (``command``: the arguments of the run, default ``sys.argv``)."""
+    (``command``: the arguments of the run, default ``sys.argv``). ``changes``: the budget and
+    data fields of a candidate proxy (``settings``), else the preset's."""
     preset = TASKS[label]
     spec = load_spec(preset)
+    changes = changes or {}
     target = spec.target.backbone_config()
     backbone = spec.proxy.backbone_config(target)
     task: TaskConfig = spec.proxy.task
-    bud = budgets(label, steps, factor)
+    data = spec.proxy.data.model_copy(update=changes.get("data", {}))
+    bud = budgets(label, steps, factor, changes.get("budget"))
     result = {"task": label, "preset": preset, "task_config": task.model_dump(mode="json"),
               "proxy_backbone": backbone.to_dict(), "budget": bud["short"].model_dump(mode="json"),
+              "data": data.model_dump(mode="json", exclude={"cache_mb"}),
               "long_steps": bud["long"].steps, "seed": seed, "rows": [], "tau": math.nan}  # fmt: skip
-    same = done is not None and all(done.get(k) == result[k] for k in (
-        "preset", "task_config", "proxy_backbone", "budget", "long_steps", "seed"))  # fmt: skip
+    if done is not None and "data" not in done:  # stored before candidates: the preset's data
+        preset_data = spec.proxy.data.model_dump(mode="json", exclude={"cache_mb"})
+        done = {**done, "data": preset_data}
+    keys = ("preset", "task_config", "proxy_backbone", "budget", "data", "long_steps", "seed")
+    same = done is not None and all(done.get(k) == result[k] for k in keys)
     kept = {r["design"]: r for r in done["rows"]} if done is not None and same else {}
     print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
@@ -90,7 +118,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
         prov = provenance.started(command)
         for which, budget in bud.items():
             try:
-                r = train_and_eval(proxy_arch(arch, backbone), task, budget, spec.proxy.data,
+                r = train_and_eval(proxy_arch(arch, backbone), task, budget, data,
                                    threads=1, seed=seed)  # fmt: skip
                 row[which], row[f"{which}_s"] = r.psnr, r.seconds
                 row[f"{which}_metrics"], row["input"] = r.metrics, r.input_psnr
@@ -147,6 +175,20 @@ def print_task(result: dict) -> None:
     print(line)
 
 
+def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: int,
+             changes: dict[str, dict[str, Any]]) -> bool:  # fmt: skip
+    """Whether a stored entry is this run's: same task, budgets, data and seed (an entry from
+    before candidates existed has the preset's data)."""
+    spec = load_spec(TASKS[label])
+    bud = budgets(label, steps, factor, changes.get("budget"))
+    dump = {"mode": "json", "exclude": {"cache_mb"}}
+    data = spec.proxy.data.model_copy(update=changes.get("data", {})).model_dump(**dump)
+    return (stored["task"] == label and stored["seed"] == seed
+            and stored["budget"] == bud["short"].model_dump(mode="json")
+            and stored["long_steps"] == bud["long"].steps
+            and stored.get("data", spec.proxy.data.model_dump(**dump)) == data)  # fmt: skip
+
+
 def load(path: str | None) -> list[dict]:
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else []
 
@@ -158,19 +200,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--factor", type=float, default=4.0, help="long budget = factor x steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="results file: read to resume, written after every design")
+    p.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
+                   help="a candidate proxy: budget.lr=0.005 data.val_limit=null ...")  # fmt: skip
     command = ["benchmarks/task_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
     args = p.parse_args(command[1:])
     stored = load(args.json)
-    results = [r for r in stored if r["task"] not in args.task]
+    changes = settings(args.set)
     t0 = time.perf_counter()
+    results = list(stored)
     for label in args.task:
-        before = next((r for r in stored if r["task"] == label), None)
+        # one entry per task, settings and seed: a rerun resumes it, other entries stay
+        before = next((r for r in stored if same_run(r, label, args.steps, args.factor,
+                                                      args.seed, changes)), None)  # fmt: skip
+        results = [r for r in results if r is not before]
 
         def save(result: dict) -> None:  # the finished tasks and this one so far
             if args.json:
                 write_json_atomic(args.json, [*results, result])
 
-        results.append(run_task(label, args.steps, args.factor, args.seed, before, save, command))
+        results.append(run_task(label, args.steps, args.factor, args.seed, before, save, command,
+                                changes))  # fmt: skip
         print_task(results[-1])
         if args.json:
             write_json_atomic(args.json, results)

@@ -30,9 +30,9 @@ def test_runs_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = tmp_path / "t.json"
     assert tk.main(["--task", "sr4", "--steps", "1", "--factor", "1", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Kendall tau-b (7 designs, 1 vs 1 steps)" in text and "| unet--(paper) |" in text
+    assert "Kendall tau-b (8 designs, 1 vs 1 steps)" in text and "| unet--(paper) |" in text
     (first,) = json.loads(out.read_text())
-    assert len(first["rows"]) == 7 and all(math.isfinite(r["short"]) for r in first["rows"])
+    assert len(first["rows"]) == 8 and all(math.isfinite(r["short"]) for r in first["rows"])
     assert first["tau"] == pytest.approx(1.0)  # same budget, same seed: the same ranking
 
     # drop one design: the rerun trains only that one and keeps the rest as stored
@@ -43,3 +43,27 @@ def test_runs_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert [r["design"] for r in again["rows"]] == list(tk.designs(None))
     kept = {r["design"]: r for r in first["rows"]}
     assert all(r == kept[r["design"]] for r in again["rows"] if r["design"] != "none")
+
+
+def test_a_candidate_proxy_is_its_own_result() -> None:
+    """``--set`` changes the short budget (the long one follows) and the data; a result stored
+    for other settings (or before candidates existed: the preset's data) is not reused."""
+    changes = tk.settings(["budget.lr=0.005", "budget.val_crop=128", "data.val_limit=null"])
+    assert changes == {"budget": {"lr": 0.005, "val_crop": 128}, "data": {"val_limit": None}}
+    b = tk.budgets("matting", None, 4, changes["budget"])
+    assert (b["short"].lr, b["long"].lr, b["long"].steps) == (0.005, 0.005, 800)
+    assert b["long"].val_crop == 128
+    with pytest.raises(SystemExit, match="--set"):
+        tk.settings(["lr=0.005"])
+
+
+def test_seeds_and_candidates_are_entries_of_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    base = ["--task", "sr4", "--steps", "1", "--factor", "1", "--json", str(out)]
+    assert tk.main(base) == 0 and tk.main([*base, "--seed", "1"]) == 0
+    assert tk.main([*base, "--set", "budget.lr=0.001"]) == 0
+    stored = json.loads(out.read_text())
+    assert [(r["seed"], r["budget"]["lr"]) for r in stored] == [(0, 0.002), (1, 0.002), (0, 0.001)]
+    assert tk.main(base) == 0  # nothing new: its entry is resumed, the others kept as they were
+    again = json.loads(out.read_text())
+    assert len(again) == 3 and all(r in again for r in stored)
