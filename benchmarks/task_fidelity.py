@@ -36,7 +36,7 @@ from benchmarks.provenance import write_json_atomic
 from benchmarks.proxy_fidelity import kendall_tau, ranks
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from studies.spec import load_spec
-from trainers.config import ProxyBudget, TaskConfig
+from trainers.config import ProxyBudget, TaskConfig, training_identity
 from trainers.proxy import TrainingDiverged, proxy_arch, train_and_eval
 
 # task label -> the study preset whose target, proxy backbone, task, data and budget it uses
@@ -103,11 +103,13 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
               "proxy_backbone": backbone.to_dict(), "budget": bud["short"].model_dump(mode="json"),
               "data": data.model_dump(mode="json", exclude={"cache_mb"}),
               "long_steps": bud["long"].steps, "seed": seed, "rows": [], "tau": math.nan}  # fmt: skip
+    result["mattes"] = mattes_version(task, data)
     if done is not None and "data" not in done:  # stored before candidates: the preset's data
         preset_data = spec.proxy.data.model_dump(mode="json", exclude={"cache_mb"})
         done = {**done, "data": preset_data}
     keys = ("preset", "task_config", "proxy_backbone", "budget", "data", "long_steps", "seed")
-    same = done is not None and all(done.get(k) == result[k] for k in keys)
+    same = done is not None and all(done.get(k) == result[k] for k in keys) and stored_mattes(
+        done) == result["mattes"]  # fmt: skip
     kept = {r["design"]: r for r in done["rows"]} if done is not None and same else {}
     print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
@@ -175,6 +177,18 @@ def print_task(result: dict) -> None:
     print(line)
 
 
+def mattes_version(task: TaskConfig, data: Any) -> int | None:
+    """The synthetic compositing's version a matting run trains on (None: not composited)."""
+    return training_identity(task, data, ProxyBudget()).get("mattes")
+
+
+def stored_mattes(stored: dict) -> int | None:
+    """An entry's compositing version (matting entries from before versions: 1)."""
+    if "mattes" in stored:
+        return stored["mattes"]
+    return 1 if stored["task"] == "matting" and not stored.get("data", {}).get("paired") else None
+
+
 def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: int,
              changes: dict[str, dict[str, Any]]) -> bool:  # fmt: skip
     """Whether a stored entry is this run's: same task, budgets, data and seed (an entry from
@@ -182,11 +196,12 @@ def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: i
     spec = load_spec(TASKS[label])
     bud = budgets(label, steps, factor, changes.get("budget"))
     dump = {"mode": "json", "exclude": {"cache_mb"}}
-    data = spec.proxy.data.model_copy(update=changes.get("data", {})).model_dump(**dump)
+    data = spec.proxy.data.model_copy(update=changes.get("data", {}))
     return (stored["task"] == label and stored["seed"] == seed
             and stored["budget"] == bud["short"].model_dump(mode="json")
             and stored["long_steps"] == bud["long"].steps
-            and stored.get("data", spec.proxy.data.model_dump(**dump)) == data)  # fmt: skip
+            and stored.get("data", spec.proxy.data.model_dump(**dump)) == data.model_dump(**dump)
+            and stored_mattes(stored) == mattes_version(spec.proxy.task, data))  # fmt: skip
 
 
 def load(path: str | None) -> list[dict]:

@@ -67,3 +67,14 @@ def test_seeds_and_candidates_are_entries_of_one_file(tmp_path: Path) -> None:
     assert tk.main(base) == 0  # nothing new: its entry is resumed, the others kept as they were
     again = json.loads(out.read_text())
     assert len(again) == 3 and all(r in again for r in stored)
+
+
+def test_an_entry_of_an_older_compositing_is_not_resumed() -> None:
+    """Matting entries written before compositing versions were trained on version 1: a run on
+    today's composited data (version 2) does not take their rows."""
+    budget = tk.budgets("matting", None, 4)
+    old = {"task": "matting", "seed": 0, "budget": budget["short"].model_dump(mode="json"),
+           "long_steps": budget["long"].steps, "rows": []}  # fmt: skip
+    assert tk.stored_mattes(old) == 1 and not tk.same_run(old, "matting", None, 4, 0, {})
+    assert tk.same_run({**old, "mattes": 2}, "matting", None, 4, 0, {})
+    assert tk.stored_mattes({"task": "sr4", "data": {}}) is None

@@ -313,10 +313,15 @@ def training_identity(task: TaskConfig, data: DataConfig, budget: ProxyBudget) -
     """What a proxy run's score depends on besides the model and the seed, as plain JSON: the
     task, the data (all but its cache size, which changes speed only) and the budget. The one
     definition of "trained alike": a study's fingerprint (``StudySpec.comparable``), the score
-    cache's key and a confirmation's fidelity each contain it."""
+    cache's key and a confirmation's fidelity each contain it. Matting on composited images
+    adds ``mattes``, the version of the compositing code (``trainers.mattes.VERSION``)."""
     fields = {"task": task.model_dump(mode="json"),
               "data": data.model_dump(mode="json", exclude={"cache_mb"}),
               "budget": budget.model_dump(mode="json")}  # fmt: skip
+    if task.name == "matting" and not data.paired:
+        from trainers.mattes import VERSION
+
+        fields["mattes"] = VERSION
     return json.loads(json.dumps(fields))
 
 

@@ -160,3 +160,24 @@ def test_task_and_model_channels_must_fit(backbone, task: TaskConfig, match: str
     budget = ProxyBudget(steps=1, eval_every=1, crop=32, batch=1, val_crop=32)
     with pytest.raises(ConfigError, match=match):
         train_and_eval(ArchConfig(backbone, FullSkipsConfig()), task, budget)
+
+
+def test_the_compositing_version_is_part_of_a_synthetic_matting_study_fingerprint() -> None:
+    """Composited matting data changed (version 2: a darker background), so a study trained on
+    version 1 must not resume as if comparable; restoration and real-matte studies are unaffected
+    (the flagship's fingerprint is still the one stored studies carry)."""
+    from studies.spec import load_spec
+    from trainers.config import training_identity
+    from trainers.mattes import VERSION, defocus
+
+    matting = TaskConfig(name="matting")
+    assert training_identity(matting, DataConfig(), ProxyBudget())["mattes"] == VERSION == 2
+    assert "mattes" not in training_identity(matting, DataConfig(train="x", val="y", paired=True),
+                                             ProxyBudget())  # fmt: skip
+    assert "mattes" not in training_identity(TaskConfig(), DataConfig(), ProxyBudget())
+    assert load_spec("nafnet_sidd").fingerprint == "7ef66f69ea4de55a"
+    assert load_spec("matting_mscan").comparable()["proxy.mattes"] == 2
+    assert load_spec("matting_mscan").fingerprint != "3f2f6e293d68a6d0"  # version 1's
+    bg = np.full((32, 32, 3), 0.8, dtype=np.float32)
+    dimmed = defocus(bg, np.random.default_rng(0))
+    assert 0.8 * 0.2 - 1e-6 <= dimmed.mean() <= 0.8 * 0.4 + 1e-6  # dimmed to 20-40%
