@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
         ties, simple = written[0].ties, simplest(written[0].ties)
         print(f"the proxy cannot tell its top {len(ties)} designs apart (trials "
-              f"{', '.join(str(p.number) for p in ties)}: within the target-scale noise floor); "
+              f"{', '.join(str(p.number) for p in ties)}: within the check's noise floor); "
               f"the simplest of them is trial {simple.number} ({simple.design}); run `unetmm "
               f"confirm` before choosing")  # fmt: skip
     if len(written) < args.top:

@@ -431,7 +431,7 @@ class Exported:
     card: Path
     scores: str = "proxy"  # what the pick was ranked by: "confirmed" or "proxy"
     tiling: Path | None = None  # the tiled executor's plan (None: the design cannot be tiled)
-    trust: str = ""  # what the target-scale check says about the proxy's top designs
+    trust: str = ""  # what the check of its proxy says about its top designs
     ties: tuple[TrialPoint, ...] = ()  # the designs within its noise floor of the proxy's best
 
 

@@ -1,16 +1,24 @@
-"""How far a study's ranking can be trusted under its budget: the target-scale check of its proxy.
+"""How far a study's ranking can be trusted under its budget: the check of its proxy.
 
-A proxy ranks designs quickly; whether it ranks them as the deployed network would is a
-measurement (``benchmarks/target_fidelity.py --budget-set``): designs of one budget trained as
-the target, two seeds each, against the proxy. Its results are package data
-(``studies/presets/trust.yaml``), one entry per proxy setting, matched to a study by what makes
-results comparable (``StudySpec.comparable()`` but the seed). An entry states:
+A proxy ranks designs quickly; whether it ranks them as a better-trained network would is a
+measurement, of one of two kinds (``reference``):
 
-- ``floor_db``: the target's seed noise under the budget (1.96 x the pooled seed standard
-  deviation x sqrt(2): two single runs of two designs closer than this are not told apart);
+- ``target``: designs of one budget trained as the deployed network, two seeds each, against
+  the proxy (``benchmarks/target_fidelity.py --budget-set``, ``benchmarks/noise_floor.py``);
+- ``longer``: the same designs trained by the proxy itself at several times the study's steps
+  (``benchmarks/task_fidelity.py --trust``): a weaker check, run where the target is out of a
+  CPU's reach (matting, deblurring, super-resolution presets).
+
+The results are package data (``studies/presets/trust.yaml``), one entry per proxy setting,
+matched to a study by what makes results comparable (``StudySpec.comparable()`` but the seed).
+An entry states:
+
+- ``floor_db``: the reference's seed noise (1.96 x the pooled seed standard deviation x
+  sqrt(2): two single runs of two designs closer than this are not told apart);
 - ``proxy_floor_db``: the same for the proxy's own scores (two proxy seeds), when measured;
-- ``tau``: Kendall's tau of the proxy's ranking against the target's (seed means) over the
-  budget's designs; below 0.6 the proxy does not rank them;
+- ``tau``: Kendall's tau of the proxy's ranking (one run a design, as a study trains it)
+  against the reference's (seed means) over the designs; below 0.6 the proxy does not rank
+  them;
 - ``contenders``, ``tau_contenders``, ``pick_loss_db``: the same over the designs within
   ``CONTENDERS_DB`` of the target's best (where a user's choice is made), and how far below
   the target's best the proxy's first-ranked design is;
@@ -43,7 +51,7 @@ CONTENDERS_DB = 2.0  # designs this close to the target's best are where a user'
 
 @dataclasses.dataclass(frozen=True)
 class Trust:
-    """One target-scale check (see the module docstring)."""
+    """One check of a proxy (see the module docstring)."""
 
     preset: str
     comparable: dict[str, Any]
@@ -59,6 +67,7 @@ class Trust:
     contenders: int | None = None  # designs within CONTENDERS_DB of the target's best
     tau_contenders: float | None = None
     pick_loss_db: float | None = None  # the target's best minus the proxy's pick, at the target
+    reference: str = "target"  # what the proxy is checked against: "target" or "longer"
 
     @property
     def ranks(self) -> bool:
@@ -83,6 +92,16 @@ class Trust:
                 top += (f", and the design the proxy ranks first is {self.pick_loss_db:.2f} dB "
                         "below the target's best")
             top += "."
+        if self.reference == "longer":
+            proxy = ("" if self.proxy_floor_db is None else
+                     f" in the longer runs and {self.proxy_floor_db:.2f} dB in the study's")
+            return (f"Budget check of this proxy (study preset {self.preset}; no target-scale "
+                    f"check exists for it): {self.designs} designs with {self.budget}, each "
+                    f"trained by the proxy at the study's budget and at {self.target}, with "
+                    f"{self.seeds} seeds. The longer runs' PSNRs span {self.spread_db:.2f} dB; "
+                    f"the seed-to-seed noise floor is {self.floor_db:.2f} dB{proxy}. The study's "
+                    f"ranking agrees with the longer runs' at Kendall tau {self.tau:.2f}: it "
+                    f"{verdict}.{top} Source: {self.source}.")  # fmt: skip
         return (f"Target-scale check of this proxy (study preset {self.preset}): "
                 f"{self.designs} designs with {self.budget}, each trained as the target "
                 f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
@@ -149,9 +168,9 @@ def verdict(trust: Trust | None, group: Sequence[TrialPoint], score: Metric) -> 
     if not group:
         return ""
     if trust is None:
-        return ("No target-scale check speaks for this study's proxy (no shipped check has its "
-                "target, task and budget): how well it ranks designs of equal memory is not "
-                "known. `unetmm confirm` re-trains the front at a higher fidelity.")  # fmt: skip
+        return ("No shipped check speaks for this study's proxy (none has its target, task and "
+                "budget): how well it ranks designs of equal memory is not known. "
+                "`unetmm confirm` re-trains the front at a higher fidelity.")  # fmt: skip
     text = trust.summary()
     best = group[0]
     if len(group) > 1:

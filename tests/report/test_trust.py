@@ -86,7 +86,7 @@ def test_the_proxys_own_floor_decides_its_ties(study, monkeypatch, tmp_path) -> 
 def test_a_study_no_check_speaks_for_says_so(study, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(trust, "load_checks", lambda: [])
     page = write_report(study, tmp_path / "r").html.read_text()
-    assert "No target-scale check speaks for this study" in page
+    assert "No shipped check speaks for this study" in page
 
 
 def test_shipped_checks_load() -> None:
@@ -104,3 +104,16 @@ def test_the_summary_says_how_the_proxy_ranks_the_contenders() -> None:
             "is -0.40, and the design the proxy ranks first is 1.09 dB below the target's "
             "best.") in text  # fmt: skip
     assert "Over the" not in _check(0.62).summary()  # a check without them says nothing of it
+
+
+def test_a_budget_check_says_what_it_compared() -> None:
+    """Where no target-scale check exists (matting, deblurring, SR presets), a check of the
+    proxy against itself trained longer speaks, and says it is that."""
+    check = dataclasses.replace(_check(0.5, tau=0.71, proxy_floor_db=0.8), reference="longer",
+                                target="the same proxy, 2400 steps (4x)")  # fmt: skip
+    text = check.summary()
+    assert text.startswith("Budget check of this proxy (study preset test; no target-scale check")
+    assert "trained by the proxy at the study's budget and at the same proxy, 2400 steps" in text
+    assert "0.50 dB in the longer runs and 0.80 dB in the study's" in text
+    assert "agrees with the longer runs' at Kendall tau 0.71: it ranks them." in text
+    assert check.tie_floor_db == 0.8
