@@ -204,6 +204,44 @@ def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: i
             and stored_mattes(stored) == mattes_version(spec.proxy.task, data))  # fmt: skip
 
 
+def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
+                source: str = "") -> dict[str, Any] | None:  # fmt: skip
+    """The ``studies/presets/trust.yaml`` entry (a budget check: ``reference: longer``) of the
+    task's preset as it is, from its stored entries at ``factor`` x its steps: the longer runs'
+    seed floor and spread, the short runs' own floor, and Kendall tau of the short runs at the
+    study's seed against the longer runs' seed means. None with fewer than two seeds."""
+    from benchmarks.noise_floor import means, noise_floor
+
+    spec = load_spec(TASKS[label])
+    mine = [r for r in stored if same_run(r, label, None, factor, r["seed"], {})]
+    short: dict[str, dict[int, float]] = {}
+    long: dict[str, dict[int, float]] = {}
+    for entry in mine:
+        for row in _finite(entry["rows"]):
+            short.setdefault(row["design"], {})[entry["seed"]] = row["short"]
+            long.setdefault(row["design"], {})[entry["seed"]] = row["long"]
+    seeds = {r["seed"] for r in mine}
+    if len(seeds) < 2 or spec.seed not in seeds:
+        return None
+    reference = means(long)
+    study = {d: v[spec.seed] for d, v in short.items() if spec.seed in v}
+    names = [d for d in reference if d in study]
+    return {
+        "preset": spec.name,
+        "comparable": {k: v for k, v in spec.comparable().items() if k != "seed"},
+        "budget": ", ".join(spec.constraints),
+        "designs": len(names),
+        "seeds": min(len(long[d]) for d in names),
+        "target": f"{mine[0]['long_steps']} steps ({factor:g}x)",
+        "floor_db": round(noise_floor(long)[1], 3),
+        "spread_db": round(max(reference.values()) - min(reference.values()), 3),
+        "tau": round(kendall_tau([study[d] for d in names], [reference[d] for d in names]), 3),
+        "source": source,
+        "proxy_floor_db": round(noise_floor(short)[1], 3),
+        "reference": "longer",
+    }
+
+
 def load(path: str | None) -> list[dict]:
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else []
 
@@ -217,9 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="results file: read to resume, written after every design")
     p.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
                    help="a candidate proxy: budget.lr=0.005 data.val_limit=null ...")  # fmt: skip
+    p.add_argument("--trust", action="store_true",
+                   help="train nothing: print the trust.yaml entry of each task's preset as it "
+                        "is, from --json (needs 2 seeds)")  # fmt: skip
     command = ["benchmarks/task_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
     args = p.parse_args(command[1:])
     stored = load(args.json)
+    if args.trust:
+        entries = [trust_entry(stored, label, args.factor, Path(args.json or "").name)
+                   for label in args.task]  # fmt: skip
+        print(yaml.safe_dump([e for e in entries if e], sort_keys=False))
+        return 0
     changes = settings(args.set)
     t0 = time.perf_counter()
     results = list(stored)

@@ -78,3 +78,25 @@ def test_an_entry_of_an_older_compositing_is_not_resumed() -> None:
     assert tk.stored_mattes(old) == 1 and not tk.same_run(old, "matting", None, 4, 0, {})
     assert tk.same_run({**old, "mattes": 2}, "matting", None, 4, 0, {})
     assert tk.stored_mattes({"task": "sr4", "data": {}}) is None
+
+
+def test_trust_entry_of_a_preset_from_two_seeds() -> None:
+    """The budget check a preset ships: the longer runs' seed floor and spread, the study's own
+    floor, and tau of the study's seed against the longer runs' means; none from one seed."""
+    budget = tk.budgets("matting", None, 4)
+
+    def entry(seed: int, rows: list[tuple[str, float, float]]) -> dict:
+        return {"task": "matting", "seed": seed, "mattes": 2,
+                "budget": budget["short"].model_dump(mode="json"),
+                "long_steps": budget["long"].steps,
+                "rows": [{"design": d, "short": s, "long": lg} for d, s, lg in rows]}  # fmt: skip
+
+    first = entry(0, [("a", 10.0, 12.0), ("b", 9.0, 11.0), ("c", 9.5, 10.0)])
+    second = entry(1, [("a", 10.4, 12.2), ("b", 9.2, 11.2), ("c", 9.1, 10.2)])
+    assert tk.trust_entry([first], "matting") is None  # one seed: no floor
+    e = tk.trust_entry([first, second], "matting", source="x.json")
+    assert (e["preset"], e["designs"], e["seeds"], e["reference"]) == ("matting_mscan", 3, 2, "longer")
+    assert e["tau"] == pytest.approx(1 / 3, abs=1e-3)  # seed 0: a > c > b; longer: a > b > c
+    assert e["floor_db"] == pytest.approx(1.96 * math.sqrt(2) * math.sqrt(0.02), abs=1e-3)
+    assert e["spread_db"] == pytest.approx(2.0) and e["target"] == "800 steps (4x)"
+    assert "seed" not in e["comparable"] and e["comparable"]["proxy.mattes"] == 2
