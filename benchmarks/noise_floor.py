@@ -223,6 +223,8 @@ def trust_entry(a: dict[str, Any], source: str, factor: float = 1.0) -> dict[str
                          f"budget, which the {DEFAULT_COLUMN!r} column measured; rerun it")
     name = f"proxy {factor:g}x"
     col = next(c for c in a["columns"] if c["column"] == name)
+    per_seed = [c["tau_all"] for c in a["columns"]
+                if c["column"] == name or c["column"].startswith(f"{name} (seed ")]  # fmt: skip
     if factor != 1.0:
         spec = spec.model_copy(update={"proxy": spec.proxy.model_copy(
             update={"budget": spec.proxy.budget.scaled(factor)})})  # fmt: skip
@@ -241,6 +243,7 @@ def trust_entry(a: dict[str, Any], source: str, factor: float = 1.0) -> dict[str
         "contenders": len(a["contenders"]),
         "tau_contenders": col["tau_top"],
         "pick_loss_db": col["pick_loss_db"],
+        "tau_seeds": per_seed if len(per_seed) > 1 else None,
     }
 
 

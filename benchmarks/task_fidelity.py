@@ -226,6 +226,11 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     reference = means(long)
     study = {d: v[spec.seed] for d, v in short.items() if spec.seed in v}
     names = [d for d in reference if d in study]
+
+    def tau_at(seed: int) -> float:
+        have = [d for d in names if seed in short[d]]
+        return round(kendall_tau([short[d][seed] for d in have], [reference[d] for d in have]), 3)
+
     return {
         "preset": spec.name,
         "comparable": {k: v for k, v in spec.comparable().items() if k != "seed"},
@@ -235,10 +240,11 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
         "target": f"{mine[0]['long_steps']} steps ({factor:g}x)",
         "floor_db": round(noise_floor(long)[1], 3),
         "spread_db": round(max(reference.values()) - min(reference.values()), 3),
-        "tau": round(kendall_tau([study[d] for d in names], [reference[d] for d in names]), 3),
+        "tau": tau_at(spec.seed),
         "source": source,
         "proxy_floor_db": round(noise_floor(short)[1], 3),
         "reference": "longer",
+        "tau_seeds": [tau_at(seed) for seed in sorted(seeds)],
     }
 
 

@@ -19,8 +19,8 @@ from benchmarks import task_fidelity as tk
 
 def test_budgets_are_the_presets_own() -> None:
     b = tk.budgets("matting", None, 4)
-    assert (b["short"].steps, b["short"].batch, b["short"].crop) == (200, 4, 64)
-    assert (b["long"].steps, b["long"].eval_every) == (800, 800)
+    assert (b["short"].steps, b["short"].batch, b["short"].crop) == (600, 4, 64)
+    assert (b["long"].steps, b["long"].eval_every) == (2400, 2400)
     assert tk.budgets("deblur", None, 4)["short"].steps == 1200  # the deblur preset's own
     assert tk.budgets("deblur", 300, 4)["long"].steps == 1200  # --steps replaces the preset's
     assert tk.budgets("matting", 50, 2)["long"].steps == 100
@@ -51,7 +51,7 @@ def test_a_candidate_proxy_is_its_own_result() -> None:
     changes = tk.settings(["budget.lr=0.005", "budget.val_crop=128", "data.val_limit=null"])
     assert changes == {"budget": {"lr": 0.005, "val_crop": 128}, "data": {"val_limit": None}}
     b = tk.budgets("matting", None, 4, changes["budget"])
-    assert (b["short"].lr, b["long"].lr, b["long"].steps) == (0.005, 0.005, 800)
+    assert (b["short"].lr, b["long"].lr, b["long"].steps) == (0.005, 0.005, 2400)
     assert b["long"].val_crop == 128
     with pytest.raises(SystemExit, match="--set"):
         tk.settings(["lr=0.005"])
@@ -98,5 +98,33 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
     assert (e["preset"], e["designs"], e["seeds"], e["reference"]) == ("matting_mscan", 3, 2, "longer")
     assert e["tau"] == pytest.approx(1 / 3, abs=1e-3)  # seed 0: a > c > b; longer: a > b > c
     assert e["floor_db"] == pytest.approx(1.96 * math.sqrt(2) * math.sqrt(0.02), abs=1e-3)
-    assert e["spread_db"] == pytest.approx(2.0) and e["target"] == "800 steps (4x)"
+    assert e["spread_db"] == pytest.approx(2.0) and e["target"] == "2400 steps (4x)"
     assert "seed" not in e["comparable"] and e["comparable"]["proxy.mattes"] == 2
+
+
+def test_each_preset_budget_is_what_its_yaml_comment_and_the_benchmark_say() -> None:
+    """A shipped budget check is recomputed from its committed result file and describes the
+    preset as shipped (same comparable fields); the preset's YAML comment states its steps and
+    tau per seed. The restoration presets' 1200 steps are the long side of their measured
+    300-vs-1200 check."""
+    from importlib.resources import files
+
+    from studies.results import trust
+
+    results = ROOT / "benchmarks" / "results"
+    shipped = [c for c in trust.load_checks() if c.reference == "longer"]
+    assert {c.preset for c in shipped} == {"matting_mscan"}
+    for check in shipped:
+        label = next(k for k, v in tk.TASKS.items() if v == check.preset)
+        stored = tk.load(str(results / check.source))
+        assert trust.Trust(**tk.trust_entry(stored, label, 4.0, check.source)) == check
+        spec = tk.load_spec(check.preset)
+        assert trust.trust_for(spec.comparable()) == check and check.seeds >= 2
+        comment = files("studies").joinpath("presets", f"{check.preset}.yaml").read_text()
+        steps = spec.proxy.budget.steps
+        assert f"a {steps}-step matting run" in comment
+        assert " and ".join(f"{t:.2f} with seed {i}" for i, t in enumerate(check.tau_seeds)) in comment
+        assert not check.ranks and "does NOT rank" in comment
+    for label in ("deblur", "sr2", "sr4"):
+        (entry,) = tk.load(str(results / f"task_fidelity_{label}.json"))
+        assert entry["long_steps"] == tk.load_spec(tk.TASKS[label]).proxy.budget.steps == 1200

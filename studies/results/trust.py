@@ -16,9 +16,9 @@ An entry states:
 - ``floor_db``: the reference's seed noise (1.96 x the pooled seed standard deviation x
   sqrt(2): two single runs of two designs closer than this are not told apart);
 - ``proxy_floor_db``: the same for the proxy's own scores (two proxy seeds), when measured;
-- ``tau``: Kendall's tau of the proxy's ranking (one run a design, as a study trains it)
-  against the reference's (seed means) over the designs; below 0.6 the proxy does not rank
-  them;
+- ``tau``: Kendall's tau of the proxy's ranking (one run a design at the study's seed, as a
+  study trains it) against the reference's (seed means) over the designs; ``tau_seeds``: the
+  same for each proxy seed measured. Below 0.6 on any of them the proxy does not rank them;
 - ``contenders``, ``tau_contenders``, ``pick_loss_db``: the same over the designs within
   ``CONTENDERS_DB`` of the target's best (where a user's choice is made), and how far below
   the target's best the proxy's first-ranked design is;
@@ -68,10 +68,18 @@ class Trust:
     tau_contenders: float | None = None
     pick_loss_db: float | None = None  # the target's best minus the proxy's pick, at the target
     reference: str = "target"  # what the proxy is checked against: "target" or "longer"
+    tau_seeds: list[float] | None = None  # tau of one proxy run a design, per proxy seed
 
     @property
     def ranks(self) -> bool:
-        return self.tau >= TAU_RANKS
+        """tau at least ``TAU_RANKS``, on every proxy seed measured."""
+        return self.tau >= TAU_RANKS and min(self.tau_seeds or [self.tau]) >= TAU_RANKS
+
+    def _tau_text(self) -> str:
+        if not self.tau_seeds or len(self.tau_seeds) < 2:
+            return f"{self.tau:.2f}"
+        each = ", ".join(f"{t:.2f}" for t in self.tau_seeds)
+        return f"{self.tau:.2f} ({each} with {len(self.tau_seeds)} proxy seeds)"
 
     @property
     def tie_floor_db(self) -> float:
@@ -83,7 +91,8 @@ class Trust:
         proxy = ("" if self.proxy_floor_db is None else
                  f" at the target and {self.proxy_floor_db:.2f} dB in the proxy's own scores")
         verdict = ("ranks them" if self.ranks else
-                   f"does not rank them (tau below {TAU_RANKS})")  # fmt: skip
+                   f"does not rank them (tau below {TAU_RANKS}"
+                   + (" with a seed)" if self.tau >= TAU_RANKS else ")"))  # fmt: skip
         top = ""
         if self.contenders is not None and self.tau_contenders is not None:
             top = (f" Over the {self.contenders} designs within {CONTENDERS_DB:g} dB of the "
@@ -100,14 +109,14 @@ class Trust:
                     f"trained by the proxy at the study's budget and at {self.target}, with "
                     f"{self.seeds} seeds. The longer runs' PSNRs span {self.spread_db:.2f} dB; "
                     f"the seed-to-seed noise floor is {self.floor_db:.2f} dB{proxy}. The study's "
-                    f"ranking agrees with the longer runs' at Kendall tau {self.tau:.2f}: it "
+                    f"ranking agrees with the longer runs' at Kendall tau {self._tau_text()}: it "
                     f"{verdict}.{top} Source: {self.source}.")  # fmt: skip
         return (f"Target-scale check of this proxy (study preset {self.preset}): "
                 f"{self.designs} designs with {self.budget}, each trained as the target "
                 f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
                 f"{self.spread_db:.2f} dB; the seed-to-seed noise floor is {self.floor_db:.2f} "
                 f"dB{proxy}. The proxy's ranking agrees with the target's at Kendall tau "
-                f"{self.tau:.2f}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
+                f"{self._tau_text()}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
 
 
 def load_checks() -> list[Trust]:

@@ -117,3 +117,13 @@ def test_a_budget_check_says_what_it_compared() -> None:
     assert "0.50 dB in the longer runs and 0.80 dB in the study's" in text
     assert "agrees with the longer runs' at Kendall tau 0.71: it ranks them." in text
     assert check.tie_floor_db == 0.8
+
+
+def test_a_check_ranks_only_if_every_proxy_seed_does() -> None:
+    """tau is the study's seed; with a second seed below 0.6 the check does not rank, and the
+    summary gives both."""
+    check = dataclasses.replace(_check(0.62, tau=0.64), tau_seeds=[0.64, 0.57])
+    assert not check.ranks
+    assert "Kendall tau 0.64 (0.64, 0.57 with 2 proxy seeds): it does not rank them (tau below " \
+           "0.6 with a seed)." in check.summary()  # fmt: skip
+    assert dataclasses.replace(check, tau_seeds=[0.64, 0.61]).ranks
