@@ -135,9 +135,10 @@ def cost_columns() -> tuple[dict[str, SeedScores], dict[str, float]]:
 
 def seed_views(cols: dict[str, SeedScores], seconds: dict[str, float]
                ) -> list[tuple[str, SeedScores, float]]:  # fmt: skip
-    """The rows of each column: ``name`` is its seed-0 runs (one run a design, as a study trains
-    it); a column with more seeds adds ``name (seed k)`` and ``name (mean of n seeds)``, which
-    costs n runs a design. Each row: (name, design -> seed -> PSNR, seconds a design)."""
+    """The rows of each column: ``name`` is its first seed's runs (seed 0 in the committed
+    files; one run a design, as a study trains it); a column with more seeds adds ``name (seed
+    k)`` and ``name (mean of n seeds)``, which costs n runs a design. Each row: (name, design ->
+    seed -> PSNR, seconds a design)."""
     rows = []
     for name, scores in cols.items():
         seeds = sorted({s for v in scores.values() for s in v})
@@ -223,7 +224,10 @@ def trust_entry(a: dict[str, Any], source: str, factor: float = 1.0) -> dict[str
                          f"budget, which the {DEFAULT_COLUMN!r} column measured; rerun it")
     name = f"proxy {factor:g}x"
     col = next(c for c in a["columns"] if c["column"] == name)
-    per_seed = [c["tau_all"] for c in a["columns"]
+    def seed_of(column: str) -> int:  # "proxy 4x" is its first seed, "(seed k)" the others
+        return int(column.rsplit("(seed ", 1)[1].rstrip(")")) if "(seed " in column else -1
+
+    per_seed = [c["tau_all"] for c in sorted(a["columns"], key=lambda c: seed_of(c["column"]))
                 if c["column"] == name or c["column"].startswith(f"{name} (seed ")]  # fmt: skip
     if factor != 1.0:
         spec = spec.model_copy(update={"proxy": spec.proxy.model_copy(

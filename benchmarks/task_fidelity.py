@@ -30,13 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from benchmarks import provenance
 from benchmarks.provenance import write_json_atomic
 from benchmarks.proxy_fidelity import kendall_tau, ranks
 from nas import ArchConfig, FullSkipsConfig, NoSkipsConfig, SubsetSkipsConfig, UNetMMConfig
 from studies.spec import load_spec
-from trainers.config import ProxyBudget, TaskConfig, training_identity
+from trainers.config import (
+    DataConfig,
+    ProxyBudget,
+    TaskConfig,
+    format_error,
+    training_identity,
+)
 from trainers.proxy import TrainingDiverged, proxy_arch, train_and_eval
 
 # task label -> the study preset whose target, proxy backbone, task, data and budget it uses
@@ -62,7 +69,8 @@ def budgets(label: str, steps: int | None, factor: float,
             changes: dict[str, Any] | None = None) -> dict[str, ProxyBudget]:  # fmt: skip
     """The short (the preset's budget, ``steps`` if given, ``changes`` applied) and long
     (``factor`` x its steps) budgets."""
-    b = load_spec(TASKS[label]).proxy.budget.model_copy(update=changes or {})
+    b = load_spec(TASKS[label]).proxy.budget
+    b = ProxyBudget.model_validate({**b.model_dump(), **(changes or {})})  # a typo is an error
     n = steps or b.steps
     short = b.model_copy(update={"steps": n, "eval_every": n})
     long = short.scaled(factor)
@@ -74,12 +82,17 @@ def settings(pairs: list[str]) -> dict[str, dict[str, Any]]:
     {"val_limit": None}}`` (values read as YAML): a candidate proxy to measure."""
     out: dict[str, dict[str, Any]] = {"budget": {}, "data": {}}
     for pair in pairs:
-        key, _, value = pair.partition("=")
-        part, _, field = key.partition(".")
-        if part not in out or not field or not _:
+        key, eq, value = pair.partition("=")
+        part, dot, field = key.partition(".")
+        if part not in out or not dot or not field or not eq:
             raise SystemExit(f"error: --set: {pair!r} is not budget.FIELD=VALUE or "
                              "data.FIELD=VALUE")  # fmt: skip
         out[part][field] = yaml.safe_load(value)
+    for part, model in (("budget", ProxyBudget), ("data", DataConfig)):
+        try:  # unknown fields and bad values are named here, before any training
+            model.model_validate({**model().model_dump(), **out[part]})
+        except ValidationError as exc:
+            raise SystemExit(f"error: --set: {format_error(exc, part + '.')}") from None
     return out
 
 
@@ -97,7 +110,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
     target = spec.target.backbone_config()
     backbone = spec.proxy.backbone_config(target)
     task: TaskConfig = spec.proxy.task
-    data = spec.proxy.data.model_copy(update=changes.get("data", {}))
+    data = DataConfig.model_validate({**spec.proxy.data.model_dump(), **changes.get("data", {})})
     bud = budgets(label, steps, factor, changes.get("budget"))
     result = {"task": label, "preset": preset, "task_config": task.model_dump(mode="json"),
               "proxy_backbone": backbone.to_dict(), "budget": bud["short"].model_dump(mode="json"),
@@ -196,8 +209,12 @@ def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: i
     spec = load_spec(TASKS[label])
     bud = budgets(label, steps, factor, changes.get("budget"))
     dump = {"mode": "json", "exclude": {"cache_mb"}}
-    data = spec.proxy.data.model_copy(update=changes.get("data", {}))
+    data = DataConfig.model_validate({**spec.proxy.data.model_dump(), **changes.get("data", {})})
+    backbone = spec.proxy.backbone_config(spec.target.backbone_config()).to_dict()
     return (stored["task"] == label and stored["seed"] == seed
+            and stored.get("preset") == spec.name
+            and stored.get("task_config") == spec.proxy.task.model_dump(mode="json")
+            and stored.get("proxy_backbone") == backbone
             and stored["budget"] == bud["short"].model_dump(mode="json")
             and stored["long_steps"] == bud["long"].steps
             and stored.get("data", spec.proxy.data.model_dump(**dump)) == data.model_dump(**dump)
@@ -226,6 +243,8 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     reference = means(long)
     study = {d: v[spec.seed] for d, v in short.items() if spec.seed in v}
     names = [d for d in reference if d in study]
+    if len(names) < 2:
+        return None
 
     def tau_at(seed: int) -> float:
         have = [d for d in names if seed in short[d]]

@@ -24,7 +24,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
-            if name in self._items:
+            if name in self._items or name in self._aliases:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
             return obj
@@ -36,6 +36,8 @@ class Registry(Generic[T]):
         and ``canonical(old)`` is ``name``; ``names()`` lists ``name`` only."""
         if old in self._items or old in self._aliases:
             raise ValueError(f"{self.kind} {old!r} is registered twice")
+        if name not in self._items:
+            raise ValueError(f"{self.kind} {old!r}: alias of {name!r}, which is not registered")
         self._aliases[old] = name
 
     def canonical(self, name: str) -> str:
@@ -46,7 +48,9 @@ class Registry(Generic[T]):
         return dict(self._aliases)
 
     def unregister(self, name: str) -> T:
-        """Remove ``name`` (a plug-in's or a test's own entry) and return what it held."""
+        """Remove ``name`` (a plug-in's or a test's own entry, with its aliases) and return what
+        it held."""
+        self._aliases = {old: new for old, new in self._aliases.items() if new != name}
         return self._items.pop(name)
 
     def get(self, name: str) -> T:

@@ -55,6 +55,13 @@ def test_a_candidate_proxy_is_its_own_result() -> None:
     assert b["long"].val_crop == 128
     with pytest.raises(SystemExit, match="--set"):
         tk.settings(["lr=0.005"])
+    for typo, said in ((["budget.lrr=0.1"], "budget.lrr: unknown field"),
+                       (["budget.lr"], "is not budget.FIELD=VALUE"),
+                       (["budget.lr=-1"], "budget.lr: Input should be greater than 0")):  # fmt: skip
+        with pytest.raises(SystemExit, match=said):  # never a run that silently is the preset's
+            tk.settings(typo)
+    assert tk.budgets("matting", None, 4, tk.settings(["budget.lr=1e-3"])["budget"])[
+        "short"].lr == 0.001  # YAML reads 1e-3 as a string; the budget takes it as a number
 
 
 def test_seeds_and_candidates_are_entries_of_one_file(tmp_path: Path) -> None:
@@ -69,15 +76,24 @@ def test_seeds_and_candidates_are_entries_of_one_file(tmp_path: Path) -> None:
     assert len(again) == 3 and all(r in again for r in stored)
 
 
+def _preset_fields(label: str) -> dict:
+    """What an entry stores of the preset it ran (``run_task``)."""
+    spec = tk.load_spec(tk.TASKS[label])
+    return {"preset": spec.name, "task_config": spec.proxy.task.model_dump(mode="json"),
+            "proxy_backbone": spec.proxy.backbone_config(spec.target.backbone_config()).to_dict()}
+
+
 def test_an_entry_of_an_older_compositing_is_not_resumed() -> None:
     """Matting entries written before compositing versions were trained on version 1: a run on
     today's composited data (version 2) does not take their rows."""
     budget = tk.budgets("matting", None, 4)
     old = {"task": "matting", "seed": 0, "budget": budget["short"].model_dump(mode="json"),
-           "long_steps": budget["long"].steps, "rows": []}  # fmt: skip
+           "long_steps": budget["long"].steps, "rows": [], **_preset_fields("matting")}  # fmt: skip
     assert tk.stored_mattes(old) == 1 and not tk.same_run(old, "matting", None, 4, 0, {})
     assert tk.same_run({**old, "mattes": 2}, "matting", None, 4, 0, {})
     assert tk.stored_mattes({"task": "sr4", "data": {}}) is None
+    other = {**old, "mattes": 2, "proxy_backbone": {"name": "mscan", "embed_dims": [8]}}
+    assert not tk.same_run(other, "matting", None, 4, 0, {})  # another proxy: not this run
 
 
 def test_trust_entry_of_a_preset_from_two_seeds() -> None:
@@ -86,7 +102,7 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
     budget = tk.budgets("matting", None, 4)
 
     def entry(seed: int, rows: list[tuple[str, float, float]]) -> dict:
-        return {"task": "matting", "seed": seed, "mattes": 2,
+        return {"task": "matting", "seed": seed, "mattes": 2, **_preset_fields("matting"),
                 "budget": budget["short"].model_dump(mode="json"),
                 "long_steps": budget["long"].steps,
                 "rows": [{"design": d, "short": s, "long": lg} for d, s, lg in rows]}  # fmt: skip

@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     print_confirmation(result.confirmation, console)
     interrupted = bool(result.interrupted) or stop_requested()
     console.print(f"{'stopped' if interrupted else 'done'} after {result.seconds:.0f} s: "
-                  f"{len(result.ran)} run(s) this time, "
+                  f"{len(result.ran) - len(result.lost)} run(s) this time"
+                  + (f" ({len(result.lost)} more lost with their worker and re-run)"
+                     if result.lost else "") + ", "
                   f"{result.done_before} of {result.jobs} done before; stored in study "
                   f"{result.study_name!r} (optuna.load_study(study_name="
                   f"{result.study_name!r}, storage=...))")  # fmt: skip

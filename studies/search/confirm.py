@@ -63,6 +63,7 @@ from studies.results.confirm import (
 )
 from studies.results.pareto import TrialPoint
 from studies.search import protocol
+from studies.search.driver import incomparable
 from studies.search.heartbeat import Heartbeat, driver_id
 from studies.search.outcome import INTERRUPTED, WORKER_DIED, apply, decide
 from studies.search.protocol import TrialSettings
@@ -74,6 +75,7 @@ from studies.search.ray_session import (
 )
 from studies.search.recovery import fail_and_requeue, stale_trials
 from studies.search.tune_run import StoredInStudy, run_trials
+from studies.signals import stop_requested
 from studies.spec import StudySpec, fingerprint
 from studies.storage import load_study
 from trainers.config import ProxyBudget, training_identity
@@ -157,6 +159,7 @@ class ConfirmResult:
     interrupted: list[int]  # this run's unfinished trials, failed at its end
     confirmation: Confirmation
     seconds: float
+    lost: list[int] = dataclasses.field(default_factory=list)  # of ran: worker died, job re-run
 
 
 def source_spec(study: optuna.Study) -> StudySpec:
@@ -178,7 +181,7 @@ def job_settings(spec: StudySpec, options: ConfirmOptions) -> TrialSettings:
     return dataclasses.replace(
         base, proxy_backbone=backbone, budget=options.budget(spec.proxy.budget),
         threads=options.cpus_per_trial, score_cache=options.score_cache, hard_constraints=(),
-        needs_training=True, device="cuda" if options.gpus_per_trial else "cpu",
+        needs_training=True, device="cuda" if options.gpus_per_trial else "cpu", costs=False,
     )  # fmt: skip
 
 
@@ -278,6 +281,8 @@ class JobSearcher(StoredInStudy, Searcher):
         self.retries: collections.Counter[str] = collections.Counter()
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if stop_requested():  # Ctrl-C: Tune is stopping; start nothing more
+            return None
         while self.queue:
             job = self.queue.pop(0)
             if self._taken(job):  # another driver took it since the run started
@@ -298,10 +303,11 @@ class JobSearcher(StoredInStudy, Searcher):
     ) -> None:
         if trial_id not in self.live:
             return
-        trial, job = self.live.pop(trial_id)
+        trial, job = self.live[trial_id]
         final = result if protocol.phase_of(result) == protocol.PHASE_FINAL else {}
         outcome = decide(protocol.trial_attrs(final or {}), [self.score.key], (), error)
-        apply(self.study, trial, outcome)
+        apply(self.study, trial, outcome)  # if it raises, the trial stays live: failed at the end
+        del self.live[trial_id]
         self.heartbeat.discard(compat.trial_id(trial))
         self.told.append(trial.number)
         lost = error and outcome.attrs.get(schema.ATTR_ERROR) == WORKER_DIED
@@ -363,6 +369,13 @@ def run_confirm(
         check_address(ray_address)
     source = load_study(storage, study_name)
     spec = source_spec(source)
+    changes = incomparable(source, spec)
+    if changes:  # e.g. trained on data that today's code makes differently
+        raise ConfigError(
+            f"--study: {source.study_name!r} was searched with settings that today's unetmm "
+            f"trains differently ({'; '.join(changes)}), so a confirmation would not compare "
+            "with its proxy scores; search again into a new study and confirm that"
+        )
     options = options.for_study(spec)
     gpus = check_gpus(options.gpus_per_trial or 0.0, spec.gpu_fallback, ray_address)
     options = dataclasses.replace(options, gpus_per_trial=gpus)  # 0 when falling back to CPUs
@@ -419,8 +432,9 @@ def run_confirm(
         conf = summarize(study)
         study.set_user_attr(schema.STUDY_ATTR_CONFIRM_SUMMARY, conf.to_json())
     ran = sorted(searcher.told) if searcher is not None else []
+    lost = sorted(searcher.lost) if searcher is not None else []
     return ConfirmResult(name, len(jobs), done_before, ran, recovered, interrupted, conf,
-                         time.perf_counter() - t0)  # fmt: skip
+                         time.perf_counter() - t0, lost)  # fmt: skip
 
 
 def print_confirmation(conf: Confirmation, console: Console) -> None:

@@ -130,9 +130,8 @@ def prepare_study(
             f"objectives: study {study_name!r} in this storage optimises {stored or directions}, "
             f"the spec asks {list(spec.objectives)}; keep them or choose another --study-name"
         )
-    old, old_fields = _stored_fingerprint(study)
-    if old is not None and old != spec.fingerprint:
-        changes = _changes(old_fields, spec.comparable()) or ["target, proxy or seed"]
+    changes = incomparable(study, spec)
+    if changes:
         raise ConfigError(
             f"{changes[0].split(' ', 1)[0]}: study {study_name!r} in this storage was measured "
             f"with other settings ({'; '.join(changes)}), so its results would not compare; "
@@ -156,6 +155,17 @@ def _stored_fingerprint(study: optuna.Study) -> tuple[str | None, dict[str, Any]
     except (KeyError, ValueError):
         return None, {}
     return old.fingerprint, old.comparable()
+
+
+def incomparable(study: optuna.Study, spec: StudySpec) -> list[str]:
+    """Why results of ``study`` would not compare with runs of ``spec`` made today: each
+    comparable field that differs (``"proxy.budget.steps 60 -> 100"``); empty when they compare
+    (or the study says nothing). The search refuses to resume such a study, and ``unetmm
+    confirm`` to confirm it."""
+    old, old_fields = _stored_fingerprint(study)
+    if old is None or old == spec.fingerprint:
+        return []
+    return _changes(old_fields, spec.comparable()) or ["target, proxy or seed"]
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

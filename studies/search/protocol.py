@@ -68,6 +68,7 @@ class TrialSettings:
     spare_cpus_file: str | None = None  # where the driver shares idle CPUs (``spare_cpus``)
     tile: int | None = None  # the tiled executor's tile (None: no tiled costs)
     split: int | str = "auto"
+    costs: bool = True  # measure the target's costs first (a confirmation job's are known)
 
     def for_constraints(self) -> TrialSettings:
         """These settings costing only what the hard constraints read: the driver checks them

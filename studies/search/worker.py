@@ -72,7 +72,7 @@ def evaluate(arch: ArchConfig, settings: TrialSettings, report: Any) -> dict[str
     t_start, t0 = time.time(), time.perf_counter()
     torch.set_num_threads(settings.threads)
     arch.skip.validate(arch.backbone.stage_channels)
-    costs = cost_attrs(arch, settings)
+    costs = cost_attrs(arch, settings) if settings.costs else {}
     node = ray_node()
     report(protocol.costs_result({**costs, **({ATTR_NODE: node} if node else {})},
                                  time.perf_counter() - t0, t_start))

@@ -86,6 +86,14 @@ def test_renamed_presets_keep_their_old_names_unlisted() -> None:
     assert not nas.list_models("*-sidd-*") and not nas.list_models("kbnet-s-sidd*")
     with pytest.raises(ValueError, match="registered twice"):
         BACKBONE_PRESETS.alias("nafnet-sidd", "nafnet-w16")
+    with pytest.raises(ValueError, match="registered twice"):  # a new entry may not shadow it
+        BACKBONE_PRESETS.register("nafnet-sidd")(lambda: None)
+    with pytest.raises(ValueError, match="not registered"):
+        BACKBONE_PRESETS.alias("old-name", "no-such-preset")
+    BACKBONE_PRESETS.register("toy-preset")(lambda: None)
+    BACKBONE_PRESETS.alias("toy-old", "toy-preset")
+    BACKBONE_PRESETS.unregister("toy-preset")  # its alias goes with it
+    assert "toy-old" not in BACKBONE_PRESETS and "toy-old" not in BACKBONE_PRESETS.aliases()
 
 
 def test_cost_report_summary_and_repr_are_short() -> None:

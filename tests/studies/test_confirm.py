@@ -121,6 +121,22 @@ def test_a_job_whose_worker_died_runs_again_in_the_same_run(tmp_path):
     assert said[2].startswith("[2/2] trial 2: #1 d1 seed 0: failed: ValueError: bad")
 
 
+def test_a_source_study_todays_code_trains_differently_is_refused(tmp_path):
+    """A study whose stored fingerprint is not what its spec gives today (e.g. matting searched
+    on version-1 composites) is not confirmed: its proxy scores would not compare."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    spec = parse_spec(TINY, "")
+    old = optuna.create_study(study_name="tiny", storage=url,
+                              directions=["maximize", "minimize", "minimize"])  # fmt: skip
+    old.set_user_attr("objectives", list(spec.objectives))
+    old.set_user_attr("spec", spec.model_dump(mode="json"))
+    old.set_user_attr("fingerprint", "0123456789abcdef")
+    old.set_user_attr("comparable", {**spec.comparable(), "proxy.mattes": 1})
+    with pytest.raises(nas.ConfigError, match=r"^--study: 'tiny' was searched with settings "
+                       r"that today's unetmm trains differently \(proxy.mattes 1 -> null\)"):
+        run_confirm(url, "tiny", ConfirmOptions(top=1, steps=2, seeds=1))
+
+
 def _source_and_linked(url: str) -> tuple[optuna.Study, optuna.Study]:
     """A source study (4 designs) and its linked study: full, subset[1], subset[4] confirmed,
     none not; subset[1]'s second seed failed. Proxy order full > s1 > s4, confirmed s4 > full >
