@@ -279,6 +279,7 @@ class JobSearcher(StoredInStudy, Searcher):
         self.told: list[int] = []
         self.lost: list[int] = []  # told failed with their worker; their job ran again
         self.retries: collections.Counter[str] = collections.Counter()
+        self.finals: dict[str, dict[str, Any]] = {}  # Tune trial id -> its final report
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if stop_requested():  # Ctrl-C: Tune is stopping; start nothing more
@@ -298,13 +299,19 @@ class JobSearcher(StoredInStudy, Searcher):
                     protocol.SEED_KEY: job.seed}  # fmt: skip
         return None if self.live else Searcher.FINISHED
 
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if protocol.phase_of(result) == protocol.PHASE_FINAL:  # kept should the worker die now
+            self.finals[trial_id] = result
+
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         if trial_id not in self.live:
             return
         trial, job = self.live[trial_id]
-        final = result if protocol.phase_of(result) == protocol.PHASE_FINAL else {}
+        final = self.finals.pop(trial_id, {})
+        if protocol.phase_of(result) == protocol.PHASE_FINAL:
+            final = result
         outcome = decide(protocol.trial_attrs(final or {}), [self.score.key], (), error)
         apply(self.study, trial, outcome)  # if it raises, the trial stays live: failed at the end
         del self.live[trial_id]

@@ -111,7 +111,15 @@ def test_a_job_whose_worker_died_runs_again_in_the_same_run(tmp_path):
     searcher.on_trial_complete("t3", protocol.final_result(
         {"status": "failed", "error": "ValueError: bad"}), error=False)  # fmt: skip
     assert searcher.suggest("t4") == "FINISHED" and searcher.unfinished_trial_ids() == {}
-    trials = study.get_trials()
+    # a worker that dies after its final report: the report stands, the job is not re-run
+    late = JobSearcher(study, jobs[:1], get_metric("psnr"), heartbeat, Console(file=out), None,
+                       max_retry=1)  # fmt: skip
+    late.suggest("u1")
+    late.on_trial_result("u1", protocol.final_result({"status": "complete", "psnr_db": 27.5}))
+    late.on_trial_complete("u1", None, error=True)
+    assert late.suggest("u2") == "FINISHED" and late.lost == []
+    assert study.get_trials()[-1].state == TrialState.COMPLETE and study.get_trials()[-1].value == 27.5
+    trials = study.get_trials()[:3]
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
     assert [t.user_attrs["error"] for t in trials] == [WORKER_DIED, WORKER_DIED, "ValueError: bad"]
     assert searcher.told == [0, 1, 2] and searcher.lost == [0]
