@@ -118,7 +118,8 @@ def test_a_job_whose_worker_died_runs_again_in_the_same_run(tmp_path):
     late.on_trial_result("u1", protocol.final_result({"status": "complete", "psnr_db": 27.5}))
     late.on_trial_complete("u1", None, error=True)
     assert late.suggest("u2") == "FINISHED" and late.lost == []
-    assert study.get_trials()[-1].state == TrialState.COMPLETE and study.get_trials()[-1].value == 27.5
+    last = study.get_trials()[-1]
+    assert last.state == TrialState.COMPLETE and last.value == 27.5
     trials = study.get_trials()[:3]
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
     assert [t.user_attrs["error"] for t in trials] == [WORKER_DIED, WORKER_DIED, "ValueError: bad"]
