@@ -102,8 +102,8 @@ class Trust:
                         "below the target's best")
             top += "."
         if self.reference == "longer":
-            proxy = ("" if self.proxy_floor_db is None else
-                     f" in the longer runs and {self.proxy_floor_db:.2f} dB in the study's")
+            proxy = ("" if self.proxy_floor_db is None else f" in the longer runs and "
+                     f"{self.proxy_floor_db:.2f} dB in the study's own runs")
             return (f"Budget check of this proxy (study preset {self.preset}; no target-scale "
                     f"check exists for it): {self.designs} designs with {self.budget}, each "
                     f"trained by the proxy at the study's budget and at {self.target}, with "

@@ -114,7 +114,7 @@ def test_a_budget_check_says_what_it_compared() -> None:
     text = check.summary()
     assert text.startswith("Budget check of this proxy (study preset test; no target-scale check")
     assert "trained by the proxy at the study's budget and at the same proxy, 2400 steps" in text
-    assert "0.50 dB in the longer runs and 0.80 dB in the study's" in text
+    assert "0.50 dB in the longer runs and 0.80 dB in the study's own runs" in text
     assert "agrees with the longer runs' at Kendall tau 0.71: it ranks them." in text
     assert check.tie_floor_db == 0.8
 
