@@ -117,12 +117,7 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
               "data": data.model_dump(mode="json", exclude={"cache_mb"}),
               "long_steps": bud["long"].steps, "seed": seed, "rows": [], "tau": math.nan}  # fmt: skip
     result["mattes"] = mattes_version(task, data)
-    if done is not None and "data" not in done:  # stored before candidates: the preset's data
-        preset_data = spec.proxy.data.model_dump(mode="json", exclude={"cache_mb"})
-        done = {**done, "data": preset_data}
-    keys = ("preset", "task_config", "proxy_backbone", "budget", "data", "long_steps", "seed")
-    same = done is not None and all(done.get(k) == result[k] for k in keys) and stored_mattes(
-        done) == result["mattes"]  # fmt: skip
+    same = done is not None and same_run(done, label, steps, factor, seed, changes)
     kept = {r["design"]: r for r in done["rows"]} if done is not None and same else {}
     print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
