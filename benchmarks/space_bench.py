@@ -19,18 +19,26 @@ header line records the provenance of each sampling session. ``--workers`` runs 
 trainings at once, one torch thread each; a worker that is killed is replaced.
 
 ``fit`` cross-validates each scikit-learn surrogate of ``benchmarks.surrogate`` (5 folds,
-seed-0 designs) and calls it credible when its held-out Kendall tau is at least 0.8 and its RMSE
-at most 2x the seed noise of the repeats; it writes ``SURROGATE``. ``compare`` fits the chosen
-surrogate on every design, finds its optimum among all the space's feasible designs (their
-costs measured once, cached on disk: ~45 min the first time) and runs every sampler of
+seed-0 designs, 3 shuffles averaged) and calls it credible when its held-out Kendall tau is at
+least 0.8 and its RMSE at most 2x the seed noise of the repeats; it writes ``SURROGATE``.
+``compare`` fits the chosen surrogate on every design, finds its optimum among all the space's
+feasible designs (their costs measured once, cached on disk: ~45 min the first time) and runs
+every sampler of
 ``SAMPLERS`` (``--seeds`` x ``--trials`` judged designs, the preset's constraints, the search's
 own ``StudySearcher`` scoring each design by the surrogate: ``sampler_feasibility.run``); runs
 are kept in ``COMPARE`` as they finish (a rerun resumes), and the summary (anytime best and HV,
 trials to the optimum's 0.2 dB band, Mann-Whitney against random: ``benchmarks.space_compare``)
 and a PNG of the curves follow. It refuses a surrogate that is not credible (``--force``).
+``baseline`` answers what the table can without a surrogate: the chance that a design random
+search judges lies within 0.2 dB (and 0.5, 1 dB) of the best measured design within the memory
+limit (the random sampler's own weights over the space, ``weighted_parameter_sets``, applied to
+the sample's cells), the median trials that implies, and where real searches got to against the
+same bands (``--storage``: studies of ``unetmm search PRESET --sampler S --seed N``); it writes
+``BASELINE``.
 
     PYTHONPATH=. python benchmarks/space_bench.py sample --n 300 --repeats 30 --workers 2
     PYTHONPATH=. python benchmarks/space_bench.py fit
+    PYTHONPATH=. python benchmarks/space_bench.py baseline --storage sqlite:///real.db
     PYTHONPATH=. python benchmarks/space_bench.py compare --seeds 30 --trials 100 --workers 2
 """
 
@@ -58,7 +66,7 @@ from rich.console import Console
 
 from benchmarks import provenance, space_compare, surrogate
 from nas.config import ArchConfig
-from search_spaces.enumerate import parameter_sets
+from search_spaces.enumerate import weighted_parameter_sets
 from search_spaces.registry import get_space
 from studies.metrics import get_metric
 from studies.spec import StudySpec, load_spec
@@ -73,6 +81,8 @@ REPEAT_EVERY = 10  # one seed-1 repeat after every this many seed-0 runs
 MAX_RESTARTS = 3  # worker pools broken in a row before the sample gives up
 SURROGATE = provenance.RESULTS / "space_bench_surrogate.json"
 COMPARE = provenance.RESULTS / "space_bench_compare.json"
+BASELINE = provenance.RESULTS / "space_bench_baseline.json"
+TABLE_BANDS_DB = (0.2, 0.5, 1.0)  # the issue's band first
 SAMPLERS = ("random", "tpe", "gp", "nsga2@skip_designs_flat", "nni-evolution")
 KS = (40, 100)  # trial budgets the summary reports
 CREDIBLE_TAU, CREDIBLE_NOISE = 0.8, 2.0  # held-out tau at least, RMSE at most x seed noise
@@ -94,20 +104,24 @@ def band(m_sc_bytes: float) -> int:
 @functools.cache
 def designs(preset: str = PRESET) -> dict[str, dict[str, Any]]:
     """Every distinct design of ``preset``'s space: arch key -> {params, label, stratum,
-    m_sc_bytes (analytic, the target at the preset's size and bits)}; first parameter set
-    wins."""
+    m_sc_bytes (analytic, the target at the preset's size and bits), p_random (the chance that
+    one uniform random pick of every asked parameter gives it: the sum over its parameter sets,
+    ``weighted_parameter_sets``)}; the first parameter set's params."""
     spec = load_spec(preset)
     backbone, t = spec.target.backbone_config(), spec.target
     m_sc = get_metric("m_sc").from_shapes
     out: dict[str, dict[str, Any]] = {}
-    for params, candidate in parameter_sets(get_space(spec.space.name), spec.bounds):
+    for params, candidate, weight in weighted_parameter_sets(get_space(spec.space.name),
+                                                             spec.bounds):  # fmt: skip
         if candidate is None:
             continue
         arch = candidate.arch(backbone)
         key = arch.key()
         if key not in out:
             out[key] = {"params": params, "label": candidate.label, "stratum": stratum(params),
-                        "m_sc_bytes": int(m_sc(arch, tuple(t.input_size), t.batch, t.bits))}
+                        "m_sc_bytes": int(m_sc(arch, tuple(t.input_size), t.batch, t.bits)),
+                        "p_random": 0.0}  # fmt: skip
+        out[key]["p_random"] += weight
     return out
 
 
@@ -281,14 +295,18 @@ def sample(args: argparse.Namespace) -> int:
 
 
 # -- the surrogate ---------------------------------------------------------------------------
-def training_rows(records: list[dict[str, Any]], preset: str = PRESET
-                  ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:  # fmt: skip
-    """The seed-0 runs with a finite PSNR (one per design, the last one), their features and
-    PSNRs."""
-    spec = load_spec(preset)
+def seed0_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The seed-0 runs with a finite PSNR, one per design (its last), in key order."""
     rows = {r["key"]: r for r in records
             if r["seed"] == SAMPLE_SEED and math.isfinite(r["psnr"])}  # fmt: skip
-    kept = [rows[k] for k in sorted(rows)]
+    return [rows[k] for k in sorted(rows)]
+
+
+def training_rows(records: list[dict[str, Any]], preset: str = PRESET
+                  ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:  # fmt: skip
+    """``seed0_rows``, their features and PSNRs."""
+    spec = load_spec(preset)
+    kept = seed0_rows(records)
     x = np.array([surrogate.features(arch_of(r["design"], spec), r["costs"]) for r in kept])
     return kept, x, np.array([r["psnr"] for r in kept])
 
@@ -313,10 +331,10 @@ def fit(args: argparse.Namespace) -> int:
     print(f"{len(rows)} designs at seed {SAMPLE_SEED}; {len(pairs)} run again at seed "
           f"{REPEAT_SEED}: seed noise (pooled sd) {noise:.3f} dB")  # fmt: skip
     print(f"{'regressor':<18} {'held-out tau':>12} {'RMSE dB':>8} {'RMSE / noise':>12} "
-          f"{'credible':>8}")  # fmt: skip
+          f"{'credible':>8}  (means of {args.repeats} shuffles of {args.folds} folds)")  # fmt: skip
     results = {}
     for name, make in surrogate.REGRESSORS.items():
-        cv = surrogate.cross_validate(x, y, make, folds=args.folds)
+        cv = surrogate.cross_validate(x, y, make, folds=args.folds, repeats=args.repeats)
         cv["credible"] = cv["tau"] >= CREDIBLE_TAU and cv["rmse"] <= CREDIBLE_NOISE * noise
         results[name] = cv
         print(f"{name:<18} {cv['tau']:>12.3f} {cv['rmse']:>8.3f} {cv['rmse'] / noise:>12.2f} "
@@ -327,8 +345,141 @@ def fit(args: argparse.Namespace) -> int:
     print(f"chosen: {chosen} ({verdict})")
     provenance.write_result(args.out, {
         "preset": args.preset, "designs": len(rows), "repeats": len(pairs),
-        "seed_noise_db": noise, "folds": args.folds, "keys": [r["key"] for r in rows],
+        "seed_noise_db": noise, "folds": args.folds, "shuffles": args.repeats,
+        "keys": [r["key"] for r in rows],
         "regressors": results, "chosen": chosen}, prov)  # fmt: skip
+    return 0
+
+
+# -- what the measured table says without a surrogate ----------------------------------------
+def best_measured(records: list[dict[str, Any]], preset: str = PRESET) -> dict[str, Any]:
+    """The best seed-0 design of the table within ``preset``'s memory limit."""
+    lim = limit(load_spec(preset))
+    rows = [r for r in seed0_rows(records) if r["costs"]["m_sc_bytes"] <= lim]
+    top = max(rows, key=lambda r: r["psnr"])
+    return {"key": top["key"], "label": top["label"], "psnr": top["psnr"], "within": len(rows)}
+
+
+def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
+                   band_db: float = space_compare.BAND_DB, boot: int = 2000, seed: int = 0
+                   ) -> dict[str, Any]:  # fmt: skip
+    """The chance that one design random search judges (uniform picks, infeasible proposals
+    rejected) lies within ``band_db`` of the table's best within the memory limit, estimated
+    from the table alone. A judged design is drawn with probability proportional to
+    ``p_random`` among the designs within the limit; those fall into cells (stratum, M_sc band)
+    and the sample drew designs uniformly within each cell, so a cell's share in the band is
+    the ``p_random``-weighted share of its sampled designs (a ratio estimator; subsets are all
+    measured, so theirs is exact), and the whole is the cells' shares weighted by their mass.
+    ``interval``: 10th and 90th percentiles over ``boot`` resamplings of each cell's sampled
+    designs. Designs over the other hard limits (MACs) count in a cell's mass though random
+    search never judges them (about 1% of the designs within 0.25 MiB)."""
+    spec = load_spec(preset)
+    pool, lim = designs(preset), limit(spec)
+    best = best_measured(records, preset)
+    threshold = best["psnr"] - band_db
+    cell_of = lambda d: (d["stratum"], band(d["m_sc_bytes"]), round(math.log2(d["p_random"])))  # noqa: E731
+    mass: dict[tuple[str, int, int], float] = collections.defaultdict(float)
+    for d in pool.values():
+        if d["m_sc_bytes"] <= lim:
+            mass[cell_of(d)] += d["p_random"]
+    drawn = [(cell_of(pool[r["key"]]), pool[r["key"]]["p_random"], r["psnr"] >= threshold)
+             for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]  # fmt: skip
+
+    def share(drawn: list[tuple[tuple[str, int, int], float, bool]]) -> tuple[float, float]:
+        by: dict[tuple, list[tuple[float, bool]]] = collections.defaultdict(list)
+        for cell, w, hit in drawn:
+            by[cell].append((w, hit))
+            by[cell[:2]].append((w, hit))
+        p = unseen = 0.0
+        for cell, m in mass.items():
+            rows = by.get(cell) or by.get(cell[:2])
+            if rows:
+                p += m * sum(w for w, hit in rows if hit) / sum(w for w, _ in rows)
+            else:
+                unseen += m
+        return p / (total - unseen), unseen / total
+
+    total = sum(mass.values())
+    p, unseen = share(drawn)
+    rng = random.Random(seed)
+    again = sorted(share(rng.choices(drawn, k=len(drawn)))[0] for _ in range(boot))
+    in_band = [r["label"] for r in seed0_rows(records)
+               if r["costs"]["m_sc_bytes"] <= lim and r["psnr"] >= threshold]  # fmt: skip
+    return {"best": best, "threshold_db": threshold, "p": p,
+            "interval": [again[len(again) // 10], again[-len(again) // 10]],
+            "unseen_mass": unseen, "measured_in_band": in_band,
+            "median_trials": geometric_median(p),
+            "reach": {k: 1 - (1 - p) ** k for k in KS}}  # fmt: skip
+
+
+def geometric_median(p: float) -> int:
+    """The median number of independent draws, each a hit with chance ``p``, to the first hit."""
+    return 1 if p >= 0.5 else math.ceil(math.log(0.5) / math.log(1 - p))
+
+
+def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, float],
+                           preset: str = PRESET) -> list[dict[str, Any]]:  # fmt: skip
+    """Per real search (``search_quality.py``'s run records): judged designs, per band the trial
+    at which its best design within the memory limit first reached the band's threshold (None:
+    never), its best there and its HV."""
+    spec = load_spec(preset)
+    m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
+    out = []
+    for r in runs:
+        judged = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in r["trials"] if t["eligible"]]
+        best, hv = space_compare.anytime(judged, m_sc, macs)
+        out.append({"sampler": r["sampler"], "seed": r["seed"], "judged": len(judged),
+                    "trials_to_band": {band: next((k for k, b in enumerate(best, 1) if b >= t),
+                                                  None) for band, t in thresholds.items()},
+                    "best_db": best[-1] if best else math.nan,
+                    "hv": hv[-1] if hv else 0.0})  # fmt: skip
+    return out
+
+
+def studies_in(storage: str) -> list[dict[str, Any]]:
+    """Every study of ``storage`` as a run record: its sampler and seed (from the stored spec)
+    and its trials in order (``search_quality.records``)."""
+    import optuna
+
+    from benchmarks.search_quality import records
+    from studies.schema import STUDY_ATTR_SPEC
+
+    out = []
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        spec = study.user_attrs[STUDY_ATTR_SPEC]
+        out.append({"sampler": spec["sampler"]["name"], "seed": spec["seed"],
+                    "study": summary.study_name, "trials": records(study)})  # fmt: skip
+    return sorted(out, key=lambda r: (r["sampler"], r["seed"]))
+
+
+def baseline(args: argparse.Namespace) -> int:
+    """Print and write what the table says of random search (the issue's band and two wider
+    ones), and where the real searches given got to."""
+    prov = provenance.started()
+    records = read_table(args.table)
+    bands = {f"{b:g}": random_in_band(records, args.preset, b) for b in TABLE_BANDS_DB}
+    best = next(iter(bands.values()))["best"]
+    print(f"best measured design within the limit ({best['within']} measured there): "
+          f"{best['label']} {best['psnr']:.2f} dB")  # fmt: skip
+    for name, est in bands.items():
+        lo, hi = est["interval"]
+        print(f"band {name} dB (>= {est['threshold_db']:.2f} dB; measured in it: "
+              f"{len(est['measured_in_band'])}): random judges {est['p']:.1%} in it (10-90%: "
+              f"{lo:.1%}-{hi:.1%}), median trials {est['median_trials']}, "
+              + ", ".join(f"by {k}: {v:.0%}" for k, v in est["reach"].items()))  # fmt: skip
+    runs = [r for f in args.searches for r in json.loads(f.read_text())["runs"].values()]
+    runs += studies_in(args.storage) if args.storage else []
+    searches = searches_against_table(
+        runs, {n: e["threshold_db"] for n, e in bands.items()}, args.preset)
+    for r in searches:
+        reached = ", ".join(f"{n} dB: {k or 'never'}" for n, k in r["trials_to_band"].items())
+        print(f"{r['sampler']:<10} seed {r['seed']}: {r['judged']} judged, best "
+              f"{r['best_db']:.2f} dB, HV {r['hv']:.2f}; trials to band {reached}")  # fmt: skip
+    provenance.write_result(args.out, {"preset": args.preset, "bands": bands,
+                                       "searches": searches, "storage": args.storage,
+                                       "search_files": [str(f) for f in args.searches]},
+                            prov)  # fmt: skip
     return 0
 
 
@@ -483,8 +634,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     f = sub.add_parser("fit", help="cross-validate the surrogates on the table")
     f.add_argument("--preset", default=PRESET)
     f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--repeats", type=int, default=3, help="shuffles of the folds, averaged")
     f.add_argument("--table", type=Path, default=TABLE)
     f.add_argument("--out", type=Path, default=SURROGATE)
+    b = sub.add_parser("baseline", help="random search's chance of the band, from the table")
+    b.add_argument("--preset", default=PRESET)
+    b.add_argument("--table", type=Path, default=TABLE)
+    b.add_argument("--searches", type=Path, nargs="*", default=[],
+                   help="search_quality.py result files of real searches to put against it")
+    b.add_argument("--storage", help="a storage URL whose studies are real searches to put "
+                   "against it (unetmm search PRESET --sampler S --seed N)")
+    b.add_argument("--out", type=Path, default=BASELINE)
     c = sub.add_parser("compare", help="compare samplers on the surrogate (resumes)")
     c.add_argument("--preset", default=PRESET)
     c.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
@@ -503,7 +663,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"sample": sample, "fit": fit, "compare": compare}[args.command](args)
+    return {"sample": sample, "fit": fit, "baseline": baseline,
+            "compare": compare}[args.command](args)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,11 +4,15 @@
 set ``space.suggest`` can ask for, depth first: a parameter asked only on some branches (a
 UNet-- ratio of a stage that takes part) is enumerated only there. Several parameter sets may
 give one design; callers dedupe by ``ArchConfig.key``. A point whose ``suggest`` raises
-``ConfigError`` is yielded with candidate None.
+``ConfigError`` is yielded with candidate None. ``weighted_parameter_sets`` adds each set's
+probability under a sampler that picks every asked parameter uniformly among its choices
+(Optuna's ``RandomSampler`` on these spaces, which ask only categorical and linear int
+parameters): the product of 1 / choices over the parameters asked; they sum to 1.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -42,6 +46,13 @@ class _Odometer:
 def parameter_sets(space: SearchSpace, bounds: SpaceBounds
                    ) -> Iterator[tuple[Params, Candidate | None]]:  # fmt: skip
     """Every parameter set of ``space`` under ``bounds`` and its candidate (see module doc)."""
+    for params, candidate, _ in weighted_parameter_sets(space, bounds):
+        yield params, candidate
+
+
+def weighted_parameter_sets(space: SearchSpace, bounds: SpaceBounds
+                            ) -> Iterator[tuple[Params, Candidate | None, float]]:  # fmt: skip
+    """``parameter_sets`` with each set's probability under uniform random picks (module doc)."""
     picks: list[int] = []
     while True:
         trial = _Odometer(picks)
@@ -49,7 +60,7 @@ def parameter_sets(space: SearchSpace, bounds: SpaceBounds
             candidate: Candidate | None = space.suggest(trial, bounds)
         except ConfigError:
             candidate = None
-        yield dict(trial.params), candidate
+        yield dict(trial.params), candidate, 1.0 / math.prod(trial.sizes)
         taken = [picks[i] if i < len(picks) else 0 for i in range(len(trial.sizes))]
         while taken and taken[-1] + 1 >= trial.sizes[len(taken) - 1]:
             taken.pop()

@@ -115,3 +115,39 @@ def test_a_search_on_the_surrogate_is_reproduced_exactly() -> None:
     sb.run_samplers("nafnet_sidd", ["random", "tpe"], 1, 6, model, done)  # resumes: nothing new
     assert done == first
     json.dumps(first)  # stored as JSON
+
+
+def test_random_searchs_chance_of_the_band_is_exact_when_every_design_is_measured(pool) -> None:
+    """Measured everywhere within the limit, the table's estimate of random search's chance is
+    the exact one: the random sampler's mass (``p_random``) of the designs in the band over its
+    mass within the limit. Every subset and half the UNet-- designs (the sample measures all
+    subsets) give the same answer within 0.01."""
+    lim = sb.limit(load_spec("nafnet_sidd"))
+    within = sorted(k for k, d in pool.items() if d["m_sc_bytes"] <= lim)
+    psnr = {k: 20.0 + (int(k[:8], 16) % 1000) / 100 for k in within}  # 20-30 dB, fixed per key
+    records = [{"key": k, "seed": 0, "psnr": psnr[k], "label": pool[k]["label"],
+                "costs": {"m_sc_bytes": pool[k]["m_sc_bytes"]}} for k in within]
+    est = sb.random_in_band(records, "nafnet_sidd", band_db=1.0, boot=5)
+    top = max(psnr.values())
+    hit = sum(pool[k]["p_random"] for k in within if psnr[k] >= top - 1.0)
+    assert est["p"] == pytest.approx(hit / sum(pool[k]["p_random"] for k in within), rel=1e-9)
+    assert est["unseen_mass"] == 0.0 and est["best"]["psnr"] == top
+    assert est["median_trials"] == sb.geometric_median(est["p"])
+    subsets = [r for r in records if pool[r["key"]]["stratum"] == "subset"]
+    unetmm = [r for r in records if pool[r["key"]]["stratum"] != "subset"]
+    half = sb.random_in_band(subsets + unetmm[::2], "nafnet_sidd", band_db=1.0, boot=5)
+    assert half["p"] == pytest.approx(est["p"], abs=0.01)
+    assert sum(d["p_random"] for d in pool.values()) == pytest.approx(1.0)  # every set builds
+
+
+def test_a_real_search_is_put_against_the_tables_band() -> None:
+    lim = 0.25 * MIB
+    trials = [{"eligible": True, "psnr": 25.0, "m_sc_bytes": lim, "macs": 16e9},
+              {"eligible": False, "psnr": None, "m_sc_bytes": None, "macs": None},
+              {"eligible": True, "psnr": 27.0, "m_sc_bytes": 2 * lim, "macs": 16e9},  # over
+              {"eligible": True, "psnr": 26.5, "m_sc_bytes": lim / 2, "macs": 16e9}]
+    [r] = sb.searches_against_table([{"sampler": "tpe", "seed": 0, "trials": trials}],
+                                    {"0.2": 26.6, "1": 25.8})
+    assert r["judged"] == 3 and r["best_db"] == 26.5
+    assert r["trials_to_band"] == {"0.2": None, "1": 3}
+    assert sb.geometric_median(0.5) == 1 and sb.geometric_median(0.01) == 69
