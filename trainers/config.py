@@ -34,9 +34,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 from pydantic.functional_validators import BeforeValidator
 
@@ -298,6 +300,19 @@ class ProxyBudget(_Optim):
     """Validate every N steps (and at the end): the rungs early stopping judges."""
     val_crop: int | None = Field(128, ge=8)
     """Side of the centre crop of each validation image; null: whole images."""
+    seeds: int = Field(1, ge=1, le=8)
+    """Runs averaged into one score (every score and curve point is their mean), each from
+    its own seed: a trial at seed s trains seeds s*n .. s*n+n-1. n times the cost for about
+    1/sqrt(n) of one run's seed noise."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_seeds(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave ``seeds`` out at 1: a study's identity, the score cache's keys and the
+        stored benchmark budgets from before the field stay as they were."""
+        out = handler(self)
+        if self.seeds == 1:
+            out.pop("seeds", None)
+        return out
 
     def scaled(self, factor: float) -> ProxyBudget:
         """The same budget with ``factor`` times the steps (and evaluation interval)."""
@@ -314,7 +329,8 @@ def training_identity(task: TaskConfig, data: DataConfig, budget: ProxyBudget) -
     task, the data (all but its cache size, which changes speed only) and the budget. The one
     definition of "trained alike": a study's fingerprint (``StudySpec.comparable``), the score
     cache's key and a confirmation's fidelity each contain it. Matting on composited images
-    adds ``mattes``, the version of the compositing code (``trainers.mattes.VERSION``)."""
+    adds ``mattes``, the version of the compositing code (``trainers.mattes.VERSION``). The
+    budget's ``seeds`` appears only above 1 (``ProxyBudget`` dumps leave it out at 1)."""
     fields = {"task": task.model_dump(mode="json"),
               "data": data.model_dump(mode="json", exclude={"cache_mb"}),
               "budget": budget.model_dump(mode="json")}  # fmt: skip

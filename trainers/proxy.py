@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -178,18 +179,42 @@ def train_and_eval(
     (``stopped=True``, the last score); its exceptions propagate unchanged. ``threads`` sets
     ``torch.set_num_threads`` for the run (see ``trainers.loop.compute_settings``); ``runtime``
     (default ``ProxyRuntime()``) how the steps execute, which changes scores by float rounding
-    only. The caller's torch RNG state is left untouched.
+    only. With ``budget.seeds`` n > 1, n runs (seeds ``seed * n + i``) advance in step and
+    every score, the callback's included, is their mean (``average``). The caller's torch RNG
+    state is left untouched.
     Raises ``TrainingDiverged`` on a NaN/inf loss or validation score, ``ConfigError`` for a
     device this machine lacks.
     """
     data = data if data is not None else DataConfig()
     t0 = time.perf_counter()
+    n = budget.seeds
     with compute_settings(threads):
-        run = ProxyRun(arch, task, budget, data, seed, runtime)
+        runs = [ProxyRun(arch, task, budget, data, seed * n + i, runtime) for i in range(n)]
         stopped = False
-        while not run.done:
-            score = run.advance()
-            if score is not None and callback is not None and callback(run.step, score):
+        while not runs[0].done:
+            scores = [run.advance() for run in runs]
+            if scores[0] is not None and callback is not None \
+                    and callback(runs[0].step, statistics.fmean(scores)):  # fmt: skip
                 stopped = True
                 break
-    return run.result(time.perf_counter() - t0, stopped)
+    seconds = time.perf_counter() - t0
+    return average([run.result(seconds, stopped) for run in runs])
+
+
+def average(results: list[ProxyResult]) -> ProxyResult:
+    """One result of runs that advanced in step: mean scores and curve, their summed setup and
+    evaluation seconds (``seconds`` is the first's: the whole)."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    mean = lambda values: statistics.fmean(values)  # noqa: E731
+    return dataclasses.replace(
+        first,
+        psnr=mean(r.psnr for r in results),
+        ssim=mean(r.ssim for r in results),
+        curve=[(step, mean(r.curve[i][1] for r in results))
+               for i, (step, _) in enumerate(first.curve)],  # fmt: skip
+        seconds_setup=sum(r.seconds_setup for r in results),
+        seconds_eval=sum(r.seconds_eval for r in results),
+        metrics={k: mean(r.metrics[k] for r in results) for k in first.metrics},
+    )

@@ -61,6 +61,30 @@ def test_callback_sees_every_evaluation_and_can_stop_early(
     assert {t for *_, t in seen} == {1} and torch.get_num_threads() == 2
 
 
+def test_a_budget_of_two_seeds_scores_the_mean_of_two_runs(
+    tiny_unetmm: ArchConfig, tiny_budget: ProxyBudget
+) -> None:
+    """``seeds: 2`` at seed 1 trains seeds 2 and 3 in step: its score, curve, metrics and the
+    callback's values are the means of those two single runs, exactly."""
+    from trainers.config import DataConfig, training_identity
+
+    one = tiny_budget.model_copy(update={"steps": 20})
+    two = one.model_copy(update={"seeds": 2})
+    a, b = (train_and_eval(tiny_unetmm, TaskConfig(), one, seed=s, threads=1) for s in (2, 3))
+    seen: list[tuple[int, float]] = []
+    r = train_and_eval(tiny_unetmm, TaskConfig(), two, seed=1, threads=1,
+                       callback=lambda step, v: seen.append((step, v)))  # fmt: skip
+    assert r.psnr == pytest.approx((a.psnr + b.psnr) / 2, abs=1e-12) and a.psnr != b.psnr
+    assert [s for s, _ in r.curve] == [s for s, _ in a.curve] == [10, 20]
+    assert [v for _, v in r.curve] == pytest.approx(
+        [(x + y) / 2 for (_, x), (_, y) in zip(a.curve, b.curve)], abs=1e-12)
+    assert seen == r.curve and r.steps == 20
+    assert r.metrics["ssim"] == pytest.approx((a.ssim + b.ssim) / 2, abs=1e-12)
+    same = training_identity(TaskConfig(), DataConfig(), one)
+    assert "seeds" not in same["budget"]  # studies from before the field keep their identity
+    assert training_identity(TaskConfig(), DataConfig(), two)["budget"]["seeds"] == 2
+
+
 def test_callback_exceptions_propagate_unchanged(
     tiny_arch: ArchConfig, tiny_budget: ProxyBudget
 ) -> None:
