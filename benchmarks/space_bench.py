@@ -373,36 +373,19 @@ def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
     ``interval``: 10th and 90th percentiles over ``boot`` resamplings of each cell's sampled
     designs. Designs over the other hard limits (MACs) count in a cell's mass though random
     search never judges them (about 1% of the designs within 0.25 MiB)."""
-    spec = load_spec(preset)
-    pool, lim = designs(preset), limit(spec)
     best = best_measured(records, preset)
     threshold = best["psnr"] - band_db
-    cell_of = lambda d: (d["stratum"], band(d["m_sc_bytes"]), round(math.log2(d["p_random"])))  # noqa: E731
-    mass: dict[tuple[str, int, int], float] = collections.defaultdict(float)
-    for d in pool.values():
-        if d["m_sc_bytes"] <= lim:
-            mass[cell_of(d)] += d["p_random"]
-    drawn = [(cell_of(pool[r["key"]]), pool[r["key"]]["p_random"], r["psnr"] >= threshold)
-             for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]  # fmt: skip
-
-    def share(drawn: list[tuple[tuple[str, int, int], float, bool]]) -> tuple[float, float]:
-        by: dict[tuple, list[tuple[float, bool]]] = collections.defaultdict(list)
-        for cell, w, hit in drawn:
-            by[cell].append((w, hit))
-            by[cell[:2]].append((w, hit))
-        p = unseen = 0.0
-        for cell, m in mass.items():
-            rows = by.get(cell) or by.get(cell[:2])
-            if rows:
-                p += m * sum(w for w, hit in rows if hit) / sum(w for w, _ in rows)
-            else:
-                unseen += m
-        return p / (total - unseen), unseen / total
-
-    total = sum(mass.values())
-    p, unseen = share(drawn)
+    rows, mass = _measured_cells(records, preset)
+    weights, unseen = random_weights(rows, mass)
+    p = sum(w for w, (_, _, psnr) in zip(weights, rows) if psnr >= threshold)
     rng = random.Random(seed)
-    again = sorted(share(rng.choices(drawn, k=len(drawn)))[0] for _ in range(boot))
+    again = []
+    for _ in range(boot):
+        picked = rng.choices(rows, k=len(rows))
+        w, _ = random_weights(picked, mass)
+        again.append(sum(x for x, (_, _, psnr) in zip(w, picked) if psnr >= threshold))
+    again.sort()
+    lim = limit(load_spec(preset))
     in_band = [r["label"] for r in seed0_rows(records)
                if r["costs"]["m_sc_bytes"] <= lim and r["psnr"] >= threshold]  # fmt: skip
     return {"best": best, "threshold_db": threshold, "p": p,
@@ -412,6 +395,68 @@ def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
             "reach": {k: 1 - (1 - p) ** k for k in KS}}  # fmt: skip
 
 
+Cell = tuple[str, int, int]  # (stratum, M_sc band, log2 of the random sampler's weight, rounded)
+
+
+def _measured_cells(records: list[dict[str, Any]], preset: str
+                    ) -> tuple[list[tuple[Cell, float, float]], dict[Cell, float]]:  # fmt: skip
+    """The seed-0 designs within the memory limit as (cell, p_random, PSNR), and the random
+    sampler's mass of every cell within the limit."""
+    pool, lim = designs(preset), limit(load_spec(preset))
+    cell_of = lambda d: (d["stratum"], band(d["m_sc_bytes"]), round(math.log2(d["p_random"])))  # noqa: E731
+    mass: dict[Cell, float] = collections.defaultdict(float)
+    for d in pool.values():
+        if d["m_sc_bytes"] <= lim:
+            mass[cell_of(d)] += d["p_random"]
+    rows = [(cell_of(pool[r["key"]]), pool[r["key"]]["p_random"], r["psnr"])
+            for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]  # fmt: skip
+    return rows, mass
+
+
+def random_weights(rows: list[tuple[Cell, float, float]], mass: dict[Cell, float]
+                   ) -> tuple[list[float], float]:  # fmt: skip
+    """The share of random search's judged designs each measured row stands for (summing to 1),
+    and the share of the mass in cells no row lies in (left out). A cell's mass goes to its
+    rows in proportion to their ``p_random``; a cell without rows lends its mass to the rows of
+    its (stratum, band)."""
+    by: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, (cell, _, _) in enumerate(rows):
+        by[cell].append(i)
+        by[cell[:2]].append(i)
+    weights, unseen, total = [0.0] * len(rows), 0.0, sum(mass.values())
+    for cell, m in mass.items():
+        members = by.get(cell) or by.get(cell[:2])
+        if not members:
+            unseen += m
+            continue
+        norm = sum(rows[i][1] for i in members)
+        for i in members:
+            weights[i] += m * rows[i][1] / norm
+    seen = total - unseen
+    return [w / seen for w in weights], unseen / total
+
+
+def random_best_curve(records: list[dict[str, Any]], trials: int, preset: str = PRESET
+                      ) -> list[float]:  # fmt: skip
+    """Random search's expected best PSNR after k = 1..``trials`` judged designs, from the
+    table: the preset's memory limit is a hard constraint, so every judged design lies within
+    it, drawn with ``random_weights`` (with replacement). Exact: E[max of k draws] of the
+    weighted distribution of the measured PSNRs."""
+    rows, mass = _measured_cells(records, preset)
+    weights, _ = random_weights(rows, mass)
+    order = sorted(range(len(rows)), key=lambda i: rows[i][2])
+    out = []
+    for k in range(1, trials + 1):
+        cdf = prev = expected = 0.0
+        for i in order:
+            cdf += weights[i]
+            now = min(cdf, 1.0) ** k
+            expected += rows[i][2] * (now - prev)
+            prev = now
+        out.append(expected)
+    return out
+
+
 def geometric_median(p: float) -> int:
     """The median number of independent draws, each a hit with chance ``p``, to the first hit."""
     return 1 if p >= 0.5 else math.ceil(math.log(0.5) / math.log(1 - p))
@@ -419,20 +464,26 @@ def geometric_median(p: float) -> int:
 
 def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, float],
                            preset: str = PRESET) -> list[dict[str, Any]]:  # fmt: skip
-    """Per real search (``search_quality.py``'s run records): judged designs, per band the trial
+    """Per real search (``search_quality.py``'s run records): the designs its sampler chose and
+    that were judged (the reference designs a study judges first are left out, as the table's
+    random curve has none; ``references_db``: their best within the limit), per band the trial
     at which its best design within the memory limit first reached the band's threshold (None:
-    never), its best there and its HV."""
+    never), its best there, its best so far after each, and its HV."""
     spec = load_spec(preset)
     m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
     out = []
     for r in runs:
-        judged = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in r["trials"] if t["eligible"]]
+        judged = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in r["trials"]
+                  if t["eligible"] and not t.get("reference")]  # fmt: skip
+        refs = [t["psnr"] for t in r["trials"]
+                if t["eligible"] and t.get("reference") and t["m_sc_bytes"] <= m_sc]  # fmt: skip
         best, hv = space_compare.anytime(judged, m_sc, macs)
         out.append({"sampler": r["sampler"], "seed": r["seed"], "judged": len(judged),
                     "trials_to_band": {band: next((k for k, b in enumerate(best, 1) if b >= t),
                                                   None) for band, t in thresholds.items()},
                     "best_db": best[-1] if best else math.nan,
-                    "hv": hv[-1] if hv else 0.0})  # fmt: skip
+                    "hv": hv[-1] if hv else 0.0, "best_curve": best,
+                    "references_db": max(refs, default=None)})  # fmt: skip
     return out
 
 
@@ -476,10 +527,21 @@ def baseline(args: argparse.Namespace) -> int:
         reached = ", ".join(f"{n} dB: {k or 'never'}" for n, k in r["trials_to_band"].items())
         print(f"{r['sampler']:<10} seed {r['seed']}: {r['judged']} judged, best "
               f"{r['best_db']:.2f} dB, HV {r['hv']:.2f}; trials to band {reached}")  # fmt: skip
+    trials = max([KS[0], *(r["judged"] for r in searches)])
+    curve = random_best_curve(records, trials, args.preset)
+    print("random search's expected best from the table: "
+          + ", ".join(f"{curve[k - 1]:.2f} dB at {k}" for k in (10, 20, 40) if k <= trials))
     provenance.write_result(args.out, {"preset": args.preset, "bands": bands,
-                                       "searches": searches, "storage": args.storage,
+                                       "random_best_curve": curve, "searches": searches,
+                                       "storage": args.storage,
                                        "search_files": [str(f) for f in args.searches]},
                             prov)  # fmt: skip
+    png = args.out.with_suffix(".png")
+    space_compare.plot_against_table(curve, searches, best["psnr"],
+                                     {n: e["threshold_db"] for n, e in bands.items()}, png,
+                                     f"{args.preset}: random search from the table, and real "
+                                     "searches")  # fmt: skip
+    print(f"curves: {png}")
     return 0
 
 

@@ -142,3 +142,38 @@ def plot(runs: Sequence[dict[str, Any]], optimum: float, m_sc_limit: float, macs
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_against_table(random_curve: Sequence[float], searches: Sequence[dict[str, Any]],
+                       best: float, thresholds: dict[str, float], path: str | Path,
+                       title: str) -> Path:  # fmt: skip
+    """Random search's expected best PSNR from the measured table against the number of judged
+    designs, each real search's best so far (``best_curve``), the table's best and the bands'
+    thresholds, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ks = range(1, len(random_curve) + 1)
+    ax.plot(ks, random_curve, color="k", lw=2, label="random, expected (from the table)")
+    styles = {}
+    for r in searches:
+        color = styles.setdefault(r["sampler"], f"C{len(styles)}")
+        curve = r["best_curve"]
+        ax.step(range(1, len(curve) + 1), curve, where="post", color=color, alpha=0.8,
+                ls=("-", "--", ":", "-.")[r["seed"] % 4],
+                label=f"{r['sampler']} seed {r['seed']} (real)")  # fmt: skip
+    ax.axhline(best, color="grey", lw=0.8, label=f"best measured {best:.2f} dB")
+    for name, t in thresholds.items():
+        ax.axhline(t, color="grey", lw=0.8, ls=":")
+        ax.annotate(f"-{name} dB", (len(random_curve), t), fontsize=7, va="bottom", ha="right")
+    ax.set(xlabel="designs judged", ylabel="best PSNR within the memory limit (dB)",
+           title=title)
+    ax.set_ylim(bottom=min(random_curve[min(4, len(random_curve) - 1)], best - 3))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
