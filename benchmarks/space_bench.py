@@ -464,21 +464,29 @@ def geometric_median(p: float) -> int:
 
 def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, float],
                            preset: str = PRESET) -> list[dict[str, Any]]:  # fmt: skip
-    """Per real search (``search_quality.py``'s run records): the designs its sampler chose and
-    that were judged (the reference designs a study judges first are left out, as the table's
-    random curve has none; ``references_db``: their best within the limit), per band the trial
-    at which its best design within the memory limit first reached the band's threshold (None:
-    never), its best there, its best so far after each, and its HV."""
+    """Per real search (``search_quality.py``'s run records, ``search_quality.records``): the
+    designs its sampler chose that were judged (trained to the end or stopped early; the
+    reference designs a study judges first are left out, as the table's random curve has none:
+    ``references_db`` is their best within the limit), its best so far within the memory limit
+    after each (a stopped design adds none), per band the first k at which that best reached
+    the band's threshold (None: never), and the HV of its front."""
     spec = load_spec(preset)
     m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
     out = []
     for r in runs:
-        judged = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in r["trials"]
-                  if t["eligible"] and not t.get("reference")]  # fmt: skip
+        mine = [t for t in r["trials"] if not t.get("reference")
+                and (t["eligible"] or t.get("status") == "stopped")]  # fmt: skip
+        best, top = [], math.nan
+        for t in mine:
+            if t["eligible"] and t["m_sc_bytes"] <= m_sc and not t["psnr"] <= top:
+                top = t["psnr"]
+            best.append(top)
+        front = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in mine if t["eligible"]]
+        hv = space_compare.anytime(front, m_sc, macs)[1]
         refs = [t["psnr"] for t in r["trials"]
                 if t["eligible"] and t.get("reference") and t["m_sc_bytes"] <= m_sc]  # fmt: skip
-        best, hv = space_compare.anytime(judged, m_sc, macs)
-        out.append({"sampler": r["sampler"], "seed": r["seed"], "judged": len(judged),
+        out.append({"sampler": r["sampler"], "seed": r["seed"], "judged": len(mine),
+                    "stopped": sum(not t["eligible"] for t in mine),
                     "trials_to_band": {band: next((k for k, b in enumerate(best, 1) if b >= t),
                                                   None) for band, t in thresholds.items()},
                     "best_db": best[-1] if best else math.nan,

@@ -144,11 +144,13 @@ def test_a_real_search_is_put_against_the_tables_band() -> None:
     lim = 0.25 * MIB
     trials = [{"eligible": True, "psnr": 30.0, "m_sc_bytes": 0, "macs": 9e9, "reference": "none"},
               {"eligible": True, "psnr": 25.0, "m_sc_bytes": lim, "macs": 16e9},
-              {"eligible": False, "psnr": None, "m_sc_bytes": None, "macs": None},
+              {"eligible": False, "psnr": None, "m_sc_bytes": None, "macs": None},  # infeasible
+              {"eligible": False, "status": "stopped", "psnr": 29.0, "m_sc_bytes": 0, "macs": 9e9},
               {"eligible": True, "psnr": 27.0, "m_sc_bytes": 2 * lim, "macs": 16e9},  # over
               {"eligible": True, "psnr": 26.5, "m_sc_bytes": lim / 2, "macs": 16e9}]
     [r] = sb.searches_against_table([{"sampler": "tpe", "seed": 0, "trials": trials}],
                                     {"0.2": 26.6, "1": 25.8})
-    assert r["judged"] == 3 and r["best_db"] == 26.5 and r["references_db"] == 30.0
-    assert r["trials_to_band"] == {"0.2": None, "1": 3}
+    assert r["judged"] == 4 and r["stopped"] == 1 and r["references_db"] == 30.0
+    assert r["best_curve"] == [25.0, 25.0, 25.0, 26.5]  # a stopped or too-big design adds none
+    assert r["trials_to_band"] == {"0.2": None, "1": 4}
     assert sb.geometric_median(0.5) == 1 and sb.geometric_median(0.01) == 69
