@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -216,15 +217,60 @@ def same_run(stored: dict, label: str, steps: int | None, factor: float, seed: i
             and stored_mattes(stored) == mattes_version(spec.proxy.task, data))  # fmt: skip
 
 
+def combine_seeds(stored: list[dict], n: int) -> list[dict]:
+    """Entries of budgets with ``seeds: n`` (runs averaged into one score), made from stored
+    single-run entries of the same settings: entry seed p averages the runs at seeds p*n ..
+    p*n+n-1, design by design, short and long, as ``train_and_eval`` trains them (each run
+    from its own seed; scores and metrics averaged, seconds summed). Only designs every one of
+    the n runs finished are kept."""
+    if n <= 1:
+        return []
+    groups: dict[str, dict[int, dict]] = {}
+    for e in stored:
+        if "seeds" in e["budget"] or e.get("derived_from"):
+            continue
+        same = {k: v for k, v in e.items() if k not in ("seed", "rows", "tau")}
+        groups.setdefault(json.dumps(same, sort_keys=True, default=str), {})[e["seed"]] = e
+    out = []
+    for by_seed in groups.values():
+        for p in range(max(by_seed) // n + 1):
+            runs = [by_seed.get(p * n + i) for i in range(n)]
+            if None in runs:
+                continue
+            rows = []
+            for name in [r["design"] for r in runs[0]["rows"]]:
+                each = [next((r for r in e["rows"] if r["design"] == name), None) for e in runs]
+                if None in each or not _finite(each) or len(_finite(each)) < n:
+                    continue
+                row = {"design": name, "input": each[0].get("input", math.nan)}
+                for which in ("short", "long"):
+                    row[which] = statistics.fmean(r[which] for r in each)
+                    row[f"{which}_s"] = sum(r.get(f"{which}_s", math.nan) for r in each)
+                    if f"{which}_metrics" in each[0]:
+                        row[f"{which}_metrics"] = {
+                            k: statistics.fmean(r[f"{which}_metrics"][k] for r in each)
+                            for k in each[0][f"{which}_metrics"]}  # fmt: skip
+                rows.append(row)
+            first = runs[0]
+            out.append({**{k: v for k, v in first.items() if k != "provenance"},
+                        "budget": {**first["budget"], "seeds": n}, "seed": p, "rows": rows,
+                        "tau": tau_of(rows),
+                        "derived_from": [p * n + i for i in range(n)]})  # fmt: skip
+    return out
+
+
 def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
                 source: str = "") -> dict[str, Any] | None:  # fmt: skip
     """The ``studies/presets/trust.yaml`` entry (a budget check: ``reference: longer``) of the
     task's preset as it is, from its stored entries at ``factor`` x its steps: the longer runs'
     seed floor and spread, the short runs' own floor, and Kendall tau of the short runs at the
-    study's seed against the longer runs' seed means. None with fewer than two seeds."""
+    study's seed against the longer runs' seed means. None with fewer than two seeds. A preset
+    whose budget averages n runs (``seeds: n``) is checked on ``combine_seeds`` of the stored
+    single runs: its seed p is runs p*n .. p*n+n-1."""
     from benchmarks.noise_floor import means, noise_floor
 
     spec = load_spec(TASKS[label])
+    stored = [*stored, *combine_seeds(stored, spec.proxy.budget.seeds)]
     mine = [r for r in stored if same_run(r, label, None, factor, r["seed"], {})]
     short: dict[str, dict[int, float]] = {}
     long: dict[str, dict[int, float]] = {}

@@ -118,6 +118,33 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
     assert "seed" not in e["comparable"] and e["comparable"]["proxy.mattes"] == 2
 
 
+def test_single_runs_combine_into_the_entries_of_a_budget_of_n_seeds() -> None:
+    """Stored runs at seeds 0-3 make the entries of ``seeds: 2`` at seeds 0 (runs 0, 1) and
+    1 (runs 2, 3): scores and metrics averaged, seconds summed, a design missing from a run
+    left out; seed 4 alone makes nothing."""
+    budget = tk.budgets("sr4", None, 4)["short"].model_dump(mode="json")
+
+    def entry(seed: int, rows: list[tuple[str, float, float]]) -> dict:
+        return {"task": "sr4", "seed": seed, "budget": budget, "long_steps": 4800, "tau": 0.0,
+                "rows": [{"design": d, "short": s, "long": lg, "short_s": 1.0, "long_s": 4.0,
+                          "short_metrics": {"psnr": s}} for d, s, lg in rows]}  # fmt: skip
+
+    runs = [entry(0, [("a", 20.0, 22.0), ("b", 19.0, 21.0)]),
+            entry(1, [("a", 20.4, 22.2), ("b", 19.4, 21.4)]),
+            entry(2, [("a", 21.0, 23.0), ("b", 18.0, math.nan)]),
+            entry(3, [("a", 21.0, 23.0), ("b", 18.0, 20.0)]),
+            entry(4, [("a", 21.0, 23.0), ("b", 18.0, 20.0)])]  # fmt: skip
+    first, second = tk.combine_seeds(runs, 2)
+    assert (first["seed"], first["derived_from"], second["derived_from"]) == (0, [0, 1], [2, 3])
+    assert first["budget"] == {**budget, "seeds": 2} and "seeds" not in budget
+    a, b = first["rows"]
+    assert (a["short"], a["long"], b["short"]) == pytest.approx((20.2, 22.1, 19.2))
+    assert a["short_s"] == 2.0 and a["long_s"] == 8.0 and a["short_metrics"]["psnr"] == 20.2
+    assert [r["design"] for r in second["rows"]] == ["a"]  # b diverged in run 2's long run
+    assert first["tau"] == 1.0
+    assert tk.combine_seeds(runs, 1) == [] and tk.combine_seeds(first and [first], 2) == []
+
+
 def test_each_preset_budget_is_what_its_yaml_comment_and_the_benchmark_say() -> None:
     """A shipped budget check is recomputed from its committed result file and describes the
     preset as shipped (same comparable fields); the preset's YAML comment states its steps and
