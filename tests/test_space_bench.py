@@ -154,3 +154,34 @@ def test_a_real_search_is_put_against_the_tables_band() -> None:
     assert r["best_curve"] == [25.0, 25.0, 25.0, 26.5]  # a stopped or too-big design adds none
     assert r["trials_to_band"] == {"0.2": None, "1": 4}
     assert sb.geometric_median(0.5) == 1 and sb.geometric_median(0.01) == 69
+
+
+def test_the_shipped_baseline_is_what_the_shipped_table_says(pool) -> None:
+    """``space_bench_baseline.json`` is reproduced from ``space_bench.jsonl``: the best design
+    within 0.25 MiB, random search's chance of each band and its expected best curve."""
+    stored = json.loads((sb.provenance.RESULTS / "space_bench_baseline.json").read_text())
+    records = sb.read_table()
+    for name, band in stored["bands"].items():
+        est = sb.random_in_band(records, "nafnet_sidd", float(name), boot=2)
+        assert est["best"] == band["best"] and est["p"] == pytest.approx(band["p"], rel=1e-9)
+        assert est["measured_in_band"] == band["measured_in_band"]
+        assert est["median_trials"] == band["median_trials"]
+    curve = sb.random_best_curve(records, len(stored["random_best_curve"]))
+    assert curve == pytest.approx(stored["random_best_curve"], rel=1e-9)
+    assert curve == sorted(curve) and curve[-1] < stored["bands"]["0.2"]["best"]["psnr"]
+
+
+def test_the_shipped_surrogate_verdict_is_what_the_shipped_table_says() -> None:
+    """``space_bench_surrogate.json`` was fitted on the table's seed-0 designs; its random
+    forest's first 5-fold shuffle is recomputed exactly, and no regressor is credible."""
+    stored = json.loads((sb.provenance.RESULTS / "space_bench_surrogate.json").read_text())
+    records = sb.read_table()
+    rows, x, y = sb.training_rows(records)
+    assert stored["keys"] == [r["key"] for r in rows] and stored["designs"] == len(rows)
+    assert stored["seed_noise_db"] == pytest.approx(
+        surrogate.seed_noise(sb.repeat_pairs(records)), rel=1e-12)
+    cv = surrogate.cross_validate(x, y, surrogate.REGRESSORS["random forest"])
+    assert cv["tau"] == pytest.approx(stored["regressors"]["random forest"]["taus"][0], rel=1e-9)
+    assert not any(r["credible"] for r in stored["regressors"].values())
+    assert all(r["rmse"] > sb.CREDIBLE_NOISE * stored["seed_noise_db"]
+               for r in stored["regressors"].values())  # fmt: skip
