@@ -462,19 +462,33 @@ def geometric_median(p: float) -> int:
     return 1 if p >= 0.5 else math.ceil(math.log(0.5) / math.log(1 - p))
 
 
+def first_trials(trials: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """A study's trials up to its ``n``-th judged one (trained to the end, stopped or failed;
+    references included, infeasible proposals and copies not: what ``n_trials`` counts)."""
+    judged = 0
+    for i, t in enumerate(trials):
+        judged += t.get("status") in ("complete", "stopped", "failed") and not t.get("copy_of")
+        if judged == n:
+            return trials[: i + 1]
+    return trials
+
+
 def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, float],
-                           preset: str = PRESET) -> list[dict[str, Any]]:  # fmt: skip
+                           preset: str = PRESET, trials: int | None = None
+                           ) -> list[dict[str, Any]]:  # fmt: skip
     """Per real search (``search_quality.py``'s run records, ``search_quality.records``): the
     designs its sampler chose that were judged (trained to the end or stopped early; the
     reference designs a study judges first are left out, as the table's random curve has none:
     ``references_db`` is their best within the limit), its best so far within the memory limit
     after each (a stopped design adds none), per band the first k at which that best reached
-    the band's threshold (None: never), and the HV of its front."""
+    the band's threshold (None: never), and the HV of its front; ``trials``: only each study's
+    first that many judged trials (``first_trials``)."""
     spec = load_spec(preset)
     m_sc, macs = limit(spec, "m_sc"), limit(spec, "macs")
     out = []
     for r in runs:
-        mine = [t for t in r["trials"] if not t.get("reference")
+        kept = first_trials(r["trials"], trials) if trials else r["trials"]
+        mine = [t for t in kept if not t.get("reference")
                 and (t["eligible"] or t.get("status") == "stopped")]  # fmt: skip
         best, top = [], math.nan
         for t in mine:
@@ -483,7 +497,7 @@ def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, flo
             best.append(top)
         front = [[t["psnr"], t["m_sc_bytes"], t["macs"]] for t in mine if t["eligible"]]
         hv = space_compare.anytime(front, m_sc, macs)[1]
-        refs = [t["psnr"] for t in r["trials"]
+        refs = [t["psnr"] for t in kept
                 if t["eligible"] and t.get("reference") and t["m_sc_bytes"] <= m_sc]  # fmt: skip
         out.append({"sampler": r["sampler"], "seed": r["seed"], "judged": len(mine),
                     "stopped": sum(not t["eligible"] for t in mine),
@@ -530,7 +544,7 @@ def baseline(args: argparse.Namespace) -> int:
     runs = [r for f in args.searches for r in json.loads(f.read_text())["runs"].values()]
     runs += studies_in(args.storage) if args.storage else []
     searches = searches_against_table(
-        runs, {n: e["threshold_db"] for n, e in bands.items()}, args.preset)
+        runs, {n: e["threshold_db"] for n, e in bands.items()}, args.preset, args.trials)
     for r in searches:
         reached = ", ".join(f"{n} dB: {k or 'never'}" for n, k in r["trials_to_band"].items())
         print(f"{r['sampler']:<10} seed {r['seed']}: {r['judged']} judged, best "
@@ -541,7 +555,7 @@ def baseline(args: argparse.Namespace) -> int:
           + ", ".join(f"{curve[k - 1]:.2f} dB at {k}" for k in (10, 20, 40) if k <= trials))
     provenance.write_result(args.out, {"preset": args.preset, "bands": bands,
                                        "random_best_curve": curve, "searches": searches,
-                                       "storage": args.storage,
+                                       "storage": args.storage, "trials": args.trials,
                                        "search_files": [str(f) for f in args.searches]},
                             prov)  # fmt: skip
     png = args.out.with_suffix(".png")
@@ -714,6 +728,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="search_quality.py result files of real searches to put against it")
     b.add_argument("--storage", help="a storage URL whose studies are real searches to put "
                    "against it (unetmm search PRESET --sampler S --seed N)")
+    b.add_argument("--trials", type=int, help="only each real search's first N judged trials")
     b.add_argument("--out", type=Path, default=BASELINE)
     c = sub.add_parser("compare", help="compare samplers on the surrogate (resumes)")
     c.add_argument("--preset", default=PRESET)

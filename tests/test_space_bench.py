@@ -154,6 +154,10 @@ def test_a_real_search_is_put_against_the_tables_band() -> None:
     assert r["best_curve"] == [25.0, 25.0, 25.0, 26.5]  # a stopped or too-big design adds none
     assert r["trials_to_band"] == {"0.2": None, "1": 4}
     assert sb.geometric_median(0.5) == 1 and sb.geometric_median(0.01) == 69
+    statuses = ["infeasible", "complete", "complete", "stopped", "complete", "complete"]
+    study = [{"status": s, "copy_of": 3 if i == 2 else None} for i, s in enumerate(statuses)]
+    assert sb.first_trials(study, 2) == study[:4]  # the copy and the infeasible one are free
+    assert sb.first_trials(study, 9) == study
 
 
 def test_the_shipped_baseline_is_what_the_shipped_table_says(pool) -> None:
