@@ -354,8 +354,8 @@ def fit(args: argparse.Namespace) -> int:
 # -- what the measured table says without a surrogate ----------------------------------------
 def best_measured(records: list[dict[str, Any]], preset: str = PRESET) -> dict[str, Any]:
     """The best seed-0 design of the table within ``preset``'s memory limit."""
-    lim = limit(load_spec(preset))
-    rows = [r for r in seed0_rows(records) if r["costs"]["m_sc_bytes"] <= lim]
+    pool, lim = designs(preset), limit(load_spec(preset))
+    rows = [r for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]
     top = max(rows, key=lambda r: r["psnr"])
     return {"key": top["key"], "label": top["label"], "psnr": top["psnr"], "within": len(rows)}
 
@@ -363,31 +363,42 @@ def best_measured(records: list[dict[str, Any]], preset: str = PRESET) -> dict[s
 def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
                    band_db: float = space_compare.BAND_DB, boot: int = 2000, seed: int = 0
                    ) -> dict[str, Any]:  # fmt: skip
-    """The chance that one design random search judges (uniform picks, infeasible proposals
-    rejected) lies within ``band_db`` of the table's best within the memory limit, estimated
-    from the table alone. A judged design is drawn with probability proportional to
-    ``p_random`` among the designs within the limit; those fall into cells (stratum, M_sc band)
-    and the sample drew designs uniformly within each cell, so a cell's share in the band is
-    the ``p_random``-weighted share of its sampled designs (a ratio estimator; subsets are all
-    measured, so theirs is exact), and the whole is the cells' shares weighted by their mass.
-    ``interval``: 10th and 90th percentiles over ``boot`` resamplings of each cell's sampled
-    designs. Designs over the other hard limits (MACs) count in a cell's mass though random
-    search never judges them (about 1% of the designs within 0.25 MiB)."""
+    """The chance that one design an ideal random search judges (Optuna's ``RandomSampler``, a
+    proposal over the memory limit rejected and drawn again from scratch) lies within
+    ``band_db`` of the table's best within the limit, estimated from the table alone. The
+    shipped prefilter (``studies.search.feasibility``) does a little more than reject: after a
+    few draws over the limit it keeps a draw's start and redraws the rest, which moves some
+    trials toward the limit, where the best designs lie; this estimate leaves that out.
+
+    A judged design is drawn with probability proportional to ``p_random`` among the designs
+    within the limit; those fall into cells (stratum, M_sc band, weight class) and the sample
+    drew designs uniformly within each (stratum, band), so a cell's share in the band is the
+    ``p_random``-weighted share of its sampled designs (a ratio estimator; subsets are all
+    measured, so theirs is exact), and the whole is the cells' shares weighted by their mass
+    (``random_weights``). ``interval``: 10th and 90th percentiles over ``boot`` resamplings of
+    each cell's sampled designs (the subsets kept). Designs over the other hard limits (MACs)
+    count in a cell's mass though random search never judges them (about 1% of the designs
+    within 0.25 MiB)."""
     best = best_measured(records, preset)
     threshold = best["psnr"] - band_db
     rows, mass = _measured_cells(records, preset)
     weights, unseen = random_weights(rows, mass)
     p = sum(w for w, (_, _, psnr) in zip(weights, rows) if psnr >= threshold)
     rng = random.Random(seed)
+    cells: dict[tuple[str, int], list[tuple[Cell, float, float]]] = collections.defaultdict(list)
+    for row in rows:
+        cells[row[0][:2]].append(row)
     again = []
-    for _ in range(boot):
-        picked = rng.choices(rows, k=len(rows))
+    for _ in range(boot):  # each cell's sampled designs resampled; the subsets are all measured
+        picked = [r for c, members in cells.items()
+                  for r in (members if c[0] == "subset" else rng.choices(members, k=len(members)))]
         w, _ = random_weights(picked, mass)
         again.append(sum(x for x, (_, _, psnr) in zip(w, picked) if psnr >= threshold))
     again.sort()
     lim = limit(load_spec(preset))
+    pool = designs(preset)
     in_band = [r["label"] for r in seed0_rows(records)
-               if r["costs"]["m_sc_bytes"] <= lim and r["psnr"] >= threshold]  # fmt: skip
+               if pool[r["key"]]["m_sc_bytes"] <= lim and r["psnr"] >= threshold]  # fmt: skip
     return {"best": best, "threshold_db": threshold, "p": p,
             "interval": [again[len(again) // 10], again[-len(again) // 10]],
             "unseen_mass": unseen, "measured_in_band": in_band,
@@ -440,8 +451,9 @@ def random_best_curve(records: list[dict[str, Any]], trials: int, preset: str = 
                       ) -> list[float]:  # fmt: skip
     """Random search's expected best PSNR after k = 1..``trials`` judged designs, from the
     table: the preset's memory limit is a hard constraint, so every judged design lies within
-    it, drawn with ``random_weights`` (with replacement). Exact: E[max of k draws] of the
-    weighted distribution of the measured PSNRs."""
+    it, drawn with ``random_weights`` (with replacement, an ideal random search as in
+    ``random_in_band``): E[max of k draws] of the weighted distribution of the measured PSNRs,
+    computed exactly for that distribution."""
     rows, mass = _measured_cells(records, preset)
     weights, _ = random_weights(rows, mass)
     order = sorted(range(len(rows)), key=lambda i: rows[i][2])
@@ -457,8 +469,11 @@ def random_best_curve(records: list[dict[str, Any]], trials: int, preset: str = 
     return out
 
 
-def geometric_median(p: float) -> int:
-    """The median number of independent draws, each a hit with chance ``p``, to the first hit."""
+def geometric_median(p: float) -> float:
+    """The median number of independent draws, each a hit with chance ``p``, to the first hit
+    (inf for p = 0)."""
+    if p <= 0:
+        return math.inf
     return 1 if p >= 0.5 else math.ceil(math.log(0.5) / math.log(1 - p))
 
 
@@ -488,7 +503,7 @@ def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, flo
     out = []
     for r in runs:
         kept = first_trials(r["trials"], trials) if trials else r["trials"]
-        mine = [t for t in kept if not t.get("reference")
+        mine = [t for t in kept if not t.get("reference") and not t.get("copy_of")
                 and (t["eligible"] or t.get("status") == "stopped")]  # fmt: skip
         best, top = [], math.nan
         for t in mine:
@@ -509,18 +524,26 @@ def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, flo
     return out
 
 
-def studies_in(storage: str) -> list[dict[str, Any]]:
-    """Every study of ``storage`` as a run record: its sampler and seed (from the stored spec)
-    and its trials in order (``search_quality.records``)."""
+def studies_in(storage: str, preset: str = PRESET) -> list[dict[str, Any]]:
+    """Every study of ``storage`` trained as ``preset`` is (its stored comparable fields but the
+    seed; others are skipped, said on stderr) as a run record: its sampler and seed (from the
+    stored spec) and its trials in order (``search_quality.records``)."""
     import optuna
 
     from benchmarks.search_quality import records
-    from studies.schema import STUDY_ATTR_SPEC
+    from studies.schema import STUDY_ATTR_COMPARABLE, STUDY_ATTR_SPEC
 
+    want = {k: v for k, v in load_spec(preset).comparable().items() if k != "seed"}
     out = []
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         spec = study.user_attrs[STUDY_ATTR_SPEC]
+        have = {k: v for k, v in study.user_attrs.get(STUDY_ATTR_COMPARABLE, {}).items()
+                if k != "seed"}  # fmt: skip
+        if have != want:
+            print(f"skipped study {summary.study_name}: not trained as {preset} is",
+                  file=sys.stderr)  # fmt: skip
+            continue
         out.append({"sampler": spec["sampler"]["name"], "seed": spec["seed"],
                     "study": summary.study_name, "trials": records(study)})  # fmt: skip
     return sorted(out, key=lambda r: (r["sampler"], r["seed"]))
@@ -542,7 +565,7 @@ def baseline(args: argparse.Namespace) -> int:
               f"{lo:.1%}-{hi:.1%}), median trials {est['median_trials']}, "
               + ", ".join(f"by {k}: {v:.0%}" for k, v in est["reach"].items()))  # fmt: skip
     runs = [r for f in args.searches for r in json.loads(f.read_text())["runs"].values()]
-    runs += studies_in(args.storage) if args.storage else []
+    runs += studies_in(args.storage, args.preset) if args.storage else []
     searches = searches_against_table(
         runs, {n: e["threshold_db"] for n, e in bands.items()}, args.preset, args.trials)
     for r in searches:

@@ -264,7 +264,10 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     """The ``studies/presets/trust.yaml`` entry (a budget check: ``reference: longer``) of the
     task's preset as it is, from its stored entries at ``factor`` x its steps: the longer runs'
     seed floor and spread, the short runs' own floor, and Kendall tau of the short runs at the
-    study's seed against the longer runs' seed means. None with fewer than two seeds. A preset
+    study's seed against the mean of the longer runs at the *other* seeds (a seed fixes both the
+    weights and the batches, so a short run and its own seed's long run are alike beyond the
+    designs: against a mean that holds its own seed, tau comes out higher). None with fewer
+    than two seeds. A preset
     whose budget averages n runs (``seeds: n``) is checked on ``combine_seeds`` of the stored
     single runs: its seed p is runs p*n .. p*n+n-1."""
     from benchmarks.noise_floor import means, noise_floor
@@ -288,8 +291,9 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
         return None
 
     def tau_at(seed: int) -> float:
-        have = [d for d in names if seed in short[d]]
-        return round(kendall_tau([short[d][seed] for d in have], [reference[d] for d in have]), 3)
+        others = means({d: {s: v for s, v in long[d].items() if s != seed} for d in names})
+        have = [d for d in names if seed in short[d] and d in others]
+        return round(kendall_tau([short[d][seed] for d in have], [others[d] for d in have]), 3)
 
     return {
         "preset": spec.name,

@@ -116,6 +116,12 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
     assert e["floor_db"] == pytest.approx(1.96 * math.sqrt(2) * math.sqrt(0.02), abs=1e-3)
     assert e["spread_db"] == pytest.approx(2.0) and e["target"] == "2400 steps (4x)"
     assert "seed" not in e["comparable"] and e["comparable"]["proxy.mattes"] == 2
+    # a seed is checked against the other seeds' long runs only: seed 0's own long run, with
+    # its wide gaps, would pull the mean its way and make the check look perfect
+    third = [entry(0, [("a", 3.0, 30.0), ("b", 2.0, 20.0), ("c", 1.0, 10.0)]),
+             entry(1, [("a", 1.0, 10.0), ("b", 2.0, 11.0), ("c", 3.0, 12.0)]),
+             entry(2, [("a", 1.0, 10.0), ("b", 2.0, 11.0), ("c", 3.0, 12.0)])]  # fmt: skip
+    assert tk.trust_entry(third, "matting")["tau_seeds"][0] == -1.0  # with its own: +1
 
 
 def test_single_runs_combine_into_the_entries_of_a_budget_of_n_seeds() -> None:
