@@ -469,6 +469,30 @@ def random_best_curve(records: list[dict[str, Any]], trials: int, preset: str = 
     return out
 
 
+def fills_budget(preset: str = PRESET, seeds: int = 5, trials: int = 40) -> dict[str, Any]:
+    """How often random search judges a design whose M_sc is exactly the memory limit (every
+    design near the table's best is one): the ideal random search of ``random_in_band`` (from
+    ``p_random``) against the shipped one, the prefilter's local steps included (``seeds``
+    searches of ``trials`` judged designs scored 0, nothing trained; the two references
+    left out)."""
+    import optuna
+
+    from benchmarks.sampler_feasibility import run
+
+    pool, lim = designs(preset), limit(load_spec(preset))
+    within = [d for d in pool.values() if d["m_sc_bytes"] <= lim]
+    ideal = sum(d["p_random"] for d in within if d["m_sc_bytes"] == lim) / sum(
+        d["p_random"] for d in within)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    judged = []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as folder:
+            r = run(preset, "random", seed, trials, Path(folder), score=lambda arch, costs: 0.0)
+        judged += [m_sc for _, m_sc, _ in r["judged"][2:]]  # after `none` and the paper's point
+    return {"ideal": ideal, "shipped": sum(m == lim for m in judged) / len(judged),
+            "judged": len(judged), "seeds": seeds}
+
+
 def geometric_median(p: float) -> float:
     """The median number of independent draws, each a hit with chance ``p``, to the first hit
     (inf for p = 0)."""
@@ -572,6 +596,11 @@ def baseline(args: argparse.Namespace) -> int:
         reached = ", ".join(f"{n} dB: {k or 'never'}" for n, k in r["trials_to_band"].items())
         print(f"{r['sampler']:<10} seed {r['seed']}: {r['judged']} judged, best "
               f"{r['best_db']:.2f} dB, HV {r['hv']:.2f}; trials to band {reached}")  # fmt: skip
+    fills = fills_budget(args.preset, args.prefilter_seeds) if args.prefilter_seeds else None
+    if fills:
+        print(f"designs that fill the memory limit exactly: {fills['ideal']:.1%} of an ideal "
+              f"random search's, {fills['shipped']:.1%} of the shipped one's "
+              f"({fills['judged']} judged, {fills['seeds']} seeds)")  # fmt: skip
     trials = max([KS[0], *(r["judged"] for r in searches)])
     curve = random_best_curve(records, trials, args.preset)
     print("random search's expected best from the table: "
@@ -579,6 +608,7 @@ def baseline(args: argparse.Namespace) -> int:
     provenance.write_result(args.out, {"preset": args.preset, "bands": bands,
                                        "random_best_curve": curve, "searches": searches,
                                        "storage": args.storage, "trials": args.trials,
+                                       "fills_budget": fills,
                                        "search_files": [str(f) for f in args.searches]},
                             prov)  # fmt: skip
     png = args.out.with_suffix(".png")
@@ -752,6 +782,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     b.add_argument("--storage", help="a storage URL whose studies are real searches to put "
                    "against it (unetmm search PRESET --sampler S --seed N)")
     b.add_argument("--trials", type=int, help="only each real search's first N judged trials")
+    b.add_argument("--prefilter-seeds", type=int, default=5,
+                   help="searches of the shipped random sampler to measure (0: none)")
     b.add_argument("--out", type=Path, default=BASELINE)
     c = sub.add_parser("compare", help="compare samplers on the surrogate (resumes)")
     c.add_argument("--preset", default=PRESET)
