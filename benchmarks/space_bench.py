@@ -68,6 +68,7 @@ from benchmarks import provenance, space_compare, surrogate
 from nas.config import ArchConfig
 from search_spaces.enumerate import weighted_parameter_sets
 from search_spaces.registry import get_space
+from studies import schema
 from studies.metrics import get_metric
 from studies.spec import StudySpec, load_spec
 from trainers.progress import progress_bar
@@ -354,8 +355,7 @@ def fit(args: argparse.Namespace) -> int:
 # -- what the measured table says without a surrogate ----------------------------------------
 def best_measured(records: list[dict[str, Any]], preset: str = PRESET) -> dict[str, Any]:
     """The best seed-0 design of the table within ``preset``'s memory limit."""
-    pool, lim = designs(preset), limit(load_spec(preset))
-    rows = [r for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]
+    rows = [row[3] for row in _measured_cells(records, preset)[0]]
     top = max(rows, key=lambda r: r["psnr"])
     return {"key": top["key"], "label": top["label"], "psnr": top["psnr"], "within": len(rows)}
 
@@ -383,9 +383,9 @@ def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
     threshold = best["psnr"] - band_db
     rows, mass = _measured_cells(records, preset)
     weights, unseen = random_weights(rows, mass)
-    p = sum(w for w, (_, _, psnr) in zip(weights, rows) if psnr >= threshold)
+    p = sum(w for w, row in zip(weights, rows) if row[2] >= threshold)
     rng = random.Random(seed)
-    cells: dict[tuple[str, int], list[tuple[Cell, float, float]]] = collections.defaultdict(list)
+    cells: dict[tuple[str, int], list[Row]] = collections.defaultdict(list)
     for row in rows:
         cells[row[0][:2]].append(row)
     again = []
@@ -393,12 +393,9 @@ def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
         picked = [r for c, members in cells.items()
                   for r in (members if c[0] == "subset" else rng.choices(members, k=len(members)))]
         w, _ = random_weights(picked, mass)
-        again.append(sum(x for x, (_, _, psnr) in zip(w, picked) if psnr >= threshold))
+        again.append(sum(x for x, row in zip(w, picked) if row[2] >= threshold))
     again.sort()
-    lim = limit(load_spec(preset))
-    pool = designs(preset)
-    in_band = [r["label"] for r in seed0_rows(records)
-               if pool[r["key"]]["m_sc_bytes"] <= lim and r["psnr"] >= threshold]  # fmt: skip
+    in_band = [row[3]["label"] for row in rows if row[2] >= threshold]
     return {"best": best, "threshold_db": threshold, "p": p,
             "interval": [again[len(again) // 10], again[-len(again) // 10]],
             "unseen_mass": unseen, "measured_in_band": in_band,
@@ -407,31 +404,32 @@ def random_in_band(records: list[dict[str, Any]], preset: str = PRESET,
 
 
 Cell = tuple[str, int, int]  # (stratum, M_sc band, log2 of the random sampler's weight, rounded)
+Row = tuple[Cell, float, float, dict[str, Any]]  # (cell, p_random, PSNR, the table's record)
 
 
 def _measured_cells(records: list[dict[str, Any]], preset: str
-                    ) -> tuple[list[tuple[Cell, float, float]], dict[Cell, float]]:  # fmt: skip
-    """The seed-0 designs within the memory limit as (cell, p_random, PSNR), and the random
-    sampler's mass of every cell within the limit."""
+                    ) -> tuple[list[Row], dict[Cell, float]]:  # fmt: skip
+    """The seed-0 designs within the memory limit as (cell, p_random, PSNR, record), in key
+    order, and the random sampler's mass of every cell within the limit."""
     pool, lim = designs(preset), limit(load_spec(preset))
     cell_of = lambda d: (d["stratum"], band(d["m_sc_bytes"]), round(math.log2(d["p_random"])))  # noqa: E731
     mass: dict[Cell, float] = collections.defaultdict(float)
     for d in pool.values():
         if d["m_sc_bytes"] <= lim:
             mass[cell_of(d)] += d["p_random"]
-    rows = [(cell_of(pool[r["key"]]), pool[r["key"]]["p_random"], r["psnr"])
+    rows = [(cell_of(pool[r["key"]]), pool[r["key"]]["p_random"], r["psnr"], r)
             for r in seed0_rows(records) if pool[r["key"]]["m_sc_bytes"] <= lim]  # fmt: skip
     return rows, mass
 
 
-def random_weights(rows: list[tuple[Cell, float, float]], mass: dict[Cell, float]
+def random_weights(rows: list[Row], mass: dict[Cell, float]
                    ) -> tuple[list[float], float]:  # fmt: skip
     """The share of random search's judged designs each measured row stands for (summing to 1),
     and the share of the mass in cells no row lies in (left out). A cell's mass goes to its
     rows in proportion to their ``p_random``; a cell without rows lends its mass to the rows of
     its (stratum, band)."""
     by: dict[tuple, list[int]] = collections.defaultdict(list)
-    for i, (cell, _, _) in enumerate(rows):
+    for i, (cell, *_) in enumerate(rows):
         by[cell].append(i)
         by[cell[:2]].append(i)
     weights, unseen, total = [0.0] * len(rows), 0.0, sum(mass.values())
@@ -501,12 +499,15 @@ def geometric_median(p: float) -> float:
     return 1 if p >= 0.5 else math.ceil(math.log(0.5) / math.log(1 - p))
 
 
+JUDGED = (schema.STATUS_COMPLETE, schema.STATUS_STOPPED, schema.STATUS_FAILED)
+
+
 def first_trials(trials: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """A study's trials up to its ``n``-th judged one (trained to the end, stopped or failed;
     references included, infeasible proposals and copies not: what ``n_trials`` counts)."""
     judged = 0
     for i, t in enumerate(trials):
-        judged += t.get("status") in ("complete", "stopped", "failed") and not t.get("copy_of")
+        judged += t.get("status") in JUDGED and not t.get("copy_of")
         if judged == n:
             return trials[: i + 1]
     return trials
@@ -528,7 +529,7 @@ def searches_against_table(runs: list[dict[str, Any]], thresholds: dict[str, flo
     for r in runs:
         kept = first_trials(r["trials"], trials) if trials else r["trials"]
         mine = [t for t in kept if not t.get("reference") and not t.get("copy_of")
-                and (t["eligible"] or t.get("status") == "stopped")]  # fmt: skip
+                and (t["eligible"] or t.get("status") == schema.STATUS_STOPPED)]  # fmt: skip
         best, top = [], math.nan
         for t in mine:
             if t["eligible"] and t["m_sc_bytes"] <= m_sc and not t["psnr"] <= top:
@@ -555,14 +556,13 @@ def studies_in(storage: str, preset: str = PRESET) -> list[dict[str, Any]]:
     import optuna
 
     from benchmarks.search_quality import records
-    from studies.schema import STUDY_ATTR_COMPARABLE, STUDY_ATTR_SPEC
 
     want = {k: v for k, v in load_spec(preset).comparable().items() if k != "seed"}
     out = []
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        spec = study.user_attrs[STUDY_ATTR_SPEC]
-        have = {k: v for k, v in study.user_attrs.get(STUDY_ATTR_COMPARABLE, {}).items()
+        spec = study.user_attrs[schema.STUDY_ATTR_SPEC]
+        have = {k: v for k, v in study.user_attrs.get(schema.STUDY_ATTR_COMPARABLE, {}).items()
                 if k != "seed"}  # fmt: skip
         if have != want:
             print(f"skipped study {summary.study_name}: not trained as {preset} is",
