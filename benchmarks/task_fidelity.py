@@ -240,7 +240,7 @@ def combine_seeds(stored: list[dict], n: int) -> list[dict]:
             rows = []
             for name in [r["design"] for r in runs[0]["rows"]]:
                 each = [next((r for r in e["rows"] if r["design"] == name), None) for e in runs]
-                if None in each or not _finite(each) or len(_finite(each)) < n:
+                if None in each or len(_finite(each)) < n:
                     continue
                 row = {"design": name, "input": each[0].get("input", math.nan)}
                 for which in ("short", "long"):
@@ -267,9 +267,8 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     study's seed against the mean of the longer runs at the *other* seeds (a seed fixes both the
     weights and the batches, so a short run and its own seed's long run are alike beyond the
     designs: against a mean that holds its own seed, tau comes out higher). None with fewer
-    than two seeds. A preset
-    whose budget averages n runs (``seeds: n``) is checked on ``combine_seeds`` of the stored
-    single runs: its seed p is runs p*n .. p*n+n-1."""
+    than two seeds. A preset whose budget averages n runs (``seeds: n``) is checked on
+    ``combine_seeds`` of the stored single runs: its seed p is runs p*n .. p*n+n-1."""
     from benchmarks.noise_floor import means, noise_floor
 
     spec = load_spec(TASKS[label])

@@ -207,7 +207,7 @@ def average(results: list[ProxyResult]) -> ProxyResult:
     if len(results) == 1:
         return results[0]
     first = results[0]
-    mean = lambda values: statistics.fmean(values)  # noqa: E731
+    mean = statistics.fmean
     return dataclasses.replace(
         first,
         psnr=mean(r.psnr for r in results),
