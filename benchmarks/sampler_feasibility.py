@@ -45,6 +45,7 @@ from benchmarks.search_quality import space_override, split_variant
 from nas.config import ArchConfig
 from studies.metrics import cost_metrics, get_metric
 from studies.results import pareto
+from studies.schema import ATTR_REFERENCE
 from studies.search.driver import enqueue_references, prepare_study
 from studies.search.heartbeat import Heartbeat
 from studies.search.protocol import ARCH_KEY, NUMBER_KEY
@@ -88,7 +89,8 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path,
         score: Score = lambda arch, costs: stand_in(arch)) -> dict[str, Any]:  # fmt: skip
     """One search of ``n_trials`` judged designs by ``sampler`` (see ``parse_sampler``), each
     judged design scored by ``score`` instead of a proxy run. Returns the run's counts, its
-    front and ``judged``: ``[psnr, m_sc bytes, macs]`` of every judged design in trial order."""
+    front and ``judged``: ``[psnr, m_sc bytes, macs]`` of every judged design in trial order
+    (``judged_references``: each one's reference name, None for the sampler's own)."""
     name, space, options = parse_sampler(sampler)
     spec = load_spec(preset)
     spec = spec.with_overrides(
@@ -129,6 +131,8 @@ def run(preset: str, sampler: str, seed: int, n_trials: int, folder: Path,
         "seed": seed,
         "judged": [[t.user_attrs[k] for k in (PSNR_KEY, M_SC_KEY, MACS_KEY)]
                    for t in trials if t.number in judged and PSNR_KEY in t.user_attrs],
+        "judged_references": [t.user_attrs.get(ATTR_REFERENCE) for t in trials
+                              if t.number in judged and PSNR_KEY in t.user_attrs],  # fmt: skip
         "judged_count": len(judged),
         "proposals": len(trials),
         "infeasible": statuses.count("infeasible"),

@@ -486,7 +486,8 @@ def fills_budget(preset: str = PRESET, seeds: int = 5, trials: int = 40) -> dict
     for seed in range(seeds):
         with tempfile.TemporaryDirectory() as folder:
             r = run(preset, "random", seed, trials, Path(folder), score=lambda arch, costs: 0.0)
-        judged += [m_sc for _, m_sc, _ in r["judged"][2:]]  # after `none` and the paper's point
+        judged += [m_sc for (_, m_sc, _), ref in zip(r["judged"], r["judged_references"])
+                   if ref is None]  # fmt: skip
     return {"ideal": ideal, "shipped": sum(m == lim for m in judged) / len(judged),
             "judged": len(judged), "seeds": seeds}
 
@@ -556,9 +557,16 @@ def studies_in(storage: str, preset: str = PRESET) -> list[dict[str, Any]]:
     import optuna
 
     from benchmarks.search_quality import records
+    from nas.errors import ConfigError
+    from studies.storage import open_existing, storage_url
 
     want = {k: v for k, v in load_spec(preset).comparable().items() if k != "seed"}
     out = []
+    try:  # one error line, not a traceback, for a storage that is not there or not a study's
+        storage = open_existing(storage_url(storage))
+    except ConfigError as exc:
+        print(f"error: --storage: {str(exc).removeprefix('STORAGE: ')}", file=sys.stderr)
+        raise SystemExit(2) from None
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         spec = study.user_attrs[schema.STUDY_ATTR_SPEC]
@@ -577,6 +585,7 @@ def baseline(args: argparse.Namespace) -> int:
     """Print and write what the table says of random search (the issue's band and two wider
     ones), and where the real searches given got to."""
     prov = provenance.started()
+    stored = studies_in(args.storage, args.preset) if args.storage else []  # checked first
     records = read_table(args.table)
     bands = {f"{b:g}": random_in_band(records, args.preset, b) for b in TABLE_BANDS_DB}
     best = next(iter(bands.values()))["best"]
@@ -589,7 +598,7 @@ def baseline(args: argparse.Namespace) -> int:
               f"{lo:.1%}-{hi:.1%}), median trials {est['median_trials']}, "
               + ", ".join(f"by {k}: {v:.0%}" for k, v in est["reach"].items()))  # fmt: skip
     runs = [r for f in args.searches for r in json.loads(f.read_text())["runs"].values()]
-    runs += studies_in(args.storage, args.preset) if args.storage else []
+    runs += stored
     searches = searches_against_table(
         runs, {n: e["threshold_db"] for n, e in bands.items()}, args.preset, args.trials)
     for r in searches:

@@ -49,6 +49,7 @@ from trainers.proxy import TrainingDiverged, proxy_arch, train_and_eval
 
 # task label -> the study preset whose target, proxy backbone, task, data and budget it uses
 TASKS = {"deblur": "deblur_gopro", "sr2": "sr_x2", "sr4": "sr_x4", "matting": "matting_mscan"}
+BUDGETS = ("short", "long")  # the preset's budget, and factor x its steps
 
 
 def designs(target: object) -> dict[str, ArchConfig]:
@@ -100,11 +101,14 @@ def settings(pairs: list[str]) -> dict[str, dict[str, Any]]:
 def run_task(label: str, steps: int | None, factor: float, seed: int,
              done: dict | None = None, save=lambda result: None,
              command: list[str] | None = None,
-             changes: dict[str, dict[str, Any]] | None = None) -> dict:  # fmt: skip
-    """Train every design at both budgets (rows of ``done`` with the same settings are kept);
-    ``save(result)`` is called after every design. A trained row carries its provenance
-    (``command``: the arguments of the run, default ``sys.argv``). ``changes``: the budget and
-    data fields of a candidate proxy (``settings``), else the preset's."""
+             changes: dict[str, dict[str, Any]] | None = None,
+             only: list[str] | None = None, which: tuple[str, ...] = BUDGETS) -> dict:  # fmt: skip
+    """Train every design (``only``: these) at both budgets (``which``: these); what rows of
+    ``done`` with the same settings already hold is kept, so runs of one budget or of some
+    designs fill one entry. ``save(result)`` is called after every design. A trained row
+    carries its provenance (``command``: the arguments of the run, default ``sys.argv``;
+    a row filled in by several runs keeps a list). ``changes``: the budget and data fields of
+    a candidate proxy (``settings``), else the preset's."""
     preset = TASKS[label]
     spec = load_spec(preset)
     changes = changes or {}
@@ -122,22 +126,25 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
     kept = {r["design"]: r for r in done["rows"]} if done is not None and same else {}
     print(f"\n## {label} ({preset}): proxy {backbone}\nbudget {bud['short']}", file=sys.stderr)
     for name, arch in designs(target).items():
-        if name in kept:
-            result["rows"].append(kept[name])
+        row: dict = dict(kept.get(name, {"design": name}))
+        todo = [w for w in which if w not in row] if only is None or name in only else []
+        if not todo:
+            if name in kept:
+                result["rows"].append(row)
             continue
-        row: dict = {"design": name}
         prov = provenance.started(command)
-        for which, budget in bud.items():
+        for w in todo:
             try:
-                r = train_and_eval(proxy_arch(arch, backbone), task, budget, data,
+                r = train_and_eval(proxy_arch(arch, backbone), task, bud[w], data,
                                    threads=1, seed=seed)  # fmt: skip
-                row[which], row[f"{which}_s"] = r.psnr, r.seconds
-                row[f"{which}_metrics"], row["input"] = r.metrics, r.input_psnr
+                row[w], row[f"{w}_s"] = r.psnr, r.seconds
+                row[f"{w}_metrics"], row["input"] = r.metrics, r.input_psnr
             except TrainingDiverged as exc:
-                print(f"{label} {name} ({which}): {exc}", file=sys.stderr)
-                row[which], row[f"{which}_s"] = math.nan, math.nan
-        row["provenance"] = provenance.finished(prov)
-        print(f"  {name}: {row['short']:.2f} / {row['long']:.2f} dB", file=sys.stderr)
+                print(f"{label} {name} ({w}): {exc}", file=sys.stderr)
+                row[w], row[f"{w}_s"] = math.nan, math.nan
+        row["provenance"] = _joined(row.get("provenance"), provenance.finished(prov))
+        print(f"  {name}: " + " / ".join(f"{row.get(w, math.nan):.2f}" for w in BUDGETS)
+              + " dB", file=sys.stderr)  # fmt: skip
         result["rows"].append(row)
         result["tau"] = tau_of(result["rows"])
         save(result)
@@ -145,8 +152,40 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
     return result
 
 
-def _finite(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if math.isfinite(r["short"]) and math.isfinite(r["long"])]
+def _joined(before: Any, now: dict) -> Any:
+    """A row's provenance: one run's, or the list of the runs that filled its budgets."""
+    if before is None:
+        return now
+    return [*(before if isinstance(before, list) else [before]), now]
+
+
+def _finite(rows: list[dict], which: tuple[str, ...] = BUDGETS) -> list[dict]:
+    """The rows with a finite score at each of ``which`` (a row may hold one budget only)."""
+    return [r for r in rows if all(math.isfinite(r.get(w, math.nan)) for w in which)]
+
+
+def merge(entries: list[dict]) -> list[dict]:
+    """Entries of one run (task, settings, seed) filled by several processes (``--designs``,
+    ``--budget``) joined into one: rows by design, in the designs' order, each row's budgets
+    united (a budget trained twice: the later entry's). Other entries are kept as they are."""
+    order = list(designs(None))
+    out: list[dict] = []
+    for e in entries:
+        key = {k: v for k, v in e.items() if k not in ("rows", "tau")}
+        into = next((o for o in out if {k: v for k, v in o.items()
+                                         if k not in ("rows", "tau")} == key), None)  # fmt: skip
+        if into is None:
+            out.append({**e, "rows": [dict(r) for r in e["rows"]]})
+            continue
+        rows = {r["design"]: r for r in into["rows"]}
+        for r in e["rows"]:
+            had = rows.get(r["design"], {})
+            prov = _joined(had.get("provenance"), r["provenance"]) if had else r.get("provenance")
+            rows[r["design"]] = {**had, **r, **({"provenance": prov} if prov else {})}
+        into["rows"] = sorted(rows.values(), key=lambda r: order.index(r["design"]))
+    for o in out:
+        o["tau"] = tau_of(o["rows"])
+    return out
 
 
 def tau_of(rows: list[dict], metric: str | None = None) -> float:
@@ -266,8 +305,9 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     seed floor and spread, the short runs' own floor, and Kendall tau of the short runs at the
     study's seed against the mean of the longer runs at the *other* seeds (a seed fixes both the
     weights and the batches, so a short run and its own seed's long run are alike beyond the
-    designs: against a mean that holds its own seed, tau comes out higher). None with fewer
-    than two seeds. A preset whose budget averages n runs (``seeds: n``) is checked on
+    designs: against a mean that holds its own seed, tau comes out higher). Short and long runs
+    may lie at different seeds (``--budget``); a floor measured on one seed is None. None with
+    fewer than two seeds. A preset whose budget averages n runs (``seeds: n``) is checked on
     ``combine_seeds`` of the stored single runs: its seed p is runs p*n .. p*n+n-1."""
     from benchmarks.noise_floor import means, noise_floor
 
@@ -276,12 +316,12 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     mine = [r for r in stored if same_run(r, label, None, factor, r["seed"], {})]
     short: dict[str, dict[int, float]] = {}
     long: dict[str, dict[int, float]] = {}
-    for entry in mine:
-        for row in _finite(entry["rows"]):
-            short.setdefault(row["design"], {})[entry["seed"]] = row["short"]
-            long.setdefault(row["design"], {})[entry["seed"]] = row["long"]
-    seeds = {r["seed"] for r in mine}
-    if len(seeds) < 2 or spec.seed not in seeds:
+    for entry in mine:  # a seed may hold one budget only (``--budget``)
+        for which, into in (("short", short), ("long", long)):
+            for row in _finite(entry["rows"], (which,)):
+                into.setdefault(row["design"], {})[entry["seed"]] = row[which]
+    seeds = sorted({s for v in short.values() for s in v})
+    if len({s for v in long.values() for s in v} | set(seeds)) < 2 or spec.seed not in seeds:
         return None
     reference = means(long)
     study = {d: v[spec.seed] for d, v in short.items() if spec.seed in v}
@@ -292,6 +332,8 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     def tau_at(seed: int) -> float:
         others = means({d: {s: v for s, v in long[d].items() if s != seed} for d in names})
         have = [d for d in names if seed in short[d] and d in others]
+        if len(have) < 2:
+            return math.nan
         return round(kendall_tau([short[d][seed] for d in have], [others[d] for d in have]), 3)
 
     return {
@@ -301,14 +343,19 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
         "designs": len(names),
         "seeds": min(len(long[d]) for d in names),
         "target": f"{mine[0]['long_steps']} steps ({factor:g}x)",
-        "floor_db": round(noise_floor(long)[1], 3),
+        "floor_db": _rounded(noise_floor(long)[1]),
         "spread_db": round(max(reference.values()) - min(reference.values()), 3),
         "tau": tau_at(spec.seed),
         "source": source,
-        "proxy_floor_db": round(noise_floor(short)[1], 3),
+        "proxy_floor_db": _rounded(noise_floor(short)[1]),
         "reference": "longer",
-        "tau_seeds": [tau_at(seed) for seed in sorted(seeds)],
+        "tau_seeds": [tau_at(seed) for seed in seeds],
     }
+
+
+def _rounded(floor: float) -> float | None:
+    """A floor for trust.yaml: None where one seed could not measure it."""
+    return None if math.isnan(floor) else round(floor, 3)
 
 
 def load(path: str | None) -> list[dict]:
@@ -324,6 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="results file: read to resume, written after every design")
     p.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
                    help="a candidate proxy: budget.lr=0.005 data.val_limit=null ...")  # fmt: skip
+    p.add_argument("--designs", nargs="+", choices=list(designs(None)), default=None,
+                   help="train only these designs (processes with a file each, --merge after)")
+    p.add_argument("--budget", choices=[*BUDGETS, "both"], default="both",
+                   help="train only the short or the long budget (default both)")
+    p.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                   help="train nothing: join these result files into --json, the rows of one "
+                        "run (task, settings, seed) by design")  # fmt: skip
     p.add_argument("--trust", action="store_true",
                    help="train nothing: print the trust.yaml entry of each task's preset as it "
                         "is, from --json (needs 2 seeds)")  # fmt: skip
@@ -335,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
                    for label in args.task]  # fmt: skip
         print(yaml.safe_dump([e for e in entries if e], sort_keys=False))
         return 0
+    if args.merge:
+        if not args.json:
+            raise SystemExit("error: --merge: give --json, the file to write")
+        write_json_atomic(args.json, merge([*stored, *(e for f in args.merge for e in load(f))]))
+        return 0
+    which = BUDGETS if args.budget == "both" else (args.budget,)
     changes = settings(args.set)
     t0 = time.perf_counter()
     results = list(stored)
@@ -349,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_json_atomic(args.json, [*results, result])
 
         results.append(run_task(label, args.steps, args.factor, args.seed, before, save, command,
-                                changes))  # fmt: skip
+                                changes, args.designs, which))  # fmt: skip
         print_task(results[-1])
         if args.json:
             write_json_atomic(args.json, results)

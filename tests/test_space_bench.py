@@ -191,3 +191,26 @@ def test_the_shipped_surrogate_verdict_is_what_the_shipped_table_says() -> None:
     assert cv["tau"] == pytest.approx(gp["taus"][0], abs=1e-6)
     assert cv["rmse"] == pytest.approx(gp["rmses"][0], abs=1e-6)
     assert cv["rmse"] > sb.CREDIBLE_NOISE * noise and not gp["credible"]
+
+
+def test_the_prefilters_share_leaves_out_the_references_by_name(tmp_path) -> None:
+    """``fills_budget`` counts the sampler's designs only: ``sampler_feasibility.run`` names the
+    reference each judged design is (the preset's queued ``none`` and paper point), None for the
+    sampler's own: no position is assumed."""
+    from benchmarks.sampler_feasibility import run
+
+    r = run("nafnet_sidd", "random", 0, 5, tmp_path, score=lambda arch, costs: 0.0)
+    assert len(r["judged"]) == len(r["judged_references"]) == 5
+    refs = [n for n in r["judged_references"] if n is not None]
+    assert refs == ["none", "unetmm"]  # queued first; `full` breaks the limit: not judged
+    assert r["judged_references"][len(refs):] == [None] * (5 - len(refs))
+
+
+@pytest.mark.parametrize("storage", ["missing.db", "postgresql://u@127.0.0.1:1/none"])
+def test_a_storage_that_is_not_there_is_one_error_line(storage, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        sb.studies_in(str(tmp_path / storage) if storage.endswith(".db") else storage)
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: --storage: ") and "storage" in line[18:]
+    assert not (tmp_path / storage).exists()  # nothing created

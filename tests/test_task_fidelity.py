@@ -45,6 +45,30 @@ def test_runs_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert all(r == kept[r["design"]] for r in again["rows"] if r["design"] != "none")
 
 
+def test_one_budget_and_some_designs_per_process_then_merged(tmp_path: Path) -> None:
+    """``--budget`` and ``--designs`` split one run over processes with a file each; ``--merge``
+    joins their rows by design into one entry (both budgets, both provenances); a rerun fills
+    in only what a stored row lacks."""
+    one = ["--task", "sr4", "--steps", "1", "--factor", "1"]
+    a, b, m = (tmp_path / f for f in ("a.json", "b.json", "m.json"))
+    assert tk.main([*one, "--budget", "short", "--designs", "full", "none", "--json", str(a)]) == 0
+    assert tk.main([*one, "--budget", "long", "--designs", "none", "full", "--json", str(b)]) == 0
+    (short,) = json.loads(a.read_text())
+    assert [set(r) & {"short", "long"} for r in short["rows"]] == [{"short"}, {"short"}]
+    assert math.isnan(short["tau"])  # no design has both budgets yet
+    assert tk.main([*one, "--json", str(m), "--merge", str(a), str(b)]) == 0
+    (joined,) = json.loads(m.read_text())
+    assert [r["design"] for r in joined["rows"]] == ["full", "none"]  # the designs' order
+    assert all(r["short"] == r["long"] and len(r["provenance"]) == 2 for r in joined["rows"])
+    assert joined["tau"] == 1.0  # one step at one seed, twice: the same ranking
+    # resuming the joined entry with both budgets trains the other 6 designs only
+    before = {r["design"]: r for r in joined["rows"]}
+    assert tk.main([*one, "--json", str(m)]) == 0
+    (full,) = json.loads(m.read_text())
+    assert len(full["rows"]) == 8 and all(before[r["design"]] == r for r in full["rows"]
+                                          if r["design"] in before)  # fmt: skip
+
+
 def test_a_candidate_proxy_is_its_own_result() -> None:
     """``--set`` changes the short budget (the long one follows) and the data; a result stored
     for other settings (or before candidates existed: the preset's data) is not reused."""
@@ -122,6 +146,15 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
              entry(1, [("a", 1.0, 10.0), ("b", 2.0, 11.0), ("c", 3.0, 12.0)]),
              entry(2, [("a", 1.0, 10.0), ("b", 2.0, 11.0), ("c", 3.0, 12.0)])]  # fmt: skip
     assert tk.trust_entry(third, "matting")["tau_seeds"][0] == -1.0  # with its own: +1
+    # short runs at seeds 0 and 2, the long ones at seed 1 only (``--budget``): each short seed
+    # against the other seed's long runs; no floor of the long runs from one seed
+    crossed = [entry(0, [("a", 3.0, math.nan), ("b", 2.0, math.nan), ("c", 1.0, math.nan)]),
+               entry(1, [("a", math.nan, 12.0), ("b", math.nan, 11.0), ("c", math.nan, 10.0)]),
+               entry(2, [("a", 1.0, math.nan), ("b", 3.0, math.nan), ("c", 2.0, math.nan)])]
+    e = tk.trust_entry(crossed, "matting")
+    assert e["tau_seeds"] == pytest.approx([1.0, -1 / 3], abs=1e-3) and e["seeds"] == 1
+    assert e["floor_db"] is None and e["proxy_floor_db"] > 0
+    assert tk.trust_entry(crossed[1:], "matting") is None  # the study's seed 0: no short run
 
 
 def test_single_runs_combine_into_the_entries_of_a_budget_of_n_seeds() -> None:

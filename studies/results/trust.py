@@ -59,7 +59,7 @@ class Trust:
     designs: int
     seeds: int
     target: str
-    floor_db: float
+    floor_db: float | None  # None: the reference was trained at one seed
     spread_db: float
     tau: float
     source: str
@@ -83,8 +83,15 @@ class Trust:
 
     @property
     def tie_floor_db(self) -> float:
-        """How close two proxy scores may be and still be noise."""
-        return self.floor_db if self.proxy_floor_db is None else self.proxy_floor_db
+        """How close two proxy scores may be and still be noise (0: neither floor measured)."""
+        if self.proxy_floor_db is not None:
+            return self.proxy_floor_db
+        return 0.0 if self.floor_db is None else self.floor_db
+
+    def _floor_text(self) -> str:
+        if self.floor_db is None:
+            return "the seed-to-seed noise floor was not measured (one seed)"
+        return f"the seed-to-seed noise floor is {self.floor_db:.2f} dB"
 
     def summary(self) -> str:
         """One paragraph for a report or a model card."""
@@ -107,15 +114,15 @@ class Trust:
             return (f"Budget check of this proxy (study preset {self.preset}; no target-scale "
                     f"check exists for it): {self.designs} designs with {self.budget}, each "
                     f"trained by the proxy at the study's budget and at {self.target}, with "
-                    f"{self.seeds} seeds. The longer runs' PSNRs span {self.spread_db:.2f} dB; "
-                    f"the seed-to-seed noise floor is {self.floor_db:.2f} dB{proxy}. The study's "
+                    f"{self.seeds} seed{'s' * (self.seeds != 1)}. The longer runs' PSNRs span "
+                    f"{self.spread_db:.2f} dB; {self._floor_text()}{proxy}. The study's "
                     f"ranking agrees with the longer runs' at Kendall tau {self._tau_text()}: it "
                     f"{verdict}.{top} Source: {self.source}.")  # fmt: skip
         return (f"Target-scale check of this proxy (study preset {self.preset}): "
                 f"{self.designs} designs with {self.budget}, each trained as the target "
                 f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
-                f"{self.spread_db:.2f} dB; the seed-to-seed noise floor is {self.floor_db:.2f} "
-                f"dB{proxy}. The proxy's ranking agrees with the target's at Kendall tau "
+                f"{self.spread_db:.2f} dB; {self._floor_text()}{proxy}. The proxy's ranking "
+                f"agrees with the target's at Kendall tau "
                 f"{self._tau_text()}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
 
 
