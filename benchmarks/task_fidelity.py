@@ -17,6 +17,16 @@ runs already in it (same task, budget, seed), so a killed run resumes and tasks 
 parallel processes with a file each; each design's row carries the provenance of the run that
 trained it (``benchmarks/provenance.py``). Seconds on a shared machine are noisy; the ranking is
 what this measures.
+
+One task's runs can be spread over processes (cores) too: ``--designs`` trains some designs,
+``--budget short|long`` one of the two budgets, each process into its own file; ``--merge`` then
+joins the files into one, the rows of a run by design. Training the short budget at some seeds
+and the long one at another checks the short runs against long runs of other seeds, which a
+shared seed would flatter (``trust_entry``), at the cost of one long run a design:
+
+    ... --task deblur --seed 1 --budget long --json long1.json
+    ... --task deblur --seed 0 --budget short --json short0.json   # and --seed 2
+    ... --json task_fidelity_deblur.json --merge long1.json short0.json short2.json
 """
 
 from __future__ import annotations

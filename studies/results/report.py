@@ -291,6 +291,7 @@ def write_report(
 ) -> Report:
     """Write ``report.html``, ``pareto_trials.csv`` and the ``PNG_NAMES`` PNGs into ``out_dir``.
 
+    ``storage_label``: the storage as the header names it (empty: not named).
     ``max_timelines``: Pareto designs drawn in the M_sc timeline besides the reference points
     (>= 0; a negative value raises ``ConfigError``)."""
     import plotly.offline
@@ -439,7 +440,7 @@ def _page(
 <script type="text/javascript">{plotly_js}</script>
 </head><body>
 <h1>unetmm study <code>{esc(name)}</code></h1>
-<p>Storage {esc(storage_label)}; written {when}. Objectives: {esc(", ".join(objectives))}.
+<p>{f"Storage {esc(storage_label)}; written" if storage_label else "Written"} {when}. Objectives: {esc(", ".join(objectives))}.
 Constraints: {constraint_text}. {esc(counts_text(counts))}.</p>
 <p class="note">The front holds only trials that completed their full proxy budget (status
 <code>complete</code>) and meet every constraint (all <code>Trial.set_constraint</code> values
