@@ -316,10 +316,13 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     study's seed against the mean of the longer runs at the *other* seeds (a seed fixes both the
     weights and the batches, so a short run and its own seed's long run are alike beyond the
     designs: against a mean that holds its own seed, tau comes out higher). Short and long runs
-    may lie at different seeds (``--budget``); a floor measured on one seed is None. None with
+    may lie at different seeds (``--budget``); a floor measured on one seed is None. The
+    contenders are the designs within ``CONTENDERS_DB`` of that held-out reference's best, and
+    the pick's loss is how far below its best the study's first-ranked design is. None with
     fewer than two seeds. A preset whose budget averages n runs (``seeds: n``) is checked on
     ``combine_seeds`` of the stored single runs: its seed p is runs p*n .. p*n+n-1."""
     from benchmarks.noise_floor import means, noise_floor
+    from studies.results.trust import CONTENDERS_DB
 
     spec = load_spec(TASKS[label])
     stored = [*stored, *combine_seeds(stored, spec.proxy.budget.seeds)]
@@ -339,12 +342,21 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     if len(names) < 2:
         return None
 
-    def tau_at(seed: int) -> float:
-        others = means({d: {s: v for s, v in long[d].items() if s != seed} for d in names})
-        have = [d for d in names if seed in short[d] and d in others]
+    def held_out(seed: int) -> dict[str, float]:  # the long runs' means at the other seeds
+        return means({d: {s: v for s, v in long[d].items() if s != seed} for d in names})
+
+    def tau_at(seed: int, among: list[str] | None = None) -> float:
+        others = held_out(seed)
+        have = [d for d in among or names if seed in short[d] and d in others]
         if len(have) < 2:
             return math.nan
         return round(kendall_tau([short[d][seed] for d in have], [others[d] for d in have]), 3)
+
+    # where the choice is made: the designs within CONTENDERS_DB of the held-out reference's best,
+    # and how far below that best the study's first-ranked design is
+    ref = held_out(spec.seed)
+    top = [d for d in names if d in ref and max(ref.values()) - ref[d] <= CONTENDERS_DB]
+    pick = max((d for d in names if d in ref), key=study.__getitem__)
 
     return {
         "preset": spec.name,
@@ -360,6 +372,9 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
         "proxy_floor_db": _rounded(noise_floor(short)[1]),
         "reference": "longer",
         "tau_seeds": [tau_at(seed) for seed in seeds],
+        "contenders": len(top),
+        "tau_contenders": tau_at(spec.seed, top),
+        "pick_loss_db": round(max(ref.values()) - ref[pick], 3),
     }
 
 

@@ -186,27 +186,32 @@ def test_single_runs_combine_into_the_entries_of_a_budget_of_n_seeds() -> None:
 
 def test_each_preset_budget_is_what_its_yaml_comment_and_the_benchmark_say() -> None:
     """A shipped budget check is recomputed from its committed result file and describes the
-    preset as shipped (same comparable fields); the preset's YAML comment states its steps and
-    tau per seed. The restoration presets' 1200 steps are the long side of their measured
-    300-vs-1200 check."""
+    preset as shipped (same comparable fields); the preset's YAML comment states its steps, tau
+    per seed of the study's runs, and the verdict. The restoration presets' 1200 steps are the
+    long side of their measured 300-vs-1200 check."""
     from importlib.resources import files
 
     from studies.results import trust
 
     results = ROOT / "benchmarks" / "results"
     shipped = [c for c in trust.load_checks() if c.reference == "longer"]
-    assert {c.preset for c in shipped} == {"matting_mscan"}
+    assert {c.preset for c in shipped} == {"matting_mscan", "deblur_gopro"}
     for check in shipped:
         label = next(k for k, v in tk.TASKS.items() if v == check.preset)
         stored = tk.load(str(results / check.source))
         assert trust.Trust(**tk.trust_entry(stored, label, 4.0, check.source)) == check
         spec = tk.load_spec(check.preset)
-        assert trust.trust_for(spec.comparable()) == check and check.seeds >= 2
+        assert trust.trust_for(spec.comparable()) == check and check.designs >= 8
         comment = files("studies").joinpath("presets", f"{check.preset}.yaml").read_text()
         steps = spec.proxy.budget.steps
-        assert f"a {steps}-step matting run" in comment
-        assert " and ".join(f"{t:.2f} with seed {i}" for i, t in enumerate(check.tau_seeds)) in comment
-        assert not check.ranks and "does NOT rank" in comment
+        assert f"{steps}-step" in comment and f"{4 * steps}-step runs" in comment
+        seeds = sorted({e["seed"] for e in stored if tk.same_run(e, label, None, 4.0, e["seed"], {})
+                        and any("short" in r for r in e["rows"])})  # fmt: skip
+        assert len(seeds) == len(check.tau_seeds) >= 2  # the study's budget at two seeds or more
+        said = " and ".join(f"{t:.2f} with seed {s}" for s, t in zip(seeds, check.tau_seeds))
+        assert said in comment.replace("\n# ", " ")
+        assert ("does NOT rank" in comment) == (not check.ranks)
     for label in ("deblur", "sr2", "sr4"):
-        (entry,) = tk.load(str(results / f"task_fidelity_{label}.json"))
-        assert entry["long_steps"] == tk.load_spec(tk.TASKS[label]).proxy.budget.steps == 1200
+        entries = tk.load(str(results / f"task_fidelity_{label}.json"))
+        steps = tk.load_spec(tk.TASKS[label]).proxy.budget.steps
+        assert steps == 1200 and any(e["long_steps"] == steps for e in entries)

@@ -20,8 +20,8 @@ An entry states:
   study trains it) against the reference's (seed means) over the designs; ``tau_seeds``: the
   same for each proxy seed measured. Below 0.6 on any of them the proxy does not rank them;
 - ``contenders``, ``tau_contenders``, ``pick_loss_db``: the same over the designs within
-  ``CONTENDERS_DB`` of the target's best (where a user's choice is made), and how far below
-  the target's best the proxy's first-ranked design is;
+  ``CONTENDERS_DB`` of the reference's best (where a user's choice is made), and how far below
+  that best the proxy's first-ranked design is;
 - what was measured: the budget, designs, seeds, target training, and the result file.
 
 ``tie_group`` is the front's top: every eligible design whose proxy score lies within the
@@ -90,7 +90,7 @@ class Trust:
 
     def _floor_text(self) -> str:
         if self.floor_db is None:
-            return "the seed-to-seed noise floor was not measured (one seed)"
+            return "their seed-to-seed noise floor was not measured (one seed)"
         return f"the seed-to-seed noise floor is {self.floor_db:.2f} dB"
 
     def summary(self) -> str:
@@ -101,29 +101,39 @@ class Trust:
                    f"does not rank them (tau below {TAU_RANKS}"
                    + (" with a seed)" if self.tau >= TAU_RANKS else ")"))  # fmt: skip
         top = ""
+        best = "the longer runs' best" if self.reference == "longer" else "the target's best"
         if self.contenders is not None and self.tau_contenders is not None:
-            top = (f" Over the {self.contenders} designs within {CONTENDERS_DB:g} dB of the "
-                   f"target's best, where the choice is made, tau is {self.tau_contenders:.2f}")
+            top = (f" Over the {self.contenders} designs within {CONTENDERS_DB:g} dB of "
+                   f"{best}, where the choice is made, tau is {self.tau_contenders:.2f}")
             if self.pick_loss_db is not None:
                 top += (f", and the design the proxy ranks first is {self.pick_loss_db:.2f} dB "
-                        "below the target's best")
+                        f"below {best}")
             top += "."
         if self.reference == "longer":
-            proxy = ("" if self.proxy_floor_db is None else f" in the longer runs and "
-                     f"{self.proxy_floor_db:.2f} dB in the study's own runs")
+            short = len(self.tau_seeds or [self.tau])
+            floors = [f"{self.floor_db:.2f} dB in the longer runs" if self.floor_db is not None
+                      else "not measured in the longer runs (one seed)"]  # fmt: skip
+            if self.proxy_floor_db is not None:
+                floors.append(f"{self.proxy_floor_db:.2f} dB in the study's own runs")
             return (f"Budget check of this proxy (study preset {self.preset}; no target-scale "
                     f"check exists for it): {self.designs} designs with {self.budget}, each "
-                    f"trained by the proxy at the study's budget and at {self.target}, with "
-                    f"{self.seeds} seed{'s' * (self.seeds != 1)}. The longer runs' PSNRs span "
-                    f"{self.spread_db:.2f} dB; {self._floor_text()}{proxy}. The study's "
-                    f"ranking agrees with the longer runs' at Kendall tau {self._tau_text()}: it "
-                    f"{verdict}.{top} Source: {self.source}.")  # fmt: skip
+                    f"trained by the proxy at the study's budget, {_seeds(short)}, and at "
+                    f"{self.target}, {_seeds(self.seeds)}; each seed of the study's runs is "
+                    f"compared with the longer runs of the other seeds. The longer runs' PSNRs "
+                    f"span {self.spread_db:.2f} dB; the seed-to-seed noise floor is "
+                    f"{' and '.join(floors)}. The study's ranking agrees with the longer runs' "
+                    f"at Kendall tau {self._tau_text()}: it {verdict}.{top} "
+                    f"Source: {self.source}.")  # fmt: skip
         return (f"Target-scale check of this proxy (study preset {self.preset}): "
                 f"{self.designs} designs with {self.budget}, each trained as the target "
                 f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
                 f"{self.spread_db:.2f} dB; {self._floor_text()}{proxy}. The proxy's ranking "
                 f"agrees with the target's at Kendall tau "
                 f"{self._tau_text()}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' * (n != 1)}"
 
 
 def load_checks() -> list[Trust]:

@@ -91,7 +91,8 @@ def test_a_study_no_check_speaks_for_says_so(study, monkeypatch, tmp_path) -> No
 
 def test_shipped_checks_load() -> None:
     for check in trust.load_checks():
-        assert check.floor_db > 0 and -1 <= check.tau <= 1 and check.designs >= 8
+        assert check.floor_db is None or check.floor_db > 0  # None: a reference of one seed
+        assert -1 <= check.tau <= 1 and check.designs >= 8
 
 
 def test_the_summary_says_how_the_proxy_ranks_the_contenders() -> None:
@@ -113,10 +114,21 @@ def test_a_budget_check_says_what_it_compared() -> None:
                                 target="the same proxy, 2400 steps (4x)")  # fmt: skip
     text = check.summary()
     assert text.startswith("Budget check of this proxy (study preset test; no target-scale check")
-    assert "trained by the proxy at the study's budget and at the same proxy, 2400 steps" in text
+    assert ("trained by the proxy at the study's budget, 1 seed, and at the same proxy, 2400 "
+            "steps (4x), 2 seeds; each seed of the study's runs is compared with the longer "
+            "runs of the other seeds") in text  # fmt: skip
     assert "0.50 dB in the longer runs and 0.80 dB in the study's own runs" in text
     assert "agrees with the longer runs' at Kendall tau 0.71: it ranks them." in text
     assert check.tie_floor_db == 0.8
+    # a reference trained at one seed has no floor of its own: said, and ties use the study's
+    one = dataclasses.replace(check, floor_db=None, seeds=1, tau_seeds=[0.71, 0.86],
+                              contenders=5, tau_contenders=1.0, pick_loss_db=0.0)  # fmt: skip
+    text = one.summary()
+    assert "at the study's budget, 2 seeds, and at the same proxy, 2400 steps (4x), 1 seed" in text
+    assert ("noise floor is not measured in the longer runs (one seed) and 0.80 dB in the "
+            "study's own runs") in text  # fmt: skip
+    assert "within 2 dB of the longer runs' best" in text and one.tie_floor_db == 0.8
+    assert dataclasses.replace(one, proxy_floor_db=None).tie_floor_db == 0.0
 
 
 def test_a_check_ranks_only_if_every_proxy_seed_does() -> None:
