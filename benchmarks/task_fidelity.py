@@ -162,11 +162,16 @@ def run_task(label: str, steps: int | None, factor: float, seed: int,
     return result
 
 
-def _joined(before: Any, now: dict) -> Any:
-    """A row's provenance: one run's, or the list of the runs that filled its budgets."""
-    if before is None:
-        return now
-    return [*(before if isinstance(before, list) else [before]), now]
+def _joined(*provenances: Any) -> Any:
+    """A row's provenance from those of the runs that filled it (each one record, a list of
+    them, or None): one record, or the list of the distinct ones in order (None: none), so
+    that joining a row with itself changes nothing."""
+    out: list[dict] = []
+    for p in provenances:
+        for record in p if isinstance(p, list) else [p] if p is not None else []:
+            if record not in out:
+                out.append(record)
+    return out[0] if len(out) == 1 else out or None
 
 
 def _finite(rows: list[dict], which: tuple[str, ...] = BUDGETS) -> list[dict]:
@@ -190,7 +195,7 @@ def merge(entries: list[dict]) -> list[dict]:
         rows = {r["design"]: r for r in into["rows"]}
         for r in e["rows"]:
             had = rows.get(r["design"], {})
-            prov = _joined(had.get("provenance"), r["provenance"]) if had else r.get("provenance")
+            prov = _joined(had.get("provenance"), r.get("provenance"))
             rows[r["design"]] = {**had, **r, **({"provenance": prov} if prov else {})}
         into["rows"] = sorted(rows.values(), key=lambda r: order.index(r["design"]))
     for o in out:
@@ -355,6 +360,8 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
     # where the choice is made: the designs within CONTENDERS_DB of the held-out reference's best,
     # and how far below that best the study's first-ranked design is
     ref = held_out(spec.seed)
+    if len(ref) < 2:  # the study's seed has no long runs of other seeds to be checked against
+        return None
     top = [d for d in names if d in ref and max(ref.values()) - ref[d] <= CONTENDERS_DB]
     pick = max((d for d in names if d in ref), key=study.__getitem__)
 
@@ -373,7 +380,7 @@ def trust_entry(stored: list[dict], label: str, factor: float = 4.0,
         "reference": "longer",
         "tau_seeds": [tau_at(seed) for seed in seeds],
         "contenders": len(top),
-        "tau_contenders": tau_at(spec.seed, top),
+        "tau_contenders": None if len(top) < 2 else tau_at(spec.seed, top),
         "pick_loss_db": round(max(ref.values()) - ref[pick], 3),
     }
 
@@ -415,8 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump([e for e in entries if e], sort_keys=False))
         return 0
     if args.merge:
-        if not args.json:
-            raise SystemExit("error: --merge: give --json, the file to write")
+        missing = [f for f in args.merge if not Path(f).is_file()]
+        if not args.json or missing:
+            said = f"no such file {missing[0]!r}" if missing else "give --json, the file to write"
+            print(f"error: --merge: {said}", file=sys.stderr)
+            return 2
         write_json_atomic(args.json, merge([*stored, *(e for f in args.merge for e in load(f))]))
         return 0
     which = BUDGETS if args.budget == "both" else (args.budget,)

@@ -206,11 +206,14 @@ def test_the_prefilters_share_leaves_out_the_references_by_name(tmp_path) -> Non
     assert r["judged_references"][len(refs):] == [None] * (5 - len(refs))
 
 
-@pytest.mark.parametrize("storage", ["missing.db", "postgresql://u@127.0.0.1:1/none"])
-def test_a_storage_that_is_not_there_is_one_error_line(storage, tmp_path, capsys) -> None:
+@pytest.mark.parametrize("storage, said, fix", [
+    ("missing.db", "no such file", "give a study .db file or a URL"),
+    ("postgresql://u@127.0.0.1:1/none", "cannot reach", "start the database server or fix")])
+def test_a_storage_that_is_not_there_is_one_error_line(storage, said, fix, tmp_path,
+                                                       capsys) -> None:  # fmt: skip
     with pytest.raises(SystemExit) as exit_:
         sb.studies_in(str(tmp_path / storage) if storage.endswith(".db") else storage)
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: --storage: ") and "storage" in line[18:]
-    assert not (tmp_path / storage).exists()  # nothing created
+    assert line.startswith(f"error: --storage: {said}") and fix in line
+    assert list(tmp_path.iterdir()) == []  # nothing created

@@ -61,6 +61,11 @@ def test_one_budget_and_some_designs_per_process_then_merged(tmp_path: Path) -> 
     assert [r["design"] for r in joined["rows"]] == ["full", "none"]  # the designs' order
     assert all(r["short"] == r["long"] and len(r["provenance"]) == 2 for r in joined["rows"])
     assert joined["tau"] == 1.0  # one step at one seed, twice: the same ranking
+    # merging again (the output read back, the same files once more) changes nothing
+    assert tk.main([*one, "--json", str(m), "--merge", str(a), str(b)]) == 0
+    assert json.loads(m.read_text()) == [joined]
+    assert tk.main([*one, "--json", str(m), "--merge", str(tmp_path / "typo.json")]) == 2
+    assert json.loads(m.read_text()) == [joined]  # a file that is not there loses nothing
     # resuming the joined entry with both budgets trains the other 6 designs only
     before = {r["design"]: r for r in joined["rows"]}
     assert tk.main([*one, "--json", str(m)]) == 0
@@ -154,7 +159,18 @@ def test_trust_entry_of_a_preset_from_two_seeds() -> None:
     e = tk.trust_entry(crossed, "matting")
     assert e["tau_seeds"] == pytest.approx([1.0, -1 / 3], abs=1e-3) and e["seeds"] == 1
     assert e["floor_db"] is None and e["proxy_floor_db"] > 0
+    # contenders: within 2 dB of the long runs' best (a, b; c is 2.0 dB below: in too)
+    assert (e["contenders"], e["tau_contenders"], e["pick_loss_db"]) == (3, 1.0, 0.0)
     assert tk.trust_entry(crossed[1:], "matting") is None  # the study's seed 0: no short run
+    # long runs only at the study's own seed: nothing to hold it against
+    own = [entry(0, [("a", 3.0, 12.0), ("b", 2.0, 11.0)]), entry(1, [("a", 1.0, math.nan),
+                                                                     ("b", 2.0, math.nan)])]
+    assert tk.trust_entry(own, "matting") is None
+    # one contender (the others far below): no tau over it
+    far = [entry(0, [("a", 3.0, math.nan), ("b", 2.0, math.nan), ("c", 1.0, math.nan)]),
+           entry(1, [("a", math.nan, 30.0), ("b", math.nan, 20.0), ("c", math.nan, 10.0)])]
+    e = tk.trust_entry(far, "matting")
+    assert (e["contenders"], e["tau_contenders"], e["pick_loss_db"]) == (1, None, 0.0)
 
 
 def test_single_runs_combine_into_the_entries_of_a_budget_of_n_seeds() -> None:

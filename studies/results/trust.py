@@ -46,7 +46,7 @@ from studies.results.pareto import TrialPoint
 TRUST_FILE = "trust.yaml"  # package data of ``studies`` (in ``presets/``)
 IGNORED = ("seed",)  # comparable fields that do not change what a check says
 TAU_RANKS = 0.6  # below it the proxy's order under the budget is not trusted
-CONTENDERS_DB = 2.0  # designs this close to the target's best are where a user's choice is made
+CONTENDERS_DB = 2.0  # designs this close to the reference's best are where a user's choice is made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +64,16 @@ class Trust:
     tau: float
     source: str
     proxy_floor_db: float | None = None
-    contenders: int | None = None  # designs within CONTENDERS_DB of the target's best
+    contenders: int | None = None  # designs within CONTENDERS_DB of the reference's best
     tau_contenders: float | None = None
-    pick_loss_db: float | None = None  # the target's best minus the proxy's pick, at the target
+    pick_loss_db: float | None = None  # the reference's best minus the proxy's pick, there
     reference: str = "target"  # what the proxy is checked against: "target" or "longer"
     tau_seeds: list[float] | None = None  # tau of one proxy run a design, per proxy seed
 
     @property
     def ranks(self) -> bool:
-        """tau at least ``TAU_RANKS``, on every proxy seed measured."""
-        return self.tau >= TAU_RANKS and min(self.tau_seeds or [self.tau]) >= TAU_RANKS
+        """tau at least ``TAU_RANKS``, on every proxy seed measured (a NaN tau does not rank)."""
+        return all(t >= TAU_RANKS for t in [self.tau, *(self.tau_seeds or [])])
 
     def _tau_text(self) -> str:
         if not self.tau_seeds or len(self.tau_seeds) < 2:
@@ -88,10 +88,6 @@ class Trust:
             return self.proxy_floor_db
         return 0.0 if self.floor_db is None else self.floor_db
 
-    def _floor_text(self) -> str:
-        if self.floor_db is None:
-            return "their seed-to-seed noise floor was not measured (one seed)"
-        return f"the seed-to-seed noise floor is {self.floor_db:.2f} dB"
 
     def summary(self) -> str:
         """One paragraph for a report or a model card."""
@@ -111,24 +107,28 @@ class Trust:
             top += "."
         if self.reference == "longer":
             short = len(self.tau_seeds or [self.tau])
-            floors = [f"{self.floor_db:.2f} dB in the longer runs" if self.floor_db is not None
-                      else "not measured in the longer runs (one seed)"]  # fmt: skip
-            if self.proxy_floor_db is not None:
-                floors.append(f"{self.proxy_floor_db:.2f} dB in the study's own runs")
+            own = self.proxy_floor_db
+            if self.floor_db is None:
+                floor = "the longer runs' seed-to-seed noise floor is not measured (one seed)"
+                floor += "" if own is None else f"; the study's own runs' floor is {own:.2f} dB"
+            else:
+                floor = (f"the seed-to-seed noise floor is {self.floor_db:.2f} dB in the longer "
+                         "runs" + ("" if own is None else f" and {own:.2f} dB in the study's "
+                                   "own runs"))  # fmt: skip
             return (f"Budget check of this proxy (study preset {self.preset}; no target-scale "
                     f"check exists for it): {self.designs} designs with {self.budget}, each "
                     f"trained by the proxy at the study's budget, {_seeds(short)}, and at "
                     f"{self.target}, {_seeds(self.seeds)}; each seed of the study's runs is "
                     f"compared with the longer runs of the other seeds. The longer runs' PSNRs "
-                    f"span {self.spread_db:.2f} dB; the seed-to-seed noise floor is "
-                    f"{' and '.join(floors)}. The study's ranking agrees with the longer runs' "
+                    f"span {self.spread_db:.2f} dB; {floor}. The "
+                    f"study's ranking agrees with the longer runs' "
                     f"at Kendall tau {self._tau_text()}: it {verdict}.{top} "
                     f"Source: {self.source}.")  # fmt: skip
         return (f"Target-scale check of this proxy (study preset {self.preset}): "
                 f"{self.designs} designs with {self.budget}, each trained as the target "
                 f"({self.target}) with {self.seeds} seeds. Their target PSNRs span "
-                f"{self.spread_db:.2f} dB; {self._floor_text()}{proxy}. The proxy's ranking "
-                f"agrees with the target's at Kendall tau "
+                f"{self.spread_db:.2f} dB; the seed-to-seed noise floor is {self.floor_db:.2f} "
+                f"dB{proxy}. The proxy's ranking agrees with the target's at Kendall tau "
                 f"{self._tau_text()}: it {verdict}.{top} Source: {self.source}.")  # fmt: skip
 
 

@@ -125,8 +125,8 @@ def test_a_budget_check_says_what_it_compared() -> None:
                               contenders=5, tau_contenders=1.0, pick_loss_db=0.0)  # fmt: skip
     text = one.summary()
     assert "at the study's budget, 2 seeds, and at the same proxy, 2400 steps (4x), 1 seed" in text
-    assert ("noise floor is not measured in the longer runs (one seed) and 0.80 dB in the "
-            "study's own runs") in text  # fmt: skip
+    assert ("the longer runs' seed-to-seed noise floor is not measured (one seed); the study's "
+            "own runs' floor is 0.80 dB.") in text  # fmt: skip
     assert "within 2 dB of the longer runs' best" in text and one.tie_floor_db == 0.8
     assert dataclasses.replace(one, proxy_floor_db=None).tie_floor_db == 0.0
 
