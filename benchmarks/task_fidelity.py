@@ -183,12 +183,13 @@ def merge(entries: list[dict]) -> list[dict]:
     """Entries of one run (task, settings, seed) filled by several processes (``--designs``,
     ``--budget``) joined into one: rows by design, in the designs' order, each row's budgets
     united (a budget trained twice: the later entry's). Other entries are kept as they are."""
+    def settings_of(entry: dict) -> dict:  # what makes two entries one run
+        return {k: v for k, v in entry.items() if k not in ("rows", "tau")}
+
     order = list(designs(None))
     out: list[dict] = []
     for e in entries:
-        key = {k: v for k, v in e.items() if k not in ("rows", "tau")}
-        into = next((o for o in out if {k: v for k, v in o.items()
-                                         if k not in ("rows", "tau")} == key), None)  # fmt: skip
+        into = next((o for o in out if settings_of(o) == settings_of(e)), None)
         if into is None:
             out.append({**e, "rows": [dict(r) for r in e["rows"]]})
             continue
